@@ -1,0 +1,192 @@
+//! Small HTTP concerns shared by every route: request logging, the Origin check,
+//! HTML escaping and the shutdown signal.
+
+use std::time::Instant;
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::AppState;
+
+/// Logs one line per request. Only the method and the path are logged: query strings
+/// carry authorization codes and `state` values, and headers carry tokens.
+pub async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+pub async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"error": "not_found", "error_description": "no such endpoint"})),
+    )
+        .into_response()
+}
+
+/// Rejects browser requests from foreign origins on the MCP endpoints, the defence
+/// against DNS rebinding that the transport specification requires (403 since
+/// 2025-11-25). Requests without `Origin` (non-browser clients) pass. A `Host` that
+/// names neither this server nor loopback is refused too, for the same reason.
+pub async fn check_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok());
+    if let Some(host) = host
+        && !is_allowed_host(&state.config, host)
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({
+                "jsonrpc": "2.0",
+                "error": {"code": -32600, "message": "Forbidden: Host is not allowed"}
+            })),
+        )
+            .into_response();
+    }
+    if let Some(origin) = request.headers().get(header::ORIGIN)
+        && !crate::injected!(state.config, SkipOriginCheck)
+    {
+        let allowed = origin.to_str().is_ok_and(|origin| {
+            let origin = origin.trim_end_matches('/');
+            origin == state.config.origin()
+                || state
+                    .config
+                    .allowed_origins
+                    .iter()
+                    .any(|allowed| allowed == origin)
+        });
+        if !allowed {
+            return (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({
+                    "jsonrpc": "2.0",
+                    "error": {"code": -32600, "message": "Forbidden: Origin is not allowed"}
+                })),
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn is_allowed_host(config: &crate::Config, host: &str) -> bool {
+    let Ok(authority) = format!("http://{host}").parse::<url::Url>() else {
+        return false;
+    };
+    let Some(name) = authority.host_str() else {
+        return false;
+    };
+    let ours = config.base_url.host_str().unwrap_or_default();
+    name.eq_ignore_ascii_case(ours) || ["localhost", "127.0.0.1", "[::1]"].contains(&name)
+}
+
+/// Headers every response that carries a secret or a per-user page gets.
+pub fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+pub fn html_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#x27;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+/// A small, self-contained HTML page (no scripts, no external resources).
+pub fn html_page(status: StatusCode, title: &str, body_html: &str) -> Response {
+    let page = format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n\
+         <h1>{title}</h1>\n{body_html}\n</main>\n</body>\n</html>\n",
+        title = html_escape(title),
+    );
+    let mut response = (status, axum::response::Html(page)).into_response();
+    let headers = response.headers_mut();
+    no_store(headers);
+    // The pages are never meant to be framed: clickjacking a consent page would
+    // let another site obtain the user's approval.
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f6f8fa;color:#1f2328}\
+main{max-width:34rem;margin:3rem auto;padding:2rem;background:#fff;border:1px solid #d0d7de;border-radius:8px}\
+h1{font-size:1.4rem;margin-top:0}code{background:#eff1f3;padding:0 .2em;border-radius:4px;word-break:break-all}\
+.actions{display:flex;gap:1rem;margin-top:1.5rem}\
+button{font-size:1rem;padding:.6rem 1.4rem;border-radius:6px;border:1px solid #d0d7de;background:#f6f8fa;cursor:pointer}\
+button.primary{background:#1f883d;border-color:#1a7f37;color:#fff}\
+button:focus-visible{outline:3px solid #0969da;outline-offset:2px}";
+
+/// Resolves when the process receives Ctrl-C or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::html_escape;
+
+    #[test]
+    fn html_escape_neutralises_markup_and_attribute_quotes() {
+        assert_eq!(
+            html_escape(r#"<script>"a" & 'b'</script>"#),
+            "&lt;script&gt;&quot;a&quot; &amp; &#x27;b&#x27;&lt;/script&gt;"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! `mcp-github-server`: runs the reference server.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use mcp_github_server::{Config, Transports};
+use url::Url;
+
+/// An MCP server that is its own OAuth 2.1 authorization server and logs users in
+/// with a GitHub OAuth App. Configure the app with MCP_GITHUB_GITHUB_CLIENT_ID and
+/// MCP_GITHUB_GITHUB_CLIENT_SECRET.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on. Keep the loopback default when running locally.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on; 0 picks a free one (the advertised URLs follow it).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Which MCP transports to serve.
+    #[arg(long, value_enum, default_value_t = Transports::Both)]
+    transport: Transports,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    // The configuration is checked before binding, so a missing secret fails fast
+    // and leaves the port free.
+    let provisional = Url::parse(&format!("http://localhost:{}", args.port))?;
+    let mut config = Config::from_vars(std::env::vars(), provisional)?;
+    config.transports = args.transport;
+
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let port = listener.local_addr()?.port();
+    if port != args.port {
+        // Port 0: the advertised URLs must name the port actually bound.
+        let base = Url::parse(&format!("http://localhost:{port}"))?;
+        let rebased = Config::from_vars(std::env::vars(), base)?;
+        config.base_url = rebased.base_url;
+        config.github_callback = rebased.github_callback;
+    }
+    let issuer = config.issuer();
+    if config.transports.streamable_http() {
+        tracing::info!("Streamable HTTP endpoint: {issuer}/mcp");
+    }
+    if config.transports.sse() {
+        tracing::info!("HTTP+SSE endpoint: {issuer}/sse");
+    }
+    tracing::info!(
+        "GitHub OAuth App callback URL: {}",
+        config.github_callback.as_str()
+    );
+    // A launcher waits for this line on stdout.
+    println!("ready {issuer}");
+    mcp_github_server::serve(listener, config).await?;
+    Ok(())
+}

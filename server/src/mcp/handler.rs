@@ -1,0 +1,219 @@
+//! The MCP server proper, on the official Rust SDK: one tool, `get_user_profile`,
+//! the same on both transports.
+
+use std::sync::Arc;
+
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+        Tool, ToolAnnotations,
+    },
+    service::RequestContext,
+};
+use serde_json::{Map, Value, json};
+
+use crate::{AppState, github::UpstreamError, resource::Authenticated};
+
+pub const TOOL_NAME: &str = "get_user_profile";
+
+#[derive(Clone)]
+pub struct ProfileServer {
+    state: AppState,
+}
+
+impl ProfileServer {
+    pub fn new(state: AppState) -> ProfileServer {
+        ProfileServer { state }
+    }
+}
+
+/// The version this request's session runs at. rmcp reports what the client asked
+/// for; when that was a version the server does not know, negotiation answered with
+/// the newest version that has an `initialize` handshake, so that is what applies.
+fn negotiated_version(context: &RequestContext<RoleServer>) -> String {
+    match context.protocol_version() {
+        Some(version) if ProtocolVersion::KNOWN_VERSIONS.contains(&version) => version.to_string(),
+        _ => ProtocolVersion::V_2025_11_25.to_string(),
+    }
+}
+
+/// Dated versions compare correctly as strings.
+fn at_least(version: &str, minimum: &ProtocolVersion) -> bool {
+    version >= minimum.to_string().as_str()
+}
+
+fn tool_definition(version: &str) -> Tool {
+    let input_schema = json!({"type": "object", "properties": {}, "additionalProperties": false});
+    let Value::Object(input_schema) = input_schema else {
+        unreachable!("the literal is an object")
+    };
+    let mut tool = Tool::new(
+        TOOL_NAME,
+        "Returns the GitHub profile of the user who authorized this client, as GitHub's \
+         REST API `GET /user` returns it.",
+        Arc::new(input_schema),
+    );
+    // Each field exists only from the version that introduced it, so older clients
+    // get exactly the shape their schema describes.
+    if at_least(version, &ProtocolVersion::V_2025_03_26) {
+        tool = tool.with_annotations(
+            ToolAnnotations::new()
+                .read_only(true)
+                .destructive(false)
+                .idempotent(true)
+                .open_world(true),
+        );
+    }
+    if at_least(version, &ProtocolVersion::V_2025_06_18) {
+        tool = tool
+            .with_title("Get GitHub user profile")
+            .with_raw_output_schema(Arc::new(profile_schema()));
+    }
+    tool
+}
+
+/// The part of GitHub's `/user` shape the tool promises; GitHub adds fields over
+/// time, so others are allowed.
+fn profile_schema() -> Map<String, Value> {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "login": {"type": "string"},
+            "id": {"type": "integer"},
+            "name": {"type": ["string", "null"]},
+            "html_url": {"type": "string"},
+            "avatar_url": {"type": "string"},
+            "company": {"type": ["string", "null"]},
+            "blog": {"type": ["string", "null"]},
+            "location": {"type": ["string", "null"]},
+            "email": {"type": ["string", "null"]},
+            "bio": {"type": ["string", "null"]},
+            "public_repos": {"type": "integer"},
+            "followers": {"type": "integer"},
+            "following": {"type": "integer"},
+            "created_at": {"type": "string"}
+        },
+        "required": ["login", "id"]
+    });
+    match schema {
+        Value::Object(schema) => schema,
+        _ => Map::new(),
+    }
+}
+
+impl ServerHandler for ProfileServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = Implementation::new("mcp-github-server", env!("CARGO_PKG_VERSION"));
+        info.title = Some("GitHub profile MCP server".into());
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(info)
+            .with_instructions(
+                "Call get_user_profile to read the GitHub profile of the user who \
+                 authorized this client.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(vec![tool_definition(
+            &negotiated_version(&context),
+        )]))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        if request.name != TOOL_NAME {
+            return Err(McpError::invalid_params(
+                format!("Unknown tool: {}", request.name),
+                None,
+            ));
+        }
+        if request
+            .arguments
+            .as_ref()
+            .is_some_and(|arguments| !arguments.is_empty())
+        {
+            // Input validation is a tool execution error (SEP-1303), so the model
+            // that called the tool can read why and correct itself.
+            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "{TOOL_NAME} takes no arguments"
+            ))])
+            .into());
+        }
+        let caller = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Authenticated>())
+            .cloned()
+            .ok_or_else(|| McpError::internal_error("the request carried no caller", None))?;
+        let version = negotiated_version(&context);
+        self.profile(&caller, &version).await.map(Into::into)
+    }
+}
+
+impl ProfileServer {
+    async fn profile(
+        &self,
+        caller: &Authenticated,
+        version: &str,
+    ) -> Result<CallToolResult, McpError> {
+        let state = &self.state;
+        let Some(grant) = state.store.grant(&caller.grant_id) else {
+            return Ok(tool_error(
+                "This authorization was revoked. Authorize the client again.".into(),
+            ));
+        };
+        #[cfg(feature = "fault-injection")]
+        let github_token = if crate::injected!(state.config, SendMcpTokenToGitHub) {
+            caller.mcp_token.clone()
+        } else {
+            grant.github_token.clone()
+        };
+        #[cfg(not(feature = "fault-injection"))]
+        let github_token = grant.github_token.clone();
+
+        let mut profile = match state.github.user(&github_token).await {
+            Ok(profile) => profile,
+            Err(error) => {
+                if crate::injected!(state.config, ToolFailureAsRpcError) {
+                    return Err(McpError::internal_error(error.to_string(), None));
+                }
+                if matches!(error, UpstreamError::Unauthorized) {
+                    // The GitHub token was revoked or expired: the MCP grant built on
+                    // it is worthless now, so end it and make the client re-authorize
+                    // (the third-party token lifecycle of the 2025-03-26 spec).
+                    state.store.revoke_grant(&caller.grant_id);
+                    return Ok(tool_error(format!(
+                        "GitHub no longer accepts the authorization of {}. Authorize the client again.",
+                        grant.user.login
+                    )));
+                }
+                return Ok(tool_error(format!(
+                    "Could not read the GitHub profile: {error}."
+                )));
+            }
+        };
+        if crate::injected!(state.config, WrongUserProfile) {
+            profile["login"] = json!(format!("not-{}", grant.user.login));
+        }
+        let text = serde_json::to_string(&profile)
+            .map_err(|error| McpError::internal_error(error.to_string(), None))?;
+        let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+        if at_least(version, &ProtocolVersion::V_2025_06_18) {
+            result.structured_content = Some(profile);
+        }
+        Ok(result)
+    }
+}
+
+fn tool_error(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}

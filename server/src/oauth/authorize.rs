@@ -1,0 +1,552 @@
+//! The authorization endpoint, the per-client consent page and the GitHub leg.
+//!
+//! The GitHub OAuth App is shared by every client registered here, so a user who has
+//! authorized it once at GitHub would otherwise be logged in silently for any new
+//! client (the confused deputy of the MCP security best practices). The consent page
+//! stops that: GitHub is only contacted after the user approved this client.
+
+use std::time::Instant;
+
+use axum::{
+    Form,
+    extract::{Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use url::Url;
+
+use super::{canonical_resource, client_redirect, register::is_loopback};
+use crate::{
+    AppState, http_util,
+    http_util::html_escape,
+    store::{self, AuthorizationCode, Client, GitHubUser, Grant, PendingAuthorization},
+};
+
+/// Name of the cookie that ties a consent form to the browser it was shown in.
+/// `__Host-` makes browsers insist on `Secure`, `Path=/` and no `Domain`.
+const CONSENT_COOKIE: &str = "__Host-mcp-consent";
+
+pub async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    start_authorization(&state, &headers, params)
+}
+
+/// OAuth 2.1 lets clients send the authorization request as a form POST too.
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(params): Form<Vec<(String, String)>>,
+) -> Response {
+    start_authorization(&state, &headers, params)
+}
+
+fn error_page(title: &str, message: &str) -> Response {
+    http_util::html_page(
+        StatusCode::BAD_REQUEST,
+        title,
+        &format!(
+            "<p>{}</p><p>The application that sent you here may be misconfigured. \
+             You can close this page.</p>",
+            html_escape(message)
+        ),
+    )
+}
+
+/// Looks up a single-valued parameter. A repeated parameter is an error (RFC 6749
+/// section 3.1), reported as `Err`.
+fn single<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ()> {
+    let mut values = params.iter().filter(|(key, _)| key == name);
+    let first = values.next().map(|(_, value)| value.as_str());
+    match values.next() {
+        Some(_) => Err(()),
+        None => Ok(first),
+    }
+}
+
+fn start_authorization(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: Vec<(String, String)>,
+) -> Response {
+    let config = &state.config;
+
+    // Until the client and its redirect URI are known to be good, errors are shown
+    // here and never redirected: redirecting to an unverified URI is an open redirect.
+    let Ok(client_id) = single(&params, "client_id") else {
+        return error_page("Invalid request", "The client_id parameter is repeated.");
+    };
+    let Some(client_id) = client_id.filter(|id| !id.is_empty()) else {
+        return error_page("Invalid request", "The client_id parameter is missing.");
+    };
+    let Some(client) = state.store.client(client_id) else {
+        return error_page(
+            "Unknown client",
+            "This application is not registered with this server.",
+        );
+    };
+    let Ok(requested_redirect) = single(&params, "redirect_uri") else {
+        return error_page("Invalid request", "The redirect_uri parameter is repeated.");
+    };
+    let redirect_uri = match requested_redirect {
+        Some(requested) => {
+            let registered = client
+                .redirect_uris
+                .iter()
+                .any(|registered| redirect_uri_matches(registered, requested));
+            if !registered && !crate::injected!(config, AcceptAnyRedirectUri) {
+                return error_page(
+                    "Invalid redirect URI",
+                    "The redirect_uri does not match any redirect URI registered for this application.",
+                );
+            }
+            requested.to_owned()
+        }
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        None => {
+            return error_page(
+                "Invalid request",
+                "The redirect_uri parameter is required because this application registered several.",
+            );
+        }
+    };
+
+    // From here on, errors go back to the client with its state (RFC 6749 4.1.2.1).
+    let client_state = single(&params, "state").ok().flatten().map(str::to_owned);
+    let fail = |error: &str, description: &str| {
+        let mut query = vec![("error", error), ("error_description", description)];
+        if let Some(client_state) = &client_state {
+            query.push(("state", client_state));
+        }
+        client_redirect(config, &redirect_uri, &query)
+    };
+
+    let repeated = [
+        "response_type",
+        "code_challenge",
+        "code_challenge_method",
+        "scope",
+        "resource",
+    ]
+    .into_iter()
+    .find(|name| single(&params, name).is_err());
+    if let Some(name) = repeated {
+        return fail(
+            "invalid_request",
+            &format!("the {name} parameter is repeated"),
+        );
+    }
+    let get = |name: &str| single(&params, name).ok().flatten().map(str::to_owned);
+    let response_type = get("response_type");
+    let code_challenge = get("code_challenge");
+    let challenge_method = get("code_challenge_method");
+    let scope = get("scope");
+    let resource = get("resource");
+
+    match response_type.as_deref() {
+        Some("code") => {}
+        None => return fail("invalid_request", "the response_type parameter is missing"),
+        Some(_) => {
+            return fail(
+                "unsupported_response_type",
+                "only the response type \"code\" is supported",
+            );
+        }
+    }
+    if !client
+        .grant_types
+        .iter()
+        .any(|grant| grant == "authorization_code")
+    {
+        return fail(
+            "unauthorized_client",
+            "this client did not register the authorization_code grant",
+        );
+    }
+
+    // PKCE is mandatory, and only S256 is offered (OAuth 2.1 section 4.1.1).
+    let code_challenge = match code_challenge {
+        Some(challenge) => {
+            if challenge_method.as_deref() != Some("S256") {
+                return fail("invalid_request", "code_challenge_method must be S256");
+            }
+            if !is_valid_pkce_string(&challenge) {
+                return fail(
+                    "invalid_request",
+                    "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]",
+                );
+            }
+            Some(challenge)
+        }
+        None if crate::injected!(config, AllowMissingPkce) => None,
+        None => {
+            return fail(
+                "invalid_request",
+                "code_challenge is required (PKCE with S256)",
+            );
+        }
+    };
+
+    let scope = scope.unwrap_or_else(|| config.mcp_scope.clone());
+    let supported_scopes = [config.mcp_scope.as_str(), "offline_access"];
+    if scope
+        .split(' ')
+        .any(|item| !supported_scopes.contains(&item))
+    {
+        return fail(
+            "invalid_scope",
+            &format!("supported scopes are: {}", supported_scopes.join(" ")),
+        );
+    }
+
+    let resource = match resource {
+        None => config.issuer(),
+        Some(resource) => match canonical_resource(config, &resource) {
+            Some(canonical) => canonical,
+            None if crate::injected!(config, AcceptForeignResourceTokens) => resource,
+            None => {
+                return fail(
+                    "invalid_target",
+                    "the resource parameter does not name this MCP server",
+                );
+            }
+        },
+    };
+
+    let pending = PendingAuthorization {
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        client_state,
+        code_challenge,
+        scope,
+        resource,
+        csrf_token: store::random_secret(),
+        browser_binding: existing_browser_binding(headers).unwrap_or_else(store::random_secret),
+        expires_at: Instant::now() + config.pending_authorization_ttl,
+    };
+
+    if crate::injected!(config, SkipConsent) {
+        return send_to_github(state, pending);
+    }
+    let request_id = store::random_secret();
+    let page = consent_page(state, &client, &pending, &request_id);
+    state.store.insert_pending(request_id, pending.clone());
+    page
+}
+
+/// Exact string comparison, except that a loopback redirect URI may use any port at
+/// request time (RFC 8252 section 7.3): native apps get a free port from the OS.
+fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(registered_url), Ok(requested_url)) = (Url::parse(registered), Url::parse(requested))
+    else {
+        return false;
+    };
+    // Only URIs already in canonical form qualify, so that no normalisation (case,
+    // dot segments, escapes) can make two different strings match.
+    if registered_url.as_str() != registered || requested_url.as_str() != requested {
+        return false;
+    }
+    if registered_url.scheme() != "http" || !registered_url.host().as_ref().is_some_and(is_loopback)
+    {
+        return false;
+    }
+    let mut with_registered_port = requested_url;
+    if with_registered_port
+        .set_port(registered_url.port())
+        .is_err()
+    {
+        return false;
+    }
+    with_registered_port.as_str() == registered
+}
+
+/// The PKCE code verifier and S256 challenge alphabet and length (RFC 7636 4.1).
+pub fn is_valid_pkce_string(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-._~".contains(&byte))
+}
+
+fn existing_browser_binding(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, CONSENT_COOKIE).filter(|value| value.len() == 43)
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+fn consent_page(
+    state: &AppState,
+    client: &Client,
+    pending: &PendingAuthorization,
+    request_id: &str,
+) -> Response {
+    let redirect_host = Url::parse(&pending.redirect_uri)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let client_name = client
+        .client_name
+        .as_deref()
+        .unwrap_or("An application that did not give its name");
+    let body = format!(
+        "<p><strong>{client_name}</strong> wants to use this MCP server as you.</p>\n\
+         <dl>\n\
+         <dt>Application</dt><dd>{client_name} <small>(client id <code>{client_id}</code>)</small></dd>\n\
+         <dt>Where you will be sent back</dt><dd><strong>{redirect_host}</strong> \
+         (<code>{redirect_uri}</code>)</dd>\n\
+         <dt>Access to this server</dt><dd><code>{scope}</code></dd>\n\
+         <dt>Access to your GitHub account</dt><dd><code>{github_scope}</code>: \
+         read your GitHub profile</dd>\n\
+         </dl>\n\
+         <p>If you approve, you will log in at GitHub next. Only approve applications you trust.</p>\n\
+         <form method=\"post\" action=\"{action}\">\n\
+         <input type=\"hidden\" name=\"request_id\" value=\"{request_id}\">\n\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\n\
+         <div class=\"actions\">\n\
+         <button type=\"submit\" name=\"action\" value=\"approve\" class=\"primary\" autofocus>Approve</button>\n\
+         <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button>\n\
+         </div>\n</form>",
+        client_name = html_escape(client_name),
+        client_id = html_escape(&client.client_id),
+        redirect_host = html_escape(&redirect_host),
+        redirect_uri = html_escape(&pending.redirect_uri),
+        scope = html_escape(&pending.scope),
+        github_scope = html_escape(&state.config.github.scope),
+        action = html_escape(&state.config.url("/consent")),
+        request_id = html_escape(request_id),
+        csrf = html_escape(&pending.csrf_token),
+    );
+    let mut response = http_util::html_page(StatusCode::OK, "Authorize access", &body);
+    let cookie = format!(
+        "{CONSENT_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        pending.browser_binding,
+        state.config.pending_authorization_ttl.as_secs()
+    );
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    request_id: String,
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    action: String,
+}
+
+pub async fn consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<ConsentForm>,
+) -> Response {
+    let Some(pending) = state.store.take_pending(&form.request_id) else {
+        return error_page(
+            "Authorization expired",
+            "This authorization request is unknown, was already answered, or expired. \
+             Start again from the application.",
+        );
+    };
+    let skip_csrf = crate::injected!(state.config, SkipConsentCsrf);
+    let same_token = store::digest(&form.csrf_token) == store::digest(&pending.csrf_token);
+    let same_browser = existing_browser_binding(&headers)
+        .is_some_and(|binding| store::digest(&binding) == store::digest(&pending.browser_binding));
+    if !(skip_csrf || same_token && same_browser) {
+        // Keep the real request alive: a forged submission must not cancel it.
+        state.store.restore_pending(form.request_id, pending);
+        return http_util::html_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "<p>This approval did not come from the consent page shown in this browser.</p>",
+        );
+    }
+    match form.action.as_str() {
+        "approve" => send_to_github(&state, pending),
+        "deny" => {
+            let mut query = vec![
+                ("error", "access_denied"),
+                ("error_description", "the user denied the request"),
+            ];
+            if let Some(client_state) = &pending.client_state {
+                query.push(("state", client_state));
+            }
+            client_redirect(&state.config, &pending.redirect_uri, &query)
+        }
+        _ => {
+            state.store.restore_pending(form.request_id, pending);
+            error_page("Invalid request", "Choose Approve or Deny.")
+        }
+    }
+}
+
+/// Stores a fresh single-use upstream `state` for the approved request and sends the
+/// browser to GitHub. The state is created only now, after consent (MCP security best
+/// practices, "Confused Deputy Problem").
+fn send_to_github(state: &AppState, pending: PendingAuthorization) -> Response {
+    let upstream_state = if crate::injected!(state.config, ReuseUpstreamState) {
+        "fixed-upstream-state".to_owned()
+    } else {
+        store::random_secret()
+    };
+    let location = state.github.authorize_url(&upstream_state);
+    state.store.insert_upstream_state(upstream_state, pending);
+    let mut response = (
+        StatusCode::FOUND,
+        [(header::LOCATION, location.as_str().to_owned())],
+    )
+        .into_response();
+    http_util::no_store(response.headers_mut());
+    response
+}
+
+#[derive(Deserialize)]
+pub struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn github_callback(
+    State(state): State<AppState>,
+    Query(params): Query<CallbackParams>,
+) -> Response {
+    let Some(upstream_state) = params.state.filter(|value| !value.is_empty()) else {
+        return error_page(
+            "Invalid login response",
+            "GitHub's answer carried no state parameter.",
+        );
+    };
+    let consume = !crate::injected!(state.config, ReuseUpstreamState);
+    let Some(pending) = state.store.take_upstream_state(&upstream_state, consume) else {
+        return error_page(
+            "Login expired",
+            "This login response is unknown, was already used, or expired. \
+             Start again from the application.",
+        );
+    };
+    let config = &state.config;
+    let fail = |error: &str, description: &str| {
+        let mut query = vec![("error", error), ("error_description", description)];
+        if let Some(client_state) = &pending.client_state {
+            query.push(("state", client_state));
+        }
+        client_redirect(config, &pending.redirect_uri, &query)
+    };
+
+    if let Some(error) = params.error {
+        return if error == "access_denied" {
+            fail("access_denied", "the user denied access at GitHub")
+        } else {
+            fail("server_error", "GitHub reported an error during login")
+        };
+    }
+    let Some(code) = params.code.filter(|code| !code.is_empty()) else {
+        return fail("server_error", "GitHub's answer carried no code");
+    };
+
+    let upstream_failure = |error: crate::github::UpstreamError| {
+        tracing::warn!(%error, "GitHub login failed");
+        let kind = if error.is_transient() {
+            "temporarily_unavailable"
+        } else {
+            "server_error"
+        };
+        fail(kind, &format!("login at GitHub failed: {error}"))
+    };
+    let github_token = match state.github.exchange_code(&code).await {
+        Ok(token) => token,
+        Err(error) => return upstream_failure(error),
+    };
+    let profile = match state.github.user(&github_token).await {
+        Ok(profile) => profile,
+        Err(error) => return upstream_failure(error),
+    };
+    let user = GitHubUser {
+        login: profile["login"].as_str().unwrap_or_default().to_owned(),
+        id: profile["id"].as_u64().unwrap_or_default(),
+    };
+
+    let code = store::random_secret();
+    state.store.insert_code(
+        &code,
+        AuthorizationCode {
+            redirect_uri: pending.redirect_uri.clone(),
+            code_challenge: pending.code_challenge.clone(),
+            grant: Grant {
+                user,
+                client_id: pending.client_id.clone(),
+                scope: pending.scope.clone(),
+                resource: pending.resource.clone(),
+                github_token,
+            },
+            expires_at: Instant::now() + config.authorization_code_ttl,
+        },
+    );
+    let mut query = vec![("code", code.as_str())];
+    if let Some(client_state) = &pending.client_state
+        && !crate::injected!(config, DropClientState)
+    {
+        query.push(("state", client_state));
+    }
+    client_redirect(config, &pending.redirect_uri, &query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_valid_pkce_string, redirect_uri_matches};
+
+    #[test]
+    fn redirect_uris_match_exactly_except_for_the_loopback_port() {
+        let registered = "http://localhost:33418/cb";
+        assert!(redirect_uri_matches(registered, registered));
+        assert!(redirect_uri_matches(
+            registered,
+            "http://localhost:40000/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5555/cb"
+        ));
+        for different in [
+            "http://localhost:33418/cb/x",
+            "http://localhost:33418/cb?x=1",
+            "http://localhost:33418/CB",
+            "https://evil.example/cb",
+            "http://localhost:33418/cb/../cb",
+            "http://LOCALHOST:33418/cb",
+        ] {
+            assert!(!redirect_uri_matches(registered, different), "{different}");
+        }
+        assert!(!redirect_uri_matches(
+            "https://app.example/cb",
+            "https://app.example:8443/cb"
+        ));
+    }
+
+    #[test]
+    fn pkce_strings_have_the_rfc_7636_shape() {
+        assert!(is_valid_pkce_string(&"a".repeat(43)));
+        assert!(is_valid_pkce_string(&"-._~".repeat(32)));
+        assert!(!is_valid_pkce_string(&"a".repeat(42)));
+        assert!(!is_valid_pkce_string(&"a".repeat(129)));
+        assert!(!is_valid_pkce_string(&format!("{}+", "a".repeat(43))));
+    }
+}

@@ -1,0 +1,145 @@
+//! The authorization server: metadata (RFC 8414), dynamic client registration
+//! (RFC 7591), the authorization endpoint with its consent page and the GitHub leg,
+//! the token endpoint (OAuth 2.1 with PKCE) and revocation (RFC 7009).
+
+mod authorize;
+mod metadata;
+mod register;
+mod token;
+
+use axum::{
+    Json, Router,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde_json::json;
+use url::Url;
+
+use crate::{AppState, config::Config, http_util};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::authorization_server),
+        )
+        .route("/register", post(register::register))
+        .route(
+            "/authorize",
+            get(authorize::authorize).post(authorize::authorize_post),
+        )
+        .route("/consent", post(authorize::consent))
+        .route("/token", post(token::token))
+        .route("/revoke", post(token::revoke))
+}
+
+/// The GitHub callback route, mounted where the configured callback URL points.
+pub fn callback_routes(config: &Config) -> Router<AppState> {
+    Router::new().route(
+        config.github_callback.path(),
+        get(authorize::github_callback),
+    )
+}
+
+/// An RFC 6749 section 5.2 error from the token, registration or revocation endpoint.
+#[derive(Debug)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+}
+
+impl OAuthError {
+    pub fn new(error: &'static str, description: impl Into<String>) -> OAuthError {
+        let status = if error == "invalid_client" {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> OAuthError {
+        OAuthError::new("invalid_request", description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> OAuthError {
+        OAuthError::new("invalid_grant", description)
+    }
+
+    pub fn invalid_client(description: impl Into<String>) -> OAuthError {
+        OAuthError::new("invalid_client", description)
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(json!({"error": self.error, "error_description": self.description})),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        http_util::no_store(headers);
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6749 section 5.2: a 401 names the authentication scheme to use.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"token\""),
+            );
+        }
+        response
+    }
+}
+
+/// Appends parameters to a client's redirect URI, keeping its own query, and adds
+/// `iss` (RFC 9207) so the client can tell which authorization server answered.
+pub fn client_redirect(config: &Config, redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        // Redirect URIs are validated at registration, so this cannot happen for a
+        // stored client; answer with a page rather than panic if it ever does.
+        return http_util::html_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect URI",
+            "<p>The client's redirect URI is not a valid URL.</p>",
+        );
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (name, value) in params {
+            query.append_pair(name, value);
+        }
+        query.append_pair("iss", &config.issuer());
+    }
+    let mut response = (
+        StatusCode::FOUND,
+        [(header::LOCATION, url.as_str().to_owned())],
+    )
+        .into_response();
+    http_util::no_store(response.headers_mut());
+    response
+}
+
+/// The ways a request names a protected resource of this server (RFC 8707). A
+/// token's audience is one of them; scheme and host compare case-insensitively and a
+/// trailing slash is tolerated, as the MCP authorization spec asks.
+pub fn canonical_resource(config: &Config, resource: &str) -> Option<String> {
+    let parsed = Url::parse(resource).ok()?;
+    if parsed.fragment().is_some() {
+        return None;
+    }
+    let issuer = config.issuer();
+    let ours = [issuer.clone(), config.url("/mcp"), config.url("/sse")];
+    // `Url` lowercases the scheme and host; the path keeps its case.
+    let normalized = parsed.as_str().trim_end_matches('/');
+    ours.into_iter().find(|candidate| {
+        Url::parse(candidate)
+            .map(|candidate| candidate.as_str().trim_end_matches('/') == normalized)
+            .unwrap_or(false)
+    })
+}

@@ -1,0 +1,205 @@
+//! RFC 7591 dynamic client registration.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::{Map, Value, json};
+use url::{Host, Url};
+
+use super::OAuthError;
+use crate::{
+    AppState, http_util,
+    store::{self, Client},
+};
+
+const AUTH_METHODS: [&str; 3] = ["none", "client_secret_post", "client_secret_basic"];
+const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
+
+pub async fn register(State(state): State<AppState>, body: Bytes) -> Response {
+    match register_client(&state, &body) {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError> {
+    let metadata: Map<String, Value> = match serde_json::from_slice(body) {
+        Ok(Value::Object(metadata)) => metadata,
+        _ => {
+            return Err(OAuthError::new(
+                "invalid_client_metadata",
+                "the body must be a JSON object of client metadata",
+            ));
+        }
+    };
+
+    let redirect_uris = string_list(&metadata, "redirect_uris")?.unwrap_or_default();
+    if redirect_uris.is_empty() {
+        return Err(OAuthError::new(
+            "invalid_redirect_uri",
+            "redirect_uris must list at least one redirect URI",
+        ));
+    }
+    for uri in &redirect_uris {
+        check_redirect_uri(
+            uri,
+            crate::injected!(state.config, AcceptInsecureRedirectUris),
+        )
+        .map_err(|reason| OAuthError::new("invalid_redirect_uri", format!("{uri}: {reason}")))?;
+    }
+
+    let auth_method = match metadata.get("token_endpoint_auth_method") {
+        None => "client_secret_basic".to_owned(),
+        Some(Value::String(method)) if AUTH_METHODS.contains(&method.as_str()) => method.clone(),
+        Some(other) => {
+            return Err(OAuthError::new(
+                "invalid_client_metadata",
+                format!(
+                    "token_endpoint_auth_method {other} is not supported; use one of {}",
+                    AUTH_METHODS.join(", ")
+                ),
+            ));
+        }
+    };
+    let grant_types = string_list(&metadata, "grant_types")?
+        .unwrap_or_else(|| vec!["authorization_code".to_owned()]);
+    if let Some(unsupported) = grant_types
+        .iter()
+        .find(|grant| !GRANT_TYPES.contains(&grant.as_str()))
+    {
+        return Err(OAuthError::new(
+            "invalid_client_metadata",
+            format!("grant type {unsupported} is not supported"),
+        ));
+    }
+    let response_types =
+        string_list(&metadata, "response_types")?.unwrap_or_else(|| vec!["code".to_owned()]);
+    if response_types.iter().any(|kind| kind != "code") {
+        return Err(OAuthError::new(
+            "invalid_client_metadata",
+            "only the response type \"code\" is supported",
+        ));
+    }
+    let client_name = match metadata.get("client_name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(name.chars().take(200).collect::<String>()),
+        Some(_) => {
+            return Err(OAuthError::new(
+                "invalid_client_metadata",
+                "client_name must be a string",
+            ));
+        }
+    };
+
+    let client_id = store::random_id();
+    let client_secret = (auth_method != "none").then(store::random_secret);
+    let issued_at = store::unix_now();
+    state.store.register_client(Client {
+        client_id: client_id.clone(),
+        secret_digest: client_secret.as_deref().map(store::digest),
+        client_name: client_name.clone(),
+        redirect_uris: redirect_uris.clone(),
+        grant_types: grant_types.clone(),
+    });
+
+    // Echo what was registered (RFC 7591 section 3.2.1), including metadata this
+    // server does not use, such as `application_type`.
+    let mut response = metadata;
+    response.insert("client_id".into(), json!(client_id));
+    response.insert("client_id_issued_at".into(), json!(issued_at));
+    response.insert("redirect_uris".into(), json!(redirect_uris));
+    response.insert("token_endpoint_auth_method".into(), json!(auth_method));
+    response.insert("grant_types".into(), json!(grant_types));
+    response.insert("response_types".into(), json!(response_types));
+    if let Some(name) = client_name {
+        response.insert("client_name".into(), json!(name));
+    }
+    response.remove("client_secret");
+    if let Some(secret) = client_secret {
+        response.insert("client_secret".into(), json!(secret));
+        response.insert("client_secret_expires_at".into(), json!(0));
+    }
+    let mut response = (StatusCode::CREATED, Json(Value::Object(response))).into_response();
+    http_util::no_store(response.headers_mut());
+    Ok(response)
+}
+
+fn string_list(
+    metadata: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<Vec<String>>, OAuthError> {
+    let Some(value) = metadata.get(field) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        let error = if field == "redirect_uris" {
+            "invalid_redirect_uri"
+        } else {
+            "invalid_client_metadata"
+        };
+        OAuthError::new(error, format!("{field} must be an array of strings"))
+    };
+    let Value::Array(items) = value else {
+        return Err(invalid());
+    };
+    items
+        .iter()
+        .map(|item| item.as_str().map(str::to_owned).ok_or_else(invalid))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Redirect URIs must be https, or http on a loopback host (MCP authorization spec;
+/// RFC 8252 section 7.3 for native apps), and carry no fragment (RFC 6749 3.1.2).
+fn check_redirect_uri(uri: &str, allow_insecure: bool) -> Result<(), &'static str> {
+    let url = Url::parse(uri).map_err(|_| "not an absolute URL")?;
+    if url.fragment().is_some() {
+        return Err("a redirect URI must not contain a fragment");
+    }
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if allow_insecure || url.host().as_ref().is_some_and(is_loopback) => Ok(()),
+        "http" => {
+            Err("plain http is only allowed for loopback hosts (localhost, 127.0.0.1, [::1])")
+        }
+        _ => Err("the scheme must be https, or http for loopback hosts"),
+    }
+}
+
+pub fn is_loopback(host: &Host<&str>) -> bool {
+    match host {
+        Host::Domain(domain) => domain.eq_ignore_ascii_case("localhost"),
+        Host::Ipv4(address) => address.is_loopback(),
+        Host::Ipv6(address) => address.is_loopback(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_redirect_uri;
+
+    #[test]
+    fn redirect_uris_must_be_https_or_loopback_without_fragment() {
+        for good in [
+            "http://localhost:33418/cb",
+            "http://127.0.0.1:33418/cb",
+            "http://[::1]/cb",
+            "https://app.example/cb",
+        ] {
+            assert_eq!(check_redirect_uri(good, false), Ok(()), "{good}");
+        }
+        for bad in [
+            "http://evil.example/cb",
+            "javascript:alert(1)",
+            "https://app.example/cb#frag",
+            "com.example.app:/cb",
+            "/relative",
+        ] {
+            assert!(check_redirect_uri(bad, false).is_err(), "{bad}");
+        }
+    }
+}

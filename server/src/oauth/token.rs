@@ -1,0 +1,311 @@
+//! The token endpoint (authorization code with PKCE, refresh with rotation) and
+//! RFC 7009 revocation.
+
+use std::collections::HashMap;
+
+use axum::{
+    Form, Json,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{OAuthError, authorize::is_valid_pkce_string, canonical_resource};
+use crate::{
+    AppState, http_util,
+    store::{self, Client, Grant, IssuedTokens, RedeemError},
+};
+
+type Params = HashMap<String, String>;
+
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let result =
+        parse_form(form).and_then(
+            |params| match params.get("grant_type").map(String::as_str) {
+                None | Some("") => Err(OAuthError::invalid_request("grant_type is missing")),
+                Some("authorization_code") => authenticate_client(&state, &headers, &params)
+                    .and_then(|client| authorization_code(&state, &client, &params)),
+                Some("refresh_token") => authenticate_client(&state, &headers, &params)
+                    .and_then(|client| refresh_token(&state, &client, &params)),
+                Some(other) => Err(OAuthError::new(
+                    "unsupported_grant_type",
+                    format!("grant type {other} is not supported"),
+                )),
+            },
+        );
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Reads a form body, refusing repeated parameters (RFC 6749 section 3.2).
+fn parse_form(
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Result<Params, OAuthError> {
+    let Ok(Form(pairs)) = form else {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    };
+    let mut params = Params::new();
+    for (name, value) in pairs {
+        if params.insert(name.clone(), value).is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "the {name} parameter is repeated"
+            )));
+        }
+    }
+    Ok(params)
+}
+
+/// Authenticates the client: HTTP Basic or `client_secret` in the body for
+/// confidential clients, `client_id` alone for public ones (RFC 6749 section 2.3).
+fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Client, OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, credentials) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("basic").then_some(credentials)
+        });
+    let (client_id, secret) = match basic {
+        Some(credentials) => {
+            let decoded = STANDARD
+                .decode(credentials.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+            let id = form_decode(id);
+            if params
+                .get("client_id")
+                .is_some_and(|body_id| *body_id != id)
+            {
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from the Basic credentials",
+                ));
+            }
+            (id, Some(form_decode(secret)))
+        }
+        None => {
+            let id = params
+                .get("client_id")
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| OAuthError::invalid_client("client authentication is missing"))?
+                .clone();
+            (id, params.get("client_secret").cloned())
+        }
+    };
+    let client = state
+        .store
+        .client(&client_id)
+        .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    match (&client.secret_digest, secret) {
+        (None, _) => Ok(client),
+        (Some(expected), Some(secret)) if store::digest(&secret) == *expected => Ok(client),
+        (Some(_), _) => Err(OAuthError::invalid_client("client authentication failed")),
+    }
+}
+
+/// Basic credentials are form-encoded before base64 (RFC 6749 section 2.3.1).
+fn form_decode(value: &str) -> String {
+    url::form_urlencoded::parse(format!("x={value}").as_bytes())
+        .next()
+        .map(|(_, decoded)| decoded.into_owned())
+        .unwrap_or_default()
+}
+
+fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    let config = &state.config;
+    let code = params
+        .get("code")
+        .filter(|code| !code.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+
+    // Everything is checked before the code is consumed, so that a request with a
+    // wrong verifier cannot burn the legitimate client's code.
+    if let Some(pending) = state.store.peek_code(code) {
+        if pending.grant.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant(
+                "the code was issued to another client",
+            ));
+        }
+        if params
+            .get("redirect_uri")
+            .is_some_and(|uri| *uri != pending.redirect_uri)
+        {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri differs from the authorization request",
+            ));
+        }
+        if let Some(challenge) = &pending.code_challenge {
+            let verifier = params
+                .get("code_verifier")
+                .ok_or_else(|| OAuthError::invalid_request("code_verifier is missing (PKCE)"))?;
+            if !is_valid_pkce_string(verifier) {
+                return Err(OAuthError::invalid_request(
+                    "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]",
+                ));
+            }
+            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            if computed != *challenge && !crate::injected!(config, SkipPkce) {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+        }
+        check_resource(state, params, &pending.grant)?;
+    }
+
+    let allow_reuse = crate::injected!(config, AcceptReusedCode);
+    match state.store.redeem_code(
+        code,
+        allow_reuse,
+        config.access_token_ttl,
+        config.refresh_token_ttl,
+    ) {
+        Ok((authorization, tokens)) => Ok(token_response(state, &authorization.grant, tokens)),
+        Err(RedeemError::Reused) => Err(OAuthError::invalid_grant(
+            "the code was already used; tokens issued from it are revoked",
+        )),
+        Err(RedeemError::Unknown) => {
+            Err(OAuthError::invalid_grant("the code is unknown or expired"))
+        }
+    }
+}
+
+fn refresh_token(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    let config = &state.config;
+    let refresh_token = params
+        .get("refresh_token")
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let (_, grant) = state
+        .store
+        .refresh_token_grant(refresh_token)
+        .ok_or_else(|| {
+            OAuthError::invalid_grant("the refresh token is unknown, used or expired")
+        })?;
+    if grant.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if let Some(scope) = params.get("scope") {
+        let granted: Vec<&str> = grant.scope.split(' ').collect();
+        if scope.split(' ').any(|item| !granted.contains(&item)) {
+            return Err(OAuthError::new(
+                "invalid_scope",
+                "a refresh cannot widen the granted scope",
+            ));
+        }
+    }
+    check_resource(state, params, &grant)?;
+    let rotate = !crate::injected!(config, NoRefreshRotation);
+    let (grant, tokens) = state
+        .store
+        .refresh(
+            refresh_token,
+            rotate,
+            config.access_token_ttl,
+            config.refresh_token_ttl,
+        )
+        .ok_or_else(|| {
+            OAuthError::invalid_grant("the refresh token is unknown, used or expired")
+        })?;
+    Ok(token_response(state, &grant, tokens))
+}
+
+/// A `resource` sent to the token endpoint must name the same resource as the grant
+/// (RFC 8707 section 2.2).
+fn check_resource(state: &AppState, params: &Params, grant: &Grant) -> Result<(), OAuthError> {
+    let Some(resource) = params.get("resource") else {
+        return Ok(());
+    };
+    let same = canonical_resource(&state.config, resource).as_deref() == Some(&grant.resource);
+    if same || crate::injected!(state.config, AcceptForeignResourceTokens) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            "invalid_target",
+            "resource differs from the one authorized",
+        ))
+    }
+}
+
+fn token_response(state: &AppState, grant: &Grant, tokens: IssuedTokens) -> Response {
+    let mut response = Json(json!({
+        "access_token": tokens.access_token,
+        "token_type": "Bearer",
+        "expires_in": state.config.access_token_ttl.as_secs(),
+        "refresh_token": tokens.refresh_token,
+        "scope": grant.scope,
+    }))
+    .into_response();
+    http_util::no_store(response.headers_mut());
+    response
+}
+
+/// RFC 7009: revoking an access token ends that token; revoking a refresh token ends
+/// the whole grant. Unknown tokens are answered with 200, as the RFC asks.
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let result = parse_form(form).and_then(|params| {
+        let client = authenticate_client(&state, &headers, &params)?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        if crate::injected!(state.config, AcceptRevokedTokens) {
+            return Ok(());
+        }
+        if let Some((_, grant)) = state.store.access_token(token) {
+            if grant.client_id != client.client_id {
+                return Err(OAuthError::invalid_request(
+                    "the token was issued to another client",
+                ));
+            }
+            state.store.revoke_access_token(token);
+        } else if let Some((grant_id, grant)) = state.store.refresh_token_grant(token) {
+            if grant.client_id != client.client_id {
+                return Err(OAuthError::invalid_request(
+                    "the token was issued to another client",
+                ));
+            }
+            state.store.revoke_grant(&grant_id);
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            http_util::no_store(response.headers_mut());
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}

@@ -1,0 +1,212 @@
+//! The resource-server side: RFC 9728 protected resource metadata, and the bearer
+//! check in front of every MCP endpoint (RFC 6750 challenges, audience and scope).
+
+use std::time::Instant;
+
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::{Value, json};
+
+use crate::{AppState, config::Config, oauth::canonical_resource, store::GitHubUser};
+
+const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// The caller of an MCP request, as proven by its access token. The bearer check
+/// puts it in the request's extensions; the MCP layer reads it from there.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub grant_id: String,
+    pub user: GitHubUser,
+    /// The MCP access token itself, kept only so a fault can misuse it.
+    #[cfg(feature = "fault-injection")]
+    pub mcp_token: String,
+}
+
+pub fn metadata_routes() -> Router<AppState> {
+    Router::new()
+        .route(PRM_PATH, get(root_metadata))
+        .route(&format!("{PRM_PATH}/mcp"), get(mcp_metadata))
+        .route(&format!("{PRM_PATH}/sse"), get(sse_metadata))
+}
+
+fn protected_resource_metadata(config: &Config, resource: String) -> Json<Value> {
+    Json(json!({
+        "resource": resource,
+        "authorization_servers": [config.issuer()],
+        "scopes_supported": [config.mcp_scope],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "GitHub profile MCP server",
+    }))
+}
+
+async fn root_metadata(State(state): State<AppState>) -> Json<Value> {
+    protected_resource_metadata(&state.config, state.config.issuer())
+}
+
+async fn mcp_metadata(State(state): State<AppState>) -> Json<Value> {
+    protected_resource_metadata(&state.config, state.config.url("/mcp"))
+}
+
+async fn sse_metadata(State(state): State<AppState>) -> Json<Value> {
+    protected_resource_metadata(&state.config, state.config.url("/sse"))
+}
+
+/// Why a request was refused.
+enum Refusal {
+    /// No credentials at all: the challenge carries no error code (RFC 6750 3.1).
+    Missing,
+    Invalid(&'static str),
+    InsufficientScope,
+}
+
+/// Requires a valid access token that this server issued for itself.
+pub async fn require_bearer(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let metadata_url = if request.uri().path().starts_with("/mcp") {
+        state.config.url(&format!("{PRM_PATH}/mcp"))
+    } else {
+        state.config.url(&format!("{PRM_PATH}/sse"))
+    };
+    match authenticate(&state, &request) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(refusal) => refuse(&state.config, &metadata_url, refusal),
+    }
+}
+
+fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Refusal> {
+    let config = &state.config;
+    let mut headers = request.headers().get_all(header::AUTHORIZATION).iter();
+    let token = match (headers.next(), headers.next()) {
+        (None, _) => query_string_token(config, request).ok_or(Refusal::Missing)?,
+        (Some(_), Some(_)) => return Err(Refusal::Invalid("send one Authorization header")),
+        (Some(value), None) => {
+            let value = value
+                .to_str()
+                .map_err(|_| Refusal::Invalid("malformed Authorization header"))?;
+            // The scheme is case-insensitive (RFC 9110 section 11.1).
+            match value.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                    let token = token.trim();
+                    if token.is_empty() || token.contains(' ') {
+                        return Err(Refusal::Invalid("malformed bearer token"));
+                    }
+                    token.to_owned()
+                }
+                _ => return Err(Refusal::Invalid("use the Bearer authorization scheme")),
+            }
+        }
+    };
+
+    let Some((access, grant)) = state.store.access_token(&token) else {
+        if state.store.is_github_token(&token) {
+            if crate::injected!(config, AcceptGitHubTokens) {
+                return github_token_grant(state, &token);
+            }
+            // No token passthrough: GitHub's tokens are not ours to accept.
+            tracing::warn!("refused a GitHub token presented as an MCP access token");
+        }
+        return Err(Refusal::Invalid("the access token is unknown or revoked"));
+    };
+    if access.expires_at <= Instant::now() && !crate::injected!(config, AcceptExpiredTokens) {
+        return Err(Refusal::Invalid("the access token expired"));
+    }
+    if canonical_resource(config, &grant.resource).is_none() {
+        return Err(Refusal::Invalid(
+            "the access token was issued for another resource",
+        ));
+    }
+    if !grant
+        .scope
+        .split(' ')
+        .any(|scope| scope == config.mcp_scope)
+    {
+        return Err(Refusal::InsufficientScope);
+    }
+    Ok(Authenticated {
+        grant_id: access.grant_id,
+        user: grant.user,
+        #[cfg(feature = "fault-injection")]
+        mcp_token: token,
+    })
+}
+
+/// Only with a fault switched on: an `access_token` query parameter is honoured,
+/// which RFC 6750 and the MCP spec forbid.
+fn query_string_token(config: &Config, request: &Request) -> Option<String> {
+    if !crate::injected!(config, AcceptQueryStringTokens) {
+        return None;
+    }
+    url::form_urlencoded::parse(request.uri().query()?.as_bytes())
+        .find(|(name, _)| name == "access_token")
+        .map(|(_, value)| value.into_owned())
+}
+
+#[cfg(feature = "fault-injection")]
+fn github_token_grant(state: &AppState, token: &str) -> Result<Authenticated, Refusal> {
+    state
+        .store
+        .grant_by_github_token(token)
+        .map(|(grant_id, grant)| Authenticated {
+            grant_id,
+            user: grant.user,
+            mcp_token: token.to_owned(),
+        })
+        .ok_or(Refusal::Invalid("unknown token"))
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn github_token_grant(_: &AppState, _: &str) -> Result<Authenticated, Refusal> {
+    Err(Refusal::Invalid("unknown token"))
+}
+
+fn refuse(config: &Config, metadata_url: &str, refusal: Refusal) -> Response {
+    let mut challenge = format!(
+        "Bearer resource_metadata=\"{metadata_url}\", scope=\"{}\"",
+        config.mcp_scope
+    );
+    let (status, error, description) = match refusal {
+        Refusal::Missing => (
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "authorization required: send an access token issued by this server",
+        ),
+        Refusal::Invalid(description) => {
+            challenge.push_str(&format!(
+                ", error=\"invalid_token\", error_description=\"{description}\""
+            ));
+            (StatusCode::UNAUTHORIZED, "invalid_token", description)
+        }
+        Refusal::InsufficientScope => {
+            let description = "the access token lacks the scope this endpoint needs";
+            challenge.push_str(&format!(
+                ", error=\"insufficient_scope\", error_description=\"{description}\""
+            ));
+            (StatusCode::FORBIDDEN, "insufficient_scope", description)
+        }
+    };
+    let mut response = (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response();
+    if !crate::injected!(config, DropWwwAuthenticate)
+        && let Ok(value) = HeaderValue::from_str(&challenge)
+    {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
