@@ -1,0 +1,110 @@
+//! The `mcp-github-server` binary as a user starts it.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    process::{Command, Stdio},
+};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_mcp-github-server");
+
+fn without_github_environment() -> Command {
+    let mut command = Command::new(BINARY);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("MCP_GITHUB_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+#[test]
+fn starting_without_credentials_exits_non_zero_and_names_both_variables() {
+    let output = without_github_environment()
+        .args(["--port", "0"])
+        .output()
+        .expect("the server binary runs");
+    assert!(!output.status.success(), "exit status {:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "MCP_GITHUB_GITHUB_CLIENT_ID",
+        "MCP_GITHUB_GITHUB_CLIENT_SECRET",
+        "export MCP_GITHUB_GITHUB_CLIENT_ID",
+        "$env:MCP_GITHUB_GITHUB_CLIENT_SECRET",
+        "set MCP_GITHUB_GITHUB_CLIENT_ID",
+        "http://localhost:8000/github/callback",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} missing from:\n{stderr}");
+    }
+    assert!(output.stdout.is_empty(), "nothing may claim readiness");
+}
+
+#[test]
+fn an_empty_secret_counts_as_missing() {
+    let output = without_github_environment()
+        .args(["--port", "0"])
+        .env("MCP_GITHUB_GITHUB_CLIENT_ID", "an-id")
+        .env("MCP_GITHUB_GITHUB_CLIENT_SECRET", "")
+        .output()
+        .expect("the server binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("MCP_GITHUB_GITHUB_CLIENT_SECRET"), "{stderr}");
+    assert!(!stderr.contains("an-id"), "configuration values are not echoed");
+}
+
+/// Kills the server however the test ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn port_zero_advertises_the_port_actually_bound() {
+    let mut child = without_github_environment()
+        .args(["--port", "0"])
+        .env("MCP_GITHUB_GITHUB_CLIENT_ID", "an-id")
+        .env("MCP_GITHUB_GITHUB_CLIENT_SECRET", "a-secret")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let _running = Running(child);
+    let mut ready = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut ready)
+        .expect("the server announces readiness");
+    let base = ready
+        .trim()
+        .strip_prefix("ready ")
+        .unwrap_or_else(|| panic!("unexpected first line {ready:?}"));
+    let port: u16 = base
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {base:?}"));
+    assert_ne!(port, 0);
+
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("the port accepts connections");
+    write!(
+        stream,
+        "GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains(&format!("\"issuer\":\"http://localhost:{port}\"")),
+        "{response}"
+    );
+    assert!(
+        response.contains(&format!("\"token_endpoint\":\"http://localhost:{port}/token\"")),
+        "{response}"
+    );
+}
