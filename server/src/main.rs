@@ -22,6 +22,14 @@ struct Args {
     /// Which MCP transports to serve.
     #[arg(long, value_enum, default_value_t = Transports::Both)]
     transport: Transports,
+    /// Switch on a named defect (repeatable). Only in builds with `fault-injection`.
+    #[cfg(feature = "fault-injection")]
+    #[arg(long = "fault", value_name = "NAME")]
+    faults: Vec<mcp_github_server::Fault>,
+    /// Print every fault with the requirement IDs it breaks, and exit.
+    #[cfg(feature = "fault-injection")]
+    #[arg(long)]
+    list_faults: bool,
 }
 
 #[tokio::main]
@@ -43,11 +51,30 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    #[cfg(feature = "fault-injection")]
+    if args.list_faults {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        for fault in mcp_github_server::Fault::ALL {
+            // A closed pipe (`| head`) just ends the listing.
+            if writeln!(stdout, "{}\t{}", fault, fault.breaks().join(",")).is_err() {
+                break;
+            }
+        }
+        return Ok(());
+    }
     // The configuration is checked before binding, so a missing secret fails fast
     // and leaves the port free.
     let provisional = Url::parse(&format!("http://localhost:{}", args.port))?;
     let mut config = Config::from_vars(std::env::vars(), provisional)?;
     config.transports = args.transport;
+    #[cfg(feature = "fault-injection")]
+    {
+        config.faults = args.faults.iter().copied().collect();
+        if !config.faults.is_empty() {
+            tracing::warn!(faults = ?config.faults, "running with injected faults");
+        }
+    }
 
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await

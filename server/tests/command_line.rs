@@ -34,7 +34,10 @@ fn starting_without_credentials_exits_non_zero_and_names_both_variables() {
         "set MCP_GITHUB_GITHUB_CLIENT_ID",
         "http://localhost:8000/github/callback",
     ] {
-        assert!(stderr.contains(expected), "{expected:?} missing from:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{expected:?} missing from:\n{stderr}"
+        );
     }
     assert!(output.stdout.is_empty(), "nothing may claim readiness");
 }
@@ -49,8 +52,14 @@ fn an_empty_secret_counts_as_missing() {
         .expect("the server binary runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("MCP_GITHUB_GITHUB_CLIENT_SECRET"), "{stderr}");
-    assert!(!stderr.contains("an-id"), "configuration values are not echoed");
+    assert!(
+        stderr.contains("MCP_GITHUB_GITHUB_CLIENT_SECRET"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("an-id"),
+        "configuration values are not echoed"
+    );
 }
 
 /// Kills the server however the test ends.
@@ -104,7 +113,9 @@ fn port_zero_advertises_the_port_actually_bound() {
         "{response}"
     );
     assert!(
-        response.contains(&format!("\"token_endpoint\":\"http://localhost:{port}/token\"")),
+        response.contains(&format!(
+            "\"token_endpoint\":\"http://localhost:{port}/token\""
+        )),
         "{response}"
     );
 }
