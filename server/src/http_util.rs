@@ -30,6 +30,22 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     response
 }
 
+/// CORS for the metadata, registration, token and revocation endpoints: they hold no
+/// ambient credentials (no cookies), so any origin may call them, as browser-based MCP
+/// clients must.
+pub fn cors_for_browser_clients() -> tower_http::cors::CorsLayer {
+    use axum::http::Method;
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .expose_headers([header::WWW_AUTHENTICATE])
+}
+
 pub async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,

@@ -81,9 +81,12 @@ fn build(config: Config, shutdown: CancellationToken) -> Router {
         shutdown,
     };
     Router::new()
-        .merge(oauth::routes())
-        .merge(oauth::callback_routes(&state.config))
-        .merge(resource::metadata_routes())
+        .merge(
+            oauth::routes()
+                .merge(resource::metadata_routes())
+                .layer(http_util::cors_for_browser_clients()),
+        )
+        .merge(oauth::browser_routes(&state.config))
         .merge(mcp::routes(&state))
         .fallback(http_util::not_found)
         .layer(axum::middleware::from_fn(http_util::log_request))

@@ -18,6 +18,8 @@ use url::Url;
 
 use crate::{AppState, config::Config, http_util};
 
+/// The endpoints a client calls directly. Browser-based clients call them across
+/// origins, so they get CORS; the pages in [`browser_routes`] are navigations and do not.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -25,21 +27,23 @@ pub fn routes() -> Router<AppState> {
             get(metadata::authorization_server),
         )
         .route("/register", post(register::register))
+        .route("/token", post(token::token))
+        .route("/revoke", post(token::revoke))
+}
+
+/// The pages a person's browser navigates to; the GitHub callback is mounted where the
+/// configured callback URL points.
+pub fn browser_routes(config: &Config) -> Router<AppState> {
+    Router::new()
         .route(
             "/authorize",
             get(authorize::authorize).post(authorize::authorize_post),
         )
         .route("/consent", post(authorize::consent))
-        .route("/token", post(token::token))
-        .route("/revoke", post(token::revoke))
-}
-
-/// The GitHub callback route, mounted where the configured callback URL points.
-pub fn callback_routes(config: &Config) -> Router<AppState> {
-    Router::new().route(
-        config.github_callback.path(),
-        get(authorize::github_callback),
-    )
+        .route(
+            config.github_callback.path(),
+            get(authorize::github_callback),
+        )
 }
 
 /// An RFC 6749 section 5.2 error from the token, registration or revocation endpoint.
