@@ -1,0 +1,163 @@
+//! Baselines: the known failures of a target, each with a reason, in
+//! `fixtures/baselines/<target>.toml`:
+//!
+//! ```toml
+//! [[known-failure]]
+//! id = "AUTH-FLOW-18"          # an ID (all its cases) or a case key such as "AUTH-GEN-05#expired"
+//! transport = "sse"            # optional: sse, streamable-http or auth-server; all when absent
+//! reason = "no iss parameter yet (RFC 9207), tracked in #12"
+//! ```
+//!
+//! A listed check that fails is reported as known and does not fail the run; a listed check that
+//! passes fails the run as stale, so the list shrinks as the target improves.
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+
+use crate::report::{BaselineMark, Outcome, Report};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownFailure {
+    pub id: String,
+    #[serde(default)]
+    pub transport: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    #[serde(default, rename = "known-failure")]
+    pub known_failures: Vec<KnownFailure>,
+}
+
+impl Baseline {
+    pub fn parse(text: &str) -> anyhow::Result<Baseline> {
+        let baseline: Baseline =
+            toml::from_str(text).context("the baseline is not valid TOML of the expected shape")?;
+        for entry in &baseline.known_failures {
+            if entry.reason.trim().is_empty() {
+                bail!(
+                    "the baseline entry for {} has an empty reason; every known failure needs one",
+                    entry.id
+                );
+            }
+            if let Some(t) = &entry.transport
+                && !matches!(t.as_str(), "sse" | "streamable-http" | "auth-server")
+            {
+                bail!(
+                    "the baseline entry for {} names an unknown transport {t:?}",
+                    entry.id
+                );
+            }
+        }
+        Ok(baseline)
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Baseline> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Baseline::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Marks known failures and stale entries in the report.
+    pub fn apply(&self, report: &mut Report) {
+        for r in &mut report.results {
+            let entry = self.known_failures.iter().find(|e| {
+                (e.id == r.key || e.id == r.id)
+                    && e.transport.as_deref().is_none_or(|t| t == r.transport)
+            });
+            let Some(entry) = entry else { continue };
+            r.baseline = match r.outcome {
+                Outcome::Fail(_) => Some(crate::report::BaselineMark::Known {
+                    reason: entry.reason.clone(),
+                }),
+                Outcome::Pass { .. } | Outcome::Warn(_) => Some(BaselineMark::Stale {
+                    reason: entry.reason.clone(),
+                }),
+                Outcome::Skip { .. } => None,
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_without_a_reason_is_rejected() {
+        let err =
+            Baseline::parse("[[known-failure]]\nid = \"SHTTP-02\"\nreason = \" \"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("reason"));
+        assert!(Baseline::parse("[[known-failure]]\nid = \"SHTTP-02\"\n").is_err());
+    }
+
+    fn result(key: &str, transport: &'static str, outcome: Outcome) -> crate::report::CheckResult {
+        crate::report::CheckResult {
+            key: key.into(),
+            id: "AUTH-FLOW-18",
+            also: Vec::new(),
+            area: "AUTH-FLOW",
+            level: crate::checks::Level::Must,
+            versions: "26-07".into(),
+            transport,
+            title: "t",
+            outcome,
+            baseline: None,
+            duration_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_listed_failure_is_known_and_a_listed_pass_is_stale() {
+        let baseline = Baseline::parse(
+            "[[known-failure]]\nid = \"AUTH-FLOW-18\"\ntransport = \"sse\"\nreason = \"no iss yet\"\n",
+        )
+        .unwrap();
+        let fail = Outcome::Fail(crate::checks::Evidence::default());
+        let mut report = Report {
+            target: "t".into(),
+            transports: Vec::new(),
+            wall_time_ms: 0,
+            results: vec![
+                result("AUTH-FLOW-18", "sse", fail.clone()),
+                result("AUTH-FLOW-18", "streamable-http", fail),
+            ],
+            transcript: Default::default(),
+        };
+        baseline.apply(&mut report);
+        assert!(matches!(
+            report.results[0].baseline,
+            Some(BaselineMark::Known { .. })
+        ));
+        assert!(
+            report.results[1].baseline.is_none(),
+            "the entry names only sse"
+        );
+        assert!(!report.ok(), "the unlisted failure still fails the run");
+        report.results.truncate(1);
+        assert!(report.ok());
+        report.results[0].outcome = Outcome::Pass { note: None };
+        report.results[0].baseline = None;
+        baseline.apply(&mut report);
+        assert!(matches!(
+            report.results[0].baseline,
+            Some(BaselineMark::Stale { .. })
+        ));
+        assert!(!report.ok(), "a stale entry fails the run");
+    }
+
+    #[test]
+    fn an_unknown_transport_is_rejected() {
+        assert!(
+            Baseline::parse(
+                "[[known-failure]]\nid = \"X-1\"\ntransport = \"ws\"\nreason = \"r\"\n"
+            )
+            .is_err()
+        );
+    }
+}

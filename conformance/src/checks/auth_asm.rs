@@ -1,0 +1,340 @@
+//! AUTH-ASM: the authorization server metadata (RFC 8414) and how clients find it.
+
+use serde_json::Value;
+
+use super::{Check, Ctx, Findings, Level, Scope, Verdict};
+use crate::body;
+use crate::http::Req;
+use crate::oauth::discovery::AsSource;
+use crate::version::{Version, Versions};
+
+const AS: Scope = Scope::AuthServer;
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            id: "AUTH-ASM-01",
+            case: None,
+            also: &["AUTH-ASM-02"],
+            level: Level::Should,
+            versions: Versions::only(Version::V2025_03_26),
+            scope: AS,
+            title: "2025-03-26 clients find metadata at the root, issuer = origin",
+            run: body!(root_metadata_for_2025_03_26_clients),
+        },
+        Check {
+            id: "AUTH-ASM-04",
+            case: None,
+            also: &["AUTH-ASM-05"],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: AS,
+            title: "metadata is found from authorization_servers[0] by RFC 8414 path insertion",
+            run: body!(metadata_is_found_from_the_issuer),
+        },
+        Check {
+            id: "AUTH-ASM-06",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: AS,
+            title: "metadata issuer is byte-identical to the issuer it was looked up for",
+            run: body!(issuer_matches),
+        },
+        Check {
+            id: "AUTH-ASM-07",
+            case: None,
+            also: &["AUTH-ASM-12"],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: AS,
+            title: "metadata has the required fields and consistent lists",
+            run: body!(required_fields),
+        },
+        Check {
+            id: "AUTH-ASM-08",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: AS,
+            title: "code_challenge_methods_supported lists S256",
+            run: body!(s256_is_advertised),
+        },
+        Check {
+            id: "AUTH-ASM-13",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: AS,
+            title: "metadata does not depend on an MCP-Protocol-Version header",
+            run: body!(metadata_ignores_protocol_version_header),
+        },
+        Check {
+            id: "AUTH-ASM-14",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: AS,
+            title: "metadata documents are 200 application/json objects without auth",
+            run: body!(metadata_is_public_json),
+        },
+    ]
+}
+
+async fn root_metadata_for_2025_03_26_clients(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let origin = cx.config().url.origin().ascii_serialization();
+    let ex = cx
+        .http()
+        .send(Req::get(
+            url::Url::parse(&origin)?.join("/.well-known/oauth-authorization-server")?,
+        ))
+        .await?;
+    if ex.status == 404 {
+        // AUTH-ASM-03: the default endpoints must then exist.
+        let token = cx
+            .http()
+            .send(Req::post(url::Url::parse(&origin)?.join("/token")?).form([]))
+            .await?;
+        f.require(
+            token.status != 404,
+            "no root metadata and no /token fallback",
+            Some(&token),
+        );
+        return Ok(f.verdict());
+    }
+    f.require(
+        ex.status == 200,
+        format!("root metadata answered {}", ex.status),
+        Some(&ex),
+    );
+    if let Some(doc) = ex.json() {
+        f.prefer(
+            doc.get("issuer").and_then(Value::as_str) == Some(origin.as_str()),
+            format!(
+                "the root metadata's issuer is {:?}, not the origin {origin:?}",
+                doc.get("issuer")
+            ),
+            Some(&ex),
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn metadata_is_found_from_the_issuer(cx: Ctx) -> anyhow::Result<Verdict> {
+    let d = cx.discovery()?;
+    let mut f = Findings::new(&cx);
+    let tried: Vec<String> = d.tried.iter().map(|(u, s)| format!("{u} -> {s}")).collect();
+    if d.prm.is_none() {
+        f.require(
+            false,
+            "no protected resource metadata, so no authorization_servers to start from",
+            None,
+        );
+        return Ok(f.verdict());
+    }
+    f.require(
+        d.source == AsSource::Metadata,
+        format!(
+            "no metadata document at the URLs MCP clients try: {}",
+            tried.join(", ")
+        ),
+        None,
+    );
+    // 2025-06-18 requires the RFC 8414 document specifically; OIDC alone is enough from 2025-11-25.
+    if d.source == AsSource::Metadata
+        && cx.version_selected(Version::V2025_06_18)
+        && d.metadata_url
+            .as_ref()
+            .is_some_and(|u| u.path().contains("openid-configuration"))
+    {
+        f.require(
+            false,
+            "only an OpenID configuration was found; 2025-06-18 clients need RFC 8414 metadata",
+            None,
+        );
+    }
+    if let Some(doc) = &d.metadata {
+        cx.record(
+            "authorization server metadata",
+            crate::snapshot::normalize_json(cx.config(), doc),
+        );
+    }
+    f.note(format!("tried: {}", tried.join(", ")));
+    Ok(f.verdict())
+}
+
+fn metadata(cx: &Ctx) -> anyhow::Result<Value> {
+    let d = cx.discovery()?;
+    d.metadata.clone().ok_or_else(|| {
+        anyhow::anyhow!("no authorization server metadata was found (see AUTH-ASM-04)")
+    })
+}
+
+async fn issuer_matches(cx: Ctx) -> anyhow::Result<Verdict> {
+    let d = cx.discovery()?;
+    let doc = metadata(&cx)?;
+    let mut f = Findings::new(&cx);
+    let issuer = doc.get("issuer").and_then(Value::as_str);
+    f.require(
+        issuer == Some(d.issuer.as_str()),
+        format!(
+            "metadata at {} has issuer {:?}; it was looked up for {:?} (compared byte for byte)",
+            d.metadata_url
+                .as_ref()
+                .map(|u| u.as_str())
+                .unwrap_or_default(),
+            issuer,
+            d.issuer
+        ),
+        None,
+    );
+    if let Some(i) = issuer.and_then(|i| url::Url::parse(i).ok()) {
+        f.require(
+            i.query().is_none() && i.fragment().is_none(),
+            "the issuer has a query or fragment",
+            None,
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn required_fields(cx: Ctx) -> anyhow::Result<Verdict> {
+    let doc = metadata(&cx)?;
+    let mut f = Findings::new(&cx);
+    for key in ["issuer", "authorization_endpoint", "token_endpoint"] {
+        f.require(
+            doc.get(key).and_then(Value::as_str).is_some(),
+            format!("{key} is missing"),
+            None,
+        );
+    }
+    let strings = |key: &str| -> Option<Vec<String>> {
+        doc.get(key)?.as_array().map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+    };
+    match strings("response_types_supported") {
+        Some(types) => f.require(
+            types.iter().any(|t| t == "code"),
+            "response_types_supported lacks \"code\"",
+            None,
+        ),
+        None => f.require(false, "response_types_supported is missing", None),
+    };
+    if let Some(grants) = strings("grant_types_supported") {
+        f.require(
+            grants.iter().any(|g| g == "authorization_code"),
+            "grant_types_supported lacks authorization_code",
+            None,
+        );
+    }
+    f.prefer(
+        doc.get("scopes_supported").is_some(),
+        "scopes_supported (RECOMMENDED) is missing",
+        None,
+    );
+    if let Some(endpoint) = doc.get("registration_endpoint").and_then(Value::as_str) {
+        // AUTH-ASM-12: an advertised registration endpoint works.
+        let reg = crate::oauth::registration::post(
+            cx.http(),
+            &url::Url::parse(endpoint)?,
+            &crate::oauth::registration::metadata(
+                crate::oauth::registration::ClientKind::Public,
+                "conformance metadata",
+                &[crate::oauth::REDIRECT_URI],
+            ),
+        )
+        .await?;
+        f.prefer(
+            reg.status == 201,
+            format!(
+                "the advertised registration endpoint answered {}",
+                reg.status
+            ),
+            Some(&reg),
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn s256_is_advertised(cx: Ctx) -> anyhow::Result<Verdict> {
+    let doc = metadata(&cx)?;
+    let mut f = Findings::new(&cx);
+    let methods: Vec<&str> = doc
+        .get("code_challenge_methods_supported")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    f.require(
+        methods.contains(&"S256"),
+        format!(
+            "code_challenge_methods_supported is {:?}",
+            doc.get("code_challenge_methods_supported")
+        ),
+        None,
+    );
+    Ok(f.verdict())
+}
+
+async fn metadata_ignores_protocol_version_header(cx: Ctx) -> anyhow::Result<Verdict> {
+    let d = cx.discovery()?;
+    let Some(url) = d.metadata_url.clone() else {
+        return Ok(Verdict::Skip("no metadata document".into()));
+    };
+    let mut f = Findings::new(&cx);
+    for v in ["2024-11-05", "2025-03-26", "garbage"] {
+        let ex = cx
+            .http()
+            .send(Req::get(url.clone()).header("MCP-Protocol-Version", v))
+            .await?;
+        f.prefer(
+            ex.status == 200 && ex.json() == d.metadata,
+            format!(
+                "with MCP-Protocol-Version: {v} the metadata answered {} or differed",
+                ex.status
+            ),
+            Some(&ex),
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn metadata_is_public_json(cx: Ctx) -> anyhow::Result<Verdict> {
+    let d = cx.discovery()?;
+    let mut f = Findings::new(&cx);
+    let urls: Vec<url::Url> = d
+        .metadata_url
+        .iter()
+        .chain(d.prm_url.iter())
+        .cloned()
+        .collect();
+    if urls.is_empty() {
+        return Ok(Verdict::Skip("no metadata document was found".into()));
+    }
+    for url in urls {
+        let ex = cx.http().send(Req::get(url.clone())).await?;
+        f.require(
+            ex.status == 200,
+            format!("{url} answered {}", ex.status),
+            Some(&ex),
+        );
+        f.require(
+            ex.content_type().as_deref() == Some("application/json"),
+            format!("{url} has Content-Type {:?}", ex.header("content-type")),
+            Some(&ex),
+        );
+        f.require(
+            ex.json().is_some_and(|v| v.is_object()),
+            format!("{url} is not a JSON object"),
+            Some(&ex),
+        );
+    }
+    Ok(f.verdict())
+}

@@ -1,0 +1,794 @@
+//! AUTH-FLOW: the authorization and token endpoints: PKCE, redirect URIs, single-use codes,
+//! `state`, `resource`, token responses, refresh rotation, revocation.
+
+use serde_json::Value;
+use url::Url;
+
+use super::{
+    Authorized, BOTH, Check, Ctx, Findings, Level, LoginOptions, Resource, Scope, Verdict,
+    json_error,
+};
+use crate::body;
+use crate::http::Req;
+use crate::oauth::REDIRECT_URI;
+use crate::oauth::browser::{Arrival, Consent, Script};
+use crate::oauth::flow::{self, AuthParams, Pkce};
+use crate::oauth::registration::{self, ClientKind};
+use crate::version::{Version, Versions};
+
+const AS: Scope = Scope::AuthServer;
+const V25_03: Versions = Versions::since(Version::V2025_03_26);
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            id: "AUTH-FLOW-01",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "an authorization request without code_challenge gets no code",
+            run: body!(pkce_is_required),
+        },
+        Check {
+            id: "AUTH-FLOW-02",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_11_25),
+            scope: AS,
+            title: "plain and unknown code_challenge_methods are refused",
+            run: body!(only_s256),
+        },
+        Check {
+            id: "AUTH-FLOW-03",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "a wrong, missing or malformed code_verifier gets invalid_grant",
+            run: body!(verifier_is_checked),
+        },
+        Check {
+            id: "AUTH-FLOW-04",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "an authorization code works once",
+            run: body!(codes_are_single_use),
+        },
+        Check {
+            id: "AUTH-FLOW-05",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "a code is bound to its client and redirect URI",
+            run: body!(codes_are_bound),
+        },
+        Check {
+            id: "AUTH-FLOW-06",
+            case: None,
+            also: &["AUTH-3P-06"],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: AS,
+            title: "redirect URIs must match a registered one exactly; no redirect otherwise",
+            run: body!(redirect_uri_exact_match),
+        },
+        Check {
+            id: "AUTH-FLOW-07",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: AS,
+            title: "an unknown client_id gets an error page, not a redirect",
+            run: body!(unknown_client_no_redirect),
+        },
+        Check {
+            id: "AUTH-FLOW-08",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "the client's state comes back exactly through the GitHub round trip",
+            run: body!(state_is_echoed),
+        },
+        Check {
+            id: "AUTH-FLOW-09",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: AS,
+            title: "resource is accepted on authorize, code and refresh requests",
+            run: body!(resource_is_accepted),
+        },
+        Check {
+            id: "AUTH-FLOW-11",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: AS,
+            title: "resource with an uppercase scheme and host is accepted",
+            run: body!(resource_case_insensitive),
+        },
+        Check {
+            id: "AUTH-FLOW-12",
+            case: None,
+            also: &["AUTH-FLOW-14"],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "token responses are JSON Bearer tokens with Cache-Control: no-store",
+            run: body!(token_response_shape),
+        },
+        Check {
+            id: "AUTH-FLOW-13",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "token errors are 400 JSON with an RFC 6749 error code",
+            run: body!(token_errors),
+        },
+        Check {
+            id: "AUTH-FLOW-15",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: AS,
+            title: "refresh tokens rotate and the old one stops working",
+            run: body!(refresh_rotates),
+        },
+        Check {
+            id: "AUTH-FLOW-18",
+            case: None,
+            also: &["AUTH-ASM-11", "AUTH-FLOW-20"],
+            level: Level::Should,
+            versions: Versions::only(Version::V2026_07_28),
+            scope: AS,
+            title: "authorization responses carry iss equal to the issuer",
+            run: body!(iss_in_responses),
+        },
+        Check {
+            id: "AUTH-FLOW-19",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: BOTH,
+            title: "revoked access and refresh tokens stop working",
+            run: body!(revocation_works),
+        },
+    ]
+}
+
+/// Runs an authorization walk with custom parameters for a fresh client.
+async fn walk(cx: &Ctx, params: &AuthParams, redirect_uri: &str) -> anyhow::Result<Arrival> {
+    let mut browser = cx.browser();
+    let script = Script {
+        redirect_uri: Url::parse(redirect_uri)?,
+        ..cx.script("octocat", None, Consent::Approve)
+    };
+    browser
+        .walk(params.url(&cx.endpoints()?.authorization), &script)
+        .await
+}
+
+fn got_code(arrival: &Arrival) -> bool {
+    matches!(arrival, Arrival::Callback(u) if u.query_pairs().any(|(k, _)| k == "code"))
+}
+
+fn describe(cx: &Ctx, arrival: &Arrival) -> String {
+    match arrival {
+        Arrival::Callback(u) => format!("redirected to the client: {}", cx.redact(u.as_str())),
+        Arrival::Page(ex) => format!("stopped at {} {}", ex.status, ex.request.url.path()),
+        Arrival::Offsite(u) => format!("redirected off this machine to {u}"),
+    }
+}
+
+async fn pkce_is_required(cx: Ctx) -> anyhow::Result<Verdict> {
+    let client = cx.register(ClientKind::Public, "conformance pkce").await?;
+    let mut params = AuthParams::for_client(
+        &client,
+        &Pkce::s256(),
+        "s1",
+        Some(&cx.discovery()?.resource()),
+        None,
+    );
+    params.code_challenge = None;
+    params.code_challenge_method = None;
+    let arrival = walk(&cx, &params, REDIRECT_URI).await?;
+    let mut f = Findings::new(&cx);
+    f.require(
+        !got_code(&arrival),
+        format!(
+            "a code was issued without code_challenge ({})",
+            describe(&cx, &arrival)
+        ),
+        None,
+    );
+    Ok(f.verdict())
+}
+
+async fn only_s256(cx: Ctx) -> anyhow::Result<Verdict> {
+    let client = cx.register(ClientKind::Public, "conformance pkce").await?;
+    let mut f = Findings::new(&cx);
+    for method in ["plain", "S512"] {
+        let mut params = AuthParams::for_client(
+            &client,
+            &Pkce::s256(),
+            "s1",
+            Some(&cx.discovery()?.resource()),
+            None,
+        );
+        params.code_challenge_method = Some(method.into());
+        let arrival = walk(&cx, &params, REDIRECT_URI).await?;
+        f.require(
+            !got_code(&arrival),
+            format!("code_challenge_method={method} got a code"),
+            None,
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn verifier_is_checked(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let token = cx.endpoints()?.token;
+    let cases: [(&str, Option<String>); 3] = [
+        ("a wrong code_verifier", Some(Pkce::s256().verifier)),
+        ("no code_verifier", None),
+        ("a 10-character code_verifier", Some("abcdefghij".into())),
+    ];
+    let authorized =
+        futures::future::try_join_all((0..3).map(|_| cx.authorize(LoginOptions::default())))
+            .await?;
+    for ((what, verifier), a) in cases.into_iter().zip(authorized) {
+        let code = a.code(cx.http())?;
+        let ex = flow::exchange_code(
+            cx.http(),
+            &token,
+            &a.client,
+            &code,
+            verifier.as_deref(),
+            a.resource.as_deref(),
+        )
+        .await?;
+        let error = json_error(&ex);
+        f.require(
+            ex.status == 400
+                && matches!(error.as_deref(), Some("invalid_grant" | "invalid_request")),
+            format!("{what} answered {} {error:?}", ex.status),
+            Some(&ex),
+        );
+        if what == "a wrong code_verifier" {
+            cx.record_exchange("token error: wrong code_verifier", &ex);
+            f.prefer(
+                error.as_deref() == Some("invalid_grant"),
+                format!("{what} got {error:?}, not invalid_grant"),
+                Some(&ex),
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn codes_are_single_use(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let a = &login.authorized;
+    let again = flow::exchange_code(
+        cx.http(),
+        &cx.endpoints()?.token,
+        &a.client,
+        &login.code,
+        Some(&a.pkce.verifier),
+        a.resource.as_deref(),
+    )
+    .await?;
+    let mut f = Findings::new(&cx);
+    f.require(
+        again.status == 400 && json_error(&again).as_deref() == Some("invalid_grant"),
+        format!(
+            "redeeming the code a second time answered {} {:?}",
+            again.status,
+            json_error(&again)
+        ),
+        Some(&again),
+    );
+    // OAuth 2.1 §4.1.2: the server SHOULD also revoke what the code already produced.
+    let first = cx.probe_bearer(login.access_token()).await?;
+    f.prefer(
+        first.status == 401,
+        "the token from the reused code still works (SHOULD be revoked)",
+        None,
+    );
+    Ok(f.verdict())
+}
+
+async fn codes_are_bound(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let token = cx.endpoints()?.token;
+    let (a, b, other) = futures::try_join!(
+        cx.authorize(LoginOptions::default()),
+        cx.authorize(LoginOptions::default()),
+        cx.register(ClientKind::Public, "conformance other client")
+    )?;
+    let code = a.code(cx.http())?;
+    let ex = flow::exchange_code(
+        cx.http(),
+        &token,
+        &other,
+        &code,
+        Some(&a.pkce.verifier),
+        a.resource.as_deref(),
+    )
+    .await?;
+    f.require(
+        ex.status == 400 && json_error(&ex).as_deref() == Some("invalid_grant"),
+        format!(
+            "another client redeeming the code answered {} {:?}",
+            ex.status,
+            json_error(&ex)
+        ),
+        Some(&ex),
+    );
+    let code = b.code(cx.http())?;
+    let mut moved = b.client.clone();
+    moved.redirect_uri = "http://127.0.0.1:33418/other".into();
+    let ex = flow::exchange_code(
+        cx.http(),
+        &token,
+        &moved,
+        &code,
+        Some(&b.pkce.verifier),
+        b.resource.as_deref(),
+    )
+    .await?;
+    f.require(
+        ex.status == 400 && json_error(&ex).as_deref() == Some("invalid_grant"),
+        format!(
+            "redeeming with a different redirect_uri answered {} {:?}",
+            ex.status,
+            json_error(&ex)
+        ),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let client = cx
+        .register(ClientKind::Public, "conformance redirect")
+        .await?;
+    let resource = cx.discovery()?.resource();
+    let variants = [
+        format!("{REDIRECT_URI}/x"),
+        format!("{REDIRECT_URI}?x=1"),
+        REDIRECT_URI.to_uppercase().replace("HTTP://", "http://"),
+        "https://evil.example/callback".to_owned(),
+    ];
+    for bad in variants {
+        let mut params =
+            AuthParams::for_client(&client, &Pkce::s256(), "s1", Some(&resource), None);
+        params.redirect_uri = Some(bad.clone());
+        let arrival = walk(&cx, &params, &bad).await?;
+        let redirected = matches!(arrival, Arrival::Callback(_))
+            || matches!(&arrival, Arrival::Offsite(u) if u.as_str().starts_with(&bad));
+        f.require(
+            !redirected,
+            format!("redirect_uri {bad} was used: {}", describe(&cx, &arrival)),
+            None,
+        );
+    }
+    // With several registered URIs, leaving redirect_uri out is ambiguous and must not redirect.
+    let endpoint = cx
+        .endpoints()?
+        .registration
+        .ok_or_else(|| anyhow::anyhow!("no registration endpoint"))?;
+    let two = registration::post(
+        cx.http(),
+        &endpoint,
+        &registration::metadata(
+            ClientKind::Public,
+            "conformance two uris",
+            &[REDIRECT_URI, "http://127.0.0.1:33418/second"],
+        ),
+    )
+    .await?;
+    if let Some(id) = two.json().and_then(|d| {
+        d.get("client_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }) {
+        let mut params =
+            AuthParams::for_client(&client, &Pkce::s256(), "s1", Some(&resource), None);
+        params.client_id = Some(id);
+        params.redirect_uri = None;
+        let arrival = walk(&cx, &params, REDIRECT_URI).await?;
+        f.require(
+            !got_code(&arrival),
+            format!(
+                "no redirect_uri with two registered: {}",
+                describe(&cx, &arrival)
+            ),
+            None,
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn unknown_client_no_redirect(cx: Ctx) -> anyhow::Result<Verdict> {
+    let pkce = Pkce::s256();
+    let params = AuthParams {
+        response_type: Some("code".into()),
+        client_id: Some("conformance-unknown-client".into()),
+        redirect_uri: Some(REDIRECT_URI.into()),
+        state: Some("s".into()),
+        code_challenge: Some(pkce.challenge),
+        code_challenge_method: Some(pkce.method),
+        ..AuthParams::default()
+    };
+    let ex = cx
+        .http()
+        .send(Req::get(params.url(&cx.endpoints()?.authorization)))
+        .await?;
+    let mut f = Findings::new(&cx);
+    f.require(
+        !ex.is_redirect() && (400..500).contains(&ex.status),
+        format!("an unknown client_id answered {}", ex.status),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+async fn state_is_echoed(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let (ok, denied) = futures::try_join!(
+        cx.authorize(LoginOptions::default()),
+        cx.authorize(LoginOptions {
+            fault: Some("access_denied".into()),
+            ..LoginOptions::default()
+        })
+    )?;
+    check_state(&cx, &mut f, &ok, "the successful redirect");
+    check_state(&cx, &mut f, &denied, "the access_denied error redirect");
+    Ok(f.verdict())
+}
+
+fn check_state(cx: &Ctx, f: &mut Findings, a: &Authorized, what: &str) {
+    match &a.callback {
+        Some(cb) => {
+            f.require(
+                cb.state.as_deref() == Some(a.state.as_str()),
+                format!("{what} carried state {:?}, sent {:?}", cb.state, a.state),
+                None,
+            );
+        }
+        None => {
+            f.require(
+                false,
+                format!(
+                    "{what} never reached the client: {}",
+                    a.outcome.describe(cx.http())
+                ),
+                None,
+            );
+        }
+    }
+}
+
+async fn resource_is_accepted(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let login = cx.login(LoginOptions::default()).await?;
+    let probe = cx.probe_bearer(login.access_token()).await?;
+    f.require(
+        (200..300).contains(&probe.status),
+        format!("the token minted with resource answered {}", probe.status),
+        Some(&probe),
+    );
+    if let Some(refresh) = &login.tokens.refresh_token {
+        let ex = flow::refresh(
+            cx.http(),
+            &cx.endpoints()?.token,
+            login.client(),
+            refresh,
+            login.authorized.resource.as_deref(),
+        )
+        .await?;
+        f.require(
+            ex.status == 200,
+            format!("a refresh with resource answered {}", ex.status),
+            Some(&ex),
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn resource_case_insensitive(cx: Ctx) -> anyhow::Result<Verdict> {
+    let resource = cx.discovery()?.resource();
+    let Some((scheme, rest)) = resource.split_once("://") else {
+        return Ok(Verdict::Skip("the resource is not a URL".into()));
+    };
+    let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+    let upper = format!("{}://{}/{path}", scheme.to_uppercase(), host.to_uppercase());
+    let mut f = Findings::new(&cx);
+    match cx
+        .login(LoginOptions {
+            resource: Resource::Value(upper.clone()),
+            ..LoginOptions::default()
+        })
+        .await
+    {
+        Ok(login) => {
+            let probe = cx.probe_bearer(login.access_token()).await?;
+            f.require(
+                (200..300).contains(&probe.status),
+                format!("a token for {upper} answered {}", probe.status),
+                Some(&probe),
+            );
+        }
+        Err(e) => {
+            f.require(false, format!("resource={upper} was refused: {e:#}"), None);
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn token_response_shape(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let ex = &login.tokens.exchange;
+    cx.record_exchange("token response (authorization_code)", ex);
+    let mut f = Findings::new(&cx);
+    f.require(
+        ex.content_type().as_deref() == Some("application/json"),
+        "the token response is not application/json",
+        Some(ex),
+    );
+    f.require(
+        login
+            .tokens
+            .token_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("bearer")),
+        format!("token_type is {:?}", login.tokens.token_type),
+        Some(ex),
+    );
+    f.require(
+        ex.header("cache-control")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("no-store")),
+        format!(
+            "Cache-Control is {:?}, not no-store",
+            ex.header("cache-control")
+        ),
+        Some(ex),
+    );
+    match login.tokens.expires_in {
+        Some(s) => f.prefer(
+            s <= 3600,
+            format!("expires_in is {s} s, more than an hour (AUTH-FLOW-14)"),
+            None,
+        ),
+        None => f.prefer(false, "no expires_in (RECOMMENDED; AUTH-FLOW-14)", None),
+    };
+    Ok(f.verdict())
+}
+
+async fn token_errors(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let token = cx.endpoints()?.token;
+    let client = cx
+        .register(ClientKind::Public, "conformance token errors")
+        .await?;
+    let fields = flow::with_client_auth(
+        &client,
+        vec![
+            ("grant_type".into(), "password".into()),
+            ("username".into(), "u".into()),
+            ("password".into(), "p".into()),
+        ],
+    );
+    let ex = flow::token_request(cx.http(), &token, &fields).await?;
+    cx.record_exchange("token error: unsupported grant", &ex);
+    f.require(
+        ex.status == 400 && json_error(&ex).as_deref() == Some("unsupported_grant_type"),
+        format!(
+            "grant_type=password answered {} {:?}",
+            ex.status,
+            json_error(&ex)
+        ),
+        Some(&ex),
+    );
+    f.require(
+        ex.content_type().as_deref() == Some("application/json"),
+        "the error is not application/json",
+        Some(&ex),
+    );
+    let bad_code = flow::exchange_code(
+        cx.http(),
+        &token,
+        &client,
+        "not-a-code",
+        Some(&Pkce::s256().verifier),
+        None,
+    )
+    .await?;
+    f.require(
+        bad_code.status == 400 && json_error(&bad_code).as_deref() == Some("invalid_grant"),
+        format!(
+            "an unknown code answered {} {:?}",
+            bad_code.status,
+            json_error(&bad_code)
+        ),
+        Some(&bad_code),
+    );
+    Ok(f.verdict())
+}
+
+async fn refresh_rotates(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let Some(old) = login.tokens.refresh_token.clone() else {
+        return Ok(Verdict::Skip("no refresh token was issued".into()));
+    };
+    let token = cx.endpoints()?.token;
+    let resource = login.authorized.resource.as_deref();
+    let ex = flow::refresh(cx.http(), &token, login.client(), &old, resource).await?;
+    cx.record_exchange("token response (refresh_token)", &ex);
+    let mut f = Findings::new(&cx);
+    let new = flow::parse_tokens(cx.http(), ex.clone())?;
+    f.require(
+        new.access_token != login.tokens.access_token,
+        "the refresh returned the same access token",
+        Some(&ex),
+    );
+    match &new.refresh_token {
+        Some(r) => f.require(
+            r != &old,
+            "the refresh returned the same refresh token",
+            Some(&ex),
+        ),
+        None => f.require(
+            false,
+            "the refresh returned no new refresh token",
+            Some(&ex),
+        ),
+    };
+    let replay = flow::refresh(cx.http(), &token, login.client(), &old, resource).await?;
+    f.require(
+        replay.status == 400 && json_error(&replay).as_deref() == Some("invalid_grant"),
+        format!(
+            "replaying the old refresh token answered {} {:?}",
+            replay.status,
+            json_error(&replay)
+        ),
+        Some(&replay),
+    );
+    let probe = cx.probe_bearer(&new.access_token).await?;
+    f.require(
+        (200..300).contains(&probe.status),
+        format!("the refreshed access token answered {}", probe.status),
+        Some(&probe),
+    );
+    Ok(f.verdict())
+}
+
+async fn iss_in_responses(cx: Ctx) -> anyhow::Result<Verdict> {
+    let d = cx.discovery()?;
+    let issuer = d.metadata_str("issuer").unwrap_or(&d.issuer).to_owned();
+    let advertised = d
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("authorization_response_iss_parameter_supported"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    let (ok, denied) = futures::try_join!(
+        cx.authorize(LoginOptions::default()),
+        cx.authorize(LoginOptions {
+            fault: Some("access_denied".into()),
+            ..LoginOptions::default()
+        })
+    )?;
+    let mut f = Findings::new(&cx);
+    for (what, a) in [
+        ("the success redirect", &ok),
+        ("the error redirect", &denied),
+    ] {
+        let iss = a.callback.as_ref().and_then(|c| c.iss.clone());
+        match iss {
+            Some(iss) => {
+                f.require(
+                    iss == issuer,
+                    format!("{what} has iss={iss:?}, the issuer is {issuer:?}"),
+                    None,
+                );
+                f.require(
+                    advertised,
+                    "iss is sent but authorization_response_iss_parameter_supported is not true",
+                    None,
+                );
+            }
+            None => {
+                f.prefer(false, format!("{what} has no iss"), None);
+            }
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
+    let Some(endpoint) = cx.endpoints()?.revocation else {
+        return Ok(Verdict::Skip("no revocation_endpoint is advertised".into()));
+    };
+    let mut f = Findings::new(&cx);
+    let login = cx.login(LoginOptions::default()).await?;
+    let before = cx.probe_bearer(login.access_token()).await?;
+    anyhow::ensure!(
+        (200..300).contains(&before.status),
+        "the fresh token was not accepted:\n{}",
+        cx.evidence(&before)
+    );
+    let fields = flow::with_client_auth(
+        login.client(),
+        vec![
+            ("token".into(), login.access_token().into()),
+            ("token_type_hint".into(), "access_token".into()),
+        ],
+    );
+    let ex = flow::token_request(cx.http(), &endpoint, &fields).await?;
+    f.require(
+        ex.status == 200,
+        format!("revoking the access token answered {}", ex.status),
+        Some(&ex),
+    );
+    let after = cx.probe_bearer(login.access_token()).await?;
+    f.require(
+        after.status == 401,
+        format!("the revoked access token answered {}", after.status),
+        Some(&after),
+    );
+    if let Some(refresh) = &login.tokens.refresh_token {
+        let fields = flow::with_client_auth(
+            login.client(),
+            vec![
+                ("token".into(), refresh.clone()),
+                ("token_type_hint".into(), "refresh_token".into()),
+            ],
+        );
+        let ex = flow::token_request(cx.http(), &endpoint, &fields).await?;
+        f.require(
+            ex.status == 200,
+            format!("revoking the refresh token answered {}", ex.status),
+            Some(&ex),
+        );
+        let used = flow::refresh(
+            cx.http(),
+            &cx.endpoints()?.token,
+            login.client(),
+            refresh,
+            login.authorized.resource.as_deref(),
+        )
+        .await?;
+        f.require(
+            used.status == 400 && json_error(&used).as_deref() == Some("invalid_grant"),
+            format!(
+                "the revoked refresh token answered {} {:?}",
+                used.status,
+                json_error(&used)
+            ),
+            Some(&used),
+        );
+    }
+    Ok(f.verdict())
+}

@@ -1,0 +1,528 @@
+//! AUTH-GEN: what every OAuth-protected resource server does: 401 without a token, a token on
+//! every request, no query-string tokens, invalid and expired tokens refused.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::{
+    BOTH, Check, Ctx, Findings, Level, LoginOptions, Scope, Verdict, challenge, json_error,
+};
+use crate::body;
+use crate::config::Transport;
+use crate::http::Req;
+use crate::http::streamable::Shttp;
+use crate::oauth::flow::{self, AuthParams, Pkce};
+use crate::oauth::registration::ClientKind;
+use crate::version::{Version, Versions};
+
+const V25_03: Versions = Versions::since(Version::V2025_03_26);
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            id: "AUTH-GEN-01",
+            case: None,
+            also: &["SSE-08"],
+            level: Level::Must,
+            versions: V25_03,
+            scope: BOTH,
+            title: "every MCP request without a token gets 401 and no session",
+            run: body!(unauthenticated_requests_get_401),
+        },
+        Check {
+            id: "AUTH-GEN-02",
+            case: None,
+            also: &["SEC-03"],
+            level: Level::Must,
+            versions: V25_03,
+            scope: BOTH,
+            title: "a session id never stands in for the token",
+            run: body!(a_session_without_a_token_gets_401),
+        },
+        Check {
+            id: "AUTH-GEN-03",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: V25_03,
+            scope: BOTH,
+            title: "an access token in the query string is not accepted",
+            run: body!(query_string_tokens_are_refused),
+        },
+        Check {
+            id: "AUTH-GEN-04",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: Scope::AuthServer,
+            title: "authorization server endpoints use https (loopback http is a warning)",
+            run: body!(endpoints_use_https),
+        },
+        Check {
+            id: "AUTH-GEN-05",
+            case: None,
+            also: &["AUTH-TOK-01"],
+            level: Level::Must,
+            versions: V25_03,
+            scope: BOTH,
+            title: "random and tampered tokens get 401",
+            run: body!(invalid_tokens_get_401),
+        },
+        Check {
+            id: "AUTH-GEN-05",
+            case: Some("expired"),
+            also: &["AUTH-FLOW-14"],
+            level: Level::Must,
+            versions: V25_03,
+            scope: BOTH,
+            title: "an expired token gets 401",
+            run: body!(expired_tokens_get_401),
+        },
+        Check {
+            id: "AUTH-GEN-06",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: Scope::AuthServer,
+            title: "malformed authorization and token requests get 400-class errors",
+            run: body!(malformed_requests_get_errors),
+        },
+        Check {
+            id: "AUTH-GEN-07",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: V25_03,
+            scope: BOTH,
+            title: "the challenge to a request without credentials has no error code",
+            run: body!(unauthenticated_challenge_has_no_error),
+        },
+        Check {
+            id: "AUTH-GEN-08",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: Scope::AuthServer,
+            title: "public clients complete the flow; a confidential client's wrong secret gets invalid_client",
+            run: body!(public_and_confidential_clients),
+        },
+    ]
+}
+
+async fn unauthenticated_requests_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    match cx.transport() {
+        Transport::StreamableHttp => {
+            let c = Shttp::new(cx.http().clone(), cx.mcp_url(), None);
+            let post = cx.probe(None).await?;
+            cx.record_exchange("401 unauthenticated POST", &post);
+            f.require(
+                post.status == 401,
+                format!("POST initialize without a token answered {}", post.status),
+                Some(&post),
+            );
+            f.require(
+                post.header("mcp-session-id").is_none(),
+                "the 401 response minted an Mcp-Session-Id",
+                Some(&post),
+            );
+            let get = cx.http().send_head(c.req(Method::GET)).await?;
+            f.require(
+                get.status == 401,
+                format!("GET without a token answered {}", get.status),
+                Some(&get),
+            );
+            let delete = cx.http().send(c.req(Method::DELETE)).await?;
+            f.require(
+                delete.status == 401,
+                format!("DELETE without a token answered {}", delete.status),
+                Some(&delete),
+            );
+        }
+        Transport::Sse => {
+            let get = cx.probe(None).await?;
+            cx.record_exchange("401 unauthenticated GET", &get);
+            f.require(
+                get.status == 401,
+                format!(
+                    "GET {} without a token answered {}",
+                    cx.mcp_url().path(),
+                    get.status
+                ),
+                Some(&get),
+            );
+            let login = cx.login(LoginOptions::default()).await?;
+            let session = cx.open_sse(Some(login.access_token())).await?;
+            let post = cx
+                .http()
+                .send(
+                    Req::post(session.endpoint.clone())
+                        .json(&json!({"jsonrpc":"2.0","id":1,"method":"ping"})),
+                )
+                .await?;
+            f.require(
+                post.status == 401,
+                format!(
+                    "POST to the message endpoint without a token answered {}",
+                    post.status
+                ),
+                Some(&post),
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn a_session_without_a_token_gets_401(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let login = cx.login(LoginOptions::default()).await?;
+    match cx.transport() {
+        Transport::StreamableHttp => {
+            let mut c = Shttp::new(
+                cx.http().clone(),
+                cx.mcp_url(),
+                Some(login.access_token().to_owned()),
+            );
+            c.initialize(cx.protocol_version().as_str()).await?;
+            if c.session.is_none() {
+                f.note("the server issued no session id; checked requests without a token only");
+            }
+            let mut bare = c.clone();
+            bare.token = None;
+            let list = bare
+                .post(&json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}))
+                .await?
+                .exchange;
+            f.require(
+                list.status == 401,
+                format!(
+                    "tools/list with the session and no token answered {}",
+                    list.status
+                ),
+                Some(&list),
+            );
+            let note = bare
+                .notify("notifications/initialized", None)
+                .await?
+                .exchange;
+            f.require(
+                note.status == 401,
+                format!(
+                    "a notification with the session and no token answered {}",
+                    note.status
+                ),
+                Some(&note),
+            );
+            let get = cx.http().send_head(bare.req(Method::GET)).await?;
+            f.require(
+                get.status == 401,
+                format!("GET with the session and no token answered {}", get.status),
+                Some(&get),
+            );
+            let delete = cx.http().send(bare.req(Method::DELETE)).await?;
+            f.require(
+                delete.status == 401,
+                format!(
+                    "DELETE with the session and no token answered {}",
+                    delete.status
+                ),
+                Some(&delete),
+            );
+        }
+        Transport::Sse => {
+            let mut session = cx.open_sse(Some(login.access_token())).await?;
+            session.initialize(cx.protocol_version().as_str()).await?;
+            let post = cx
+                .http()
+                .send(
+                    Req::post(session.endpoint.clone())
+                        .json(&json!({"jsonrpc":"2.0","id":9,"method":"tools/list"})),
+                )
+                .await?;
+            f.require(
+                post.status == 401,
+                format!(
+                    "POST to the session's endpoint without a token answered {}",
+                    post.status
+                ),
+                Some(&post),
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn query_string_tokens_are_refused(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut url = cx.mcp_url();
+    url.query_pairs_mut()
+        .append_pair("access_token", login.access_token());
+    let ex = cx.probe_at(url, None).await?;
+    f.require(
+        ex.status == 401,
+        format!(
+            "a request with ?access_token= and no header answered {}",
+            ex.status
+        ),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+async fn endpoints_use_https(cx: Ctx) -> anyhow::Result<Verdict> {
+    let d = cx.discovery()?;
+    let mut f = Findings::new(&cx);
+    let mut urls = vec![("issuer".to_owned(), d.issuer.clone())];
+    if let Some(doc) = d.metadata.as_ref().and_then(|m| m.as_object()) {
+        for (k, v) in doc {
+            if k.ends_with("_endpoint")
+                && let Some(s) = v.as_str()
+            {
+                urls.push((k.clone(), s.to_owned()));
+            }
+        }
+    }
+    for (name, value) in urls {
+        match url::Url::parse(&value) {
+            Ok(u) if u.scheme() == "https" => {}
+            Ok(u) if u.scheme() == "http" && crate::http::is_loopback(&u) => {
+                f.prefer(
+                    false,
+                    format!("{name} uses http on loopback ({value}); fine for local tests only"),
+                    None,
+                );
+            }
+            _ => {
+                f.require(false, format!("{name} is not an https URL: {value}"), None);
+            }
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn invalid_tokens_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let login = cx.login(LoginOptions::default()).await?;
+    let cases = [
+        (
+            "a random string",
+            "Bearer 3f9a8c2e1b7d4a6f9e0c5b8a7d6e5f4a".to_owned(),
+        ),
+        (
+            "the valid token with one character altered",
+            format!("Bearer {}", super::tampered(login.access_token())),
+        ),
+        ("an empty bearer token", "Bearer ".to_owned()),
+        ("Basic credentials", "Basic dXNlcjpwYXNz".to_owned()),
+    ];
+    for (what, header) in cases {
+        let ex = cx.probe(Some(&header)).await?;
+        f.require(
+            ex.status == 401,
+            format!("{what} answered {}", ex.status),
+            Some(&ex),
+        );
+    }
+    // RFC 9110 §11.1: the scheme is case-insensitive, so `bearer` must work too.
+    let lower = cx
+        .probe(Some(&format!("bearer {}", login.access_token())))
+        .await?;
+    f.prefer(
+        (200..300).contains(&lower.status),
+        format!(
+            "the valid token with the scheme spelled `bearer` answered {}",
+            lower.status
+        ),
+        Some(&lower),
+    );
+    Ok(f.verdict())
+}
+
+async fn expired_tokens_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let Some(expires_in) = login.tokens.expires_in else {
+        return Ok(Verdict::Skip(
+            "the token response has no expires_in to wait out".into(),
+        ));
+    };
+    let max = cx.config().max_expiry_wait;
+    if Duration::from_secs(expires_in) > max {
+        return Ok(Verdict::Skip(format!(
+            "expires_in is {expires_in} s, longer than --max-expiry-wait ({} s); start the server with a short token lifetime to run this",
+            max.as_secs_f64()
+        )));
+    }
+    let mut f = Findings::new(&cx);
+    let before = cx.probe_bearer(login.access_token()).await?;
+    if !(200..300).contains(&before.status) {
+        anyhow::bail!(
+            "the fresh token was not accepted:\n{}",
+            cx.evidence(&before)
+        );
+    }
+    // One extra second covers servers that count whole seconds.
+    tokio::time::sleep(Duration::from_secs(expires_in) + Duration::from_millis(1100)).await;
+    let after = cx.probe_bearer(login.access_token()).await?;
+    f.require(
+        after.status == 401,
+        format!(
+            "{expires_in} s after issue the token still answered {}",
+            after.status
+        ),
+        Some(&after),
+    );
+    Ok(f.verdict())
+}
+
+async fn malformed_requests_get_errors(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let endpoints = cx.endpoints()?;
+    let client = cx
+        .register(ClientKind::Public, "conformance malformed")
+        .await?;
+    let pkce = Pkce::s256();
+    let mut params = AuthParams::for_client(
+        &client,
+        &pkce,
+        "s1",
+        Some(&cx.discovery()?.resource()),
+        None,
+    );
+    params.response_type = None;
+    let ex = cx
+        .http()
+        .send(Req::get(params.url(&endpoints.authorization)))
+        .await?;
+    let redirect_error = ex
+        .location()
+        .is_some_and(|u| u.query_pairs().any(|(k, _)| k == "error"));
+    f.require(
+        !super::issues_code(&ex) && (ex.status == 400 || redirect_error),
+        format!(
+            "/authorize without response_type answered {} without an error",
+            ex.status
+        ),
+        Some(&ex),
+    );
+    let token = flow::token_request(cx.http(), &endpoints.token, &[]).await?;
+    cx.record_exchange("token error: empty body", &token);
+    f.require(
+        token.status == 400 && json_error(&token).is_some(),
+        format!(
+            "an empty token request answered {} (expected 400 with a JSON error)",
+            token.status
+        ),
+        Some(&token),
+    );
+    Ok(f.verdict())
+}
+
+async fn unauthenticated_challenge_has_no_error(cx: Ctx) -> anyhow::Result<Verdict> {
+    let ex = cx.probe(None).await?;
+    let mut f = Findings::new(&cx);
+    if let Some(c) = challenge(&ex) {
+        f.prefer(
+            c.param("error").is_none(),
+            "the challenge to a request without credentials carries error=",
+            Some(&ex),
+        );
+    } else {
+        return Ok(Verdict::Skip(
+            "no Bearer challenge to inspect (see AUTH-PRM-04)".into(),
+        ));
+    }
+    Ok(f.verdict())
+}
+
+async fn public_and_confidential_clients(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    match cx.login(LoginOptions::default()).await {
+        Ok(_) => {}
+        Err(e) => {
+            f.require(
+                false,
+                format!("a public client with PKCE could not log in: {e:#}"),
+                None,
+            );
+            return Ok(f.verdict());
+        }
+    }
+    let d = cx.discovery()?;
+    let methods: Vec<String> = d
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("token_endpoint_auth_methods_supported"))
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !methods
+        .iter()
+        .any(|m| m == "client_secret_post" || m == "client_secret_basic")
+    {
+        f.note("the server advertises no confidential client authentication; only the public client was tested");
+        return Ok(f.verdict());
+    }
+    let client = cx
+        .register(ClientKind::Confidential, "conformance confidential")
+        .await?;
+    let opts = LoginOptions {
+        client: Some(client.clone()),
+        ..LoginOptions::default()
+    };
+    let authorized = cx.authorize(opts).await?;
+    let code = authorized.code(cx.http())?;
+    // A wrong secret sent with HTTP Basic must get 401 invalid_client (RFC 6749 §5.2).
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{}:wrong-secret", client.client_id),
+    );
+    let fields = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("code_verifier", authorized.pkce.verifier.as_str()),
+    ];
+    let wrong = cx
+        .http()
+        .send(
+            Req::post(cx.endpoints()?.token)
+                .header("Authorization", format!("Basic {basic}"))
+                .form(fields),
+        )
+        .await?;
+    f.require(
+        wrong.status == 401 && json_error(&wrong).as_deref() == Some("invalid_client"),
+        format!(
+            "a wrong client secret over HTTP Basic answered {} {:?}",
+            wrong.status,
+            json_error(&wrong)
+        ),
+        Some(&wrong),
+    );
+    let ok = flow::exchange_code(
+        cx.http(),
+        &cx.endpoints()?.token,
+        &client,
+        &code,
+        Some(&authorized.pkce.verifier),
+        authorized.resource.as_deref(),
+    )
+    .await?;
+    if ok.status != 200 {
+        f.note(format!(
+            "after the failed attempt the code no longer worked ({})",
+            ok.status
+        ));
+    }
+    Ok(f.verdict())
+}

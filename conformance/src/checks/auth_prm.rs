@@ -1,0 +1,382 @@
+//! AUTH-PRM: protected resource metadata (RFC 9728) and the 401 challenge that points to it.
+
+use serde_json::Value;
+
+use super::{BOTH, Check, Ctx, Findings, Level, Verdict, challenge};
+use crate::body;
+use crate::http::Req;
+use crate::http::challenge::parse_challenges;
+use crate::oauth::discovery::prm_urls;
+use crate::version::{Version, Versions};
+
+const V25_06: Versions = Versions::since(Version::V2025_06_18);
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            id: "AUTH-PRM-01",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_06,
+            scope: BOTH,
+            title: "protected resource metadata is served",
+            run: body!(prm_is_served),
+        },
+        Check {
+            id: "AUTH-PRM-02",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_06,
+            scope: BOTH,
+            title: "authorization_servers is a non-empty list of absolute URLs",
+            run: body!(authorization_servers_listed),
+        },
+        Check {
+            id: "AUTH-PRM-03",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_06,
+            scope: BOTH,
+            title: "the metadata's resource is the MCP endpoint URL",
+            run: body!(resource_is_the_endpoint),
+        },
+        Check {
+            id: "AUTH-PRM-04",
+            case: None,
+            also: &["AUTH-PRM-09"],
+            level: Level::Must,
+            versions: V25_06,
+            scope: BOTH,
+            title: "the 401 carries WWW-Authenticate: Bearer resource_metadata=...",
+            run: body!(challenge_points_to_metadata),
+        },
+        Check {
+            id: "AUTH-PRM-05",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_11_25),
+            scope: BOTH,
+            title: "well-known metadata at the endpoint path or the root agrees",
+            run: body!(well_known_locations_agree),
+        },
+        Check {
+            id: "AUTH-PRM-06",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_11_25),
+            scope: BOTH,
+            title: "the 401 challenge names the required scope",
+            run: body!(challenge_names_scope),
+        },
+        Check {
+            id: "AUTH-PRM-07",
+            case: None,
+            also: &["AUTH-PRM-08"],
+            level: Level::Should,
+            versions: V25_06,
+            scope: BOTH,
+            title: "scopes_supported has no omnibus scopes and no offline_access",
+            run: body!(scopes_are_minimal),
+        },
+    ]
+}
+
+fn prm(cx: &Ctx) -> anyhow::Result<(url::Url, Value)> {
+    let d = cx.discovery()?;
+    match (&d.prm_url, &d.prm) {
+        (Some(u), Some(p)) => Ok((u.clone(), p.clone())),
+        _ => anyhow::bail!("no protected resource metadata was found (see AUTH-PRM-01)"),
+    }
+}
+
+async fn prm_is_served(cx: Ctx) -> anyhow::Result<Verdict> {
+    let d = cx.discovery()?;
+    let mut f = Findings::new(&cx);
+    match (&d.prm_url, &d.prm) {
+        (Some(url), Some(doc)) => {
+            cx.record(
+                "protected resource metadata",
+                crate::snapshot::normalize_json(cx.config(), doc),
+            );
+            f.note(format!("found at {url}"));
+        }
+        _ => {
+            let tried: Vec<String> = prm_urls(&d.mcp_url).iter().map(|u| u.to_string()).collect();
+            f.require(
+                false,
+                format!("no document via the challenge or at {}", tried.join(", ")),
+                Some(&d.probe),
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn authorization_servers_listed(cx: Ctx) -> anyhow::Result<Verdict> {
+    let (_, doc) = prm(&cx)?;
+    let mut f = Findings::new(&cx);
+    let list = doc.get("authorization_servers").and_then(Value::as_array);
+    match list {
+        Some(items) if !items.is_empty() => {
+            for item in items {
+                let parsed = item.as_str().and_then(|s| url::Url::parse(s).ok());
+                match parsed {
+                    Some(u) if u.fragment().is_none() => {
+                        if u.scheme() != "https" && crate::http::is_loopback(&u) {
+                            f.prefer(
+                                false,
+                                format!("{u} uses http on loopback; fine for local tests only"),
+                                None,
+                            );
+                        } else if u.scheme() != "https" {
+                            f.require(false, format!("{u} is not https"), None);
+                        }
+                    }
+                    _ => {
+                        f.require(
+                            false,
+                            format!("{item} is not an absolute URL without a fragment"),
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+        _ => {
+            f.require(
+                false,
+                format!(
+                    "authorization_servers is {:?}",
+                    doc.get("authorization_servers")
+                ),
+                None,
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn resource_is_the_endpoint(cx: Ctx) -> anyhow::Result<Verdict> {
+    let (url, doc) = prm(&cx)?;
+    let mut f = Findings::new(&cx);
+    let mcp = cx.mcp_url();
+    let resource = doc.get("resource").and_then(Value::as_str);
+    match resource.and_then(|r| url::Url::parse(r).ok()) {
+        None => {
+            f.require(
+                false,
+                format!("resource is {:?}, not an absolute URI", doc.get("resource")),
+                None,
+            );
+        }
+        Some(r) => {
+            f.require(r.fragment().is_none(), "resource has a fragment", None);
+            let exact = resource == Some(mcp.as_str())
+                || resource == Some(mcp.as_str().trim_end_matches('/'));
+            let prefix = r.origin() == mcp.origin()
+                && mcp.path().starts_with(r.path().trim_end_matches('/'));
+            // RFC 9728 §3.3: the resource must be identical to the URL the metadata was looked up
+            // for; a same-origin path prefix is what the TypeScript SDK accepts, so it only warns.
+            f.require(
+                prefix,
+                format!(
+                    "resource {r} (from {url}) is not the MCP endpoint {mcp} or a prefix of it"
+                ),
+                None,
+            );
+            f.prefer(
+                exact,
+                format!("resource {r} is a prefix of, not equal to, the MCP endpoint {mcp}"),
+                None,
+            );
+            f.prefer(
+                !r.as_str().ends_with('/') || mcp.as_str().ends_with('/'),
+                "resource has a trailing slash the endpoint does not have",
+                None,
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn challenge_points_to_metadata(cx: Ctx) -> anyhow::Result<Verdict> {
+    let probe = cx.probe(None).await?;
+    let mut f = Findings::new(&cx);
+    f.require(
+        probe.status == 401,
+        format!("an unauthenticated request answered {}", probe.status),
+        Some(&probe),
+    );
+    let values = probe.header_all("www-authenticate");
+    if values.is_empty() {
+        f.require(
+            false,
+            "the 401 has no WWW-Authenticate header",
+            Some(&probe),
+        );
+        return Ok(f.verdict());
+    }
+    let parsed = match parse_challenges(values.iter().copied()) {
+        Ok(p) => p,
+        Err(e) => {
+            f.require(
+                false,
+                format!("WWW-Authenticate does not parse: {e}"),
+                Some(&probe),
+            );
+            return Ok(f.verdict());
+        }
+    };
+    let Some(bearer) = parsed.iter().find(|c| c.is_bearer()) else {
+        f.require(false, "no Bearer challenge", Some(&probe));
+        return Ok(f.verdict());
+    };
+    let Some(rm) = bearer.param("resource_metadata") else {
+        // 2025-11-25 accepts well-known discovery instead; 2025-06-18 does not.
+        let well_known = cx.discovery().ok().and_then(|d| d.prm.clone()).is_some();
+        let only_later = !cx.version_selected(Version::V2025_06_18);
+        f.require(
+            only_later && well_known,
+            "the Bearer challenge has no resource_metadata (required by 2025-06-18)",
+            Some(&probe),
+        );
+        return Ok(f.verdict());
+    };
+    match url::Url::parse(rm) {
+        Ok(u) => {
+            f.prefer(
+                u.origin() == cx.mcp_url().origin(),
+                format!("resource_metadata {u} is on another origin"),
+                Some(&probe),
+            );
+            let doc = cx.http().send(Req::get(u.clone())).await?;
+            f.require(
+                doc.status == 200 && doc.json().is_some_and(|v| v.is_object()),
+                format!("GET {u} answered {}", doc.status),
+                Some(&doc),
+            );
+        }
+        Err(_) => {
+            f.require(
+                false,
+                format!("resource_metadata {rm:?} is not an absolute URL"),
+                Some(&probe),
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn well_known_locations_agree(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let mcp = cx.mcp_url();
+    let mut docs = Vec::new();
+    for url in prm_urls(&mcp) {
+        let ex = cx.http().send(Req::get(url.clone())).await?;
+        if ex.status == 200
+            && let Some(doc) = ex.json()
+        {
+            docs.push((url, doc));
+        }
+    }
+    let header = challenge(&cx.probe(None).await?)
+        .and_then(|c| c.param("resource_metadata").map(str::to_owned));
+    f.require(
+        !docs.is_empty() || header.is_some(),
+        "neither well-known location serves metadata and the challenge names none",
+        None,
+    );
+    if let [(_, a), (_, b), ..] = docs.as_slice() {
+        f.require(
+            a.get("authorization_servers") == b.get("authorization_servers"),
+            "the path-suffixed and root documents list different authorization_servers",
+            None,
+        );
+    }
+    if let Some((url, doc)) = docs.first()
+        && url.path() != "/.well-known/oauth-protected-resource"
+    {
+        f.require(
+            doc.get("resource")
+                .and_then(Value::as_str)
+                .map(|r| r.trim_end_matches('/'))
+                == Some(mcp.as_str().trim_end_matches('/')),
+            format!("{url} has resource {:?}, not {mcp}", doc.get("resource")),
+            None,
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn challenge_names_scope(cx: Ctx) -> anyhow::Result<Verdict> {
+    let probe = cx.probe(None).await?;
+    let mut f = Findings::new(&cx);
+    let Some(c) = challenge(&probe) else {
+        return Ok(Verdict::Skip(
+            "no Bearer challenge (see AUTH-PRM-04)".into(),
+        ));
+    };
+    match c.param("scope") {
+        Some(scope) => {
+            f.prefer(
+                !scope.is_empty()
+                    && scope.split(' ').all(|s| {
+                        !s.is_empty()
+                            && s.chars().all(|ch| {
+                                ch as u32 >= 0x21 && ch != '"' && ch != '\\' && ch as u32 <= 0x7e
+                            })
+                    }),
+                format!("scope {scope:?} is not a space-delimited list of scope tokens"),
+                Some(&probe),
+            );
+        }
+        None => {
+            f.prefer(false, "the challenge has no scope parameter", Some(&probe));
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn scopes_are_minimal(cx: Ctx) -> anyhow::Result<Verdict> {
+    let (_, doc) = prm(&cx)?;
+    let mut f = Findings::new(&cx);
+    if let Some(scopes) = doc.get("scopes_supported") {
+        let list: Option<Vec<&str>> = scopes
+            .as_array()
+            .and_then(|a| a.iter().map(Value::as_str).collect());
+        match list {
+            Some(list) => {
+                for s in list {
+                    f.prefer(
+                        !matches!(s, "*" | "all" | "full-access"),
+                        format!("scopes_supported has the omnibus scope {s:?}"),
+                        None,
+                    );
+                    f.prefer(
+                        s != "offline_access",
+                        "scopes_supported lists offline_access (AUTH-PRM-08)",
+                        None,
+                    );
+                }
+            }
+            None => {
+                f.prefer(false, "scopes_supported is not an array of strings", None);
+            }
+        }
+    }
+    if let Some(scope) =
+        challenge(&cx.probe(None).await?).and_then(|c| c.param("scope").map(str::to_owned))
+    {
+        f.prefer(
+            !scope.split(' ').any(|s| s == "offline_access"),
+            "the challenge scope lists offline_access (AUTH-PRM-08)",
+            None,
+        );
+    }
+    Ok(f.verdict())
+}

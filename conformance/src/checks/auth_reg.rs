@@ -1,0 +1,293 @@
+//! AUTH-REG: dynamic client registration (RFC 7591) and the redirect-URI rules.
+
+use serde_json::{Value, json};
+
+use super::{Check, Ctx, Findings, Level, Scope, Verdict, json_error};
+use crate::body;
+use crate::http::Req;
+use crate::oauth::REDIRECT_URI;
+use crate::oauth::flow::{AuthParams, Pkce};
+use crate::oauth::registration::{self, ClientKind};
+use crate::version::{Version, Versions};
+
+const AS: Scope = Scope::AuthServer;
+const V25_03: Versions = Versions::since(Version::V2025_03_26);
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            id: "AUTH-REG-01",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::range(Version::V2025_03_26, Version::V2025_06_18),
+            scope: AS,
+            title: "dynamic client registration is offered",
+            run: body!(registration_is_offered),
+        },
+        Check {
+            id: "AUTH-REG-02",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "registration answers 201 with a fresh client_id and the metadata",
+            run: body!(registration_answers_201),
+        },
+        Check {
+            id: "AUTH-REG-03",
+            case: None,
+            also: &["AUTH-REG-04"],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "only localhost or https redirect URIs can be registered",
+            run: body!(redirect_uri_rules),
+        },
+        Check {
+            id: "AUTH-REG-05",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "invalid registrations get 400 with an RFC 7591 error",
+            run: body!(invalid_registrations_get_400),
+        },
+        Check {
+            id: "AUTH-REG-07",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "/authorize without client_id shows an error and does not redirect",
+            run: body!(authorize_requires_client_id),
+        },
+    ]
+}
+
+fn registration_endpoint(cx: &Ctx) -> anyhow::Result<url::Url> {
+    cx.endpoints()?
+        .registration
+        .ok_or_else(|| anyhow::anyhow!("the authorization server has no registration endpoint"))
+}
+
+async fn registration_is_offered(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let d = cx.discovery()?;
+    let advertised = d
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("registration_endpoint"))
+        .is_some();
+    f.require(
+        advertised || d.metadata.is_none(),
+        "the metadata has no registration_endpoint",
+        None,
+    );
+    Ok(f.verdict())
+}
+
+async fn registration_answers_201(cx: Ctx) -> anyhow::Result<Verdict> {
+    let endpoint = registration_endpoint(&cx)?;
+    let mut f = Findings::new(&cx);
+    let body = registration::metadata(
+        ClientKind::Public,
+        "conformance registration",
+        &[REDIRECT_URI],
+    );
+    let (a, b) = futures::try_join!(
+        registration::post(cx.http(), &endpoint, &body),
+        registration::post(cx.http(), &endpoint, &body)
+    )?;
+    for ex in [&a, &b] {
+        if let Some(id) = ex.json().and_then(|d| {
+            d.get("client_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        }) {
+            cx.http().redactor.add(&id, "client_id");
+        }
+    }
+    cx.record_exchange("registration (public client)", &a);
+    f.require(
+        a.status == 201,
+        format!("registration answered {}", a.status),
+        Some(&a),
+    );
+    let doc = a.json().unwrap_or(Value::Null);
+    let id_a = doc.get("client_id").and_then(Value::as_str);
+    f.require(id_a.is_some(), "the response has no client_id", Some(&a));
+    f.require(
+        doc.get("redirect_uris") == Some(&json!([REDIRECT_URI])),
+        format!(
+            "redirect_uris are not echoed: {:?}",
+            doc.get("redirect_uris")
+        ),
+        Some(&a),
+    );
+    f.require(
+        doc.get("client_secret").is_none(),
+        "a client_secret was issued to a `none` client",
+        Some(&a),
+    );
+    let id_b = b.json().and_then(|d| {
+        d.get("client_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    f.require(
+        id_a.is_some() && id_a != id_b.as_deref(),
+        "two registrations got the same client_id",
+        Some(&b),
+    );
+    // A confidential registration that gets a secret must say when it expires (RFC 7591 §3.2.1).
+    let conf = registration::post(
+        cx.http(),
+        &endpoint,
+        &registration::metadata(
+            ClientKind::Confidential,
+            "conformance confidential",
+            &[REDIRECT_URI],
+        ),
+    )
+    .await?;
+    if let Some(d) = conf.json()
+        && let Some(secret) = d.get("client_secret").and_then(Value::as_str)
+    {
+        cx.http().redactor.add(secret, "client_secret");
+        f.require(
+            d.get("client_secret_expires_at").is_some(),
+            "client_secret without client_secret_expires_at",
+            Some(&conf),
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn redirect_uri_rules(cx: Ctx) -> anyhow::Result<Verdict> {
+    let endpoint = registration_endpoint(&cx)?;
+    let mut f = Findings::new(&cx);
+    let accepted = [
+        "http://localhost:33418/cb",
+        "http://127.0.0.1:33418/cb",
+        "https://app.example/cb",
+    ];
+    let rejected = [
+        "http://evil.example/cb",
+        "javascript:alert(1)",
+        "https://app.example/cb#frag",
+    ];
+    for uri in accepted {
+        let ex = registration::post(
+            cx.http(),
+            &endpoint,
+            &registration::metadata(ClientKind::Public, "conformance", &[uri]),
+        )
+        .await?;
+        f.require(
+            ex.status == 201,
+            format!("registering {uri} answered {}", ex.status),
+            Some(&ex),
+        );
+    }
+    for uri in rejected {
+        let ex = registration::post(
+            cx.http(),
+            &endpoint,
+            &registration::metadata(ClientKind::Public, "conformance", &[uri]),
+        )
+        .await?;
+        if ex.status == 400 {
+            f.prefer(
+                json_error(&ex).as_deref() == Some("invalid_redirect_uri"),
+                format!(
+                    "rejecting {uri} used error {:?}, not invalid_redirect_uri",
+                    json_error(&ex)
+                ),
+                Some(&ex),
+            );
+        } else {
+            f.require(
+                false,
+                format!("registering {uri} answered {}", ex.status),
+                Some(&ex),
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn invalid_registrations_get_400(cx: Ctx) -> anyhow::Result<Verdict> {
+    let endpoint = registration_endpoint(&cx)?;
+    let mut f = Findings::new(&cx);
+    let not_json = cx
+        .http()
+        .send(Req::post(endpoint.clone()).raw(b"client_name=x".to_vec(), "application/json"))
+        .await?;
+    f.require(
+        not_json.status == 400,
+        format!("a body that is not JSON answered {}", not_json.status),
+        Some(&not_json),
+    );
+    let missing = registration::post(
+        cx.http(),
+        &endpoint,
+        &json!({"client_name": "conformance", "grant_types": ["authorization_code"], "token_endpoint_auth_method": "none"}),
+    )
+    .await?;
+    cx.record_exchange("registration error: no redirect_uris", &missing);
+    f.require(
+        missing.status == 400
+            && matches!(
+                json_error(&missing).as_deref(),
+                Some("invalid_redirect_uri" | "invalid_client_metadata")
+            ),
+        format!(
+            "no redirect_uris answered {} {:?}",
+            missing.status,
+            json_error(&missing)
+        ),
+        Some(&missing),
+    );
+    let mut extra = registration::metadata(ClientKind::Public, "conformance", &[REDIRECT_URI]);
+    extra["x_unknown_field"] = json!("ignored");
+    let unknown = registration::post(cx.http(), &endpoint, &extra).await?;
+    f.require(
+        unknown.status == 201,
+        format!("an unknown metadata field answered {}", unknown.status),
+        Some(&unknown),
+    );
+    Ok(f.verdict())
+}
+
+async fn authorize_requires_client_id(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let pkce = Pkce::s256();
+    let params = AuthParams {
+        response_type: Some("code".into()),
+        client_id: None,
+        redirect_uri: Some("http://localhost:33418/cb".into()),
+        state: Some("s".into()),
+        code_challenge: Some(pkce.challenge),
+        code_challenge_method: Some(pkce.method),
+        ..AuthParams::default()
+    };
+    let ex = cx
+        .http()
+        .send(Req::get(params.url(&cx.endpoints()?.authorization)))
+        .await?;
+    f.require(
+        !ex.is_redirect(),
+        "the request without client_id was redirected",
+        Some(&ex),
+    );
+    f.require(
+        (400..500).contains(&ex.status),
+        format!("answered {}", ex.status),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}

@@ -1,0 +1,289 @@
+//! AUTH-TOK: token validation at the MCP endpoints: audience, no passthrough of GitHub tokens,
+//! sessions bound to their user, and the shape of the invalid-token challenge.
+
+use serde_json::{Value, json};
+
+use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Resource, Verdict, challenge};
+use crate::body;
+use crate::client::McpConn;
+use crate::http::Req;
+use crate::oauth::flow;
+use crate::version::{Version, Versions};
+use futures::StreamExt as _;
+
+const V25_06: Versions = Versions::since(Version::V2025_06_18);
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            id: "AUTH-TOK-02",
+            case: None,
+            also: &["AUTH-FLOW-10"],
+            level: Level::Must,
+            versions: V25_06,
+            scope: BOTH,
+            title: "a token issued for another resource is refused",
+            run: body!(foreign_resource_tokens_are_refused),
+        },
+        Check {
+            id: "AUTH-TOK-03",
+            case: None,
+            also: &["AUTH-3P-08"],
+            level: Level::Must,
+            versions: V25_06,
+            scope: BOTH,
+            title: "no passthrough: GitHub tokens are refused and never leave or enter the wrong side",
+            run: body!(no_token_passthrough),
+        },
+        Check {
+            id: "AUTH-TOK-05",
+            case: None,
+            also: &["SEC-02", "SSE-09"],
+            level: Level::Must,
+            versions: V25_06,
+            scope: BOTH,
+            title: "another user's token cannot use a user's session",
+            run: body!(sessions_are_bound_to_users),
+        },
+        Check {
+            id: "AUTH-TOK-06",
+            case: None,
+            also: &["AUTH-GEN-05"],
+            level: Level::Should,
+            versions: V25_06,
+            scope: BOTH,
+            title: "an invalid token's 401 says error=\"invalid_token\" and names the metadata",
+            run: body!(invalid_token_challenge),
+        },
+    ]
+}
+
+async fn foreign_resource_tokens_are_refused(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let foreign = "https://other.example/mcp".to_owned();
+    let authorized = cx
+        .authorize(LoginOptions {
+            resource: Resource::Value(foreign.clone()),
+            ..LoginOptions::default()
+        })
+        .await?;
+    let Some(cb) = &authorized.callback else {
+        anyhow::bail!(
+            "the authorization did not return to the client: {}",
+            authorized.outcome.describe(cx.http())
+        );
+    };
+    if cb.error.as_deref() == Some("invalid_target") {
+        f.note("the authorization server refused the foreign resource with invalid_target");
+        return Ok(f.verdict());
+    }
+    let code = authorized.code(cx.http())?;
+    let ex = flow::exchange_code(
+        cx.http(),
+        &cx.endpoints()?.token,
+        &authorized.client,
+        &code,
+        Some(&authorized.pkce.verifier),
+        Some(&foreign),
+    )
+    .await?;
+    if ex.status != 200 {
+        f.note(format!(
+            "the token endpoint refused the foreign resource ({})",
+            ex.status
+        ));
+        return Ok(f.verdict());
+    }
+    let tokens = flow::parse_tokens(cx.http(), ex)?;
+    let probe = cx.probe_bearer(&tokens.access_token).await?;
+    f.require(
+        probe.status == 401,
+        format!(
+            "a token for {foreign} answered {} at {}",
+            probe.status,
+            cx.mcp_url()
+        ),
+        Some(&probe),
+    );
+    Ok(f.verdict())
+}
+
+async fn no_token_passthrough(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let (call, response) = conn
+        .call(
+            "tools/call",
+            json!({"name": "get_user_profile", "arguments": {}}),
+        )
+        .await?;
+    if response.get("result").is_none() {
+        anyhow::bail!("get_user_profile failed: {response}");
+    }
+    // (b) GitHub never saw the MCP token.
+    let journal = cx.mock().journal().await?;
+    let mcp_secrets: Vec<&str> = std::iter::once(login.access_token())
+        .chain(login.tokens.refresh_token.as_deref())
+        .collect();
+    for entry in &journal {
+        for secret in &mcp_secrets {
+            f.require(
+                !entry.mentions(secret),
+                format!(
+                    "the mock GitHub received an MCP token in {} {}",
+                    entry.method, entry.path
+                ),
+                Some(&call),
+            );
+        }
+    }
+    // (c) The client never saw a GitHub token, and the MCP token is not one.
+    let issued = cx.mock().tokens().await?;
+    let token_body = login.tokens.exchange.text();
+    for t in &issued {
+        f.require(
+            !token_body.contains(&t.access_token),
+            "the /token response contains a GitHub access token",
+            Some(&login.tokens.exchange),
+        );
+        f.require(
+            login.access_token() != t.access_token,
+            "the MCP access token is a GitHub token",
+            None,
+        );
+    }
+    // (a) A GitHub token is not an MCP token. Which GitHub token the server holds for this
+    // login is not visible from outside, so every live one the mock issued for octocat is tried
+    // (bounded); ours is among them.
+    let candidates: Vec<String> = issued
+        .iter()
+        .rev()
+        .filter(|t| t.login == "octocat" && t.fault.is_none() && !t.revoked)
+        .take(200)
+        .map(|t| t.access_token.clone())
+        .collect();
+    if candidates.is_empty() {
+        f.note("no GitHub token was found at the mock to replay");
+    }
+    let probes = futures::stream::iter(candidates)
+        .map(|gh| {
+            let cx = cx.clone();
+            async move { cx.probe_bearer(&gh).await }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    for probe in probes {
+        let probe = probe?;
+        if probe.status != 401 {
+            f.require(
+                false,
+                format!(
+                    "a GitHub access token answered {} at the MCP endpoint",
+                    probe.status
+                ),
+                Some(&probe),
+            );
+            break;
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn sessions_are_bound_to_users(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let (a, b) = futures::try_join!(
+        cx.login(LoginOptions::user("octocat")),
+        cx.login(LoginOptions::user("mona"))
+    )?;
+    let (conn, _) = cx.connect(Some(a.access_token())).await?;
+    let call = json!({"jsonrpc": "2.0", "id": 77, "method": "tools/call", "params": {"name": "get_user_profile", "arguments": {}}});
+    match conn {
+        McpConn::Shttp(c) => {
+            if c.session.is_none() {
+                return Ok(Verdict::Skip("the server issues no sessions".into()));
+            }
+            let mut intruder = c.clone();
+            intruder.token = Some(b.access_token().to_owned());
+            let reply = intruder.post(&call).await?;
+            let result = reply
+                .response(&json!(77))
+                .and_then(|r| r.get("result"))
+                .cloned();
+            let as_a = result
+                .as_ref()
+                .is_some_and(|r| mentions_login(r, "octocat"));
+            f.require(
+                !(200..300).contains(&reply.exchange.status) || result.is_none(),
+                format!(
+                    "mona's token on octocat's session answered {} with a result",
+                    reply.exchange.status
+                ),
+                Some(&reply.exchange),
+            );
+            f.require(
+                !as_a,
+                "mona's request ran as octocat",
+                Some(&reply.exchange),
+            );
+        }
+        McpConn::Sse(mut s) => {
+            let ex = cx
+                .http()
+                .send(
+                    Req::post(s.endpoint.clone())
+                        .bearer(Some(b.access_token()))
+                        .json(&call),
+                )
+                .await?;
+            let answered = s.drain(std::time::Duration::from_millis(400)).await;
+            let leaked = answered
+                .iter()
+                .any(|m| m.get("id") == Some(&json!(77)) && m.get("result").is_some());
+            f.require(
+                (400..500).contains(&ex.status),
+                format!("mona's POST to octocat's endpoint answered {}", ex.status),
+                Some(&ex),
+            );
+            f.require(
+                !leaked,
+                "mona's request was answered on octocat's stream",
+                Some(&ex),
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+fn mentions_login(v: &Value, login: &str) -> bool {
+    v.to_string()
+        .contains(&format!("\\\"login\\\":\\\"{login}\\\""))
+        || v.to_string().contains(&format!("\"login\":\"{login}\""))
+}
+
+async fn invalid_token_challenge(cx: Ctx) -> anyhow::Result<Verdict> {
+    let ex = cx
+        .probe(Some("Bearer conformance-invalid-token-0123456789"))
+        .await?;
+    cx.record_exchange("401 invalid token", &ex);
+    let mut f = Findings::new(&cx);
+    match challenge(&ex) {
+        Some(c) => {
+            f.require(
+                c.param("error") == Some("invalid_token"),
+                format!("error is {:?}", c.param("error")),
+                Some(&ex),
+            );
+            f.require(
+                c.param("resource_metadata").is_some(),
+                "no resource_metadata",
+                Some(&ex),
+            );
+        }
+        None => {
+            f.require(false, "no Bearer challenge on the 401", Some(&ex));
+        }
+    }
+    Ok(f.verdict())
+}

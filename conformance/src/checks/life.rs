@@ -1,0 +1,199 @@
+//! LIFE: the initialize handshake, version negotiation and ping.
+
+use serde_json::{Value, json};
+
+use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Verdict};
+use crate::body;
+use crate::config::Transport;
+use crate::http::streamable::{Shttp, initialize_params};
+use crate::version::{Version, Versions};
+
+const LEGACY: Versions = Versions::range(Version::V2024_11_05, Version::V2025_11_25);
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            id: "LIFE-02",
+            case: None,
+            also: &["TOOLS-01"],
+            level: Level::Must,
+            versions: LEGACY,
+            scope: BOTH,
+            title: "the InitializeResult has protocolVersion, capabilities (with tools) and serverInfo",
+            run: body!(initialize_result_shape),
+        },
+        Check {
+            id: "LIFE-03",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: LEGACY,
+            scope: BOTH,
+            title: "a supported version is echoed; any other gets a version the server supports",
+            run: body!(version_negotiation),
+        },
+        Check {
+            id: "LIFE-07",
+            case: None,
+            also: &["LIFE-05", "RPC-02"],
+            level: Level::Must,
+            versions: LEGACY,
+            scope: BOTH,
+            title: "ping answers an empty result with the same id",
+            run: body!(ping_answers_empty),
+        },
+    ]
+}
+
+async fn initialize_result_shape(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (_, result) = cx.connect(Some(login.access_token())).await?;
+    cx.record(
+        "initialize result",
+        crate::snapshot::normalize_json(cx.config(), &result),
+    );
+    let mut f = Findings::new(&cx);
+    f.require(
+        result.get("protocolVersion").is_some_and(Value::is_string),
+        "protocolVersion is missing",
+        None,
+    );
+    f.require(
+        result.get("capabilities").is_some_and(Value::is_object),
+        "capabilities is missing",
+        None,
+    );
+    let info = result.get("serverInfo");
+    f.require(
+        info.and_then(|i| i.get("name"))
+            .is_some_and(Value::is_string)
+            && info
+                .and_then(|i| i.get("version"))
+                .is_some_and(Value::is_string),
+        "serverInfo lacks name or version",
+        None,
+    );
+    f.require(
+        result
+            .pointer("/capabilities/tools")
+            .is_some_and(Value::is_object),
+        "capabilities.tools is missing though the server has tools (TOOLS-01)",
+        None,
+    );
+    Ok(f.verdict())
+}
+
+async fn version_negotiation(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut answers = Vec::new();
+    for requested in Version::ALL
+        .iter()
+        .map(|v| v.as_str())
+        .chain(["1999-01-01"])
+    {
+        // Opening the connection is not under test here: a failure there blocks the check.
+        let (exchange, response) = match cx.transport() {
+            Transport::StreamableHttp => {
+                let c = Shttp::new(
+                    cx.http().clone(),
+                    cx.mcp_url(),
+                    Some(login.access_token().to_owned()),
+                );
+                let id = c.next_id();
+                let reply = c.post(&json!({"jsonrpc":"2.0","id":id,"method":"initialize","params":initialize_params(requested)})).await?;
+                let response = reply.response(&id).cloned();
+                (reply.exchange, response)
+            }
+            Transport::Sse => {
+                let mut s = cx.open_sse(Some(login.access_token())).await?;
+                let id = s.next_id();
+                let message = json!({"jsonrpc":"2.0","id":id,"method":"initialize","params":initialize_params(requested)});
+                let exchange = s.post(&message).await?;
+                let response = s.wait_response(&id, cx.http().timeout).await;
+                (exchange, response)
+            }
+        };
+        let answer = response
+            .as_ref()
+            .and_then(|r| r.pointer("/result/protocolVersion"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                format!(
+                    "HTTP {} {}",
+                    exchange.status,
+                    response.map(|r| r.to_string()).unwrap_or_default()
+                )
+            });
+        answers.push((requested, answer));
+    }
+    let supported: Vec<String> = answers
+        .iter()
+        .filter_map(|(req, ans)| ans.as_ref().ok().filter(|a| a.as_str() == *req).cloned())
+        .collect();
+    let mut f = Findings::new(&cx);
+    for (requested, answer) in &answers {
+        match answer {
+            Ok(got) if got == requested => {}
+            Ok(got) => {
+                f.require(
+                    supported.contains(got),
+                    format!("requesting {requested} got {got:?}, which the server does not echo when asked for it"),
+                    None,
+                );
+            }
+            // 2026-07-28 has no initialize; a server may refuse it (SHTTP5-23).
+            Err(_) if *requested == "2026-07-28" => {}
+            Err(e) => {
+                f.require(
+                    false,
+                    format!(
+                        "requesting {requested} failed instead of negotiating: {}",
+                        cx.redact(e)
+                    ),
+                    None,
+                );
+            }
+        }
+    }
+    f.note(format!("versions echoed: {}", supported.join(", ")));
+    Ok(f.verdict())
+}
+
+async fn ping_answers_empty(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let mut f = Findings::new(&cx);
+    for id in [json!("p1"), json!(7)] {
+        let (ex, response) = conn
+            .send_raw(&json!({"jsonrpc": "2.0", "id": id, "method": "ping"}))
+            .await?;
+        match response {
+            Some(r) => {
+                f.require(
+                    r.get("id") == Some(&id),
+                    format!("ping id {id} came back as {:?}", r.get("id")),
+                    Some(&ex),
+                );
+                f.require(
+                    r.get("jsonrpc") == Some(&json!("2.0")),
+                    "the response lacks jsonrpc: 2.0",
+                    Some(&ex),
+                );
+                let empty = r
+                    .get("result")
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| m.keys().all(|k| k == "_meta"));
+                f.require(
+                    empty && r.get("error").is_none(),
+                    format!("ping answered {r}"),
+                    Some(&ex),
+                );
+            }
+            None => {
+                f.require(false, format!("no response to ping id {id}"), Some(&ex));
+            }
+        }
+    }
+    Ok(f.verdict())
+}

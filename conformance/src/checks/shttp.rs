@@ -1,0 +1,451 @@
+//! SHTTP: the Streamable HTTP transport with sessions (2025-03-26 to 2025-11-25).
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{Check, Ctx, Findings, Level, LoginOptions, SHTTP, Verdict};
+use crate::body;
+use crate::http::streamable::Shttp;
+use crate::version::{Version, Versions};
+
+const SESSION_ERA: Versions = Versions::range(Version::V2025_03_26, Version::V2025_11_25);
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            id: "SHTTP-02",
+            case: None,
+            also: &["SHTTP5-02"],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "a foreign Origin gets 403; no Origin or the server's own is fine",
+            run: body!(origin_is_checked),
+        },
+        Check {
+            id: "SHTTP-05",
+            case: None,
+            also: &["RPC-04", "LIFE-04"],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "notifications get 202 with no body",
+            run: body!(notifications_get_202),
+        },
+        Check {
+            id: "SHTTP-06",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "input the server cannot accept gets a 4xx",
+            run: body!(bad_input_gets_4xx),
+        },
+        Check {
+            id: "SHTTP-07",
+            case: None,
+            also: &["SHTTP-08"],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "requests get application/json or text/event-stream carrying the response",
+            run: body!(requests_get_a_response),
+        },
+        Check {
+            id: "SHTTP-12",
+            case: None,
+            also: &["SHTTP-01"],
+            level: Level::Must,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "GET on the endpoint opens an event stream or answers 405",
+            run: body!(get_is_a_stream_or_405),
+        },
+        Check {
+            id: "SHTTP-16",
+            case: None,
+            also: &["SEC-01"],
+            level: Level::Must,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "session ids are visible ASCII, unique and long",
+            run: body!(session_ids_are_good),
+        },
+        Check {
+            id: "SHTTP-17",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "a request without the session header gets 400",
+            run: body!(missing_session_gets_400),
+        },
+        Check {
+            id: "SHTTP-18",
+            case: None,
+            also: &["SHTTP-19"],
+            level: Level::Must,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "terminated and unknown sessions get 404; a new initialize recovers",
+            run: body!(dead_sessions_get_404),
+        },
+        Check {
+            id: "SHTTP-20",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::range(Version::V2025_06_18, Version::V2025_11_25),
+            scope: SHTTP,
+            title: "an unsupported MCP-Protocol-Version gets 400",
+            run: body!(bad_protocol_version_gets_400),
+        },
+        Check {
+            id: "SHTTP-21",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::range(Version::V2025_06_18, Version::V2025_11_25),
+            scope: SHTTP,
+            title: "a request without MCP-Protocol-Version is still processed",
+            run: body!(missing_protocol_version_is_fine),
+        },
+    ]
+}
+
+async fn session(cx: &Ctx) -> anyhow::Result<Shttp> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut c = Shttp::new(
+        cx.http().clone(),
+        cx.mcp_url(),
+        Some(login.access_token().to_owned()),
+    );
+    c.initialize(cx.protocol_version().as_str()).await?;
+    Ok(c)
+}
+
+fn tools_list(id: i64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"})
+}
+
+async fn origin_is_checked(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let login = cx.login(LoginOptions::default()).await?;
+    let c = Shttp::new(
+        cx.http().clone(),
+        cx.mcp_url(),
+        Some(login.access_token().to_owned()),
+    );
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params": crate::http::streamable::initialize_params(cx.protocol_version().as_str())});
+    let evil = c
+        .send(
+            c.req(Method::POST)
+                .header("Origin", "https://evil.example")
+                .json(&init),
+        )
+        .await?
+        .exchange;
+    cx.record_exchange("403 foreign origin", &evil);
+    f.require(
+        evil.status == 403,
+        format!(
+            "POST with Origin: https://evil.example answered {}",
+            evil.status
+        ),
+        Some(&evil),
+    );
+    let own = c
+        .send(
+            c.req(Method::POST)
+                .header("Origin", cx.config().url.origin().ascii_serialization())
+                .json(&init),
+        )
+        .await?
+        .exchange;
+    f.require(
+        own.status == 200,
+        format!("POST with the server's own Origin answered {}", own.status),
+        Some(&own),
+    );
+    let mut s = c.clone();
+    s.initialize(cx.protocol_version().as_str()).await?;
+    let get = cx
+        .http()
+        .send_head(s.req(Method::GET).header("Origin", "https://evil.example"))
+        .await?;
+    f.require(
+        get.status == 403,
+        format!("GET with a foreign Origin answered {}", get.status),
+        Some(&get),
+    );
+    let delete = cx
+        .http()
+        .send(
+            s.req(Method::DELETE)
+                .header("Origin", "https://evil.example"),
+        )
+        .await?;
+    f.require(
+        delete.status == 403,
+        format!("DELETE with a foreign Origin answered {}", delete.status),
+        Some(&delete),
+    );
+    Ok(f.verdict())
+}
+
+async fn notifications_get_202(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let mut f = Findings::new(&cx);
+    for message in [
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 999}}),
+    ] {
+        let reply = c.post(&message).await?;
+        let ex = &reply.exchange;
+        f.require(
+            ex.status == 202 && ex.body.is_empty(),
+            format!(
+                "{} answered {} with {} body bytes",
+                message["method"],
+                ex.status,
+                ex.body.len()
+            ),
+            Some(ex),
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn bad_input_gets_4xx(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let reply = c.post(&json!({"jsonrpc": "2.0", "method": 42})).await?;
+    let ex = &reply.exchange;
+    cx.record_exchange("error: method is a number", ex);
+    let mut f = Findings::new(&cx);
+    f.require(
+        (400..500).contains(&ex.status),
+        format!("a message whose method is a number answered {}", ex.status),
+        Some(ex),
+    );
+    if let Some(v) = ex.json() {
+        f.prefer(
+            v.get("error").is_some() && v.get("id").is_none_or(Value::is_null),
+            "the body is not a JSON-RPC error without an id",
+            Some(ex),
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn requests_get_a_response(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let reply = c.post(&tools_list(41)).await?;
+    let ex = &reply.exchange;
+    let mut f = Findings::new(&cx);
+    f.require(
+        ex.status == 200,
+        format!("tools/list answered {}", ex.status),
+        Some(ex),
+    );
+    let ct = ex.content_type();
+    f.require(
+        matches!(
+            ct.as_deref(),
+            Some("application/json" | "text/event-stream")
+        ),
+        format!("Content-Type is {:?}", ex.header("content-type")),
+        Some(ex),
+    );
+    f.require(
+        reply.response(&json!(41)).is_some(),
+        "no JSON-RPC response with id 41",
+        Some(ex),
+    );
+    f.require(
+        reply.bad_events.is_empty(),
+        format!("SSE data that is not JSON: {:?}", reply.bad_events),
+        Some(ex),
+    );
+    if reply.is_sse() {
+        f.prefer(
+            reply.stream_closed,
+            "the SSE response stayed open after the response (SHTTP-08)",
+            None,
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn get_is_a_stream_or_405(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let ex = cx.http().send_head(c.req(Method::GET)).await?;
+    let mut f = Findings::new(&cx);
+    let stream = ex.status == 200 && ex.content_type().as_deref() == Some("text/event-stream");
+    f.require(
+        stream || ex.status == 405,
+        format!("GET answered {} {:?}", ex.status, ex.header("content-type")),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+async fn session_ids_are_good(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let mut c = Shttp::new(
+            cx.http().clone(),
+            cx.mcp_url(),
+            Some(login.access_token().to_owned()),
+        );
+        c.initialize(cx.protocol_version().as_str()).await?;
+        match c.session {
+            Some(s) => ids.push(s),
+            None => return Ok(Verdict::Skip("the server issues no session ids".into())),
+        }
+    }
+    let mut f = Findings::new(&cx);
+    for id in &ids {
+        f.require(
+            id.bytes().all(|b| (0x21..=0x7e).contains(&b)),
+            "a session id has characters outside 0x21-0x7E",
+            None,
+        );
+        f.prefer(
+            id.len() >= 16,
+            format!("a session id has only {} characters", id.len()),
+            None,
+        );
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    f.require(
+        unique.len() == ids.len(),
+        "two initializations got the same session id",
+        None,
+    );
+    Ok(f.verdict())
+}
+
+async fn missing_session_gets_400(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut c = session(&cx).await?;
+    if c.session.is_none() {
+        return Ok(Verdict::Skip("the server issues no session ids".into()));
+    }
+    c.session = None;
+    let ex = c.post(&tools_list(5)).await?.exchange;
+    let mut f = Findings::new(&cx);
+    f.require(
+        ex.status == 400,
+        format!("tools/list without Mcp-Session-Id answered {}", ex.status),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+async fn dead_sessions_get_404(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    if c.session.is_none() {
+        return Ok(Verdict::Skip("the server issues no session ids".into()));
+    }
+    let mut f = Findings::new(&cx);
+    let delete = c.delete().await?;
+    if delete.status == 405 {
+        f.note("DELETE answered 405: the server does not let clients end sessions");
+    } else {
+        f.require(
+            (200..300).contains(&delete.status),
+            format!("DELETE answered {}", delete.status),
+            Some(&delete),
+        );
+        let after = c.post(&tools_list(6)).await?.exchange;
+        f.require(
+            after.status == 404,
+            format!(
+                "tools/list on the deleted session answered {}",
+                after.status
+            ),
+            Some(&after),
+        );
+    }
+    let mut unknown = c.clone();
+    unknown.session = Some("conformance-never-issued-0123456789abcdef".into());
+    let ex = unknown.post(&tools_list(7)).await?.exchange;
+    cx.record_exchange("404 unknown session", &ex);
+    if ex.status == 400 {
+        f.prefer(
+            false,
+            "an unknown session id answered 400, not 404",
+            Some(&ex),
+        );
+    } else {
+        f.require(
+            ex.status == 404,
+            format!("an unknown session id answered {}", ex.status),
+            Some(&ex),
+        );
+    }
+    let mut fresh = c.clone();
+    fresh.session = None;
+    fresh.version = None;
+    match fresh.initialize(cx.protocol_version().as_str()).await {
+        Ok(_) => f.require(
+            fresh.session.is_some() && fresh.session != c.session,
+            "re-initializing did not give a new session",
+            None,
+        ),
+        Err(e) => f.require(false, format!("re-initializing failed: {e:#}"), None),
+    };
+    Ok(f.verdict())
+}
+
+async fn bad_protocol_version_gets_400(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let mut f = Findings::new(&cx);
+    for bad in ["1999-01-01", "banana"] {
+        let mut b = c.clone();
+        b.version = None;
+        let ex = b
+            .send(
+                b.req(Method::POST)
+                    .header("MCP-Protocol-Version", bad)
+                    .json(&tools_list(8)),
+            )
+            .await?
+            .exchange;
+        if bad == "banana" {
+            cx.record_exchange("400 bad protocol version", &ex);
+        }
+        f.require(
+            ex.status == 400,
+            format!("MCP-Protocol-Version: {bad} answered {}", ex.status),
+            Some(&ex),
+        );
+    }
+    let good = c.post(&tools_list(9)).await?.exchange;
+    f.require(
+        good.status == 200,
+        format!("the negotiated version answered {}", good.status),
+        Some(&good),
+    );
+    Ok(f.verdict())
+}
+
+async fn missing_protocol_version_is_fine(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut c = session(&cx).await?;
+    c.version = None;
+    let ex = c.post(&tools_list(10)).await?.exchange;
+    let mut f = Findings::new(&cx);
+    f.require(
+        ex.status == 200,
+        format!(
+            "tools/list without MCP-Protocol-Version answered {}",
+            ex.status
+        ),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}

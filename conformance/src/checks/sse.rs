@@ -1,0 +1,316 @@
+//! SSE: the legacy HTTP+SSE transport (2024-11-05): the `endpoint` event, responses as
+//! `message` events, Origin validation, and the SDKs' de-facto status codes.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Check, Ctx, Findings, Level, LoginOptions, SSE, Verdict};
+use crate::body;
+use crate::http::Req;
+use crate::http::legacy::{self, Connect};
+use crate::version::{Version, Versions};
+
+const V24_11: Versions = Versions::ALL;
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            id: "SSE-02",
+            case: None,
+            also: &["SSE-01"],
+            level: Level::Must,
+            versions: V24_11,
+            scope: SSE,
+            title: "GET on the SSE endpoint starts with an endpoint event on the same origin",
+            run: body!(endpoint_event_first),
+        },
+        Check {
+            id: "SSE-04",
+            case: None,
+            also: &["SSE-03", "SSE-10"],
+            level: Level::Must,
+            versions: V24_11,
+            scope: SSE,
+            title: "responses arrive as message events with the request's id, not in the POST body",
+            run: body!(responses_on_the_stream),
+        },
+        Check {
+            id: "SSE-05",
+            case: None,
+            also: &[],
+            level: Level::Info,
+            versions: V24_11,
+            scope: SSE,
+            title: "POSTs to the endpoint get 202 Accepted (SDK behaviour)",
+            run: body!(posts_get_202),
+        },
+        Check {
+            id: "SSE-06",
+            case: None,
+            also: &[],
+            level: Level::Info,
+            versions: V24_11,
+            scope: SSE,
+            title: "invalid JSON gets 400 and an unknown session 404 (SDK behaviour)",
+            run: body!(bad_posts_get_4xx),
+        },
+        Check {
+            id: "SSE-07",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2024_11_05),
+            scope: SSE,
+            title: "a foreign Origin is refused on the stream and the POST endpoint",
+            run: body!(origin_is_checked),
+        },
+        Check {
+            id: "SEC-01",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: SSE,
+            title: "SSE session ids are unique and long",
+            run: body!(session_ids_are_good),
+        },
+    ]
+}
+
+async fn endpoint_event_first(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let url = cx.mcp_url();
+    let mut f = Findings::new(&cx);
+    match legacy::connect(cx.http(), &url, Some(login.access_token()), &[]).await? {
+        Connect::Open(s) => {
+            cx.record(
+                "endpoint event",
+                json!(
+                    cx.redact(
+                        &s.endpoint_raw
+                            .replace(cx.config().url.as_str().trim_end_matches('/'), "[server]")
+                    )
+                ),
+            );
+            f.require(
+                s.endpoint.origin() == url.origin(),
+                format!("the endpoint {} is on another origin", s.endpoint),
+                None,
+            );
+        }
+        Connect::Refused(ex) => {
+            f.require(
+                false,
+                format!(
+                    "GET {url} answered {} {:?}",
+                    ex.status,
+                    ex.header("content-type")
+                ),
+                Some(&ex),
+            );
+        }
+        Connect::NoEndpoint {
+            exchange,
+            first,
+            error,
+        } => {
+            let what = match (first, error) {
+                (Some(e), _) => format!("the first event was {:?}", e.kind()),
+                (None, Some(e)) => e,
+                (None, None) => "no event".into(),
+            };
+            f.require(
+                false,
+                format!("no endpoint event first: {what}"),
+                Some(&exchange),
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn responses_on_the_stream(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut s = cx.open_sse(Some(login.access_token())).await?;
+    let mut f = Findings::new(&cx);
+    let (post, response) = s.initialize(Version::V2024_11_05.as_str()).await?;
+    f.require(
+        (200..300).contains(&post.status),
+        format!("POST initialize answered {}", post.status),
+        Some(&post),
+    );
+    f.require(
+        post.json().is_none_or(|v| v.get("result").is_none()),
+        "the POST body carried the response",
+        Some(&post),
+    );
+    f.require(
+        response.get("protocolVersion").is_some(),
+        "the response on the stream is no InitializeResult",
+        None,
+    );
+    let (_, ping) = s.call("ping", json!({})).await?;
+    f.require(
+        ping.get("result").is_some(),
+        format!("ping answered {ping}"),
+        None,
+    );
+    Ok(f.verdict())
+}
+
+async fn posts_get_202(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut s = cx.open_sse(Some(login.access_token())).await?;
+    let (post, _) = s.initialize(Version::V2024_11_05.as_str()).await?;
+    let note = s
+        .notify("notifications/cancelled", Some(json!({"requestId": 99})))
+        .await?;
+    let mut f = Findings::new(&cx);
+    f.require(
+        post.status == 202,
+        format!("a request POST answered {}", post.status),
+        Some(&post),
+    );
+    f.require(
+        note.status == 202,
+        format!("a notification POST answered {}", note.status),
+        Some(&note),
+    );
+    let replies = s.drain(Duration::from_millis(200)).await;
+    f.require(
+        replies.is_empty(),
+        format!("the notification got a reply on the stream: {replies:?}"),
+        None,
+    );
+    Ok(f.verdict())
+}
+
+async fn bad_posts_get_4xx(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let s = cx.open_sse(Some(login.access_token())).await?;
+    let mut f = Findings::new(&cx);
+    let bad = cx
+        .http()
+        .send(s.req().raw(b"{\"jsonrpc\":".to_vec(), "application/json"))
+        .await?;
+    cx.record_exchange("400 invalid JSON", &bad);
+    f.require(
+        bad.status == 400,
+        format!("invalid JSON answered {}", bad.status),
+        Some(&bad),
+    );
+    let mut unknown = s.endpoint.clone();
+    let pairs: Vec<(String, String)> = unknown
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k.eq_ignore_ascii_case("session_id") || k.eq_ignore_ascii_case("sessionid") {
+                "00000000000000000000000000000000".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    unknown.query_pairs_mut().clear().extend_pairs(pairs);
+    let ex = cx
+        .http()
+        .send(
+            Req::post(unknown)
+                .bearer(Some(login.access_token()))
+                .json(&json!({"jsonrpc":"2.0","id":1,"method":"ping"})),
+        )
+        .await?;
+    f.require(
+        ex.status == 404,
+        format!("an unknown session answered {}", ex.status),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+async fn origin_is_checked(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let url = cx.mcp_url();
+    let mut f = Findings::new(&cx);
+    match legacy::connect(
+        cx.http(),
+        &url,
+        Some(login.access_token()),
+        &[("Origin", "https://evil.example")],
+    )
+    .await?
+    {
+        Connect::Refused(ex) => {
+            f.require(
+                (400..500).contains(&ex.status),
+                format!("GET with a foreign Origin answered {}", ex.status),
+                Some(&ex),
+            );
+            f.prefer(
+                ex.status == 403,
+                format!(
+                    "GET with a foreign Origin answered {}, 403 is recommended",
+                    ex.status
+                ),
+                Some(&ex),
+            );
+        }
+        _ => {
+            f.require(
+                false,
+                "GET with Origin: https://evil.example opened a stream",
+                None,
+            );
+        }
+    }
+    let s = cx.open_sse(Some(login.access_token())).await?;
+    let ex = cx
+        .http()
+        .send(
+            s.req()
+                .header("Origin", "https://evil.example")
+                .json(&json!({"jsonrpc":"2.0","id":1,"method":"ping"})),
+        )
+        .await?;
+    f.require(
+        (400..500).contains(&ex.status),
+        format!("POST with a foreign Origin answered {}", ex.status),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+async fn session_ids_are_good(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let s = cx.open_sse(Some(login.access_token())).await?;
+        match s.session_id() {
+            Some(id) => ids.push(id),
+            None => {
+                return Ok(Verdict::Skip(format!(
+                    "the endpoint {} carries no session id",
+                    cx.redact(&s.endpoint_raw)
+                )));
+            }
+        }
+    }
+    let mut f = Findings::new(&cx);
+    for id in &ids {
+        f.prefer(
+            id.len() >= 16,
+            format!("a session id has only {} characters", id.len()),
+            None,
+        );
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    f.require(
+        unique.len() == ids.len(),
+        "two SSE connections got the same session id",
+        None,
+    );
+    Ok(f.verdict())
+}

@@ -1,0 +1,274 @@
+//! TOOLS: `tools/list` and the `get_user_profile` tool: the profile of the user who logged in,
+//! structured content that matches the output schema, and upstream failures as `isError`.
+
+use serde_json::{Value, json};
+
+use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Verdict};
+use crate::body;
+use crate::client::McpConn;
+use crate::version::{Version, Versions};
+
+const TOOL: &str = "get_user_profile";
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            id: "TOOLS-02",
+            case: None,
+            also: &["TOOLS-04"],
+            level: Level::Must,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "tools/list lists get_user_profile with an object inputSchema",
+            run: body!(tools_list_shape),
+        },
+        Check {
+            id: "TOOLS-06",
+            case: None,
+            also: &["SHTTP-24"],
+            level: Level::Must,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "get_user_profile returns exactly the logged-in user's GitHub profile",
+            run: body!(profile_of_the_user),
+        },
+        Check {
+            id: "TOOLS-08",
+            case: None,
+            also: &["TOOLS-07", "TOOLS-09", "LIFE-06"],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: BOTH,
+            title: "structuredContent matches outputSchema (and is absent before 2025-06-18)",
+            run: body!(structured_content),
+        },
+        Check {
+            id: "TOOLS-10",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "a GitHub failure during the tool is isError: true, not a JSON-RPC error",
+            run: body!(upstream_failure_is_tool_error),
+        },
+    ]
+}
+
+async fn list_tools(conn: &mut McpConn) -> anyhow::Result<(crate::http::Exchange, Value)> {
+    let (ex, response) = conn.call("tools/list", json!({})).await?;
+    let result = response
+        .get("result")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("tools/list failed: {response}"))?;
+    Ok((ex, result))
+}
+
+async fn tools_list_shape(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let (ex, result) = list_tools(&mut conn).await?;
+    cx.record(
+        "tools/list result",
+        crate::snapshot::normalize_json(cx.config(), &result),
+    );
+    let mut f = Findings::new(&cx);
+    let tools = result
+        .get("tools")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    f.require(
+        result.get("tools").is_some_and(Value::is_array),
+        "result.tools is not an array",
+        Some(&ex),
+    );
+    for tool in &tools {
+        let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();
+        f.require(!name.is_empty(), "a tool has no name", Some(&ex));
+        f.require(
+            tool.pointer("/inputSchema/type") == Some(&json!("object")),
+            format!("{name}: inputSchema is not type object"),
+            Some(&ex),
+        );
+        f.prefer(
+            (1..=128).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)),
+            format!("tool name {name:?} is outside [A-Za-z0-9_.-]{{1,128}} (TOOLS-04)"),
+            None,
+        );
+    }
+    f.require(
+        tools.iter().any(|t| t.get("name") == Some(&json!(TOOL))),
+        format!("no {TOOL} tool"),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+/// The profile JSON a tool result carries: `structuredContent`, else the first text block.
+fn profile_in(result: &Value) -> Option<Value> {
+    if let Some(s) = result.get("structuredContent") {
+        return Some(s.clone());
+    }
+    result
+        .get("content")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type") == Some(&json!("text")))
+        .and_then(|c| c.get("text")?.as_str())
+        .and_then(|t| serde_json::from_str(t).ok())
+}
+
+async fn profile_of_the_user(cx: Ctx) -> anyhow::Result<Verdict> {
+    // mona has a non-ASCII name, so this also checks UTF-8 end to end (SHTTP-24).
+    let login = cx.login(LoginOptions::user("mona")).await?;
+    let expected = cx.mock().user("mona").await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let (ex, result) = conn.call_tool(TOOL, json!({})).await?;
+    cx.record(
+        "tools/call get_user_profile result",
+        crate::snapshot::normalize_json(cx.config(), &result),
+    );
+    let mut f = Findings::new(&cx);
+    f.require(
+        result.get("content").is_some_and(Value::is_array),
+        "result.content is not an array",
+        Some(&ex),
+    );
+    f.require(
+        result.get("isError").is_none_or(|e| e == &json!(false)),
+        "the call reported isError",
+        Some(&ex),
+    );
+    let texts: Vec<Value> = result
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| c.get("type") == Some(&json!("text")))
+        .filter_map(|c| {
+            c.get("text")?
+                .as_str()
+                .and_then(|t| serde_json::from_str(t).ok())
+        })
+        .collect();
+    f.require(
+        texts.first() == Some(&expected),
+        format!(
+            "the text content is not mona's profile (login {:?})",
+            texts.first().and_then(|t| t.get("login"))
+        ),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+async fn structured_content(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
+    let negotiated = init
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let (_, tools) = list_tools(&mut conn).await?;
+    let schema = tools
+        .get("tools")
+        .and_then(Value::as_array)
+        .and_then(|ts| ts.iter().find(|t| t.get("name") == Some(&json!(TOOL))))
+        .and_then(|t| t.get("outputSchema").cloned());
+    let (ex, result) = conn.call_tool(TOOL, json!({})).await?;
+    let mut f = Findings::new(&cx);
+    if negotiated.as_str() < "2025-06-18" {
+        f.prefer(
+            result.get("structuredContent").is_none(),
+            format!("structuredContent in a {negotiated} session (LIFE-06)"),
+            Some(&ex),
+        );
+        return Ok(f.verdict());
+    }
+    let Some(schema) = schema else {
+        return Ok(Verdict::Skip(format!("{TOOL} has no outputSchema")));
+    };
+    match result.get("structuredContent") {
+        Some(sc) => {
+            f.require(
+                sc.is_object(),
+                "structuredContent is not an object",
+                Some(&ex),
+            );
+            let errors = crate::schema::validate(&schema, sc);
+            f.require(
+                errors.is_empty(),
+                format!(
+                    "structuredContent does not match outputSchema: {}",
+                    errors.join("; ")
+                ),
+                Some(&ex),
+            );
+            f.prefer(
+                profile_in(&json!({"content": result.get("content")})).as_ref() == Some(sc),
+                "no text block with the same JSON (TOOLS-09)",
+                Some(&ex),
+            );
+        }
+        None => {
+            f.require(
+                false,
+                "the tool has an outputSchema but the result has no structuredContent",
+                Some(&ex),
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn upstream_failure_is_tool_error(cx: Ctx) -> anyhow::Result<Verdict> {
+    // The mock's user_5xx fault fails GET /user for the whole flow; a server that reads the
+    // profile at login turns it into an error redirect, so the tool never runs. Revoking the
+    // user's GitHub tokens after login makes GitHub fail only when the tool calls it.
+    let (login, revoked) = match cx
+        .login(LoginOptions {
+            fault: Some("user_5xx".into()),
+            ..LoginOptions::default()
+        })
+        .await
+    {
+        Ok(login) => (login, false),
+        Err(_) => {
+            let _hubot = cx.shared.hubot.lock().await;
+            let login = cx.login(LoginOptions::user("hubot")).await?;
+            for t in cx
+                .mock()
+                .tokens()
+                .await?
+                .iter()
+                .filter(|t| t.login == "hubot" && !t.revoked)
+            {
+                cx.mock().revoke(&t.access_token).await?;
+            }
+            (login, true)
+        }
+    };
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let (ex, response) = conn
+        .call("tools/call", json!({"name": TOOL, "arguments": {}}))
+        .await?;
+    cx.record(
+        "tools/call upstream failure",
+        crate::snapshot::normalize_json(cx.config(), &response),
+    );
+    let mut f = Findings::new(&cx);
+    f.require(
+        response.pointer("/result/isError") == Some(&json!(true)),
+        format!("GitHub failing during the tool gave {response}"),
+        Some(&ex),
+    );
+    if revoked {
+        f.note("GitHub's failure was a revoked upstream token (401), since the user_5xx fault failed the login");
+    }
+    Ok(f.verdict())
+}

@@ -1,0 +1,124 @@
+//! What a run targets and which checks it runs.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use url::Url;
+
+use crate::report::CheckResult;
+use crate::version::Version;
+
+/// An MCP HTTP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Transport {
+    /// The legacy HTTP+SSE transport (`GET /sse` + POST endpoint), 2024-11-05.
+    #[serde(rename = "sse")]
+    Sse,
+    /// Streamable HTTP (`/mcp`), 2025-03-26 and later.
+    #[serde(rename = "streamable-http")]
+    StreamableHttp,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 2] = [Transport::StreamableHttp, Transport::Sse];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Sse => "sse",
+            Transport::StreamableHttp => "streamable-http",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Transport {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sse" => Ok(Transport::Sse),
+            "streamable-http" => Ok(Transport::StreamableHttp),
+            other => Err(format!(
+                "unknown transport {other:?} (sse, streamable-http)"
+            )),
+        }
+    }
+}
+
+/// Called once per finished check, in completion order (the binary prints a line).
+pub type Progress = Arc<dyn Fn(&CheckResult) + Send + Sync>;
+
+/// Everything a run needs.
+#[derive(Clone)]
+pub struct SuiteConfig {
+    /// The server's base URL (`http://127.0.0.1:8000`).
+    pub url: Url,
+    /// The mock GitHub's base URL, whose admin endpoints the suite reads.
+    pub mock_github: Url,
+    /// Path of the Streamable HTTP endpoint.
+    pub mcp_path: String,
+    /// Path of the legacy SSE endpoint.
+    pub sse_path: String,
+    /// Transports to test.
+    pub transports: Vec<Transport>,
+    /// Only checks whose ID (or case key) starts with one of these; empty means all.
+    pub ids: Vec<String>,
+    /// Only these areas (`AUTH-FLOW`, `SHTTP`, ...); empty means all.
+    pub areas: Vec<String>,
+    /// Only checks that apply to one of these versions; empty means all.
+    pub versions: Vec<Version>,
+    /// The protocol version negotiated on Streamable HTTP sessions.
+    pub streamable_version: Version,
+    /// Expired-token checks wait out `expires_in` only when it is at most this long.
+    pub max_expiry_wait: Duration,
+    /// Bound on every single HTTP request and every wait for a message.
+    pub request_timeout: Duration,
+    /// Bound on one whole check.
+    pub check_timeout: Duration,
+    /// How many checks run at once.
+    pub jobs: usize,
+    /// Run checks that wait for the server's upstream timeout (GitHub not answering).
+    pub slow: bool,
+    pub progress: Option<Progress>,
+}
+
+impl SuiteConfig {
+    pub fn new(url: Url, mock_github: Url) -> SuiteConfig {
+        SuiteConfig {
+            url,
+            mock_github,
+            mcp_path: "/mcp".into(),
+            sse_path: "/sse".into(),
+            transports: Transport::ALL.to_vec(),
+            ids: Vec::new(),
+            areas: Vec::new(),
+            versions: Vec::new(),
+            streamable_version: Version::LATEST_SESSION_ERA,
+            max_expiry_wait: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(5),
+            check_timeout: Duration::from_secs(30),
+            jobs: 16,
+            slow: false,
+            progress: None,
+        }
+    }
+
+    /// The URL of a transport's endpoint.
+    pub fn endpoint(&self, transport: Transport) -> Url {
+        let path = match transport {
+            Transport::Sse => &self.sse_path,
+            Transport::StreamableHttp => &self.mcp_path,
+        };
+        let mut url = self.url.clone();
+        url.set_path(path);
+        url
+    }
+}

@@ -1,0 +1,68 @@
+//! The JUnit XML rendering (`--junit FILE`): a test suite per area, a test case per check and
+//! transport; failures carry the evidence, warnings are passes with the warning as output.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+
+use super::{BaselineMark, Outcome, Report};
+
+pub fn render(report: &Report) -> anyhow::Result<String> {
+    let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
+    for r in &report.results {
+        let evidence = |e: &crate::checks::Evidence| {
+            let mut text = e.message.clone();
+            for ex in &e.exchanges {
+                text.push_str("\n\n");
+                text.push_str(ex);
+            }
+            text
+        };
+        let mut status = match (&r.outcome, &r.baseline) {
+            (Outcome::Fail(e), Some(BaselineMark::Known { reason })) => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(format!("known failure: {reason}"));
+                s.set_description(evidence(e));
+                s
+            }
+            (_, Some(BaselineMark::Stale { reason })) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(format!(
+                    "stale baseline entry: the check passes now ({reason})"
+                ));
+                s
+            }
+            (Outcome::Fail(e), None) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(e.message.clone());
+                s.set_type(r.level.to_string());
+                s.set_description(evidence(e));
+                s
+            }
+            (Outcome::Skip { reason }, _) => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(reason.clone());
+                s
+            }
+            _ => TestCaseStatus::success(),
+        };
+        if let (Outcome::Fail(_), Some(BaselineMark::Known { .. })) = (&r.outcome, &r.baseline) {
+            status.set_type("known-failure");
+        }
+        let mut case = TestCase::new(format!("{} [{}] {}", r.key, r.transport, r.title), status);
+        case.set_classname(format!("{}.{}", r.area, r.transport));
+        case.set_time(Duration::from_millis(r.duration_ms));
+        if let Outcome::Warn(e) = &r.outcome {
+            case.set_system_out(format!("WARN ({}): {}", r.level, evidence(e)));
+        }
+        suites
+            .entry(r.area)
+            .or_insert_with(|| TestSuite::new(r.area))
+            .add_test_case(case);
+    }
+    let mut junit = quick_junit::Report::new("mcp-auth-conformance");
+    junit.set_time(report.wall_time());
+    junit.add_test_suites(suites.into_values());
+    Ok(junit.to_string()?)
+}

@@ -1,0 +1,72 @@
+//! Shared test setup: a mock GitHub and the reference server in this process, on port 0.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use mcp_auth_conformance::{Report, SuiteConfig};
+use mcp_github_server::{Config, Fault};
+use mock_github::MockGitHub;
+use url::Url;
+
+/// A running mock GitHub and reference server. The server task ends with the test's runtime.
+pub struct Target {
+    pub mock: MockGitHub,
+    pub url: Url,
+}
+
+impl Target {
+    /// The suite configuration for this target.
+    pub fn config(&self) -> SuiteConfig {
+        let mut config = SuiteConfig::new(
+            self.url.clone(),
+            Url::parse(&self.mock.base_url()).expect("the mock's URL"),
+        );
+        config.check_timeout = Duration::from_secs(20);
+        config
+    }
+}
+
+/// Starts the reference server with the given faults and extra configuration variables.
+pub async fn start(faults: &[Fault], vars: &[(&str, &str)]) -> Target {
+    // A short slow delay keeps timeout faults from holding a test for the mock's default 30 s.
+    let mock = MockGitHub::builder()
+        .slow_delay(Duration::from_secs(3))
+        .start()
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let url = Url::parse(&format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("local addr").port()
+    ))
+    .expect("url");
+    let mut env: Vec<(String, String)> = mock
+        .server_env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let mut config = Config::from_vars(env, url.clone()).expect("server configuration");
+    config.faults = faults.iter().copied().collect();
+    tokio::spawn(mcp_github_server::serve(listener, config));
+    Target { mock, url }
+}
+
+/// Runs the suite and prints every non-passing result, so a failing test shows why.
+pub async fn run(config: SuiteConfig) -> Report {
+    let report = mcp_auth_conformance::run(config)
+        .await
+        .expect("the suite runs");
+    for r in &report.results {
+        if !matches!(
+            r.outcome,
+            mcp_auth_conformance::report::Outcome::Pass { .. }
+        ) {
+            println!("{}", mcp_auth_conformance::report::console::line(r, true));
+        }
+    }
+    println!("{}", report.summary_line());
+    report
+}
