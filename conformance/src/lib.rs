@@ -165,7 +165,6 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
         mock,
         discovery,
         transcript: Default::default(),
-        hubot: Default::default(),
     });
 
     let planned = plan(&config);

@@ -28,12 +28,6 @@ fn also_breaks(fault: Fault) -> &'static [&'static str] {
 /// checks still pass, so a change to the server's fault shows up here.
 fn unobservable(fault: Fault) -> Option<&'static str> {
     match fault.name() {
-        // The fault lets /authorize and /token accept a foreign `resource`, but the resource
-        // server still refuses the token (server/src/resource.rs), which is what AUTH-FLOW-10 and
-        // AUTH-TOK-02 ask for: "either invalid_target, or the token gets 401".
-        "accept-foreign-resource-tokens" => {
-            Some("the resource server still rejects the foreign token")
-        }
         _ => None,
     }
 }

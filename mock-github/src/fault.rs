@@ -40,6 +40,10 @@ pub enum Fault {
     /// The token is issued normally, but `GET /user` answers HTTP 502 with an HTML body.
     #[serde(rename = "user_5xx")]
     User5xx,
+    /// The login goes through (the first `GET /user` for the token succeeds), then every later
+    /// `GET /user` answers HTTP 502: GitHub failing while a logged-in user calls a tool.
+    #[serde(rename = "user_5xx_after_login")]
+    User5xxAfterLogin,
     /// The token is issued normally, but `GET /user` answers only after the slow delay.
     #[serde(rename = "user_timeout")]
     UserTimeout,
@@ -70,6 +74,7 @@ impl Fault {
         Fault::TokenError,
         Fault::User401,
         Fault::User5xx,
+        Fault::User5xxAfterLogin,
         Fault::UserTimeout,
         Fault::UserMalformed,
     ];
@@ -84,6 +89,7 @@ impl Fault {
             Fault::TokenError => "token_error",
             Fault::User401 => "user_401",
             Fault::User5xx => "user_5xx",
+            Fault::User5xxAfterLogin => "user_5xx_after_login",
             Fault::UserTimeout => "user_timeout",
             Fault::UserMalformed => "user_malformed",
         }
@@ -96,9 +102,11 @@ impl Fault {
             Fault::Token5xx | Fault::TokenTimeout | Fault::TokenMalformed | Fault::TokenError => {
                 FaultStage::Token
             }
-            Fault::User401 | Fault::User5xx | Fault::UserTimeout | Fault::UserMalformed => {
-                FaultStage::User
-            }
+            Fault::User401
+            | Fault::User5xx
+            | Fault::User5xxAfterLogin
+            | Fault::UserTimeout
+            | Fault::UserMalformed => FaultStage::User,
         }
     }
 
@@ -112,6 +120,7 @@ impl Fault {
             Fault::TokenError => "the token endpoint answers 200 with bad_verification_code",
             Fault::User401 => "GET /user answers 401 Bad credentials",
             Fault::User5xx => "GET /user answers 502 with an HTML body",
+            Fault::User5xxAfterLogin => "GET /user works once (the login), then answers 502",
             Fault::UserTimeout => "GET /user answers only after the slow delay",
             Fault::UserMalformed => "GET /user answers 200 with a non-JSON body",
         }

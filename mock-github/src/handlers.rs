@@ -466,7 +466,7 @@ fn api(state: &State, request: &Request) -> ResponseTemplate {
         );
     }
 
-    let issued = bearer_token(request).and_then(|token| state.token(token));
+    let issued = bearer_token(request).and_then(|token| state.read_profile(token));
     let Some(issued) = issued.filter(|issued| !issued.revoked) else {
         return bad_credentials();
     };
@@ -479,6 +479,9 @@ fn api(state: &State, request: &Request) -> ResponseTemplate {
     match issued.fault {
         Some(Fault::User401) => bad_credentials(),
         Some(Fault::User5xx) => ResponseTemplate::new(502).set_body_raw(BAD_GATEWAY_PAGE, HTML),
+        Some(Fault::User5xxAfterLogin) if issued.profile_reads > 0 => {
+            ResponseTemplate::new(502).set_body_raw(BAD_GATEWAY_PAGE, HTML)
+        }
         Some(Fault::UserMalformed) => ResponseTemplate::new(200).set_body_raw(MALFORMED_BODY, JSON),
         fault => {
             let response = json_response(200, &user.profile)

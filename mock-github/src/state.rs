@@ -56,6 +56,9 @@ pub struct IssuedToken {
     pub scope: String,
     /// Whether it was revoked (then `GET /user` answers 401 for it).
     pub revoked: bool,
+    /// How many times `GET /user` was called with it.
+    #[serde(default)]
+    pub profile_reads: u32,
 }
 
 /// The mutable part of the state, behind one lock.
@@ -171,6 +174,7 @@ impl State {
             fault: grant.fault,
             scope: grant.scope.clone(),
             revoked: false,
+            profile_reads: 0,
         };
         let mut inner = self.lock();
         inner.tokens.insert(token.clone(), issued);
@@ -179,8 +183,18 @@ impl State {
     }
 
     /// The token's record, or `None` if the mock never issued it.
+    #[cfg(test)]
     pub fn token(&self, token: &str) -> Option<IssuedToken> {
         self.lock().tokens.get(token).cloned()
+    }
+
+    /// Counts a `GET /user` with the token and returns its record as it was before this call.
+    pub fn read_profile(&self, token: &str) -> Option<IssuedToken> {
+        let mut inner = self.lock();
+        let issued = inner.tokens.get_mut(token)?;
+        let before = issued.clone();
+        issued.profile_reads += 1;
+        Some(before)
     }
 
     /// Marks a token revoked; returns whether the mock knew it.

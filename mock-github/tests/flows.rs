@@ -557,7 +557,11 @@ async fn check_fault(github: &MockGitHub, fault: Fault) {
             assert_eq!(response.status(), StatusCode::OK);
             assert_token_error(&response.json().await.unwrap(), "bad_verification_code");
         }
-        Fault::User401 | Fault::User5xx | Fault::UserTimeout | Fault::UserMalformed => {
+        Fault::User401
+        | Fault::User5xx
+        | Fault::User5xxAfterLogin
+        | Fault::UserTimeout
+        | Fault::UserMalformed => {
             let body: Value = token_request.send().await.unwrap().json().await.unwrap();
             let token = body["access_token"].as_str().unwrap();
             assert!(token.starts_with(&format!("gho_hubot_{fault}_")), "{token}");
@@ -575,6 +579,15 @@ async fn check_fault(github: &MockGitHub, fault: Fault) {
                 Fault::User5xx => {
                     let response = user_request.send().await.unwrap();
                     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+                }
+                Fault::User5xxAfterLogin => {
+                    // The login's profile read works; the next one fails.
+                    let retry = user_request.try_clone().unwrap();
+                    assert_eq!(user_request.send().await.unwrap().status(), StatusCode::OK);
+                    assert_eq!(
+                        retry.send().await.unwrap().status(),
+                        StatusCode::BAD_GATEWAY
+                    );
                 }
                 Fault::UserTimeout => {
                     let err = user_request.send().await.unwrap_err();

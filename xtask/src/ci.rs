@@ -15,7 +15,14 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         ("format", vec!["fmt", "--all", "--check"]),
         (
             "lint",
-            vec!["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+            vec![
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
         ),
         (
             "lint (fault injection)",

@@ -3,7 +3,7 @@
 
 use std::{
     fs,
-    net::{Ipv4Addr, SocketAddr, TcpListener},
+    net::{Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
     process::ExitCode,
     time::Duration,
@@ -11,7 +11,11 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::{cargo, process::Launched, project_root};
+use crate::{
+    cargo,
+    process::{Launched, free_port},
+    project_root,
+};
 
 /// Access tokens of launched targets live this long, so the suite can wait out an
 /// expiry (it waits at most 3 s by default) without slowing the run much.
@@ -100,7 +104,15 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     if matches!(options.target, Target::Rust) {
         packages.extend(["-p", "mcp-github-server"]);
     }
-    eprintln!("xtask: building {}", packages.iter().filter(|p| **p != "-p").copied().collect::<Vec<_>>().join(", "));
+    eprintln!(
+        "xtask: building {}",
+        packages
+            .iter()
+            .filter(|p| **p != "-p")
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     duct::cmd(cargo(), ["build", "--quiet"].into_iter().chain(packages))
         .dir(&root)
         .run()
@@ -157,9 +169,15 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         .env("MCP_GITHUB_SERVER_URL", &base_url)
         .env("MCP_GITHUB_ACCESS_TOKEN_TTL_SECS", SHORT_TOKEN_TTL_SECS)
         .dir(&root);
-    eprintln!("xtask: launching the {} target on {base_url}", options.target.name());
+    eprintln!(
+        "xtask: launching the {} target on {base_url}",
+        options.target.name()
+    );
     let server = Launched::start("server", expression, &logs)?;
-    server.wait_for_port(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), options.ready_timeout)?;
+    server.wait_for_port(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        options.ready_timeout,
+    )?;
 
     let mut suite = vec![
         "--url".to_owned(),
@@ -170,10 +188,19 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let baseline = root
         .join("fixtures/baselines")
         .join(format!("{}.toml", options.target.name()));
-    if baseline.exists() && !options.suite_args.iter().any(|arg| arg.starts_with("--baseline")) {
+    if baseline.exists()
+        && !options
+            .suite_args
+            .iter()
+            .any(|arg| arg.starts_with("--baseline"))
+    {
         suite.extend(["--baseline".to_owned(), baseline.display().to_string()]);
     }
-    if !options.suite_args.iter().any(|arg| arg.starts_with("--snapshot-dir")) {
+    if !options
+        .suite_args
+        .iter()
+        .any(|arg| arg.starts_with("--snapshot-dir"))
+    {
         suite.extend([
             "--snapshot-dir".to_owned(),
             logs.join("snapshots").display().to_string(),
@@ -197,16 +224,9 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 
-/// A port that was free a moment ago. The target binds it itself; the gap is a
-/// small race that a launcher of arbitrary commands cannot avoid.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("no free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
 /// Creates, or reuses, the virtual environment for the Python target under
 /// `target/`, installing the pinned requirements when they changed.
-fn python_environment(root: &Path, target_dir: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn python_environment(root: &Path, target_dir: &Path) -> anyhow::Result<PathBuf> {
     let requirements = root.join("fixtures/python/requirements.txt");
     let pins = fs::read_to_string(&requirements)
         .with_context(|| format!("cannot read {}", requirements.display()))?;
@@ -214,13 +234,20 @@ fn python_environment(root: &Path, target_dir: &Path) -> anyhow::Result<PathBuf>
     let python = venv.join("bin").join("python");
     if !python.exists() {
         eprintln!("xtask: creating {}", venv.display());
-        duct::cmd("python3", ["-m".to_owned(), "venv".to_owned(), venv.display().to_string()])
-            .stdout_to_stderr()
-            .run()
-            .context(
-                "cannot create a Python virtual environment: python3 (3.10 or newer, with the \
+        duct::cmd(
+            "python3",
+            [
+                "-m".to_owned(),
+                "venv".to_owned(),
+                venv.display().to_string(),
+            ],
+        )
+        .stdout_to_stderr()
+        .run()
+        .context(
+            "cannot create a Python virtual environment: python3 (3.10 or newer, with the \
                  venv module) must be on the PATH",
-            )?;
+        )?;
     }
     let stamp = venv.join("requirements.installed");
     if fs::read_to_string(&stamp).ok().as_deref() != Some(pins.as_str()) {

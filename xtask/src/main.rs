@@ -3,9 +3,12 @@
 //!
 //! - `conformance`: launch a target server against the mock GitHub and run the suite.
 //! - `ci`: everything CI checks: formatting, lints, tests and conformance.
+//! - `interop`: real MCP clients, the official conformance suite and a real browser
+//!   against the reference server.
 
 mod ci;
 mod conformance;
+mod interop;
 mod process;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +24,14 @@ tasks:
       other option goes to the suite (see `cargo run -p mcp-auth-conformance -- --help`),
       for example --transport sse|streamable-http|both, --json FILE, --junit FILE, --id ID.
   ci  Runs cargo fmt --check, clippy -D warnings, the tests and `conformance`.
+  interop [--only WORD]
+      Runs the reference server against the mock GitHub with real clients: the
+      TypeScript SDK (Streamable HTTP, SSE), the Rust SDK, MCP Inspector's CLI,
+      the official conformance suite and headless Chromium on the consent page.
+      Installs Node 22 and the npm packages (cached), needs `chromium` on the PATH
+      (apt-get install chromium). Prints a table; fails if any test fails.
+      --only WORD runs the tests whose id contains WORD: ts-sdk, rust-sdk,
+      inspector, conformance-suite, browser, sse, streamable-http, ...
 ";
 
 fn main() -> std::process::ExitCode {
@@ -30,6 +41,7 @@ fn main() -> std::process::ExitCode {
     let result = match task.as_deref() {
         Some("conformance") => conformance::run(&rest),
         Some("ci") => ci::run(&rest),
+        Some("interop") => interop::run(&rest),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             return std::process::ExitCode::SUCCESS;

@@ -2,8 +2,9 @@
 
 use std::{
     fs,
-    net::{SocketAddr, TcpStream},
+    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
+    process::ExitStatus,
     thread,
     time::{Duration, Instant},
 };
@@ -24,7 +25,11 @@ pub struct Launched {
 impl Launched {
     /// Starts `expression` with stdout and stderr sent to files under `logs`, so a
     /// chatty child never blocks on a full pipe and its output can be shown later.
-    pub fn start(name: &str, expression: duct::Expression, logs: &Path) -> anyhow::Result<Launched> {
+    pub fn start(
+        name: &str,
+        expression: duct::Expression,
+        logs: &Path,
+    ) -> anyhow::Result<Launched> {
         fs::create_dir_all(logs).with_context(|| format!("cannot create {}", logs.display()))?;
         let stdout_log = logs.join(format!("{name}.stdout.log"));
         let stderr_log = logs.join(format!("{name}.stderr.log"));
@@ -98,6 +103,36 @@ impl Launched {
         }
     }
 
+    /// Waits for the child to exit, at most `timeout`; `None` means it is still
+    /// running (dropping the `Launched` then kills it).
+    pub fn wait_timeout(&self, timeout: Duration) -> anyhow::Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(output) = self.handle.try_wait()? {
+                return Ok(Some(output.status));
+            }
+            if Instant::now() > deadline {
+                return Ok(None);
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// The child's process id (for `/proc/<pid>/status` and `prlimit`).
+    pub fn pid(&self) -> Option<u32> {
+        self.handle.pids().first().copied()
+    }
+
+    /// Everything the child wrote to stdout so far.
+    pub fn stdout(&self) -> String {
+        fs::read_to_string(&self.stdout_log).unwrap_or_default()
+    }
+
+    /// Everything the child wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
     /// The last lines the child wrote, for error messages.
     pub fn output_tail(&self) -> String {
         let mut tail = String::new();
@@ -106,7 +141,11 @@ impl Launched {
             let lines: Vec<&str> = text.lines().collect();
             let start = lines.len().saturating_sub(40);
             if !lines.is_empty() {
-                tail.push_str(&format!("--- {} {stream} ({}) ---\n", self.name, path.display()));
+                tail.push_str(&format!(
+                    "--- {} {stream} ({}) ---\n",
+                    self.name,
+                    path.display()
+                ));
                 for line in &lines[start..] {
                     tail.push_str(line);
                     tail.push('\n');
@@ -123,4 +162,11 @@ impl Drop for Launched {
         let _ = self.handle.kill();
         let _ = self.handle.wait();
     }
+}
+
+/// A loopback port that was free a moment ago. The child binds it itself; the gap is
+/// a small race that a launcher of arbitrary commands cannot avoid.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("no free port")?;
+    Ok(listener.local_addr()?.port())
 }

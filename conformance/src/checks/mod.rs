@@ -254,9 +254,6 @@ pub struct Shared {
     /// Discovery per transport, or why it failed.
     pub discovery: BTreeMap<Transport, Result<Arc<Discovery>, String>>,
     pub transcript: Arc<Transcript>,
-    /// Held by checks that revoke every GitHub token of the user `hubot` at the mock, so two of
-    /// them never revoke each other's tokens mid-login. No other check logs in as `hubot`.
-    pub hubot: tokio::sync::Mutex<()>,
 }
 
 /// A check's view of the run: the shared state and the transport it runs on (`None` for

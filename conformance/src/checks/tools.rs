@@ -227,32 +227,14 @@ async fn structured_content(cx: Ctx) -> anyhow::Result<Verdict> {
 }
 
 async fn upstream_failure_is_tool_error(cx: Ctx) -> anyhow::Result<Verdict> {
-    // The mock's user_5xx fault fails GET /user for the whole flow; a server that reads the
-    // profile at login turns it into an error redirect, so the tool never runs. Revoking the
-    // user's GitHub tokens after login makes GitHub fail only when the tool calls it.
-    let (login, revoked) = match cx
+    // GitHub works for the login (the server reads the profile then) and fails with 502
+    // afterwards, when the tool calls it.
+    let login = cx
         .login(LoginOptions {
-            fault: Some("user_5xx".into()),
+            fault: Some("user_5xx_after_login".into()),
             ..LoginOptions::default()
         })
-        .await
-    {
-        Ok(login) => (login, false),
-        Err(_) => {
-            let _hubot = cx.shared.hubot.lock().await;
-            let login = cx.login(LoginOptions::user("hubot")).await?;
-            for t in cx
-                .mock()
-                .tokens()
-                .await?
-                .iter()
-                .filter(|t| t.login == "hubot" && !t.revoked)
-            {
-                cx.mock().revoke(&t.access_token).await?;
-            }
-            (login, true)
-        }
-    };
+        .await?;
     let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
     let (ex, response) = conn
         .call("tools/call", json!({"name": TOOL, "arguments": {}}))
@@ -267,8 +249,5 @@ async fn upstream_failure_is_tool_error(cx: Ctx) -> anyhow::Result<Verdict> {
         format!("GitHub failing during the tool gave {response}"),
         Some(&ex),
     );
-    if revoked {
-        f.note("GitHub's failure was a revoked upstream token (401), since the user_5xx fault failed the login");
-    }
     Ok(f.verdict())
 }

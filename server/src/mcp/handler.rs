@@ -6,9 +6,9 @@ use std::sync::Arc;
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
-        Tool, ToolAnnotations,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+        CustomResult, ErrorCode, Implementation, ListToolsResult, PaginatedRequestParams,
+        ProtocolVersion, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
     },
     service::RequestContext,
 };
@@ -156,6 +156,32 @@ impl ServerHandler for ProfileServer {
             .ok_or_else(|| McpError::internal_error("the request carried no caller", None))?;
         let version = negotiated_version(&context);
         self.profile(&caller, &version).await.map(Into::into)
+    }
+
+    /// rmcp hands a request for a standard method whose params do not fit the
+    /// method's schema (for example `tools/call` without `name`) to this hook, as if
+    /// the method were unknown. Such a request is invalid params (-32602), not an
+    /// unknown method (-32601).
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, McpError> {
+        // Only the methods this server implements: one of an unadvertised capability
+        // stays unknown whatever its params.
+        const IMPLEMENTED_METHODS: &[&str] = &["initialize", "ping", "tools/list", "tools/call"];
+        if IMPLEMENTED_METHODS.contains(&request.method.as_str()) {
+            Err(McpError::invalid_params(
+                format!("invalid params for {}", request.method),
+                None,
+            ))
+        } else {
+            Err(McpError::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("Method not found: {}", request.method),
+                None,
+            ))
+        }
     }
 }
 
