@@ -36,7 +36,10 @@ struct Args {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // rmcp logs every session event at info and every error reply at warn;
+            // the server's own line per request says what an operator needs.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rmcp=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
