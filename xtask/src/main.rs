@@ -5,11 +5,13 @@
 //! - `ci`: everything CI checks: formatting, lints, tests and conformance.
 //! - `interop`: real MCP clients, the official conformance suite and a real browser
 //!   against the reference server.
+//! - `snapshot-diff`: how two targets' normalized transcripts differ.
 
 mod ci;
 mod conformance;
 mod interop;
 mod process;
+mod snapshot_diff;
 
 use std::path::{Path, PathBuf};
 
@@ -17,13 +19,26 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [options]
 
 tasks:
-  conformance [--server rust|python|cmd=\"COMMAND\"] [--ready-timeout SECS] [SUITE OPTIONS]
+  conformance [--server rust|python|python-example=DIR|cmd=\"COMMAND\"] [--ready-timeout SECS]
+              [--update-baseline] [--update-snapshots] [--example-mcp-version V] [SUITE OPTIONS]
       Starts the mock GitHub, launches the target with its environment pointed at
-      the mock, waits until it accepts connections, runs the suite, tears it all
-      down. COMMAND may use {port}; it also gets PORT in its environment. Every
-      other option goes to the suite (see `cargo run -p mcp-auth-conformance -- --help`),
+      the mock, waits until it is ready, runs the suite, tears it all down. The
+      baseline fixtures/baselines/<target>.toml applies when it exists.
+      python: fixtures/python on the Python SDK, in target/python-venv (python3 3.10+;
+      XTASK_PYTHON names another interpreter).
+      python-example=DIR: an unmodified checkout of the SDK's GitHub-era
+      examples/servers/simple-auth (DIR is it or the SDK root), on mcp V (default
+      1.9.4) in target/python-example-venv/, once per transport; a start-up shim sends
+      its fixed https://api.github.com calls to the mock.
+      COMMAND may use {port}; it also gets PORT in its environment.
+      --update-baseline rewrites the baseline from the run (kept reasons stay, new
+      entries get reason \"TODO\", which the run then refuses until written).
+      --update-snapshots writes the run's transcripts to fixtures/snapshots/<target>/
+      (non-Rust targets; a run without it says whether they still match).
+      Every other option goes to the suite (see `cargo run -p mcp-auth-conformance -- --help`),
       for example --transport sse|streamable-http|both, --json FILE, --junit FILE, --id ID.
-  ci  Runs cargo fmt --check, clippy -D warnings, the tests and `conformance`.
+  ci  Runs cargo fmt --check, clippy -D warnings, the tests and `conformance`
+      against the Rust and the Python targets.
   interop [--only WORD]
       Runs the reference server against the mock GitHub with real clients: the
       TypeScript SDK (Streamable HTTP, SSE), the Rust SDK, MCP Inspector's CLI,
@@ -32,6 +47,12 @@ tasks:
       (apt-get install chromium). Prints a table; fails if any test fails.
       --only WORD runs the tests whose id contains WORD: ts-sdk, rust-sdk,
       inspector, conformance-suite, browser, sse, streamable-http, ...
+  snapshot-diff A B [--latest]
+      The behavioural differences between two targets' normalized transcripts, one
+      row per differing path, grouped by section, with requirement IDs. A and B are
+      target names (fixtures/snapshots/<name>, else the last run's
+      target/conformance/<name>/snapshots; --latest prefers the last run) or
+      directories. Exits 0 when they differ; non-zero only when one cannot be read.
 ";
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Some("conformance") => conformance::run(&rest),
         Some("ci") => ci::run(&rest),
         Some("interop") => interop::run(&rest),
+        Some("snapshot-diff") => snapshot_diff::run(&rest),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             return std::process::ExitCode::SUCCESS;
