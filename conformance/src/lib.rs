@@ -36,6 +36,15 @@
 //! From Rust, [`run`] takes a [`SuiteConfig`] and returns the [`Report`]; the tests in
 //! `conformance/tests/` run it against the reference server in-process.
 //!
+//! ## How the checks are proven
+//!
+//! A check that cannot fail proves nothing. The reference server, built with its
+//! `fault-injection` feature, has a named fault for every check (`server/src/fault.rs`),
+//! each breaking one requirement. `cargo xtask faults` runs the suite against every fault
+//! and asserts that exactly the checks the fault names get worse than against the clean
+//! server, and that every check is tripped by some fault; `conformance/tests/faults.rs` does
+//! the same in-process.
+//!
 //! ## Where things are
 //!
 //! - [`http`]: raw clients (Streamable HTTP, legacy SSE), the SSE parser, `WWW-Authenticate`.
@@ -165,6 +174,7 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
         mock,
         discovery,
         transcript: Default::default(),
+        upstream_revocation: Default::default(),
     });
 
     let planned = plan(&config);

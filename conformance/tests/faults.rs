@@ -1,130 +1,173 @@
 //! Every check can fail: the reference server is started with each injectable fault, and the
-//! checks that get worse than against the clean server must be exactly those named for the fault.
-//! (Checks whose level is SHOULD get worse by warning instead of failing.)
+//! checks that get worse than against the clean server must be exactly those the fault names
+//! (`Fault::breaks` and `Fault::also_breaks`, in `server/src/fault.rs`, which
+//! `cargo xtask faults` reads too). Every check must be tripped by some fault. Checks whose
+//! level is SHOULD get worse by warning instead of failing.
+//!
+//! This is the in-process version of `cargo xtask faults`: the same table, the same rules,
+//! with the server and the mock in this process instead of launched binaries.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::StreamExt as _;
 use mcp_auth_conformance::Report;
-use mcp_auth_conformance::report::Outcome;
+use mcp_auth_conformance::report::{CheckResult, Outcome};
 use mcp_github_server::Fault;
 
-/// Checks that observe the same defect a second way, beyond the IDs the fault names itself
-/// (`Fault::breaks`).
-fn also_breaks(fault: Fault) -> &'static [&'static str] {
-    match fault.name() {
-        // Without a challenge the invalid-token 401 cannot say error="invalid_token" either.
-        "drop-www-authenticate" => &["AUTH-TOK-06"],
-        // GitHub refuses the MCP token, so the tool cannot return the profile.
-        "send-mcp-token-to-github" => &["TOOLS-06", "TOOLS-08"],
-        // The root document for 2025-03-26 clients and the `iss` comparison read the same issuer.
-        "wrong-issuer" => &["AUTH-ASM-01", "AUTH-FLOW-18"],
-        _ => &[],
-    }
+/// How many suite runs share the machine at once.
+const PARALLEL_RUNS: usize = 4;
+
+/// How a run is set up: the server variables and the checks it is limited to.
+type Setup = (Vec<(&'static str, &'static str)>, Vec<&'static str>);
+
+fn setup(fault: Fault) -> Setup {
+    (fault.env().to_vec(), fault.only().to_vec())
 }
 
-/// Variables and check filters a fault needs to be observable quickly.
-fn setup(fault: Fault) -> (Vec<(&'static str, &'static str)>, Vec<String>) {
-    match fault.name() {
-        // Tokens that expire in a second; only the expiry check runs, as every other check's
-        // tokens would expire under it.
-        "accept-expired-tokens" => (
-            vec![("MCP_GITHUB_ACCESS_TOKEN_TTL_SECS", "1")],
-            vec!["AUTH-GEN-05".into()],
-        ),
-        // A shared upstream state makes concurrent logins collide, so other checks fail at random;
-        // only the check that names the defect runs.
-        "reuse-upstream-state" => (Vec::new(), vec!["AUTH-3P-07".into()]),
-        _ => (Vec::new(), Vec::new()),
-    }
+async fn run_with(fault: Option<Fault>, setup: &Setup) -> Report {
+    let (vars, only) = setup;
+    let faults: Vec<Fault> = fault.into_iter().collect();
+    let target = support::start(&faults, vars).await;
+    let mut config = target.config();
+    config.ids = only.iter().map(|id| (*id).to_owned()).collect();
+    support::run_quietly(config).await
 }
 
-fn outcomes(report: &Report) -> BTreeMap<(String, String), (u8, String)> {
-    report
+type Key = (String, String);
+
+fn key(r: &CheckResult) -> Key {
+    (r.key.clone(), r.transport.to_owned())
+}
+
+fn names(r: &CheckResult, named: &BTreeSet<&str>) -> bool {
+    named.contains(r.id) || r.also.iter().any(|id| named.contains(id))
+}
+
+/// The results that are worse with the fault than in the clean run with the same setup.
+fn worse<'a>(clean: &Report, faulty: &'a Report) -> Vec<&'a CheckResult> {
+    let before: BTreeMap<Key, u8> = clean
         .results
         .iter()
-        .map(|r| {
-            (
-                (r.key.clone(), r.transport.to_owned()),
-                (r.outcome.severity(), r.id.to_owned()),
-            )
-        })
+        .map(|r| (key(r), r.outcome.severity()))
+        .collect();
+    faulty
+        .results
+        .iter()
+        .filter(|r| r.outcome.severity() > before.get(&key(r)).copied().unwrap_or(0))
         .collect()
 }
 
-async fn run_with(faults: &[Fault], fault_for_setup: Option<Fault>) -> Report {
-    let (vars, ids) = fault_for_setup.map(setup).unwrap_or_default();
-    let target = support::start(faults, &vars).await;
-    let mut config = target.config();
-    config.ids = ids;
-    support::run(config).await
+/// What is wrong with a fault's run: checks it trips but does not name, and named IDs it
+/// does not trip.
+fn problems(fault: Fault, worse: &[&CheckResult], faulty: &Report) -> Vec<String> {
+    let named: BTreeSet<&str> = fault
+        .breaks()
+        .iter()
+        .chain(fault.also_breaks())
+        .copied()
+        .collect();
+    let mut out = Vec::new();
+    for r in worse.iter().filter(|r| !names(r, &named)) {
+        out.push(format!(
+            "{fault}: {} [{}] got worse ({}) but is not named: {}",
+            r.key,
+            r.transport,
+            r.outcome.word(),
+            message(r)
+        ));
+    }
+    for id in &named {
+        let tripped = worse.iter().any(|r| r.id == *id || r.also.contains(id));
+        if !tripped {
+            let shown: Vec<String> = faulty
+                .results
+                .iter()
+                .filter(|r| r.id == *id || r.also.contains(id))
+                .map(|r| format!("{} [{}] {}", r.key, r.transport, r.outcome.word()))
+                .collect();
+            out.push(format!("{fault}: {id} did not get worse ({shown:?})"));
+        }
+    }
+    // Every failure of a named check must carry evidence a reader can act on.
+    for r in worse {
+        if let Outcome::Fail(e) | Outcome::Warn(e) = &r.outcome
+            && e.message.is_empty()
+        {
+            out.push(format!(
+                "{fault}: {} [{}] has no message",
+                r.key, r.transport
+            ));
+        }
+    }
+    out
+}
+
+fn message(r: &CheckResult) -> String {
+    match &r.outcome {
+        Outcome::Fail(e) | Outcome::Warn(e) => e.message.clone(),
+        Outcome::Skip { reason } => reason.clone(),
+        Outcome::Pass { .. } => String::new(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn each_fault_fails_exactly_the_checks_it_names() {
-    let mut problems = Vec::new();
-    let mut clean_runs: BTreeMap<Vec<(&str, &str)>, Report> = BTreeMap::new();
-    for &fault in Fault::ALL {
-        let (vars, _) = setup(fault);
-        if !clean_runs.contains_key(&vars) {
-            clean_runs.insert(vars.clone(), run_with(&[], Some(fault)).await);
-        }
-        let clean = outcomes(&clean_runs[&vars]);
-        let faulty_report = run_with(&[fault], Some(fault)).await;
-        let faulty = outcomes(&faulty_report);
-        let named: BTreeSet<&str> = fault
-            .breaks()
+async fn each_fault_fails_exactly_the_checks_it_names_and_every_check_can_fail() {
+    let setups: BTreeSet<Setup> = std::iter::once((Vec::new(), Vec::new()))
+        .chain(Fault::ALL.iter().map(|fault| setup(*fault)))
+        .collect();
+    let clean: BTreeMap<Setup, Report> = futures::stream::iter(setups)
+        .map(|s| async move {
+            let report = run_with(None, &s).await;
+            (s, report)
+        })
+        .buffer_unordered(PARALLEL_RUNS)
+        .collect()
+        .await;
+    let full_clean = &clean[&(Vec::new(), Vec::new())];
+    let failing_clean: Vec<String> = full_clean
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+        .map(|r| format!("{} [{}]: {}", r.key, r.transport, message(r)))
+        .collect();
+    assert!(
+        failing_clean.is_empty(),
+        "the clean server fails: {failing_clean:#?}"
+    );
+
+    let faulty: Vec<(Fault, Report)> = futures::stream::iter(Fault::ALL.iter().copied())
+        .map(|fault| async move { (fault, run_with(Some(fault), &setup(fault)).await) })
+        .buffer_unordered(PARALLEL_RUNS)
+        .collect()
+        .await;
+
+    let mut all_problems = Vec::new();
+    let mut tripped: BTreeSet<Key> = BTreeSet::new();
+    for (fault, report) in &faulty {
+        let worse = worse(&clean[&setup(*fault)], report);
+        let found = problems(*fault, &worse, report);
+        let shown: Vec<String> = worse
             .iter()
-            .chain(also_breaks(fault))
-            .copied()
+            .map(|r| format!("{} [{}]", r.key, r.transport))
             .collect();
-        let mut worse = BTreeSet::new();
-        let ids_of = |key: &(String, String)| -> Vec<&'static str> {
-            faulty_report
-                .results
-                .iter()
-                .find(|r| r.key == key.0 && r.transport == key.1)
-                .map(|r| r.also.iter().copied().chain([r.id]).collect())
-                .unwrap_or_default()
-        };
-        for (key, (severity, id)) in &faulty {
-            let before = clean.get(key).map_or(0, |(s, _)| *s);
-            if *severity > before {
-                worse.insert(id.clone());
-                if !ids_of(key).iter().any(|i| named.contains(i)) {
-                    problems.push(format!(
-                        "{fault}: {} [{}] got worse but is not named",
-                        key.0, key.1
-                    ));
-                }
-            }
-        }
-        for id in &named {
-            let observed = faulty_report
-                .results
-                .iter()
-                .any(|r| (r.id == *id || r.also.contains(id)) && worse.contains(r.id));
-            if !observed {
-                let shown: Vec<String> = faulty_report
-                    .results
-                    .iter()
-                    .filter(|r| r.id == *id || r.also.contains(id))
-                    .map(|r| format!("{} [{}] {}", r.key, r.transport, r.outcome.word()))
-                    .collect();
-                problems.push(format!("{fault}: {id} did not get worse ({shown:?})"));
-            }
-        }
-        // Every failure of a named check must carry evidence a reader can act on.
-        for r in faulty_report
-            .results
-            .iter()
-            .filter(|r| named.contains(r.id))
-        {
-            if let Outcome::Fail(e) | Outcome::Warn(e) = &r.outcome {
-                assert!(!e.message.is_empty(), "{fault}: {} has no message", r.key);
-            }
+        println!(
+            "{} {fault} ({} ms): {}",
+            if found.is_empty() { "ok  " } else { "FAIL" },
+            report.wall_time_ms,
+            shown.join(", ")
+        );
+        tripped.extend(worse.iter().map(|r| key(r)));
+        all_problems.extend(found);
+    }
+    for r in &full_clean.results {
+        if !tripped.contains(&key(r)) {
+            all_problems.push(format!(
+                "{} [{}] is tripped by no fault",
+                r.key, r.transport
+            ));
         }
     }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(all_problems.is_empty(), "{}", all_problems.join("\n"));
 }

@@ -4,11 +4,33 @@
 //! This module exists only with the `fault-injection` feature, which is off by default,
 //! so release builds contain neither the enum nor the branches that consult it: the
 //! [`injected!`](crate::injected) macro expands to `false` without the feature.
+//!
+//! The table below is the one source of truth for what each fault breaks. Both the
+//! in-process test (`conformance/tests/faults.rs`) and `cargo xtask faults` (which reads
+//! it from `--list-faults`) hold the suite to it:
+//!
+//! - `=> [...]`: the requirement IDs the fault breaks. Every check named after one of
+//!   them (or listing it among the IDs it also proves) may get worse, and at least one
+//!   must.
+//! - `also [...]`: checks that observe the same defect a second way, each explained in
+//!   the fault's documentation. They must get worse too.
+//! - `only [...]`: the checks the run is limited to, when the fault would make the
+//!   others fail at random (for example by expiring every token within a second).
+//! - `env [...]`: server variables the fault needs to be observable quickly.
+//!
+//! No other check may get worse than in a clean run with the same `only` and `env`.
 
 use std::{fmt, str::FromStr};
 
 macro_rules! faults {
-    ($($(#[doc = $doc:literal])* $variant:ident = $name:literal => [$($id:literal),+],)*) => {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident = $name:literal => [$($id:literal),+ $(,)?]
+        $(also [$($also:literal),+ $(,)?])?
+        $(only [$($only:literal),+ $(,)?])?
+        $(env [$($var:literal = $value:literal),+ $(,)?])?
+        ,
+    )*) => {
         /// A defect the server can be told to have. Each breaks one requirement.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Fault {
@@ -16,7 +38,7 @@ macro_rules! faults {
         }
 
         impl Fault {
-            /// Every fault, in declaration order.
+            /// Every fault, in declaration order (the catalogue's order).
             pub const ALL: &'static [Fault] = &[$(Fault::$variant,)*];
 
             /// The kebab-case name used on command lines and in reports.
@@ -26,68 +48,299 @@ macro_rules! faults {
                 }
             }
 
-            /// The requirement IDs (from the catalogue) this fault breaks: exactly
-            /// the checks that must fail, and no others, when it is switched on.
+            /// The requirement IDs (from the catalogue) this fault breaks: the checks
+            /// named after them are the ones that must fail, and no others may.
             pub fn breaks(self) -> &'static [&'static str] {
                 match self {
                     $(Fault::$variant => &[$($id),+],)*
                 }
+            }
+
+            /// Checks that see the same defect a second way; the fault's
+            /// documentation says why. They must get worse as well.
+            pub fn also_breaks(self) -> &'static [&'static str] {
+                match self {
+                    $(Fault::$variant => &[$($($also),+)?],)*
+                }
+            }
+
+            /// The checks (IDs or case keys) a run with this fault is limited to;
+            /// empty for all of them.
+            pub fn only(self) -> &'static [&'static str] {
+                match self {
+                    $(Fault::$variant => &[$($($only),+)?],)*
+                }
+            }
+
+            /// Server configuration variables the fault needs.
+            pub fn env(self) -> &'static [(&'static str, &'static str)] {
+                match self {
+                    $(Fault::$variant => &[$($(($var, $value)),+)?],)*
+                }
+            }
+
+            /// The fault's documentation as one paragraph of text.
+            pub fn description(self) -> String {
+                let lines: &[&str] = match self {
+                    $(Fault::$variant => &[$($doc),*],)*
+                };
+                lines
+                    .iter()
+                    .map(|line| line.trim())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .trim()
+                    .to_owned()
             }
         }
     };
 }
 
 faults! {
-    /// `/authorize` issues codes without a `code_challenge` (AUTH-FLOW-01).
-    AllowMissingPkce = "allow-missing-pkce" => ["AUTH-FLOW-01"],
-    /// `/token` does not verify the `code_verifier` (AUTH-FLOW-03).
-    SkipPkce = "skip-pkce" => ["AUTH-FLOW-03"],
-    /// `/authorize` redirects to a redirect URI the client never registered (AUTH-FLOW-06).
-    AcceptAnyRedirectUri = "accept-any-redirect-uri" => ["AUTH-FLOW-06"],
-    /// `/register` accepts plain-http redirect URIs on public hosts (AUTH-REG-03).
-    AcceptInsecureRedirectUris = "accept-insecure-redirect-uris" => ["AUTH-REG-03"],
-    /// `/token` redeems the same authorization code twice (AUTH-FLOW-04).
-    AcceptReusedCode = "accept-reused-code" => ["AUTH-FLOW-04"],
-    /// The final redirect to the client drops the client's `state` (AUTH-FLOW-08).
-    DropClientState = "drop-client-state" => ["AUTH-FLOW-08"],
-    /// Refreshing keeps the old refresh token valid (AUTH-FLOW-15).
-    NoRefreshRotation = "no-refresh-rotation" => ["AUTH-FLOW-15"],
-    /// 401 responses carry no `WWW-Authenticate` challenge (AUTH-PRM-04).
-    DropWwwAuthenticate = "drop-www-authenticate" => ["AUTH-PRM-04"],
-    /// Expired access tokens are still accepted (AUTH-GEN-05).
-    AcceptExpiredTokens = "accept-expired-tokens" => ["AUTH-GEN-05"],
-    /// Revoked tokens are still accepted (AUTH-FLOW-19).
-    AcceptRevokedTokens = "accept-revoked-tokens" => ["AUTH-FLOW-19"],
-    /// Tokens issued for another resource are accepted (AUTH-TOK-02, AUTH-FLOW-10).
-    AcceptForeignResourceTokens = "accept-foreign-resource-tokens" => ["AUTH-FLOW-10", "AUTH-TOK-02"],
-    /// A GitHub access token is accepted as an MCP token (AUTH-TOK-03).
-    AcceptGitHubTokens = "accept-github-tokens" => ["AUTH-TOK-03"],
-    /// The tool sends the client's MCP token to GitHub instead of the GitHub token (AUTH-TOK-03).
-    SendMcpTokenToGitHub = "send-mcp-token-to-github" => ["AUTH-TOK-03"],
-    /// An access token in the query string is accepted (AUTH-GEN-03).
+    // AUTH-GEN: what every protected resource does.
+
+    /// The session check runs before the bearer check: a request without credentials
+    /// that names no live session (GET or DELETE on `/mcp` without `Mcp-Session-Id`, a
+    /// POST to the message endpoint without a known `session_id`) gets 400 instead of
+    /// 401. The requests that open a session (POST on `/mcp`, `GET /sse`) are still
+    /// challenged.
+    SessionCheckBeforeAuth = "session-check-before-auth" => ["AUTH-GEN-01"],
+    /// A request without credentials that names a live session runs as the user who
+    /// opened it: the session id stands in for the token. On SSE the endpoint URI the
+    /// stream announces is a session URI, so AUTH-GEN-01's unauthenticated POST to it is
+    /// the same request and fails too.
+    SessionAuthenticates = "session-authenticates" => ["AUTH-GEN-02"] also ["AUTH-GEN-01"],
+    /// An access token in the query string is accepted.
     AcceptQueryStringTokens = "accept-query-string-tokens" => ["AUTH-GEN-03"],
-    /// The metadata `issuer` differs from the URL it is served for (AUTH-ASM-06).
-    WrongIssuer = "wrong-issuer" => ["AUTH-ASM-06"],
-    /// The metadata omits `S256` from `code_challenge_methods_supported` (AUTH-ASM-08).
+    /// The metadata advertises an introspection endpoint over plain http on a public host.
+    PlainHttpEndpoint = "plain-http-endpoint" => ["AUTH-GEN-04"],
+    /// A malformed `Authorization` header (another scheme, an empty bearer token) gets
+    /// 400 `invalid_request` instead of 401.
+    MalformedCredentialsGet400 = "malformed-credentials-get-400" => ["AUTH-GEN-05"],
+    /// Expired access tokens are still accepted. Tokens live one second, so only the
+    /// expiry check runs: every other check's tokens would expire under it.
+    AcceptExpiredTokens = "accept-expired-tokens" => ["AUTH-GEN-05"]
+        only ["AUTH-GEN-05#expired"]
+        env ["MCP_GITHUB_ACCESS_TOKEN_TTL_SECS" = "1"],
+    /// `/authorize` without `response_type` goes on as if it were `code`.
+    DefaultResponseType = "default-response-type" => ["AUTH-GEN-06"],
+    /// The challenge to a request without credentials says `error="invalid_token"`.
+    ErrorInBareChallenge = "error-in-bare-challenge" => ["AUTH-GEN-07"],
+    /// `/token` does not check the secrets of confidential clients.
+    SkipClientSecretCheck = "skip-client-secret-check" => ["AUTH-GEN-08"],
+
+    // AUTH-ASM: authorization server metadata.
+
+    /// The metadata `issuer` differs from the URL it is served for (a trailing slash).
+    /// The root document that 2025-03-26 clients read is the same document, and the
+    /// `iss` of authorization responses is compared with the same issuer.
+    WrongIssuer = "wrong-issuer" => ["AUTH-ASM-06"] also ["AUTH-ASM-01", "AUTH-FLOW-18"],
+    /// Only an OpenID Connect discovery document is served; the RFC 8414 document that
+    /// 2025-06-18 clients need is missing.
+    OidcDiscoveryOnly = "oidc-discovery-only" => ["AUTH-ASM-04"],
+    /// The metadata omits the required `response_types_supported`.
+    OmitResponseTypes = "omit-response-types" => ["AUTH-ASM-07"],
+    /// The metadata omits `S256` from `code_challenge_methods_supported`.
     OmitS256 = "omit-s256" => ["AUTH-ASM-08"],
-    /// `/authorize` goes straight to GitHub without the per-client consent page (AUTH-3P-03).
-    SkipConsent = "skip-consent" => ["AUTH-3P-03"],
-    /// The consent form is accepted without its CSRF token (AUTH-3P-04).
-    SkipConsentCsrf = "skip-consent-csrf" => ["AUTH-3P-04"],
-    /// Every authorization uses the same upstream `state`, and it is never consumed (AUTH-3P-07).
-    ReuseUpstreamState = "reuse-upstream-state" => ["AUTH-3P-07"],
-    /// Sessions are not bound to the user who opened them (AUTH-TOK-05, SSE-09).
+    /// Metadata requests carrying an `MCP-Protocol-Version` the server does not know get 400.
+    MetadataChecksProtocolVersion = "metadata-checks-protocol-version" => ["AUTH-ASM-13"],
+    /// The authorization server metadata is served as `text/plain`.
+    MetadataAsText = "metadata-as-text" => ["AUTH-ASM-14"],
+
+    // AUTH-PRM: protected resource metadata and the 401 challenge.
+
+    /// No protected resource metadata is served, though the challenge still points to
+    /// it. The challenge's `resource_metadata` URL then answers 404 (AUTH-PRM-04), and
+    /// clients have no `authorization_servers` to start from (AUTH-ASM-04).
+    NoResourceMetadata = "no-resource-metadata" => ["AUTH-PRM-01"] also ["AUTH-PRM-04", "AUTH-ASM-04"],
+    /// `authorization_servers` lists a relative path after the issuer.
+    RelativeAuthorizationServer = "relative-authorization-server" => ["AUTH-PRM-02"],
+    /// The metadata of `/mcp` names `/sse` as its resource and the other way round. The
+    /// path-suffixed document's `resource` is also what AUTH-PRM-05 compares.
+    SwappedResources = "swapped-resources" => ["AUTH-PRM-03"] also ["AUTH-PRM-05"],
+    /// 401 and 403 responses carry no `WWW-Authenticate` challenge. Without one the
+    /// invalid-token 401 cannot say `error="invalid_token"` (AUTH-TOK-06), nor the 403
+    /// name the missing scope (AUTH-SCOPE-02).
+    DropWwwAuthenticate = "drop-www-authenticate" => ["AUTH-PRM-04"] also ["AUTH-TOK-06", "AUTH-SCOPE-02"],
+    /// The root metadata document names another authorization server than the
+    /// path-suffixed ones.
+    RootMetadataDisagrees = "root-metadata-disagrees" => ["AUTH-PRM-05"],
+    /// 401 challenges do not name the scope a token needs.
+    NoScopeInChallenge = "no-scope-in-challenge" => ["AUTH-PRM-06"],
+    /// The resource metadata's `scopes_supported` lists the omnibus scope `all`.
+    OmnibusScope = "omnibus-scope" => ["AUTH-PRM-07"],
+
+    // AUTH-SCOPE: scope challenges.
+
+    /// The bearer check ignores the token's scope.
+    IgnoreTokenScope = "ignore-token-scope" => ["AUTH-SCOPE-01"],
+    /// The 403 `insufficient_scope` challenge does not name the scope that is missing.
+    InsufficientScopeWithoutScope = "insufficient-scope-without-scope" => ["AUTH-SCOPE-02"],
+
+    // AUTH-REG: dynamic client registration.
+
+    /// The metadata does not advertise the registration endpoint (which still works).
+    UnadvertisedRegistration = "unadvertised-registration" => ["AUTH-REG-01"],
+    /// Confidential clients get a secret without `client_secret_expires_at`.
+    OmitSecretExpiry = "omit-secret-expiry" => ["AUTH-REG-02"],
+    /// `/register` accepts plain-http redirect URIs on public hosts.
+    AcceptInsecureRedirectUris = "accept-insecure-redirect-uris" => ["AUTH-REG-03"],
+    /// Registration refuses client metadata fields it does not know instead of ignoring them.
+    RejectUnknownClientMetadata = "reject-unknown-client-metadata" => ["AUTH-REG-05"],
+    /// `/authorize` without `client_id` redirects its error to the `redirect_uri`.
+    RedirectWithoutClientId = "redirect-without-client-id" => ["AUTH-REG-07"],
+
+    // AUTH-FLOW: the authorization and token endpoints.
+
+    /// `/authorize` issues codes without a `code_challenge`.
+    AllowMissingPkce = "allow-missing-pkce" => ["AUTH-FLOW-01"],
+    /// `code_challenge_method` values other than `S256` are accepted (and verified as S256).
+    AcceptAnyChallengeMethod = "accept-any-challenge-method" => ["AUTH-FLOW-02"],
+    /// `/token` does not verify the `code_verifier`.
+    SkipPkce = "skip-pkce" => ["AUTH-FLOW-03"],
+    /// `/token` redeems the same authorization code twice.
+    AcceptReusedCode = "accept-reused-code" => ["AUTH-FLOW-04"],
+    /// `/token` redeems a code for any client and any `redirect_uri`.
+    UnboundCodes = "unbound-codes" => ["AUTH-FLOW-05"],
+    /// `/authorize` redirects to a redirect URI the client never registered.
+    AcceptAnyRedirectUri = "accept-any-redirect-uri" => ["AUTH-FLOW-06"],
+    /// An unknown `client_id` gets its error redirected to the `redirect_uri` it came with.
+    RedirectUnknownClients = "redirect-unknown-clients" => ["AUTH-FLOW-07"],
+    /// The final redirect to the client drops the client's `state`.
+    DropClientState = "drop-client-state" => ["AUTH-FLOW-08"],
+    /// A refresh request that carries `resource` is refused with `invalid_target`.
+    RefuseResourceOnRefresh = "refuse-resource-on-refresh" => ["AUTH-FLOW-09"],
+    /// Tokens issued for another resource are accepted.
+    AcceptForeignResourceTokens = "accept-foreign-resource-tokens" => ["AUTH-FLOW-10", "AUTH-TOK-02"],
+    /// `resource` is compared case-sensitively, so an uppercase scheme or host is refused.
+    CaseSensitiveResource = "case-sensitive-resource" => ["AUTH-FLOW-11"],
+    /// Token responses lack `Cache-Control: no-store`.
+    CacheableTokenResponses = "cacheable-token-responses" => ["AUTH-FLOW-12"],
+    /// An unsupported `grant_type` gets `invalid_request` instead of `unsupported_grant_type`.
+    WrongUnsupportedGrantError = "wrong-unsupported-grant-error" => ["AUTH-FLOW-13"],
+    /// Refreshing keeps the old refresh token valid.
+    NoRefreshRotation = "no-refresh-rotation" => ["AUTH-FLOW-15"],
+    /// Authorization responses carry no `iss`, though the metadata says they do.
+    OmitIss = "omit-iss" => ["AUTH-FLOW-18"],
+    /// Revoked tokens are still accepted.
+    AcceptRevokedTokens = "accept-revoked-tokens" => ["AUTH-FLOW-19"],
+
+    // AUTH-TOK: token validation at the MCP endpoints.
+
+    /// A GitHub access token is accepted as an MCP token.
+    AcceptGitHubTokens = "accept-github-tokens" => ["AUTH-TOK-03"],
+    /// The tool sends the client's MCP token to GitHub instead of the GitHub token.
+    /// GitHub refuses it, so the tool cannot return the profile either (TOOLS-06,
+    /// TOOLS-08).
+    SendMcpTokenToGitHub = "send-mcp-token-to-github" => ["AUTH-TOK-03"] also ["TOOLS-06", "TOOLS-08"],
+    /// A GitHub 401 during the tool leaves the grant in place, so the client keeps
+    /// using a token whose upstream authorization is gone.
+    KeepGrantAfterGitHub401 = "keep-grant-after-github-401" => ["AUTH-TOK-04"],
+    /// Sessions are not bound to the user who opened them.
     UnboundSessions = "unbound-sessions" => ["AUTH-TOK-05"],
-    /// A foreign `Origin` is not rejected (SHTTP-02, SSE-07).
+    /// The 401 for an invalid token has no `error="invalid_token"`.
+    InvalidTokenWithoutError = "invalid-token-without-error" => ["AUTH-TOK-06"],
+
+    // AUTH-3P: the GitHub leg.
+
+    /// The client gets GitHub's authorization code as its own code.
+    ForwardGitHubCode = "forward-github-code" => ["AUTH-3P-01"],
+    /// A failed GitHub code exchange ends on an error page instead of an error redirect
+    /// to the client.
+    TokenFailureErrorPage = "token-failure-error-page" => ["AUTH-3P-02"],
+    /// A failed GitHub profile lookup at login ends on an error page instead of an error
+    /// redirect to the client.
+    ProfileFailureErrorPage = "profile-failure-error-page" => ["AUTH-3P-02"],
+    /// `/authorize` goes straight to GitHub without the per-client consent page.
+    SkipConsent = "skip-consent" => ["AUTH-3P-03"],
+    /// The consent form is accepted without its CSRF token.
+    SkipConsentCsrf = "skip-consent-csrf" => ["AUTH-3P-04"],
+    /// The consent cookie is not `HttpOnly`.
+    ConsentCookieNotHttpOnly = "consent-cookie-not-httponly" => ["AUTH-3P-05"],
+    /// Every authorization uses the same upstream `state`, and it is never consumed.
+    /// Concurrent logins then collide, so only the check that names the defect runs.
+    ReuseUpstreamState = "reuse-upstream-state" => ["AUTH-3P-07"] only ["AUTH-3P-07"],
+
+    // SHTTP: Streamable HTTP.
+
+    /// A foreign `Origin` is not rejected, on either transport.
     SkipOriginCheck = "skip-origin-check" => ["SHTTP-02", "SSE-07"],
-    /// `GET /sse` does not send the `endpoint` event (SSE-02).
-    OmitEndpointEvent = "omit-endpoint-event" => ["SSE-02"],
-    /// Notifications to `/mcp` are answered with 200 instead of 202 (SHTTP-05).
+    /// Notifications to `/mcp` are answered with 200 instead of 202.
     NotificationsGet200 = "notifications-get-200" => ["SHTTP-05"],
-    /// A failing tool is reported as a JSON-RPC error instead of `isError` (TOOLS-10).
-    ToolFailureAsRpcError = "tool-failure-as-rpc-error" => ["TOOLS-10"],
-    /// `get_user_profile` returns another user's profile (TOOLS-06).
+    /// A message that is not JSON-RPC and has no usable id gets 200 with an error body
+    /// instead of a 4xx.
+    InvalidInputGets200 = "invalid-input-gets-200" => ["SHTTP-06"],
+    /// SSE responses start with a `data:` event that is not JSON: a keep-alive sent as
+    /// data instead of as a comment.
+    NonJsonSseEvent = "non-json-sse-event" => ["SHTTP-07"],
+    /// GET on `/mcp` answers 501 instead of opening a stream or answering 405.
+    GetNotImplemented = "get-not-implemented" => ["SHTTP-12"],
+    /// Session ids contain a space, which is not a visible ASCII character.
+    SessionIdWithSpace = "session-id-with-space" => ["SHTTP-16"],
+    /// A request without `Mcp-Session-Id` is routed to a session its token opened.
+    HeaderlessJoinsSession = "headerless-joins-session" => ["SHTTP-17"],
+    /// DELETE answers 200 but leaves the session open.
+    DeleteKeepsSession = "delete-keeps-session" => ["SHTTP-18"],
+    /// An unsupported `MCP-Protocol-Version` header is dropped instead of refused.
+    IgnoreUnsupportedProtocolVersion = "ignore-unsupported-protocol-version" => ["SHTTP-20"],
+    /// Requests in a session without `MCP-Protocol-Version` get 400.
+    RequireProtocolVersionHeader = "require-protocol-version-header" => ["SHTTP-21"],
+
+    // SSE: the legacy HTTP+SSE transport.
+
+    /// `GET /sse` does not send the `endpoint` event.
+    OmitEndpointEvent = "omit-endpoint-event" => ["SSE-02"],
+    /// The message endpoint acknowledges each request with a placeholder JSON-RPC result
+    /// in the POST body, besides the real response on the stream.
+    ResultInPostBody = "result-in-post-body" => ["SSE-04"],
+    /// The message endpoint answers 200 instead of 202.
+    SsePostsGet200 = "sse-posts-get-200" => ["SSE-05"],
+    /// POSTs for an unknown session get 400 instead of 404.
+    UnknownSseSessionGets400 = "unknown-sse-session-gets-400" => ["SSE-06"],
+    /// SSE session ids come from a counter.
+    SequentialSseSessionIds = "sequential-sse-session-ids" => ["SEC-01"],
+
+    // LIFE: the lifecycle.
+
+    /// Requests that arrive before `initialize` are accepted with 202 and ignored
+    /// instead of refused: on SSE before the session's `initialize`, on Streamable HTTP
+    /// without a session from a token that never opened one.
+    IgnoreBeforeInitialize = "ignore-before-initialize" => ["LIFE-01"],
+    /// The initialize result does not declare the `tools` capability.
+    OmitToolsCapability = "omit-tools-capability" => ["LIFE-02"],
+    /// Any requested protocol version is echoed, even one that does not exist.
+    EchoAnyProtocolVersion = "echo-any-protocol-version" => ["LIFE-03"],
+    /// `ping` answers with a result that is not empty.
+    PingResultNotEmpty = "ping-result-not-empty" => ["LIFE-07"],
+
+    // RPC: JSON-RPC.
+
+    /// String ids come back JSON-encoded a second time (`"abc"` as `"\"abc\""`).
+    DoubleEncodedStringIds = "double-encoded-string-ids" => ["RPC-02"],
+    /// A request with `id: null` is taken for a notification: 202 and no answer.
+    NullIdAsNotification = "null-id-as-notification" => ["RPC-05"],
+    /// Parse errors carry code -32600 instead of -32700.
+    WrongParseErrorCode = "wrong-parse-error-code" => ["RPC-06"],
+    /// A malformed request that has an id is accepted with 202 and dropped.
+    DropInvalidRequests = "drop-invalid-requests" => ["RPC-07"],
+    /// An unknown method gets code -32603 instead of -32601.
+    WrongMethodNotFoundCode = "wrong-method-not-found-code" => ["RPC-08"],
+    /// An unknown tool gets an `isError` result instead of a JSON-RPC error.
+    UnknownToolAsToolError = "unknown-tool-as-tool-error" => ["RPC-09"],
+
+    // TOOLS: tools/list and tools/call.
+
+    /// The tool's `inputSchema` has no `"type": "object"`.
+    UntypedInputSchema = "untyped-input-schema" => ["TOOLS-02"],
+    /// `get_user_profile` returns another user's profile.
     WrongUserProfile = "wrong-user-profile" => ["TOOLS-06"],
+    /// `structuredContent` gives the user's `id` as a string, against the output schema.
+    StructuredContentMismatch = "structured-content-mismatch" => ["TOOLS-08"],
+    /// `structuredContent` is sent in sessions of versions before 2025-06-18, whose
+    /// schema has no such field (what the suite's SSE sessions, at 2024-11-05, see).
+    StructuredContentInOldSessions = "structured-content-in-old-sessions" => ["TOOLS-08"],
+    /// A failing tool is reported as a JSON-RPC error instead of `isError`.
+    ToolFailureAsRpcError = "tool-failure-as-rpc-error" => ["TOOLS-10"],
 }
 
 impl fmt::Display for Fault {
@@ -108,8 +361,29 @@ impl FromStr for Fault {
     }
 }
 
+impl Fault {
+    /// The fault's table entry as one JSON object, as `--list-faults` prints it for
+    /// `cargo xtask faults`.
+    pub fn to_json(self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name(),
+            "breaks": self.breaks(),
+            "also_breaks": self.also_breaks(),
+            "only": self.only(),
+            "env": self
+                .env()
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), serde_json::Value::from(*value)))
+                .collect::<serde_json::Map<_, _>>(),
+            "description": self.description(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
@@ -117,5 +391,32 @@ mod tests {
         for fault in Fault::ALL {
             assert_eq!(fault.name().parse::<Fault>(), Ok(*fault));
         }
+    }
+
+    #[test]
+    fn names_are_unique_and_every_fault_is_documented() {
+        let names: BTreeSet<&str> = Fault::ALL.iter().map(|fault| fault.name()).collect();
+        assert_eq!(names.len(), Fault::ALL.len());
+        for fault in Fault::ALL {
+            assert!(
+                !fault.description().is_empty(),
+                "{fault} has no documentation"
+            );
+        }
+    }
+
+    #[test]
+    fn the_extra_table_columns_reach_the_accessors() {
+        assert_eq!(
+            Fault::DropWwwAuthenticate.also_breaks(),
+            ["AUTH-TOK-06", "AUTH-SCOPE-02"]
+        );
+        assert_eq!(Fault::AcceptExpiredTokens.only(), ["AUTH-GEN-05#expired"]);
+        assert_eq!(
+            Fault::AcceptExpiredTokens.env(),
+            [("MCP_GITHUB_ACCESS_TOKEN_TTL_SECS", "1")]
+        );
+        assert!(Fault::AllowMissingPkce.also_breaks().is_empty());
+        assert!(Fault::AllowMissingPkce.env().is_empty());
     }
 }

@@ -26,7 +26,8 @@ struct Args {
     #[cfg(feature = "fault-injection")]
     #[arg(long = "fault", value_name = "NAME")]
     faults: Vec<mcp_github_server::Fault>,
-    /// Print every fault with the requirement IDs it breaks, and exit.
+    /// Print every fault as one JSON object per line (name, the requirement IDs it
+    /// breaks, and how a run must be set up to see it), and exit.
     #[cfg(feature = "fault-injection")]
     #[arg(long)]
     list_faults: bool,
@@ -60,7 +61,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let mut stdout = std::io::stdout().lock();
         for fault in mcp_github_server::Fault::ALL {
             // A closed pipe (`| head`) just ends the listing.
-            if writeln!(stdout, "{}\t{}", fault, fault.breaks().join(",")).is_err() {
+            if writeln!(stdout, "{}", fault.to_json()).is_err() {
                 break;
             }
         }

@@ -11,9 +11,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::{AppState, config::Config, oauth::canonical_resource, store::GitHubUser};
+use crate::{AppState, config::Config, http_util, oauth::canonical_resource, store::GitHubUser};
 
 const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
 
@@ -35,32 +35,60 @@ pub fn metadata_routes() -> Router<AppState> {
         .route(&format!("{PRM_PATH}/sse"), get(sse_metadata))
 }
 
-fn protected_resource_metadata(config: &Config, resource: String) -> Json<Value> {
+fn protected_resource_metadata(config: &Config, resource: String, root: bool) -> Response {
+    if crate::injected!(config, NoResourceMetadata) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let mut authorization_servers = vec![config.issuer()];
+    if crate::injected!(config, RelativeAuthorizationServer) {
+        authorization_servers.push("/oauth".into());
+    }
+    if root && crate::injected!(config, RootMetadataDisagrees) {
+        authorization_servers = vec![config.url("/other-issuer")];
+    }
+    let mut scopes = vec![config.mcp_scope.clone()];
+    if crate::injected!(config, OmnibusScope) {
+        scopes.push("all".into());
+    }
     Json(json!({
         "resource": resource,
-        "authorization_servers": [config.issuer()],
-        "scopes_supported": [config.mcp_scope],
+        "authorization_servers": authorization_servers,
+        "scopes_supported": scopes,
         "bearer_methods_supported": ["header"],
         "resource_name": "GitHub profile MCP server",
     }))
+    .into_response()
 }
 
-async fn root_metadata(State(state): State<AppState>) -> Json<Value> {
-    protected_resource_metadata(&state.config, state.config.issuer())
+async fn root_metadata(State(state): State<AppState>) -> Response {
+    protected_resource_metadata(&state.config, state.config.issuer(), true)
 }
 
-async fn mcp_metadata(State(state): State<AppState>) -> Json<Value> {
-    protected_resource_metadata(&state.config, state.config.url("/mcp"))
+async fn mcp_metadata(State(state): State<AppState>) -> Response {
+    let path = if crate::injected!(state.config, SwappedResources) {
+        "/sse"
+    } else {
+        "/mcp"
+    };
+    protected_resource_metadata(&state.config, state.config.url(path), false)
 }
 
-async fn sse_metadata(State(state): State<AppState>) -> Json<Value> {
-    protected_resource_metadata(&state.config, state.config.url("/sse"))
+async fn sse_metadata(State(state): State<AppState>) -> Response {
+    let path = if crate::injected!(state.config, SwappedResources) {
+        "/mcp"
+    } else {
+        "/sse"
+    };
+    protected_resource_metadata(&state.config, state.config.url(path), false)
 }
 
 /// Why a request was refused.
 enum Refusal {
     /// No credentials at all: the challenge carries no error code (RFC 6750 3.1).
     Missing,
+    /// Credentials that are not a bearer token. The MCP spec asks 401 for them like
+    /// for any invalid token.
+    Malformed(&'static str),
     Invalid(&'static str),
     InsufficientScope,
 }
@@ -81,8 +109,51 @@ pub async fn require_bearer(
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
+        Err(Refusal::Missing) => {
+            if let Some(owner) = session_standing_in(&state, &request) {
+                request.extensions_mut().insert(owner);
+                return next.run(request).await;
+            }
+            if session_checked_first(&state, &request) {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({
+                        "jsonrpc": "2.0",
+                        "id": null,
+                        "error": {"code": -32600, "message": "Bad Request: a live session is required"}
+                    })),
+                )
+                    .into_response();
+            }
+            refuse(&state.config, &metadata_url, Refusal::Missing)
+        }
         Err(refusal) => refuse(&state.config, &metadata_url, refusal),
     }
+}
+
+/// Only with the `session-authenticates` fault: the user who opened the session a
+/// request without credentials names.
+fn session_standing_in(state: &AppState, request: &Request) -> Option<Authenticated> {
+    if !crate::injected!(state.config, SessionAuthenticates) {
+        return None;
+    }
+    state.sessions.owner_of(request)
+}
+
+/// Only with the `session-check-before-auth` fault: whether a request without
+/// credentials is refused for naming no live session before it is challenged.
+fn session_checked_first(state: &AppState, request: &Request) -> bool {
+    if !crate::injected!(state.config, SessionCheckBeforeAuth) {
+        return false;
+    }
+    let opens_session = match request.uri().path() {
+        "/mcp" => {
+            request.method() == axum::http::Method::POST
+                && !request.headers().contains_key("mcp-session-id")
+        }
+        path => path == "/sse",
+    };
+    !opens_session && state.sessions.owner_of(request).is_none()
 }
 
 fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Refusal> {
@@ -100,11 +171,11 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
                 Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
                     let token = token.trim();
                     if token.is_empty() || token.contains(' ') {
-                        return Err(Refusal::Invalid("malformed bearer token"));
+                        return Err(Refusal::Malformed("malformed bearer token"));
                     }
                     token.to_owned()
                 }
-                _ => return Err(Refusal::Invalid("use the Bearer authorization scheme")),
+                _ => return Err(Refusal::Malformed("use the Bearer authorization scheme")),
             }
         }
     };
@@ -133,6 +204,7 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
         .scope
         .split(' ')
         .any(|scope| scope == config.mcp_scope)
+        && !crate::injected!(config, IgnoreTokenScope)
     {
         return Err(Refusal::InsufficientScope);
     }
@@ -174,23 +246,49 @@ fn github_token_grant(_: &AppState, _: &str) -> Result<Authenticated, Refusal> {
 }
 
 fn refuse(config: &Config, metadata_url: &str, refusal: Refusal) -> Response {
-    let mut challenge = format!(
-        "Bearer resource_metadata=\"{metadata_url}\", scope=\"{}\"",
-        config.mcp_scope
-    );
+    let mut challenge = format!("Bearer resource_metadata=\"{metadata_url}\"");
+    let scope = format!(", scope=\"{}\"", config.mcp_scope);
+    let refusal = match refusal {
+        Refusal::Malformed(description) if crate::injected!(config, MalformedCredentialsGet400) => {
+            let mut response = (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_request", "error_description": description})),
+            )
+                .into_response();
+            http_util::no_store(response.headers_mut());
+            return response;
+        }
+        Refusal::Malformed(description) => Refusal::Invalid(description),
+        other => other,
+    };
     let (status, error, description) = match refusal {
-        Refusal::Missing => (
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "authorization required: send an access token issued by this server",
-        ),
-        Refusal::Invalid(description) => {
-            challenge.push_str(&format!(
-                ", error=\"invalid_token\", error_description=\"{description}\""
-            ));
+        Refusal::Missing => {
+            if !crate::injected!(config, NoScopeInChallenge) {
+                challenge.push_str(&scope);
+            }
+            if crate::injected!(config, ErrorInBareChallenge) {
+                challenge.push_str(", error=\"invalid_token\"");
+            }
+            (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "authorization required: send an access token issued by this server",
+            )
+        }
+        Refusal::Malformed(description) | Refusal::Invalid(description) => {
+            if !crate::injected!(config, NoScopeInChallenge) {
+                challenge.push_str(&scope);
+            }
+            if !crate::injected!(config, InvalidTokenWithoutError) {
+                challenge.push_str(", error=\"invalid_token\"");
+            }
+            challenge.push_str(&format!(", error_description=\"{description}\""));
             (StatusCode::UNAUTHORIZED, "invalid_token", description)
         }
         Refusal::InsufficientScope => {
+            if !crate::injected!(config, InsufficientScopeWithoutScope) {
+                challenge.push_str(&scope);
+            }
             let description = "the access token lacks the scope this endpoint needs";
             challenge.push_str(&format!(
                 ", error=\"insufficient_scope\", error_description=\"{description}\""

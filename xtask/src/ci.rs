@@ -47,15 +47,36 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             .run()
             .with_context(|| format!("{name} failed"))?;
     }
-    eprintln!("xtask ci: conformance against the Rust server");
-    let rust = crate::conformance::run(&[])?;
-    // The Python target runs even when the Rust one failed, so one CI run shows both;
-    // its known failures are in fixtures/baselines/python.toml.
-    eprintln!("xtask ci: conformance against the Python SDK target");
-    let python = crate::conformance::run(&["--server".into(), "python".into()])?;
-    Ok(if rust == ExitCode::SUCCESS {
-        python
+    // Each stage runs even when an earlier one failed, so one CI run shows every
+    // problem; the run fails if any stage did.
+    let stages: [(&str, fn() -> anyhow::Result<ExitCode>); 4] = [
+        ("conformance against the Rust server", || {
+            crate::conformance::run(&[])
+        }),
+        // Its known failures are in fixtures/baselines/python.toml.
+        ("conformance against the Python SDK target", || {
+            crate::conformance::run(&["--server".into(), "python".into()])
+        }),
+        ("the fault matrix", || crate::faults::run(&[])),
+        ("interop with real clients", || crate::interop::run(&[])),
+    ];
+    let mut failed = Vec::new();
+    for (name, stage) in stages {
+        eprintln!("xtask ci: {name}");
+        match stage() {
+            Ok(code) if code == ExitCode::SUCCESS => {}
+            Ok(_) => failed.push(name),
+            Err(error) => {
+                eprintln!("xtask ci: {name}: {error:#}");
+                failed.push(name);
+            }
+        }
+    }
+    if failed.is_empty() {
+        eprintln!("xtask ci: every stage passed");
+        Ok(ExitCode::SUCCESS)
     } else {
-        rust
-    })
+        eprintln!("xtask ci: failed: {}", failed.join(", "));
+        Ok(ExitCode::FAILURE)
+    }
 }

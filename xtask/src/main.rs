@@ -6,9 +6,11 @@
 //! - `interop`: real MCP clients, the official conformance suite and a real browser
 //!   against the reference server.
 //! - `snapshot-diff`: how two targets' normalized transcripts differ.
+//! - `faults`: every check fails against a server that breaks its requirement.
 
 mod ci;
 mod conformance;
+mod faults;
 mod interop;
 mod process;
 mod snapshot_diff;
@@ -53,6 +55,14 @@ tasks:
       target names (fixtures/snapshots/<name>, else the last run's
       target/conformance/<name>/snapshots; --latest prefers the last run) or
       directories. Exits 0 when they differ; non-zero only when one cannot be read.
+  faults [--markdown] [--jobs N] [--fault NAME]...
+      Builds the reference server with fault-injection and, for each fault in
+      server/src/fault.rs, runs the suite (both transports, --slow) against it and
+      against a clean server, then prints the detection matrix: one row per fault
+      with the checks it tripped, ✓ when exactly the ones it names. Fails when a
+      fault trips a check it does not name or misses one it names, or when a check
+      is tripped by no fault. --jobs: runs at once (default 3); --fault: only these
+      faults (coverage is then not judged); --markdown: the matrix as a table.
 ";
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +74,7 @@ fn main() -> std::process::ExitCode {
         Some("ci") => ci::run(&rest),
         Some("interop") => interop::run(&rest),
         Some("snapshot-diff") => snapshot_diff::run(&rest),
+        Some("faults") => faults::run(&rest),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             return std::process::ExitCode::SUCCESS;

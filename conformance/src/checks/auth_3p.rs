@@ -38,12 +38,22 @@ pub fn checks() -> Vec<Check> {
         },
         Check {
             id: "AUTH-3P-02",
+            case: Some("user"),
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: AS,
+            title: "GitHub profile failures at login become error redirects with the client's state",
+            run: body!(upstream_profile_failures),
+        },
+        Check {
+            id: "AUTH-3P-02",
             case: Some("timeout"),
             also: &[],
             level: Level::Must,
             versions: Versions::since(Version::V2025_03_26),
             scope: AS,
-            title: "a GitHub token endpoint that never answers becomes an error redirect",
+            title: "a GitHub that never answers (token or profile) becomes an error redirect",
             run: body!(upstream_timeout),
         },
         Check {
@@ -162,13 +172,24 @@ async fn delegated_flow(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
-async fn expect_error_redirect(cx: &Ctx, f: &mut Findings, fault: &str) -> anyhow::Result<()> {
-    let a = cx
-        .authorize(LoginOptions {
-            fault: Some(fault.into()),
+/// Logs in once per mock GitHub fault, all at once, and expects each to end in an error
+/// redirect to the client.
+async fn expect_error_redirects(cx: &Ctx, faults: &[&str]) -> anyhow::Result<Verdict> {
+    let attempts = futures::future::try_join_all(faults.iter().map(|fault| {
+        cx.authorize(LoginOptions {
+            fault: Some((*fault).into()),
             ..LoginOptions::default()
         })
-        .await?;
+    }))
+    .await?;
+    let mut f = Findings::new(cx);
+    for (fault, a) in faults.iter().zip(&attempts) {
+        judge_error_redirect(cx, &mut f, fault, a);
+    }
+    Ok(f.verdict())
+}
+
+fn judge_error_redirect(cx: &Ctx, f: &mut Findings, fault: &str, a: &super::Authorized) {
     match &a.callback {
         Some(cb) => {
             f.require(
@@ -215,20 +236,23 @@ async fn expect_error_redirect(cx: &Ctx, f: &mut Findings, fault: &str) -> anyho
             );
         }
     }
-    Ok(())
 }
 
 async fn upstream_failures(cx: Ctx) -> anyhow::Result<Verdict> {
-    let mut f = Findings::new(&cx);
-    for fault in [
-        "access_denied",
-        "token_5xx",
-        "token_malformed",
-        "token_error",
-    ] {
-        expect_error_redirect(&cx, &mut f, fault).await?;
-    }
-    Ok(f.verdict())
+    expect_error_redirects(
+        &cx,
+        &[
+            "access_denied",
+            "token_5xx",
+            "token_malformed",
+            "token_error",
+        ],
+    )
+    .await
+}
+
+async fn upstream_profile_failures(cx: Ctx) -> anyhow::Result<Verdict> {
+    expect_error_redirects(&cx, &["user_401", "user_5xx", "user_malformed"]).await
 }
 
 async fn upstream_timeout(cx: Ctx) -> anyhow::Result<Verdict> {
@@ -237,9 +261,7 @@ async fn upstream_timeout(cx: Ctx) -> anyhow::Result<Verdict> {
             "waits for the server's upstream timeout; run with --slow".into(),
         ));
     }
-    let mut f = Findings::new(&cx);
-    expect_error_redirect(&cx, &mut f, "token_timeout").await?;
-    Ok(f.verdict())
+    expect_error_redirects(&cx, &["token_timeout", "user_timeout"]).await
 }
 
 async fn consent_per_client(cx: Ctx) -> anyhow::Result<Verdict> {

@@ -394,10 +394,7 @@ async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict> {
         );
     }
     // With several registered URIs, leaving redirect_uri out is ambiguous and must not redirect.
-    let endpoint = cx
-        .endpoints()?
-        .registration
-        .ok_or_else(|| anyhow::anyhow!("no registration endpoint"))?;
+    let endpoint = cx.registration_endpoint()?;
     let two = registration::post(
         cx.http(),
         &endpoint,
@@ -643,7 +640,9 @@ async fn refresh_rotates(cx: Ctx) -> anyhow::Result<Verdict> {
         return Ok(Verdict::Skip("no refresh token was issued".into()));
     };
     let token = cx.endpoints()?.token;
-    let resource = login.authorized.resource.as_deref();
+    // Rotation has nothing to do with the audience, so these refreshes leave `resource`
+    // out; AUTH-FLOW-09 is the check that sends it when refreshing.
+    let resource = None;
     let ex = flow::refresh(cx.http(), &token, login.client(), &old, resource).await?;
     cx.record_exchange("token response (refresh_token)", &ex);
     let mut f = Findings::new(&cx);

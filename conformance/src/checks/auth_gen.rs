@@ -173,6 +173,22 @@ async fn unauthenticated_requests_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
                 ),
                 Some(&post),
             );
+            // The same endpoint without naming a session: the challenge comes before any
+            // session check.
+            let mut sessionless = session.endpoint.clone();
+            sessionless.set_query(None);
+            let post = cx
+                .http()
+                .send(Req::post(sessionless).json(&json!({"jsonrpc":"2.0","id":2,"method":"ping"})))
+                .await?;
+            f.require(
+                post.status == 401,
+                format!(
+                    "POST to the message endpoint without a token or a session answered {}",
+                    post.status
+                ),
+                Some(&post),
+            );
         }
     }
     Ok(f.verdict())

@@ -69,9 +69,7 @@ pub fn checks() -> Vec<Check> {
 }
 
 fn registration_endpoint(cx: &Ctx) -> anyhow::Result<url::Url> {
-    cx.endpoints()?
-        .registration
-        .ok_or_else(|| anyhow::anyhow!("the authorization server has no registration endpoint"))
+    cx.registration_endpoint()
 }
 
 async fn registration_is_offered(cx: Ctx) -> anyhow::Result<Verdict> {

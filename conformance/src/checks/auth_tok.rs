@@ -36,6 +36,16 @@ pub fn checks() -> Vec<Check> {
             run: body!(no_token_passthrough),
         },
         Check {
+            id: "AUTH-TOK-04",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: BOTH,
+            title: "once GitHub refuses the upstream token, the MCP token stops working",
+            run: body!(upstream_revocation_ends_the_grant),
+        },
+        Check {
             id: "AUTH-TOK-05",
             case: None,
             also: &["SEC-02", "SSE-09"],
@@ -188,6 +198,69 @@ async fn no_token_passthrough(cx: Ctx) -> anyhow::Result<Verdict> {
             break;
         }
     }
+    Ok(f.verdict())
+}
+
+/// The user AUTH-TOK-04 logs in as. No other check uses it, because the check revokes
+/// every GitHub token the mock issued for it.
+const REVOKED_USER: &str = "hubot";
+
+async fn upstream_revocation_ends_the_grant(cx: Ctx) -> anyhow::Result<Verdict> {
+    // Which GitHub token the server holds for this login is not visible from outside, so
+    // every live one of the user is revoked; the check's runs on the two transports take
+    // turns, so neither revokes the other's token mid-login.
+    let _turn = cx.shared.upstream_revocation.lock().await;
+    let login = cx.login(LoginOptions::user(REVOKED_USER)).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let call = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "get_user_profile", "arguments": {}}})
+    };
+    let (_, before) = conn.send_raw(&call(41)).await?;
+    let worked = before
+        .as_ref()
+        .and_then(|r| r.get("result"))
+        .is_some_and(|r| r.get("isError") != Some(&json!(true)));
+    anyhow::ensure!(
+        worked,
+        "the tool failed before GitHub revoked anything: {before:?}"
+    );
+    for token in cx.mock().tokens().await? {
+        if token.login == REVOKED_USER && !token.revoked {
+            cx.mock().revoke(&token.access_token).await?;
+        }
+    }
+    let mut f = Findings::new(&cx);
+    let (ex, after) = conn.send_raw(&call(42)).await?;
+    cx.record(
+        "tools/call after GitHub revoked the token",
+        crate::snapshot::normalize_json(cx.config(), &after.clone().unwrap_or(Value::Null)),
+    );
+    // A server that checks the upstream token on every request may refuse the call itself.
+    if ex.status == 401 {
+        f.note("the tool call itself was refused with 401");
+        return Ok(f.verdict());
+    }
+    let profile = after
+        .as_ref()
+        .and_then(|r| r.get("result"))
+        .is_some_and(|r| r.get("isError") != Some(&json!(true)));
+    f.require(
+        !profile,
+        "after GitHub revoked its token the tool still returned a profile",
+        Some(&ex),
+    );
+    let (next, _) = conn
+        .send_raw(&json!({"jsonrpc": "2.0", "id": 43, "method": "tools/list"}))
+        .await?;
+    f.require(
+        next.status == 401,
+        format!(
+            "the request after GitHub refused the upstream token answered {}, not 401",
+            next.status
+        ),
+        Some(&next),
+    );
     Ok(f.verdict())
 }
 

@@ -13,6 +13,16 @@ const LEGACY: Versions = Versions::range(Version::V2024_11_05, Version::V2025_11
 pub fn checks() -> Vec<Check> {
     vec![
         Check {
+            id: "LIFE-01",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: LEGACY,
+            scope: BOTH,
+            title: "a request before initialize is refused: 400 without a session, an error on SSE",
+            run: body!(initialize_comes_first),
+        },
+        Check {
             id: "LIFE-02",
             case: None,
             also: &["TOOLS-01"],
@@ -43,6 +53,71 @@ pub fn checks() -> Vec<Check> {
             run: body!(ping_answers_empty),
         },
     ]
+}
+
+async fn initialize_comes_first(cx: Ctx) -> anyhow::Result<Verdict> {
+    // A fresh login, so the token has opened no session the server could reach for.
+    let login = cx.login(LoginOptions::default()).await?;
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let mut f = Findings::new(&cx);
+    match cx.transport() {
+        Transport::StreamableHttp => {
+            let c = Shttp::new(
+                cx.http().clone(),
+                cx.mcp_url(),
+                Some(login.access_token().to_owned()),
+            );
+            let reply = c.post(&list).await?;
+            let ex = &reply.exchange;
+            f.require(
+                ex.status == 400,
+                format!(
+                    "tools/list before initialize, without a session, answered {}",
+                    ex.status
+                ),
+                Some(ex),
+            );
+            f.require(
+                reply
+                    .response(&json!(1))
+                    .is_none_or(|r| r.get("result").is_none()),
+                "tools/list before initialize got a result",
+                Some(ex),
+            );
+        }
+        Transport::Sse => {
+            let mut s = cx.open_sse(Some(login.access_token())).await?;
+            let ex = s.post(&list).await?;
+            if (400..500).contains(&ex.status) {
+                f.note(format!("the POST was refused with {}", ex.status));
+                return Ok(f.verdict());
+            }
+            match s.wait_response(&json!(1), cx.http().timeout).await {
+                Some(r) if r.get("error").is_some() => f.note(format!(
+                    "answered with error code {}",
+                    r.pointer("/error/code").cloned().unwrap_or_default()
+                )),
+                Some(r) => {
+                    f.require(
+                        false,
+                        format!("tools/list before initialize got a result: {r}"),
+                        Some(&ex),
+                    );
+                }
+                None => {
+                    f.require(
+                        false,
+                        format!(
+                            "tools/list before initialize answered {} and no error came on the stream",
+                            ex.status
+                        ),
+                        Some(&ex),
+                    );
+                }
+            }
+        }
+    }
+    Ok(f.verdict())
 }
 
 async fn initialize_result_shape(cx: Ctx) -> anyhow::Result<Verdict> {
@@ -127,13 +202,23 @@ async fn version_negotiation(cx: Ctx) -> anyhow::Result<Verdict> {
             });
         answers.push((requested, answer));
     }
+    // A version that does not exist cannot be supported, however the server answers it.
+    let real = |v: &str| Version::ALL.iter().any(|known| known.as_str() == v);
     let supported: Vec<String> = answers
         .iter()
         .filter_map(|(req, ans)| ans.as_ref().ok().filter(|a| a.as_str() == *req).cloned())
+        .filter(|v| real(v))
         .collect();
     let mut f = Findings::new(&cx);
     for (requested, answer) in &answers {
         match answer {
+            Ok(got) if got == requested && !real(requested) => {
+                f.require(
+                    false,
+                    format!("requesting {requested}, which is no MCP version, got it echoed"),
+                    None,
+                );
+            }
             Ok(got) if got == requested => {}
             Ok(got) => {
                 f.require(

@@ -12,6 +12,7 @@ pub mod auth_flow;
 pub mod auth_gen;
 pub mod auth_prm;
 pub mod auth_reg;
+pub mod auth_scope;
 pub mod auth_tok;
 pub mod life;
 pub mod rpc;
@@ -23,7 +24,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{anyhow, bail};
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
@@ -130,6 +131,7 @@ pub fn all() -> Vec<Check> {
     out.extend(auth_gen::checks());
     out.extend(auth_asm::checks());
     out.extend(auth_prm::checks());
+    out.extend(auth_scope::checks());
     out.extend(auth_reg::checks());
     out.extend(auth_flow::checks());
     out.extend(auth_tok::checks());
@@ -254,6 +256,10 @@ pub struct Shared {
     /// Discovery per transport, or why it failed.
     pub discovery: BTreeMap<Transport, Result<Arc<Discovery>, String>>,
     pub transcript: Arc<Transcript>,
+    /// Held by checks that revoke every GitHub token of a user of their own at the
+    /// mock (AUTH-TOK-04), so that the same check on another transport does not
+    /// revoke a token it is still logging in with.
+    pub upstream_revocation: tokio::sync::Mutex<()>,
 }
 
 /// A check's view of the run: the shared state and the transport it runs on (`None` for
@@ -441,12 +447,19 @@ impl Ctx {
         Browser::new(self.http().clone(), &self.config().mock_github)
     }
 
+    /// The registration endpoint: the advertised one, else the 2025-03-26 default
+    /// `/register` on the server's origin. Every check needs clients, so a server that
+    /// only forgets to advertise registration fails AUTH-REG-01 alone.
+    pub fn registration_endpoint(&self) -> anyhow::Result<Url> {
+        match self.endpoints()?.registration {
+            Some(endpoint) => Ok(endpoint),
+            None => Ok(self.config().url.join("/register")?),
+        }
+    }
+
     /// Registers a client with the suite's redirect URI.
     pub async fn register(&self, kind: ClientKind, name: &str) -> anyhow::Result<Client> {
-        let endpoints = self.endpoints()?;
-        let endpoint = endpoints
-            .registration
-            .context("the authorization server has no registration endpoint")?;
+        let endpoint = self.registration_endpoint()?;
         registration::register(self.http(), &endpoint, kind, name, REDIRECT_URI).await
     }
 

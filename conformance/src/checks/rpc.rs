@@ -10,6 +10,28 @@ use crate::version::Versions;
 pub fn checks() -> Vec<Check> {
     vec![
         Check {
+            id: "RPC-02",
+            case: None,
+            also: &["RPC-01"],
+            level: Level::Must,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "responses carry the request's id with its type (\"abc\" and 7), and result or error",
+            run: body!(ids_keep_their_type),
+        },
+        Check {
+            id: "RPC-05",
+            case: None,
+            also: &[],
+            // The rule binds whoever sends the request; what a server does with a null id
+            // is derived from it, so a violation warns.
+            level: Level::Should,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "a request with id null gets an error, not a silent 202",
+            run: body!(null_id_is_an_error),
+        },
+        Check {
             id: "RPC-06",
             case: None,
             also: &[],
@@ -22,7 +44,7 @@ pub fn checks() -> Vec<Check> {
         Check {
             id: "RPC-07",
             case: None,
-            also: &["RPC-05"],
+            also: &[],
             level: Level::Must,
             versions: Versions::ALL,
             scope: BOTH,
@@ -102,13 +124,58 @@ async fn invalid_request(cx: Ctx) -> anyhow::Result<Verdict> {
             Some(&ex),
         );
     }
-    // RPC-05: a null id is not a notification.
+    Ok(f.verdict())
+}
+
+async fn ids_keep_their_type(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let mut f = Findings::new(&cx);
+    for id in [json!("abc"), json!(7)] {
+        let (ex, response) = conn
+            .send_raw(&json!({"jsonrpc": "2.0", "id": id, "method": "ping"}))
+            .await?;
+        let Some(r) = response else {
+            f.require(
+                false,
+                format!("no response carries the id {id} exactly (same value and type)"),
+                Some(&ex),
+            );
+            continue;
+        };
+        f.require(
+            r.get("jsonrpc") == Some(&json!("2.0")),
+            format!("the response to id {id} lacks jsonrpc: 2.0 (RPC-01)"),
+            Some(&ex),
+        );
+        f.require(
+            r.get("result").is_some() != r.get("error").is_some(),
+            format!("the response to id {id} does not have exactly one of result and error"),
+            Some(&ex),
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn null_id_is_an_error(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
     let (ex, response) = conn
         .send_raw(&json!({"jsonrpc": "2.0", "id": null, "method": "ping"}))
         .await?;
+    let response = response.or_else(|| ex.json());
+    let mut f = Findings::new(&cx);
+    f.require(
+        refused(&ex, &response) && response.as_ref().is_none_or(|r| r.get("result").is_none()),
+        format!(
+            "a request with id null answered {} without an error, as if it were a notification",
+            ex.status
+        ),
+        Some(&ex),
+    );
     f.prefer(
-        ex.status != 202 || response.is_some(),
-        "a request with id null was accepted silently like a notification",
+        error_code(&response).is_none_or(|c| c == -32600),
+        format!("id null got code {:?}, not -32600", error_code(&response)),
         Some(&ex),
     );
     Ok(f.verdict())

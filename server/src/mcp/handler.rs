@@ -7,8 +7,9 @@ use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-        CustomResult, ErrorCode, Implementation, ListToolsResult, PaginatedRequestParams,
-        ProtocolVersion, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+        CustomResult, ErrorCode, Implementation, InitializeRequestParams, InitializeResult,
+        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+        Tool, ToolAnnotations,
     },
     service::RequestContext,
 };
@@ -44,8 +45,14 @@ fn at_least(version: &str, minimum: &ProtocolVersion) -> bool {
     version >= minimum.to_string().as_str()
 }
 
-fn tool_definition(version: &str) -> Tool {
-    let input_schema = json!({"type": "object", "properties": {}, "additionalProperties": false});
+fn tool_definition(config: &crate::Config, version: &str) -> Tool {
+    let mut input_schema =
+        json!({"type": "object", "properties": {}, "additionalProperties": false});
+    if crate::injected!(config, UntypedInputSchema) {
+        input_schema
+            .as_object_mut()
+            .map(|schema| schema.remove("type"));
+    }
     let Value::Object(input_schema) = input_schema else {
         unreachable!("the literal is an object")
     };
@@ -107,12 +114,31 @@ impl ServerHandler for ProfileServer {
     fn get_info(&self) -> ServerConfig {
         let mut info = Implementation::new("mcp-github-server", env!("CARGO_PKG_VERSION"));
         info.title = Some("GitHub profile MCP server".into());
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = if crate::injected!(self.state.config, OmitToolsCapability) {
+            ServerCapabilities::default()
+        } else {
+            ServerCapabilities::builder().enable_tools().build()
+        };
+        ServerConfig::new(capabilities)
             .with_server_info(info)
             .with_instructions(
                 "Call get_user_profile to read the GitHub profile of the user who \
                  authorized this client.",
             )
+    }
+
+    /// What rmcp's default does, plus the `echo-any-protocol-version` fault.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        context.peer.set_peer_info(request.clone());
+        let mut result = self.negotiate_initialize(&request)?;
+        if crate::injected!(self.state.config, EchoAnyProtocolVersion) {
+            result.protocol_version = request.protocol_version.clone();
+        }
+        Ok(result)
     }
 
     async fn list_tools(
@@ -121,6 +147,7 @@ impl ServerHandler for ProfileServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult::with_all_items(vec![tool_definition(
+            &self.state.config,
             &negotiated_version(&context),
         )]))
     }
@@ -131,10 +158,11 @@ impl ServerHandler for ProfileServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         if request.name != TOOL_NAME {
-            return Err(McpError::invalid_params(
-                format!("Unknown tool: {}", request.name),
-                None,
-            ));
+            let message = format!("Unknown tool: {}", request.name);
+            if crate::injected!(self.state.config, UnknownToolAsToolError) {
+                return Ok(tool_error(message).into());
+            }
+            return Err(McpError::invalid_params(message, None));
         }
         if request
             .arguments
@@ -176,8 +204,13 @@ impl ServerHandler for ProfileServer {
                 None,
             ))
         } else {
+            let code = if crate::injected!(self.state.config, WrongMethodNotFoundCode) {
+                ErrorCode::INTERNAL_ERROR
+            } else {
+                ErrorCode::METHOD_NOT_FOUND
+            };
             Err(McpError::new(
-                ErrorCode::METHOD_NOT_FOUND,
+                code,
                 format!("Method not found: {}", request.method),
                 None,
             ))
@@ -209,14 +242,18 @@ impl ProfileServer {
         let mut profile = match state.github.user(&github_token).await {
             Ok(profile) => profile,
             Err(error) => {
-                if crate::injected!(state.config, ToolFailureAsRpcError) {
-                    return Err(McpError::internal_error(error.to_string(), None));
-                }
-                if matches!(error, UpstreamError::Unauthorized) {
+                let revoked = matches!(error, UpstreamError::Unauthorized)
+                    && !crate::injected!(state.config, KeepGrantAfterGitHub401);
+                if revoked {
                     // The GitHub token was revoked or expired: the MCP grant built on
                     // it is worthless now, so end it and make the client re-authorize
                     // (the third-party token lifecycle of the 2025-03-26 spec).
                     state.store.revoke_grant(&caller.grant_id);
+                }
+                if crate::injected!(state.config, ToolFailureAsRpcError) {
+                    return Err(McpError::internal_error(error.to_string(), None));
+                }
+                if revoked {
                     return Ok(tool_error(format!(
                         "GitHub no longer accepts the authorization of {}. Authorize the client again.",
                         grant.user.login
@@ -233,8 +270,14 @@ impl ProfileServer {
         let text = serde_json::to_string(&profile)
             .map_err(|error| McpError::internal_error(error.to_string(), None))?;
         let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-        if at_least(version, &ProtocolVersion::V_2025_06_18) {
-            result.structured_content = Some(profile);
+        if at_least(version, &ProtocolVersion::V_2025_06_18)
+            || crate::injected!(state.config, StructuredContentInOldSessions)
+        {
+            let mut structured = profile;
+            if crate::injected!(state.config, StructuredContentMismatch) {
+                structured["id"] = json!(structured["id"].to_string());
+            }
+            result.structured_content = Some(structured);
         }
         Ok(result)
     }

@@ -3,7 +3,11 @@
 //! POST is answered with 202, and the responses travel as `message` events on the
 //! stream. The MCP session itself runs on rmcp, fed through a pair of channels.
 
-use std::{convert::Infallible, time::Duration};
+use std::{
+    convert::Infallible,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use axum::{
     Extension, Router,
@@ -19,7 +23,7 @@ use axum::{
 use futures::{StreamExt, stream};
 use rmcp::{
     ServiceExt,
-    model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage},
+    model::{ClientJsonRpcMessage, ClientRequest, GetExtensions, ServerJsonRpcMessage},
 };
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -57,19 +61,30 @@ impl Drop for SessionGuard {
     }
 }
 
+/// Numbers the sessions of the `sequential-sse-session-ids` fault.
+static SESSION_COUNTER: AtomicU64 = AtomicU64::new(0);
+
 async fn connect(
     State(state): State<AppState>,
     Extension(caller): Extension<Authenticated>,
 ) -> Response {
-    let session_id = store::random_id();
+    let session_id = if crate::injected!(state.config, SequentialSseSessionIds) {
+        format!(
+            "session-{}",
+            SESSION_COUNTER.fetch_add(1, Ordering::Relaxed) + 1
+        )
+    } else {
+        store::random_id()
+    };
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
     let (to_client, from_server) =
         futures::channel::mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
     state.sessions.sse().insert(
         session_id.clone(),
         SseSession {
-            owner: caller.user.id,
+            owner: caller,
             incoming: to_server,
+            initialized: false,
         },
     );
 
@@ -101,10 +116,19 @@ async fn connect(
     } else {
         Some(Ok::<_, Infallible>(endpoint))
     };
+    let config = state.config.clone();
     let messages = from_server.map(move |message| {
         // The guard lives as long as the stream.
         let _ = &guard;
-        let data = serde_json::to_string(&message).unwrap_or_else(|error| {
+        let serialized = if super::rewrites_outgoing(&config) {
+            serde_json::to_value(&message).map(|mut value| {
+                super::rewrite_outgoing(&config, &mut value);
+                value.to_string()
+            })
+        } else {
+            serde_json::to_string(&message)
+        };
+        let data = serialized.unwrap_or_else(|error| {
             json!({
                 "jsonrpc": "2.0",
                 "method": "notifications/message",
@@ -122,6 +146,37 @@ async fn connect(
         .into_response()
 }
 
+/// 202 Accepted, as the SDKs answer a POST whose reply travels on the stream.
+fn accepted(config: &crate::Config) -> Response {
+    let status = if crate::injected!(config, SsePostsGet200) {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    (status, Body::from("Accepted")).into_response()
+}
+
+/// JSON that is not a JSON-RPC message: 400 with an Invalid Request error without id.
+fn invalid_message(config: &crate::Config, value: &serde_json::Value) -> Response {
+    let id = value.get("id");
+    if id.is_some_and(|id| id.is_string() || id.is_number())
+        && crate::injected!(config, DropInvalidRequests)
+    {
+        return accepted(config);
+    }
+    if id.is_some_and(serde_json::Value::is_null)
+        && value.get("method").is_some()
+        && crate::injected!(config, NullIdAsNotification)
+    {
+        return accepted(config);
+    }
+    error(
+        StatusCode::BAD_REQUEST,
+        -32600,
+        "Invalid Request: not a JSON-RPC request, notification or response",
+    )
+}
+
 fn error(status: StatusCode, code: i64, message: &str) -> Response {
     (
         status,
@@ -133,6 +188,7 @@ fn error(status: StatusCode, code: i64, message: &str) -> Response {
 }
 
 async fn message(State(state): State<AppState>, request: Request) -> Response {
+    let config = &state.config;
     let (parts, body) = request.into_parts();
     let Some(caller) = parts.extensions.get::<Authenticated>().cloned() else {
         return error(StatusCode::UNAUTHORIZED, -32600, "Unauthorized");
@@ -145,17 +201,24 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
     let Some(session_id) = session_id else {
         return error(StatusCode::BAD_REQUEST, -32600, "session_id is required");
     };
-    let incoming = {
+    let (incoming, initialized) = {
         let sessions = state.sessions.sse();
         match sessions.get(&session_id) {
             Some(session)
-                if session.owner == caller.user.id
-                    || crate::injected!(state.config, UnboundSessions) =>
+                if session.owner.user.id == caller.user.id
+                    || crate::injected!(config, UnboundSessions) =>
             {
-                session.incoming.clone()
+                (session.incoming.clone(), session.initialized)
             }
             // Another user's session is answered exactly like a missing one.
-            _ => return error(StatusCode::NOT_FOUND, -32600, "Could not find session"),
+            _ => {
+                let status = if crate::injected!(config, UnknownSseSessionGets400) {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::NOT_FOUND
+                };
+                return error(status, -32600, "Could not find session");
+            }
         }
     };
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
@@ -165,19 +228,32 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
             "Request body too large",
         );
     };
-    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
-        Ok(value) => value,
-        Err(_) => return error(StatusCode::BAD_REQUEST, -32700, "Parse error"),
-    };
-    let mut message: ClientJsonRpcMessage = match serde_json::from_value(value) {
+    let mut message = match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
         Ok(message) => message,
-        Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                -32600,
-                "Invalid Request: not a JSON-RPC request, notification or response",
-            );
+        Err(_) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(value) => return invalid_message(config, &value),
+            Err(_) => {
+                let code = if crate::injected!(config, WrongParseErrorCode) {
+                    -32600
+                } else {
+                    -32700
+                };
+                return error(StatusCode::BAD_REQUEST, code, "Parse error");
+            }
+        },
+    };
+    let request_id = match &message {
+        ClientJsonRpcMessage::Request(request) => {
+            if matches!(request.request, ClientRequest::InitializeRequest(_)) {
+                if let Some(session) = state.sessions.sse().get_mut(&session_id) {
+                    session.initialized = true;
+                }
+            } else if !initialized && crate::injected!(config, IgnoreBeforeInitialize) {
+                return accepted(config);
+            }
+            Some(request.id.clone())
         }
+        _ => None,
     };
     // The tool finds its caller in the HTTP request parts, as on Streamable HTTP.
     match &mut message {
@@ -190,7 +266,14 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
         _ => {}
     }
     match tokio::time::timeout(ENQUEUE_TIMEOUT, incoming.send(message)).await {
-        Ok(Ok(())) => (StatusCode::ACCEPTED, Body::from("Accepted")).into_response(),
+        Ok(Ok(())) => match request_id {
+            Some(id) if crate::injected!(config, ResultInPostBody) => (
+                accepted(config).status(),
+                axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": {}})),
+            )
+                .into_response(),
+            _ => accepted(config),
+        },
         Ok(Err(_)) => error(StatusCode::NOT_FOUND, -32600, "Could not find session"),
         Err(_) => error(
             StatusCode::SERVICE_UNAVAILABLE,

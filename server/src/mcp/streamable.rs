@@ -12,6 +12,7 @@ use axum::{
     middleware::{Next, from_fn_with_state},
     response::{IntoResponse, Response},
 };
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, ProtocolVersion};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
@@ -20,7 +21,10 @@ use serde_json::json;
 use super::handler::ProfileServer;
 use crate::{AppState, resource::Authenticated};
 
-const SESSION_HEADER: &str = "mcp-session-id";
+pub(super) const SESSION_HEADER: &str = "mcp-session-id";
+const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
+/// Only with the `session-id-with-space` fault: what session ids are dressed in.
+const SPACED_SESSION_PREFIX: &str = "mcp ";
 /// Matches rmcp's own limit, so the body is never larger here than it would accept.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Error bodies rewritten as JSON-RPC are short; anything longer is cut.
@@ -59,11 +63,21 @@ fn session_not_found() -> Response {
     jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Session not found")
 }
 
-async fn bind_sessions(State(state): State<AppState>, request: Request, next: Next) -> Response {
+fn accepted() -> Response {
+    StatusCode::ACCEPTED.into_response()
+}
+
+async fn bind_sessions(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let config = &state.config;
     let Some(caller) = request.extensions().get::<Authenticated>().cloned() else {
         // The bearer check runs first and always inserts the caller.
         return jsonrpc_error(StatusCode::UNAUTHORIZED, -32600, "Unauthorized");
     };
+    undress_session_id(config, &mut request);
     let session_id = request
         .headers()
         .get(SESSION_HEADER)
@@ -71,24 +85,37 @@ async fn bind_sessions(State(state): State<AppState>, request: Request, next: Ne
         .map(str::to_owned);
     let method = request.method().clone();
 
+    if method == Method::GET && crate::injected!(config, GetNotImplemented) {
+        return jsonrpc_error(StatusCode::NOT_IMPLEMENTED, -32600, "Not implemented");
+    }
     if let Some(session_id) = &session_id {
-        let owner = state.sessions.streamable().get(session_id).copied();
+        let owner = state
+            .sessions
+            .streamable()
+            .get(session_id)
+            .map(|owner| owner.user.id);
         match owner {
             // Answer as if the session did not exist: another user's session is
             // none of this caller's business.
             Some(owner)
-                if owner != caller.user.id && !crate::injected!(state.config, UnboundSessions) =>
+                if owner != caller.user.id && !crate::injected!(config, UnboundSessions) =>
             {
                 return session_not_found();
+            }
+            Some(_) if method == Method::DELETE && crate::injected!(config, DeleteKeepsSession) => {
+                return StatusCode::OK.into_response();
             }
             // rmcp answers 202 to DELETE of an unknown session; the spec asks 404.
             None if method == Method::DELETE => return session_not_found(),
             _ => {}
         }
     }
+    if let Some(refusal) = protocol_version_faults(config, &mut request, session_id.is_some()) {
+        return refusal;
+    }
 
     let request = if method == Method::POST {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
             return jsonrpc_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -96,9 +123,26 @@ async fn bind_sessions(State(state): State<AppState>, request: Request, next: Ne
                 "Request body too large",
             );
         };
-        // rmcp answers unparseable JSON with 415; JSON-RPC asks for a parse error.
-        if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
-            return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error");
+        let message = match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
+            Ok(message) => message,
+            // rmcp answers JSON that is not a JSON-RPC message with 415, though the media
+            // type is right: the transport spec asks for an error status such as 400, and
+            // JSON-RPC for an Invalid Request error.
+            Err(_) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(value) => return invalid_message(config, &value),
+                // rmcp answers unparseable JSON with 415 too; JSON-RPC asks for a parse error.
+                Err(_) => {
+                    let code = if crate::injected!(config, WrongParseErrorCode) {
+                        -32600
+                    } else {
+                        -32700
+                    };
+                    return jsonrpc_error(StatusCode::BAD_REQUEST, code, "Parse error");
+                }
+            },
+        };
+        if let Some(early) = sessionless_request_faults(&state, &caller, &mut parts, &message) {
+            return early;
         }
         Request::from_parts(parts, Body::from(bytes))
     } else {
@@ -116,7 +160,8 @@ async fn bind_sessions(State(state): State<AppState>, request: Request, next: Ne
         state
             .sessions
             .streamable()
-            .insert(new_session.to_owned(), caller.user.id);
+            .insert(new_session.to_owned(), caller.clone());
+        dress_session_id(config, &mut response);
     }
     if method == Method::DELETE
         && response.status().is_success()
@@ -124,15 +169,49 @@ async fn bind_sessions(State(state): State<AppState>, request: Request, next: Ne
     {
         state.sessions.streamable().remove(session_id);
     }
-    if response.status() == StatusCode::ACCEPTED
-        && crate::injected!(state.config, NotificationsGet200)
-    {
+    if response.status() == StatusCode::ACCEPTED && crate::injected!(config, NotificationsGet200) {
         *response.status_mut() = StatusCode::OK;
     }
     if response.status().is_client_error() && is_plain_text(&response) {
         return plain_text_to_jsonrpc(response).await;
     }
+    if method == Method::POST && is_event_stream(&response) {
+        return rewrite_event_stream(config, response).await;
+    }
     response
+}
+
+/// JSON that is not a JSON-RPC message: 400 with an Invalid Request error without id.
+fn invalid_message(config: &crate::Config, value: &serde_json::Value) -> Response {
+    let id = value.get("id");
+    let usable_id = id.is_some_and(|id| id.is_string() || id.is_number());
+    if usable_id && crate::injected!(config, DropInvalidRequests) {
+        return accepted();
+    }
+    if id.is_some_and(serde_json::Value::is_null)
+        && value.get("method").is_some()
+        && crate::injected!(config, NullIdAsNotification)
+    {
+        return accepted();
+    }
+    let status = if !usable_id && crate::injected!(config, InvalidInputGets200) {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    jsonrpc_error(
+        status,
+        -32600,
+        "Invalid Request: not a JSON-RPC request, notification or response",
+    )
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"))
 }
 
 fn is_plain_text(response: &Response) -> bool {
@@ -171,4 +250,136 @@ async fn plain_text_to_jsonrpc(response: Response) -> Response {
     );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+/// With the `session-id-with-space` fault, clients hold `mcp <id>`; rmcp and the
+/// owner table know the bare id.
+fn undress_session_id(config: &crate::Config, request: &mut Request) {
+    if !crate::injected!(config, SessionIdWithSpace) {
+        return;
+    }
+    let bare = request
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix(SPACED_SESSION_PREFIX))
+        .and_then(|bare| HeaderValue::from_str(bare).ok());
+    if let Some(bare) = bare {
+        request.headers_mut().insert(SESSION_HEADER, bare);
+    }
+}
+
+fn dress_session_id(config: &crate::Config, response: &mut Response) {
+    if !crate::injected!(config, SessionIdWithSpace) {
+        return;
+    }
+    let dressed = response
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|id| HeaderValue::from_str(&format!("{SPACED_SESSION_PREFIX}{id}")).ok());
+    if let Some(dressed) = dressed {
+        response.headers_mut().insert(SESSION_HEADER, dressed);
+    }
+}
+
+/// The faults about `MCP-Protocol-Version`: dropping an unsupported value, or
+/// refusing a request in a session that has none.
+fn protocol_version_faults(
+    config: &crate::Config,
+    request: &mut Request,
+    in_session: bool,
+) -> Option<Response> {
+    let version = request
+        .headers()
+        .get(PROTOCOL_VERSION_HEADER)
+        .map(|value| value.to_str().unwrap_or_default().to_owned());
+    if crate::injected!(config, IgnoreUnsupportedProtocolVersion)
+        && let Some(version) = &version
+        && !ProtocolVersion::KNOWN_VERSIONS
+            .iter()
+            .any(|known| known.as_str() == version)
+    {
+        request.headers_mut().remove(PROTOCOL_VERSION_HEADER);
+    }
+    (crate::injected!(config, RequireProtocolVersionHeader)
+        && in_session
+        && request.method() == Method::POST
+        && version.is_none())
+    .then(|| {
+        jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            -32600,
+            "MCP-Protocol-Version is required",
+        )
+    })
+}
+
+/// The faults about requests without `Mcp-Session-Id`: joining a session the same
+/// token opened, or ignoring a request from a token that never initialized.
+fn sessionless_request_faults(
+    state: &AppState,
+    caller: &Authenticated,
+    parts: &mut http::request::Parts,
+    message: &ClientJsonRpcMessage,
+) -> Option<Response> {
+    let config = &state.config;
+    let joins = crate::injected!(config, HeaderlessJoinsSession);
+    let ignores = crate::injected!(config, IgnoreBeforeInitialize);
+    let is_request = matches!(message, ClientJsonRpcMessage::Request(request)
+        if !matches!(request.request, ClientRequest::InitializeRequest(_)));
+    if !(joins || ignores) || !is_request || parts.headers.contains_key(SESSION_HEADER) {
+        return None;
+    }
+    let own_session = state
+        .sessions
+        .streamable()
+        .iter()
+        .find(|(_, owner)| owner.grant_id == caller.grant_id)
+        .map(|(id, _)| id.clone());
+    match own_session {
+        Some(id) if joins => {
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                parts.headers.insert(SESSION_HEADER, value);
+            }
+            None
+        }
+        None if ignores => Some(accepted()),
+        _ => None,
+    }
+}
+
+/// The faults that touch an SSE response to a POST: a first event that is not JSON,
+/// and rewritten messages. rmcp ends these streams after the response, so reading
+/// the whole body first is safe.
+async fn rewrite_event_stream(config: &crate::Config, response: Response) -> Response {
+    let prefix = crate::injected!(config, NonJsonSseEvent);
+    if !prefix && !super::rewrites_outgoing(config) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return jsonrpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            -32603,
+            "Response too large",
+        );
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut out = String::new();
+    if prefix {
+        out.push_str("data: keep-alive\n\n");
+    }
+    for line in text.split_inclusive('\n') {
+        let rewritten = line
+            .strip_prefix("data: ")
+            .and_then(|data| serde_json::from_str::<serde_json::Value>(data.trim_end()).ok())
+            .map(|mut message| {
+                super::rewrite_outgoing(config, &mut message);
+                format!("data: {message}\n")
+            });
+        out.push_str(rewritten.as_deref().unwrap_or(line));
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(out))
 }

@@ -80,9 +80,15 @@ fn start_authorization(
         return error_page("Invalid request", "The client_id parameter is repeated.");
     };
     let Some(client_id) = client_id.filter(|id| !id.is_empty()) else {
+        if crate::injected!(config, RedirectWithoutClientId) {
+            return redirect_unverified(config, &params, "client_id is missing");
+        }
         return error_page("Invalid request", "The client_id parameter is missing.");
     };
     let Some(client) = state.store.client(client_id) else {
+        if crate::injected!(config, RedirectUnknownClients) {
+            return redirect_unverified(config, &params, "the client is not registered");
+        }
         return error_page(
             "Unknown client",
             "This application is not registered with this server.",
@@ -148,6 +154,7 @@ fn start_authorization(
 
     match response_type.as_deref() {
         Some("code") => {}
+        None if crate::injected!(config, DefaultResponseType) => {}
         None => return fail("invalid_request", "the response_type parameter is missing"),
         Some(_) => {
             return fail(
@@ -170,7 +177,9 @@ fn start_authorization(
     // PKCE is mandatory, and only S256 is offered (OAuth 2.1 section 4.1.1).
     let code_challenge = match code_challenge {
         Some(challenge) => {
-            if challenge_method.as_deref() != Some("S256") {
+            if challenge_method.as_deref() != Some("S256")
+                && !crate::injected!(config, AcceptAnyChallengeMethod)
+            {
                 return fail("invalid_request", "code_challenge_method must be S256");
             }
             if !is_valid_pkce_string(&challenge) {
@@ -202,6 +211,17 @@ fn start_authorization(
         );
     }
 
+    let case_folded = resource.as_deref().is_some_and(|resource| {
+        Url::parse(resource).is_ok_and(|parsed| {
+            !resource.starts_with(parsed.origin().ascii_serialization().as_str())
+        })
+    });
+    if case_folded && crate::injected!(config, CaseSensitiveResource) {
+        return fail(
+            "invalid_target",
+            "the resource parameter does not name this MCP server",
+        );
+    }
     let resource = match resource {
         None => config.issuer(),
         Some(resource) => match canonical_resource(config, &resource) {
@@ -235,6 +255,27 @@ fn start_authorization(
     let page = consent_page(state, &client, &pending, &request_id);
     state.store.insert_pending(request_id, pending.clone());
     page
+}
+
+/// Only with the `redirect-without-client-id` and `redirect-unknown-clients` faults:
+/// the error goes to whatever `redirect_uri` the request names, unverified (an open
+/// redirect).
+fn redirect_unverified(
+    config: &crate::Config,
+    params: &[(String, String)],
+    description: &str,
+) -> Response {
+    match single(params, "redirect_uri") {
+        Ok(Some(redirect_uri)) => client_redirect(
+            config,
+            redirect_uri,
+            &[
+                ("error", "invalid_request"),
+                ("error_description", description),
+            ],
+        ),
+        _ => error_page("Invalid request", description),
+    }
 }
 
 /// Exact string comparison, except that a loopback redirect URI may use any port at
@@ -332,8 +373,13 @@ fn consent_page(
         csrf = html_escape(&pending.csrf_token),
     );
     let mut response = http_util::html_page(StatusCode::OK, "Authorize access", &body);
+    let http_only = if crate::injected!(state.config, ConsentCookieNotHttpOnly) {
+        ""
+    } else {
+        " HttpOnly;"
+    };
     let cookie = format!(
-        "{CONSENT_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        "{CONSENT_COOKIE}={}; Path=/; Secure;{http_only} SameSite=Lax; Max-Age={}",
         pending.browser_binding,
         state.config.pending_authorization_ttl.as_secs()
     );
@@ -473,10 +519,16 @@ pub async fn github_callback(
     };
     let github_token = match state.github.exchange_code(&code).await {
         Ok(token) => token,
+        Err(error) if crate::injected!(config, TokenFailureErrorPage) => {
+            return upstream_error_page(&error);
+        }
         Err(error) => return upstream_failure(error),
     };
     let profile = match state.github.user(&github_token).await {
         Ok(profile) => profile,
+        Err(error) if crate::injected!(config, ProfileFailureErrorPage) => {
+            return upstream_error_page(&error);
+        }
         Err(error) => return upstream_failure(error),
     };
     let user = GitHubUser {
@@ -484,7 +536,12 @@ pub async fn github_callback(
         id: profile["id"].as_u64().unwrap_or_default(),
     };
 
-    let code = store::random_secret();
+    let github_code = code;
+    let code = if crate::injected!(config, ForwardGitHubCode) {
+        github_code
+    } else {
+        store::random_secret()
+    };
     state.store.insert_code(
         &code,
         AuthorizationCode {
@@ -507,6 +564,16 @@ pub async fn github_callback(
         query.push(("state", client_state));
     }
     client_redirect(config, &pending.redirect_uri, &query)
+}
+
+/// Only with the `token-failure-error-page` and `profile-failure-error-page` faults:
+/// the login ends here instead of going back to the client.
+fn upstream_error_page(error: &crate::github::UpstreamError) -> Response {
+    http_util::html_page(
+        StatusCode::BAD_GATEWAY,
+        "Login failed",
+        &format!("<p>{}</p>", html_escape(&error.to_string())),
+    )
 }
 
 #[cfg(test)]

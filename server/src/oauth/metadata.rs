@@ -1,11 +1,58 @@
 //! RFC 8414 authorization server metadata.
 
-use axum::{Json, extract::State};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use serde_json::{Value, json};
 
 use crate::AppState;
 
-pub async fn authorization_server(State(state): State<AppState>) -> Json<Value> {
+pub async fn authorization_server(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if crate::injected!(state.config, OidcDiscoveryOnly) {
+        return crate::http_util::not_found().await;
+    }
+    metadata_response(&state, &headers)
+}
+
+/// Only in fault-injection builds, and only with the `oidc-discovery-only` fault: the
+/// same document as an OpenID Connect discovery document.
+#[cfg(feature = "fault-injection")]
+pub async fn openid_configuration(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !crate::injected!(state.config, OidcDiscoveryOnly) {
+        return crate::http_util::not_found().await;
+    }
+    metadata_response(&state, &headers)
+}
+
+fn metadata_response(state: &AppState, headers: &HeaderMap) -> Response {
+    let config = &state.config;
+    if crate::injected!(config, MetadataChecksProtocolVersion) {
+        let known = headers
+            .get("mcp-protocol-version")
+            .and_then(|value| value.to_str().ok())
+            .is_none_or(|version| {
+                rmcp::model::ProtocolVersion::KNOWN_VERSIONS
+                    .iter()
+                    .any(|known| known.as_str() == version)
+            });
+        if !known {
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+    }
+    let mut response = Json(document(state)).into_response();
+    if crate::injected!(config, MetadataAsText) {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
+    response
+}
+
+fn document(state: &AppState) -> Value {
     let config = &state.config;
     let issuer = if crate::injected!(config, WrongIssuer) {
         format!("{}/", config.issuer())
@@ -18,7 +65,7 @@ pub async fn authorization_server(State(state): State<AppState>) -> Json<Value> 
         &["S256"]
     };
     let auth_methods = ["none", "client_secret_post", "client_secret_basic"];
-    Json(json!({
+    let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": config.url("/authorize"),
         "token_endpoint": config.url("/token"),
@@ -32,5 +79,20 @@ pub async fn authorization_server(State(state): State<AppState>) -> Json<Value> 
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "code_challenge_methods_supported": challenge_methods,
         "authorization_response_iss_parameter_supported": true,
-    }))
+    });
+    if let Value::Object(fields) = &mut document {
+        if crate::injected!(config, OmitResponseTypes) {
+            fields.remove("response_types_supported");
+        }
+        if crate::injected!(config, UnadvertisedRegistration) {
+            fields.remove("registration_endpoint");
+        }
+        if crate::injected!(config, PlainHttpEndpoint) {
+            fields.insert(
+                "introspection_endpoint".into(),
+                json!("http://introspection.internal.example/introspect"),
+            );
+        }
+    }
+    document
 }

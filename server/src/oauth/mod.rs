@@ -21,14 +21,21 @@ use crate::{AppState, config::Config, http_util};
 /// The endpoints a client calls directly. Browser-based clients call them across
 /// origins, so they get CORS; the pages in [`browser_routes`] are navigations and do not.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::authorization_server),
         )
         .route("/register", post(register::register))
         .route("/token", post(token::token))
-        .route("/revoke", post(token::revoke))
+        .route("/revoke", post(token::revoke));
+    // Only the `oidc-discovery-only` fault serves an OpenID Connect document.
+    #[cfg(feature = "fault-injection")]
+    let router = router.route(
+        "/.well-known/openid-configuration",
+        get(metadata::openid_configuration),
+    );
+    router
 }
 
 /// The pages a person's browser navigates to; the GitHub callback is mounted where the
@@ -118,7 +125,9 @@ pub fn client_redirect(config: &Config, redirect_uri: &str, params: &[(&str, &st
         for (name, value) in params {
             query.append_pair(name, value);
         }
-        query.append_pair("iss", &config.issuer());
+        if !crate::injected!(config, OmitIss) {
+            query.append_pair("iss", &config.issuer());
+        }
     }
     let mut response = (
         StatusCode::FOUND,

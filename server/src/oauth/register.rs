@@ -18,6 +18,27 @@ use crate::{
 
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_post", "client_secret_basic"];
 const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
+/// The client metadata of RFC 7591 section 2 and OpenID Connect's `application_type`;
+/// only the `reject-unknown-client-metadata` fault looks at this list.
+const KNOWN_METADATA: [&str; 17] = [
+    "redirect_uris",
+    "token_endpoint_auth_method",
+    "grant_types",
+    "response_types",
+    "client_name",
+    "client_uri",
+    "logo_uri",
+    "scope",
+    "contacts",
+    "tos_uri",
+    "policy_uri",
+    "jwks_uri",
+    "jwks",
+    "software_id",
+    "software_version",
+    "software_statement",
+    "application_type",
+];
 
 pub async fn register(State(state): State<AppState>, body: Bytes) -> Response {
     match register_client(&state, &body) {
@@ -37,6 +58,16 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
         }
     };
 
+    if crate::injected!(state.config, RejectUnknownClientMetadata)
+        && let Some(unknown) = metadata
+            .keys()
+            .find(|field| !KNOWN_METADATA.contains(&field.as_str()))
+    {
+        return Err(OAuthError::new(
+            "invalid_client_metadata",
+            format!("unknown client metadata field {unknown}"),
+        ));
+    }
     let redirect_uris = string_list(&metadata, "redirect_uris")?.unwrap_or_default();
     if redirect_uris.is_empty() {
         return Err(OAuthError::new(
@@ -121,7 +152,9 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
     response.remove("client_secret");
     if let Some(secret) = client_secret {
         response.insert("client_secret".into(), json!(secret));
-        response.insert("client_secret_expires_at".into(), json!(0));
+        if !crate::injected!(state.config, OmitSecretExpiry) {
+            response.insert("client_secret_expires_at".into(), json!(0));
+        }
     }
     let mut response = (StatusCode::CREATED, Json(Value::Object(response))).into_response();
     http_util::no_store(response.headers_mut());

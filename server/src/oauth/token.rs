@@ -38,7 +38,11 @@ pub async fn token(
                 Some("refresh_token") => authenticate_client(&state, &headers, &params)
                     .and_then(|client| refresh_token(&state, &client, &params)),
                 Some(other) => Err(OAuthError::new(
-                    "unsupported_grant_type",
+                    if crate::injected!(state.config, WrongUnsupportedGrantError) {
+                        "invalid_request"
+                    } else {
+                        "unsupported_grant_type"
+                    },
                     format!("grant type {other} is not supported"),
                 )),
             },
@@ -116,6 +120,7 @@ fn authenticate_client(
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
     match (&client.secret_digest, secret) {
         (None, _) => Ok(client),
+        (Some(_), _) if crate::injected!(state.config, SkipClientSecretCheck) => Ok(client),
         (Some(expected), Some(secret)) if store::digest(&secret) == *expected => Ok(client),
         (Some(_), _) => Err(OAuthError::invalid_client("client authentication failed")),
     }
@@ -143,7 +148,8 @@ fn authorization_code(
     // Everything is checked before the code is consumed, so that a request with a
     // wrong verifier cannot burn the legitimate client's code.
     if let Some(pending) = state.store.peek_code(code) {
-        if pending.grant.client_id != client.client_id {
+        let unbound = crate::injected!(config, UnboundCodes);
+        if pending.grant.client_id != client.client_id && !unbound {
             return Err(OAuthError::invalid_grant(
                 "the code was issued to another client",
             ));
@@ -151,6 +157,7 @@ fn authorization_code(
         if params
             .get("redirect_uri")
             .is_some_and(|uri| *uri != pending.redirect_uri)
+            && !unbound
         {
             return Err(OAuthError::invalid_grant(
                 "redirect_uri differs from the authorization request",
@@ -222,6 +229,12 @@ fn refresh_token(
             ));
         }
     }
+    if params.contains_key("resource") && crate::injected!(config, RefuseResourceOnRefresh) {
+        return Err(OAuthError::new(
+            "invalid_target",
+            "resource is not accepted when refreshing",
+        ));
+    }
     check_resource(state, params, &grant)?;
     let rotate = !crate::injected!(config, NoRefreshRotation);
     let (grant, tokens) = state
@@ -264,7 +277,9 @@ fn token_response(state: &AppState, grant: &Grant, tokens: IssuedTokens) -> Resp
         "scope": grant.scope,
     }))
     .into_response();
-    http_util::no_store(response.headers_mut());
+    if !crate::injected!(state.config, CacheableTokenResponses) {
+        http_util::no_store(response.headers_mut());
+    }
     response
 }
 

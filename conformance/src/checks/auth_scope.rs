@@ -1,0 +1,204 @@
+//! AUTH-SCOPE: a token without the scope the server needs is refused with 403 and an
+//! `insufficient_scope` challenge that names the scope.
+
+use serde_json::{Value, json};
+
+use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Verdict, challenge};
+use crate::body;
+use crate::http::Exchange;
+use crate::version::{Version, Versions};
+
+const TOOL: &str = "get_user_profile";
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check {
+            id: "AUTH-SCOPE-01",
+            case: None,
+            also: &["AUTH-GEN-06"],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: BOTH,
+            title: "a token without the required scope gets 403",
+            run: body!(insufficient_scope_gets_403),
+        },
+        Check {
+            id: "AUTH-SCOPE-02",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_11_25),
+            scope: BOTH,
+            title: "the 403 says error=\"insufficient_scope\" and names the scope and the metadata",
+            run: body!(insufficient_scope_challenge),
+        },
+    ]
+}
+
+/// What a token without the required scope got: the scopes the server asks for, and the
+/// first answer that was not a success (the first request on the transport, or the tool
+/// call).
+struct Refused {
+    required: Vec<String>,
+    exchange: Exchange,
+    response: Option<Value>,
+}
+
+/// `Err` says why the check does not apply: the server has no scope to leave out, or
+/// offers none to ask for instead.
+type Attempt = Result<Refused, String>;
+
+fn split(scopes: &str) -> Vec<String> {
+    scopes
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Logs in with the scopes the authorization server offers besides the required ones
+/// (for the reference server, `offline_access` without `user`), then uses the token: the
+/// transport's first request, and if that succeeds, the tool.
+async fn attempt_without_required_scope(cx: &Ctx) -> anyhow::Result<Attempt> {
+    let probe = cx.probe(None).await?;
+    let d = cx.discovery()?;
+    let list = |doc: Option<&Value>| -> Vec<String> {
+        doc.and_then(|d| d.get("scopes_supported"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // The challenge names what this resource needs; the resource metadata is the fallback.
+    let required = match challenge(&probe).and_then(|c| c.param("scope").map(split)) {
+        Some(scopes) if !scopes.is_empty() => scopes,
+        _ => list(d.prm.as_ref()),
+    };
+    if required.is_empty() {
+        return Ok(Err(
+            "neither the challenge nor the resource metadata names a required scope".into(),
+        ));
+    }
+    let others: Vec<String> = list(d.metadata.as_ref())
+        .into_iter()
+        .filter(|s| !required.contains(s))
+        .collect();
+    if others.is_empty() {
+        return Ok(Err(format!(
+            "the authorization server offers no scope besides {}",
+            required.join(" ")
+        )));
+    }
+    let login = cx
+        .login(LoginOptions {
+            scope: Some(others.join(" ")),
+            ..LoginOptions::default()
+        })
+        .await?;
+    let first = cx.probe_bearer(login.access_token()).await?;
+    if !(200..300).contains(&first.status) {
+        return Ok(Ok(Refused {
+            required,
+            exchange: first,
+            response: None,
+        }));
+    }
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let (exchange, response) = conn
+        .send_raw(&json!({"jsonrpc": "2.0", "id": 31, "method": "tools/call",
+            "params": {"name": TOOL, "arguments": {}}}))
+        .await?;
+    let response = response.or_else(|| exchange.json());
+    Ok(Ok(Refused {
+        required,
+        exchange,
+        response,
+    }))
+}
+
+async fn insufficient_scope_gets_403(cx: Ctx) -> anyhow::Result<Verdict> {
+    let Refused {
+        required,
+        exchange,
+        response,
+    } = match attempt_without_required_scope(&cx).await? {
+        Ok(refused) => refused,
+        Err(reason) => return Ok(Verdict::Skip(reason)),
+    };
+    cx.record_exchange("403 insufficient scope", &exchange);
+    let mut f = Findings::new(&cx);
+    let needed = required.join(" ");
+    if exchange.status == 403 {
+        return Ok(f.verdict());
+    }
+    let result = response.as_ref().and_then(|r| r.get("result"));
+    if result.is_some_and(|r| r.get("isError") == Some(&json!(true))) {
+        // A tool-level refusal is allowed when a server documents tool-level authorization.
+        f.prefer(
+            false,
+            format!("a token without {needed} got an isError tool result, not HTTP 403"),
+            Some(&exchange),
+        );
+    } else if result.is_some() {
+        f.require(
+            false,
+            format!("a token without {needed} ran {TOOL}"),
+            Some(&exchange),
+        );
+    } else {
+        f.require(
+            false,
+            format!(
+                "a token without {needed} answered {}, not 403",
+                exchange.status
+            ),
+            Some(&exchange),
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn insufficient_scope_challenge(cx: Ctx) -> anyhow::Result<Verdict> {
+    let (required, exchange) = match attempt_without_required_scope(&cx).await? {
+        Err(reason) => return Ok(Verdict::Skip(reason)),
+        Ok(Refused {
+            required, exchange, ..
+        }) if exchange.status == 403 => (required, exchange),
+        Ok(Refused { exchange, .. }) => {
+            return Ok(Verdict::Skip(format!(
+                "no 403 to inspect: the token without the scope got {} (see AUTH-SCOPE-01)",
+                exchange.status
+            )));
+        }
+    };
+    let mut f = Findings::new(&cx);
+    let Some(c) = challenge(&exchange) else {
+        f.require(false, "the 403 has no Bearer challenge", Some(&exchange));
+        return Ok(f.verdict());
+    };
+    f.require(
+        c.param("error") == Some("insufficient_scope"),
+        format!("error is {:?}, not insufficient_scope", c.param("error")),
+        Some(&exchange),
+    );
+    let named = c.param("scope").map(split).unwrap_or_default();
+    f.require(
+        required.iter().all(|s| named.contains(s)),
+        format!(
+            "the challenge's scope is {:?}; it does not name {}",
+            c.param("scope"),
+            required.join(" ")
+        ),
+        Some(&exchange),
+    );
+    f.require(
+        c.param("resource_metadata").is_some(),
+        "the challenge has no resource_metadata",
+        Some(&exchange),
+    );
+    Ok(f.verdict())
+}

@@ -1,0 +1,767 @@
+//! `cargo xtask faults`: proves that every check of the suite can fail.
+//!
+//! It builds the reference server with the `fault-injection` feature, reads the fault
+//! table from `--list-faults` (the table lives in `server/src/fault.rs`: each fault, the
+//! requirement IDs it breaks, the further checks that see it, and how a run must be set
+//! up), and for every fault launches a mock GitHub and the server with `--fault NAME`,
+//! runs the suite binary on both transports with `--json`, and compares the outcome of
+//! each check with a clean run set up the same way. A check *trips* when it ends worse
+//! than in the clean run (pass to warn, or to fail).
+//!
+//! It fails when a fault trips no check, trips a check it does not name, leaves a named
+//! check untouched, or when some check (on some transport) is tripped by no fault. It
+//! prints the detection matrix: one row per fault with the checks it tripped, marked ✓
+//! when they are exactly the ones it names (`--markdown` prints the same as a table).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    net::{Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::{
+    cargo,
+    process::{Launched, free_port},
+    project_root,
+};
+
+/// Runs at once by default: the machine has two cores, and each run is a server, a mock
+/// and a suite of sixteen concurrent checks.
+const DEFAULT_JOBS: usize = 3;
+/// The server gives up on GitHub after this long, so the suite's `--slow` checks (GitHub
+/// never answering) take about a second.
+const UPSTREAM_TIMEOUT_SECS: &str = "1";
+/// How long the mock's timeout faults hold their answer: well past the server's
+/// upstream timeout, and short enough that nothing lingers after a run.
+const MOCK_SLOW_DELAY_MS: &str = "3000";
+/// How long a launched server may take to accept connections.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts to start a server, since the port from `free_port` can be taken by another
+/// run before the server binds it.
+const START_ATTEMPTS: usize = 3;
+
+/// One row of the fault table, as `mcp-github-server --list-faults` prints it.
+#[derive(Debug, Clone)]
+struct FaultSpec {
+    name: String,
+    breaks: Vec<String>,
+    also_breaks: Vec<String>,
+    setup: Setup,
+}
+
+impl FaultSpec {
+    /// The IDs a tripped check may be named after: what the fault breaks and what it
+    /// also breaks.
+    fn named(&self) -> BTreeSet<&str> {
+        self.breaks
+            .iter()
+            .chain(&self.also_breaks)
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// How a run is set up: server variables and the checks it is limited to. A faulty run
+/// is compared with the clean run of the same setup.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Setup {
+    env: Vec<(String, String)>,
+    only: Vec<String>,
+}
+
+/// One check on one transport in a report.
+#[derive(Debug, Clone)]
+struct Outcome {
+    id: String,
+    also: Vec<String>,
+    /// 0 pass or skip, 1 warn, 2 fail: the suite's own ordering.
+    severity: u8,
+    word: String,
+    message: String,
+}
+
+/// A check on a transport: `(key, transport)`.
+type CheckKey = (String, String);
+
+type Report = BTreeMap<CheckKey, Outcome>;
+
+struct Options {
+    markdown: bool,
+    jobs: usize,
+    /// Only these faults; the coverage of every check is then not judged.
+    selected: Vec<String>,
+}
+
+fn parse(args: &[String]) -> anyhow::Result<Options> {
+    let mut options = Options {
+        markdown: false,
+        jobs: DEFAULT_JOBS,
+        selected: Vec::new(),
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--markdown" => options.markdown = true,
+            "--jobs" => {
+                options.jobs = args
+                    .next()
+                    .context("--jobs needs a number")?
+                    .parse()
+                    .context("--jobs takes a number")?;
+                if options.jobs == 0 {
+                    bail!("--jobs must be at least 1");
+                }
+            }
+            "--fault" => options
+                .selected
+                .push(args.next().context("--fault needs a name")?.clone()),
+            other => bail!("faults takes --markdown, --jobs N and --fault NAME, not {other:?}"),
+        }
+    }
+    Ok(options)
+}
+
+pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
+    let options = parse(args)?;
+    let started = Instant::now();
+    let root = project_root();
+    let work = root.join("target").join("faults");
+    let binaries = build(&root, &work)?;
+    let mut faults = list_faults(&binaries.server)?;
+    if !options.selected.is_empty() {
+        let known: BTreeSet<&str> = faults.iter().map(|f| f.name.as_str()).collect();
+        if let Some(unknown) = options
+            .selected
+            .iter()
+            .find(|name| !known.contains(name.as_str()))
+        {
+            bail!("there is no fault {unknown:?}; `--list-faults` names them");
+        }
+        faults.retain(|f| options.selected.contains(&f.name));
+    }
+
+    // The clean runs first in the queue: one per setup, the plain one included.
+    let mut runs: Vec<Run> = BTreeSet::from_iter(
+        std::iter::once(Setup::default()).chain(faults.iter().map(|f| f.setup.clone())),
+    )
+    .into_iter()
+    .enumerate()
+    .map(|(i, setup)| Run {
+        label: format!("clean-{i}"),
+        fault: None,
+        setup,
+    })
+    .collect();
+    runs.extend(faults.iter().map(|f| Run {
+        label: f.name.clone(),
+        fault: Some(f.name.clone()),
+        setup: f.setup.clone(),
+    }));
+    eprintln!(
+        "xtask faults: {} faults, {} runs, {} at a time",
+        faults.len(),
+        runs.len(),
+        options.jobs
+    );
+    let reports = run_all(&binaries, &work, runs, options.jobs)?;
+
+    let clean: BTreeMap<&Setup, &Report> = reports
+        .iter()
+        .filter(|(run, _)| run.fault.is_none())
+        .map(|(run, report)| (&run.setup, report))
+        .collect();
+    let plain = clean
+        .get(&Setup::default())
+        .context("the plain clean run is missing")?;
+    let mut problems = Vec::new();
+    for (key, outcome) in plain.iter() {
+        if outcome.severity == 2 {
+            problems.push(format!(
+                "{} [{}] fails against the clean server: {}",
+                key.0, key.1, outcome.message
+            ));
+        }
+    }
+
+    let mut rows = Vec::new();
+    let mut tripped_by: BTreeMap<CheckKey, Vec<String>> = BTreeMap::new();
+    for spec in &faults {
+        let report = reports
+            .iter()
+            .find(|(run, _)| run.fault.as_deref() == Some(&spec.name))
+            .map(|(_, report)| report)
+            .context("a faulty run is missing")?;
+        let row = judge(spec, clean[&spec.setup], report);
+        for key in &row.tripped {
+            tripped_by
+                .entry(key.clone())
+                .or_default()
+                .push(spec.name.clone());
+        }
+        problems.extend(row.problems.iter().cloned());
+        rows.push(row);
+    }
+    let mut untripped = Vec::new();
+    if options.selected.is_empty() {
+        for key in plain.keys() {
+            if !tripped_by.contains_key(key) {
+                untripped.push(key.clone());
+                problems.push(format!("{} [{}] is tripped by no fault", key.0, key.1));
+            }
+        }
+    }
+
+    let elapsed = started.elapsed();
+    let transports = transports(plain);
+    if options.markdown {
+        // The blank line ends the table.
+        println!("{}", render_markdown(&rows, &transports));
+    } else {
+        print!("{}", render_text(&rows, &transports));
+    }
+    println!(
+        "{} faults; {} checks on their transports, {} tripped by some fault; {:.0} s",
+        rows.len(),
+        plain.len(),
+        plain.len() - untripped.len(),
+        elapsed.as_secs_f64()
+    );
+    if problems.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "xtask faults: {} problems (logs in {}):",
+            problems.len(),
+            work.display()
+        );
+        for problem in &problems {
+            eprintln!("  {problem}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+struct Binaries {
+    server: PathBuf,
+    mock: PathBuf,
+    suite: PathBuf,
+}
+
+/// Builds the mock and the suite, and the server with fault injection. The server binary
+/// is copied out of `target/debug`, where a build without the feature (as `cargo xtask
+/// conformance` makes) would replace it.
+fn build(root: &Path, work: &Path) -> anyhow::Result<Binaries> {
+    eprintln!("xtask faults: building the mock, the suite, and the server with fault-injection");
+    duct::cmd(
+        cargo(),
+        [
+            "build",
+            "--quiet",
+            "-p",
+            "mock-github",
+            "-p",
+            "mcp-auth-conformance",
+        ],
+    )
+    .dir(root)
+    .run()
+    .context("cargo build failed")?;
+    duct::cmd(
+        cargo(),
+        [
+            "build",
+            "--quiet",
+            "-p",
+            "mcp-github-server",
+            "--features",
+            "fault-injection",
+        ],
+    )
+    .dir(root)
+    .run()
+    .context("cargo build of the server with fault-injection failed")?;
+    let debug = root.join("target").join("debug");
+    fs::create_dir_all(work).with_context(|| format!("cannot create {}", work.display()))?;
+    let server = work.join("mcp-github-server");
+    fs::copy(debug.join("mcp-github-server"), &server)
+        .context("cannot copy the fault-injection server binary")?;
+    Ok(Binaries {
+        server,
+        mock: debug.join("mock-github"),
+        suite: debug.join("mcp-auth-conformance"),
+    })
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The fault table, from the server binary itself.
+fn list_faults(server: &Path) -> anyhow::Result<Vec<FaultSpec>> {
+    let output = duct::cmd(server, ["--list-faults"])
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .context("cannot run the server to list its faults")?;
+    if !output.status.success() {
+        bail!(
+            "{} --list-faults failed (built without fault-injection?):\n{}",
+            server.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let mut faults = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let row: Value = serde_json::from_str(line)
+            .with_context(|| format!("--list-faults printed a line that is not JSON: {line}"))?;
+        let env = row["env"]
+            .as_object()
+            .map(|vars| {
+                vars.iter()
+                    .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().into()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        faults.push(FaultSpec {
+            name: row["name"]
+                .as_str()
+                .context("a fault without a name")?
+                .to_owned(),
+            breaks: strings(&row["breaks"]),
+            also_breaks: strings(&row["also_breaks"]),
+            setup: Setup {
+                env,
+                only: strings(&row["only"]),
+            },
+        });
+    }
+    if faults.is_empty() {
+        bail!("{} --list-faults listed no faults", server.display());
+    }
+    Ok(faults)
+}
+
+/// A suite run against a server with one fault, or none.
+#[derive(Debug, Clone)]
+struct Run {
+    label: String,
+    fault: Option<String>,
+    setup: Setup,
+}
+
+/// Runs everything, `jobs` at a time, each run in a thread of its own that launches its
+/// mock and server and waits for its suite.
+fn run_all(
+    binaries: &Binaries,
+    work: &Path,
+    runs: Vec<Run>,
+    jobs: usize,
+) -> anyhow::Result<Vec<(Run, Report)>> {
+    let total = runs.len();
+    let queue = Arc::new(Mutex::new(runs.into_iter().rev().collect::<Vec<_>>()));
+    let done = Arc::new(Mutex::new(Vec::new()));
+    thread::scope(|scope| {
+        for _ in 0..jobs.min(total) {
+            let queue = queue.clone();
+            let done = done.clone();
+            scope.spawn(move || {
+                loop {
+                    let Some(run) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+                        break;
+                    };
+                    let result = run_one(binaries, work, &run)
+                        .with_context(|| format!("the run {} failed", run.label));
+                    let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+                    if result.is_ok() {
+                        eprintln!("xtask faults: {}/{total} {}", done.len() + 1, run.label);
+                    }
+                    done.push((run, result));
+                }
+            });
+        }
+    });
+    let done = Arc::try_unwrap(done)
+        .map_err(|_| anyhow::anyhow!("a run thread is still holding the results"))?
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut reports = Vec::new();
+    for (run, result) in done {
+        reports.push((run, result?));
+    }
+    Ok(reports)
+}
+
+/// One run: a mock GitHub, the server (with the fault), and the suite with `--json`.
+fn run_one(binaries: &Binaries, work: &Path, run: &Run) -> anyhow::Result<Report> {
+    let logs = work.join(&run.label);
+    let mock = Launched::start(
+        "mock-github",
+        duct::cmd(
+            &binaries.mock,
+            [
+                "--port",
+                "0",
+                "--json",
+                "--slow-delay-ms",
+                MOCK_SLOW_DELAY_MS,
+            ],
+        ),
+        &logs,
+    )?;
+    let announcement: Value = serde_json::from_str(&mock.first_stdout_line(READY_TIMEOUT)?)
+        .context("mock-github printed no JSON line")?;
+    let mock_url = announcement["base_url"]
+        .as_str()
+        .context("mock-github named no base_url")?
+        .to_owned();
+    let mock_env = announcement["env"]
+        .as_object()
+        .context("mock-github named no environment")?
+        .clone();
+
+    let (server, base_url) = start_server(binaries, &logs, run, &mock_env)?;
+
+    let report_path = logs.join("report.json");
+    let mut suite = vec![
+        "--url".to_owned(),
+        base_url,
+        "--mock-github".to_owned(),
+        mock_url,
+        "--json".to_owned(),
+        report_path.display().to_string(),
+        "--slow".to_owned(),
+    ];
+    for id in &run.setup.only {
+        suite.extend(["--id".to_owned(), id.clone()]);
+    }
+    // The exit status says whether a MUST failed, which faulty runs are meant to do; the
+    // report is what is judged.
+    duct::cmd(&binaries.suite, &suite)
+        .stdout_path(logs.join("suite.stdout.log"))
+        .stderr_path(logs.join("suite.stderr.log"))
+        .unchecked()
+        .run()
+        .context("cannot run the suite")?;
+    drop(server);
+    drop(mock);
+    read_report(&report_path)
+}
+
+fn start_server(
+    binaries: &Binaries,
+    logs: &Path,
+    run: &Run,
+    mock_env: &serde_json::Map<String, Value>,
+) -> anyhow::Result<(Launched, String)> {
+    let mut last_error = None;
+    for _ in 0..START_ATTEMPTS {
+        let port = free_port()?;
+        let base_url = format!("http://127.0.0.1:{port}");
+        let mut args = vec!["--port".to_owned(), port.to_string()];
+        if let Some(fault) = &run.fault {
+            args.extend(["--fault".to_owned(), fault.clone()]);
+        }
+        let mut expression = duct::cmd(&binaries.server, &args);
+        for (name, value) in mock_env {
+            expression = expression.env(name, value.as_str().unwrap_or_default());
+        }
+        expression = expression
+            .env("MCP_GITHUB_SERVER_URL", &base_url)
+            .env("MCP_GITHUB_UPSTREAM_TIMEOUT_SECS", UPSTREAM_TIMEOUT_SECS);
+        for (name, value) in &run.setup.env {
+            expression = expression.env(name, value);
+        }
+        let server = Launched::start("server", expression, logs)?;
+        match server.wait_for_port(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), READY_TIMEOUT) {
+            Ok(()) => return Ok((server, base_url)),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| anyhow::anyhow!("the server did not start")))
+}
+
+fn read_report(path: &Path) -> anyhow::Result<Report> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("the suite wrote no report to {}", path.display()))?;
+    let doc: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let mut report = Report::new();
+    for result in doc["results"]
+        .as_array()
+        .context("the report has no results")?
+    {
+        let word = result["outcome"].as_str().unwrap_or_default().to_owned();
+        let severity = match word.as_str() {
+            "fail" => 2,
+            "warn" => 1,
+            _ => 0,
+        };
+        let message = result["message"]
+            .as_str()
+            .or_else(|| result["reason"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        report.insert(
+            (
+                result["key"].as_str().unwrap_or_default().to_owned(),
+                result["transport"].as_str().unwrap_or_default().to_owned(),
+            ),
+            Outcome {
+                id: result["id"].as_str().unwrap_or_default().to_owned(),
+                also: strings(&result["also"]),
+                severity,
+                word,
+                message,
+            },
+        );
+    }
+    Ok(report)
+}
+
+/// A fault's row of the matrix.
+struct Row {
+    fault: String,
+    breaks: Vec<String>,
+    also_breaks: Vec<String>,
+    tripped: Vec<CheckKey>,
+    problems: Vec<String>,
+}
+
+/// Compares a faulty run with the clean run of the same setup.
+fn judge(spec: &FaultSpec, clean: &Report, faulty: &Report) -> Row {
+    let named = spec.named();
+    let names = |outcome: &Outcome| {
+        named.contains(outcome.id.as_str())
+            || outcome.also.iter().any(|id| named.contains(id.as_str()))
+    };
+    let worse: Vec<(&CheckKey, &Outcome)> = faulty
+        .iter()
+        .filter(|(key, outcome)| {
+            outcome.severity > clean.get(*key).map_or(0, |before| before.severity)
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for (key, outcome) in worse.iter().filter(|(_, outcome)| !names(outcome)) {
+        problems.push(format!(
+            "{}: tripped {} [{}], which it does not name ({}: {})",
+            spec.name, key.0, key.1, outcome.word, outcome.message
+        ));
+    }
+    for id in &named {
+        let seen = worse
+            .iter()
+            .any(|(_, outcome)| outcome.id == *id || outcome.also.iter().any(|a| a == id));
+        if !seen {
+            problems.push(format!("{}: did not trip {id}", spec.name));
+        }
+    }
+    Row {
+        fault: spec.name.clone(),
+        breaks: spec.breaks.clone(),
+        also_breaks: spec.also_breaks.clone(),
+        tripped: worse.into_iter().map(|(key, _)| key.clone()).collect(),
+        problems,
+    }
+}
+
+/// The transports each check runs on, from a report.
+type Transports = BTreeMap<String, BTreeSet<String>>;
+
+fn transports(report: &Report) -> Transports {
+    let mut out = Transports::new();
+    for (key, transport) in report.keys() {
+        out.entry(key.clone())
+            .or_default()
+            .insert(transport.clone());
+    }
+    out
+}
+
+/// The checks a fault tripped, in catalogue order; a check that runs on both transports
+/// but tripped on one names it: `AUTH-GEN-01 (sse), AUTH-GEN-02`.
+fn tripped_checks(row: &Row, transports: &Transports) -> String {
+    let mut by_key: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (key, transport) in &row.tripped {
+        by_key.entry(key).or_default().insert(transport.clone());
+    }
+    let mut keys: Vec<&str> = by_key.keys().copied().collect();
+    keys.sort_by_key(|key| catalogue_order(key));
+    keys.iter()
+        .map(|key| {
+            let tripped = &by_key[key];
+            let partial = transports
+                .get(*key)
+                .is_some_and(|all| all.len() > tripped.len());
+            if partial {
+                let on: Vec<&str> = tripped.iter().map(String::as_str).collect();
+                format!("{key} ({})", on.join(", "))
+            } else {
+                (*key).to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Areas in the order of the catalogue (CHECKLIST.md), then the number, then the case.
+fn catalogue_order(key: &str) -> (usize, String) {
+    const AREAS: &[&str] = &[
+        "AUTH-GEN",
+        "AUTH-ASM",
+        "AUTH-PRM",
+        "AUTH-SCOPE",
+        "AUTH-REG",
+        "AUTH-FLOW",
+        "AUTH-TOK",
+        "AUTH-3P",
+        "SHTTP",
+        "SSE",
+        "SEC",
+        "LIFE",
+        "RPC",
+        "TOOLS",
+    ];
+    let id = key.split('#').next().unwrap_or(key);
+    let area = id.rsplit_once('-').map_or(id, |(area, _)| area);
+    let rank = AREAS.iter().position(|a| *a == area).unwrap_or(AREAS.len());
+    (rank, key.to_owned())
+}
+
+fn mark(row: &Row) -> &'static str {
+    if row.problems.is_empty() {
+        "✓"
+    } else {
+        "✗"
+    }
+}
+
+fn render_text(rows: &[Row], transports: &Transports) -> String {
+    let width = rows.iter().map(|r| r.fault.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for row in rows {
+        out.push_str(&format!(
+            "{:<width$}  {}  {}\n",
+            row.fault,
+            mark(row),
+            tripped_checks(row, transports)
+        ));
+    }
+    out
+}
+
+fn render_markdown(rows: &[Row], transports: &Transports) -> String {
+    let mut out = String::from("| fault | breaks | tripped | |\n| --- | --- | --- | --- |\n");
+    for row in rows {
+        let mut named = row.breaks.join(", ");
+        if !row.also_breaks.is_empty() {
+            named.push_str(&format!(" (also {})", row.also_breaks.join(", ")));
+        }
+        out.push_str(&format!(
+            "| `{}` | {named} | {} | {} |\n",
+            row.fault,
+            tripped_checks(row, transports),
+            mark(row)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(id: &str, also: &[&str], severity: u8) -> Outcome {
+        Outcome {
+            id: id.into(),
+            also: also.iter().map(|a| (*a).to_owned()).collect(),
+            severity,
+            word: ["pass", "warn", "fail"][usize::from(severity)].into(),
+            message: String::new(),
+        }
+    }
+
+    fn report(entries: &[(&str, &str, Outcome)]) -> Report {
+        entries
+            .iter()
+            .map(|(key, transport, o)| (((*key).to_owned(), (*transport).to_owned()), o.clone()))
+            .collect()
+    }
+
+    fn spec(breaks: &[&str], also: &[&str]) -> FaultSpec {
+        FaultSpec {
+            name: "f".into(),
+            breaks: breaks.iter().map(|b| (*b).to_owned()).collect(),
+            also_breaks: also.iter().map(|a| (*a).to_owned()).collect(),
+            setup: Setup::default(),
+        }
+    }
+
+    #[test]
+    fn a_fault_that_trips_exactly_what_it_names_has_no_problems() {
+        let clean = report(&[
+            ("A-01", "sse", outcome("A-01", &[], 0)),
+            ("B-01", "sse", outcome("B-01", &["A-02"], 1)),
+        ]);
+        let faulty = report(&[
+            ("A-01", "sse", outcome("A-01", &[], 2)),
+            ("B-01", "sse", outcome("B-01", &["A-02"], 2)),
+        ]);
+        let row = judge(&spec(&["A-01"], &["A-02"]), &clean, &faulty);
+        assert!(row.problems.is_empty(), "{:?}", row.problems);
+        assert_eq!(row.tripped.len(), 2);
+    }
+
+    #[test]
+    fn unnamed_trips_and_untripped_names_are_problems() {
+        let clean = report(&[
+            ("A-01", "sse", outcome("A-01", &[], 0)),
+            ("C-01", "sse", outcome("C-01", &[], 1)),
+        ]);
+        let faulty = report(&[
+            ("A-01", "sse", outcome("A-01", &[], 0)),
+            ("C-01", "sse", outcome("C-01", &[], 2)),
+        ]);
+        let row = judge(&spec(&["A-01"], &[]), &clean, &faulty);
+        assert_eq!(row.problems.len(), 2, "{:?}", row.problems);
+        assert!(row.problems.iter().any(|p| p.contains("does not name")));
+        assert!(row.problems.iter().any(|p| p.contains("did not trip A-01")));
+    }
+
+    #[test]
+    fn checks_sort_in_catalogue_order() {
+        let mut keys = vec![
+            "TOOLS-02",
+            "AUTH-3P-01",
+            "AUTH-GEN-05#expired",
+            "AUTH-GEN-01",
+        ];
+        keys.sort_by_key(|key| catalogue_order(key));
+        assert_eq!(
+            keys,
+            [
+                "AUTH-GEN-01",
+                "AUTH-GEN-05#expired",
+                "AUTH-3P-01",
+                "TOOLS-02"
+            ]
+        );
+    }
+}
