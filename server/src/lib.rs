@@ -98,6 +98,13 @@ fn build(config: Config, shutdown: CancellationToken) -> Router {
 pub async fn serve(listener: tokio::net::TcpListener, config: Config) -> std::io::Result<()> {
     let shutdown = CancellationToken::new();
     let router = build(config, shutdown.clone());
+    use axum::serve::ListenerExt;
+    // Responses go out in several small writes; without TCP_NODELAY, Nagle's
+    // algorithm holds the last one back until the client's delayed ACK, some 40 ms
+    // per request on a kept-alive connection.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             http_util::shutdown_signal().await;

@@ -6,6 +6,9 @@ use anyhow::{Context, bail};
 
 use crate::{cargo, project_root};
 
+/// A stage after the cargo steps: it reports its own failures and answers with an exit code.
+type Stage = fn() -> anyhow::Result<ExitCode>;
+
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     if !args.is_empty() {
         bail!("ci takes no options");
@@ -49,7 +52,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     }
     // Each stage runs even when an earlier one failed, so one CI run shows every
     // problem; the run fails if any stage did.
-    let stages: [(&str, fn() -> anyhow::Result<ExitCode>); 4] = [
+    let stages: [(&str, Stage); 4] = [
         ("conformance against the Rust server", || {
             crate::conformance::run(&[])
         }),

@@ -2,12 +2,14 @@
 //! `.cargo/config.toml`). One module per task; this file only dispatches.
 //!
 //! - `conformance`: launch a target server against the mock GitHub and run the suite.
+//! - `bench`: suite speed and server throughput, side by side in one run.
 //! - `ci`: everything CI checks: formatting, lints, tests and conformance.
 //! - `interop`: real MCP clients, the official conformance suite and a real browser
 //!   against the reference server.
 //! - `snapshot-diff`: how two targets' normalized transcripts differ.
 //! - `faults`: every check fails against a server that breaks its requirement.
 
+mod bench;
 mod ci;
 mod conformance;
 mod faults;
@@ -39,6 +41,11 @@ tasks:
       (non-Rust targets; a run without it says whether they still match).
       Every other option goes to the suite (see `cargo run -p mcp-auth-conformance -- --help`),
       for example --transport sse|streamable-http|both, --json FILE, --junit FILE, --id ID.
+  bench [--quick] [--with-sessions] [--window SECS] [--out FILE]
+      Release builds of every target; suite wall time, authenticated tools/call and
+      tools/list throughput and latency at 1, 16 and 256 clients (Rust, Python, a
+      bare axum ceiling), 1,000 and 10,000 SSE sessions, time to ready. Writes the
+      table to docs/benchmarks.md (or FILE) and prints it.
   ci  Runs cargo fmt --check, clippy -D warnings, the tests and `conformance`
       against the Rust and the Python targets.
   interop [--only WORD]
@@ -72,6 +79,7 @@ fn main() -> std::process::ExitCode {
     let result = match task.as_deref() {
         Some("conformance") => conformance::run(&rest),
         Some("ci") => ci::run(&rest),
+        Some("bench") => bench::run(&rest),
         Some("interop") => interop::run(&rest),
         Some("snapshot-diff") => snapshot_diff::run(&rest),
         Some("faults") => faults::run(&rest),

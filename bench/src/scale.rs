@@ -1,0 +1,176 @@
+//! Many legacy SSE sessions held open at once: each opens `GET /sse`, reads its
+//! endpoint event, POSTs `initialize` (then `notifications/initialized`) and reads
+//! the answer from its own stream. The streams come from several loopback source
+//! addresses so that no one address runs out of ephemeral ports; the POSTs share a
+//! small pool of keep-alive connections. While all are open, the server's resident
+//! memory is read from `/proc/<pid>/status`.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use futures::{StreamExt, stream};
+use hyper::header::{self, HeaderValue};
+use serde_json::json;
+
+use crate::{
+    client::{Conn, Endpoint, EventStream},
+    mcp::{Client, sse_handshake},
+};
+
+pub struct Options {
+    pub endpoint: Endpoint,
+    pub sse_path: String,
+    pub token: String,
+    pub sessions: usize,
+    pub server_pid: u32,
+    pub sources: u8,
+    pub parallel: usize,
+    pub timeout: Duration,
+    pub deadline: Duration,
+}
+
+/// `VmRSS` and `VmHWM` of a process, in KiB.
+pub fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// The soft limit on open files of this process.
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+pub async fn run(options: Options) -> anyhow::Result<serde_json::Value> {
+    let needed = options.sessions as u64 + options.parallel as u64 + 64;
+    if let Some(limit) = open_files_limit()
+        && limit < needed
+    {
+        bail!(
+            "{} sessions need about {needed} open files, and this process may open {limit}: \
+             raise the limit (ulimit -n, or prlimit)",
+            options.sessions
+        );
+    }
+    let (rss_before, _) = memory_kib(options.server_pid)?;
+    let pool: Arc<Mutex<Vec<Conn>>> = Arc::default();
+    let auth = HeaderValue::from_str(&format!("Bearer {}", options.token))?;
+    let headers = vec![
+        (header::AUTHORIZATION, auth),
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
+    ];
+    let options = Arc::new(options);
+    let started = Instant::now();
+    let opening = stream::iter(0..options.sessions)
+        .map(|index| {
+            let options = options.clone();
+            let pool = pool.clone();
+            let headers = headers.clone();
+            async move {
+                let source = IpAddr::V4(Ipv4Addr::new(
+                    127,
+                    0,
+                    0,
+                    1 + (index % usize::from(options.sources.max(1))) as u8,
+                ));
+                let (mut stream, post_path): (EventStream, String) = Client::open_sse_stream(
+                    &options.endpoint,
+                    &options.sse_path,
+                    &options.token,
+                    Some(source),
+                    options.timeout,
+                )
+                .await?;
+                let reused = {
+                    let mut pool = pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    pool.pop()
+                };
+                let mut conn = match reused {
+                    Some(conn) if !conn.is_closed() => conn,
+                    _ => Conn::open(&options.endpoint, None).await?,
+                };
+                sse_handshake(
+                    &mut conn,
+                    &mut stream,
+                    &headers,
+                    &post_path,
+                    options.timeout,
+                )
+                .await?;
+                pool.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(conn);
+                anyhow::Ok(stream)
+            }
+        })
+        .buffer_unordered(options.parallel)
+        .collect::<Vec<_>>();
+    let results = tokio::time::timeout(options.deadline, opening)
+        .await
+        .with_context(|| {
+            format!(
+                "opening {} sessions took longer than {} s",
+                options.sessions,
+                options.deadline.as_secs()
+            )
+        })?;
+    let open_time = started.elapsed();
+    let mut streams = Vec::with_capacity(results.len());
+    let mut errors = 0usize;
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok(stream) => streams.push(stream),
+            Err(error) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| format!("{error:#}"));
+            }
+        }
+    }
+    // Read once everything is open, and again a moment later, to see it settle.
+    let (rss_open, _) = memory_kib(options.server_pid)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (rss_held, hwm) = memory_kib(options.server_pid)?;
+    let opened = streams.len();
+    drop(streams);
+    drop(pool);
+    let per_session = if opened > 0 {
+        rss_held.saturating_sub(rss_before) as f64 / opened as f64
+    } else {
+        0.0
+    };
+    let mut line = json!({
+        "kind": "sse-scale",
+        "sessions": options.sessions,
+        "opened": opened,
+        "errors": errors,
+        "open_s": open_time.as_secs_f64(),
+        "rss_before_kib": rss_before,
+        "rss_open_kib": rss_open,
+        "rss_kib": rss_held,
+        "hwm_kib": hwm,
+        "per_session_kib": per_session,
+    });
+    if let Some(error) = first_error {
+        line["error"] = json!(error);
+    }
+    Ok(line)
+}
