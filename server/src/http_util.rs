@@ -102,14 +102,24 @@ pub async fn check_origin(State(state): State<AppState>, request: Request, next:
 }
 
 fn is_allowed_host(config: &crate::Config, host: &str) -> bool {
-    let Ok(authority) = format!("http://{host}").parse::<url::Url>() else {
-        return false;
-    };
-    let Some(name) = authority.host_str() else {
-        return false;
-    };
+    let name = host_name(host);
     let ours = config.base_url.host_str().unwrap_or_default();
-    name.eq_ignore_ascii_case(ours) || ["localhost", "127.0.0.1", "[::1]"].contains(&name)
+    name.eq_ignore_ascii_case(ours)
+        || ["localhost", "127.0.0.1", "[::1]"]
+            .iter()
+            .any(|loopback| name.eq_ignore_ascii_case(loopback))
+}
+
+/// The name part of a `Host` header: `example.com:8000` -> `example.com`,
+/// `[::1]:8000` -> `[::1]`. Split by hand because this runs on every MCP request.
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|byte| byte.is_ascii_digit()) => name,
+        _ => host,
+    }
 }
 
 /// Headers every response that carries a secret or a per-user page gets.
@@ -197,6 +207,15 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::html_escape;
+
+    #[test]
+    fn host_names_lose_their_port() {
+        assert_eq!(super::host_name("example.com:8000"), "example.com");
+        assert_eq!(super::host_name("example.com"), "example.com");
+        assert_eq!(super::host_name("[::1]:8000"), "[::1]");
+        assert_eq!(super::host_name("[::1]"), "[::1]");
+        assert_eq!(super::host_name("127.0.0.1:1"), "127.0.0.1");
+    }
 
     #[test]
     fn html_escape_neutralises_markup_and_attribute_quotes() {

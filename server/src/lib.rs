@@ -58,8 +58,14 @@ macro_rules! injected {
 pub(crate) struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<store::Store>,
-    pub github: github::GitHubClient,
+    pub github: Arc<github::GitHubClient>,
     pub sessions: Arc<mcp::Sessions>,
+    /// The identifiers a token's audience may name: this server's RFC 8707
+    /// resources, computed once because the bearer check compares against them on
+    /// every request.
+    pub resources: Arc<[String]>,
+    /// `tools/list` answers, built once per protocol-version shape.
+    pub tools: Arc<mcp::ToolList>,
     /// Cancelled when the server shuts down, so long-lived SSE streams end and the
     /// graceful shutdown does not wait on them forever.
     pub shutdown: CancellationToken,
@@ -74,9 +80,11 @@ pub fn app(config: Config) -> Router {
 fn build(config: Config, shutdown: CancellationToken) -> Router {
     let config = Arc::new(config);
     let state = AppState {
-        github: github::GitHubClient::new(&config),
+        github: Arc::new(github::GitHubClient::new(&config)),
         store: Arc::default(),
         sessions: Arc::default(),
+        resources: [config.issuer(), config.url("/mcp"), config.url("/sse")].into(),
+        tools: Arc::new(mcp::ToolList::new(&config)),
         config,
         shutdown,
     };
@@ -105,7 +113,8 @@ pub async fn serve(listener: tokio::net::TcpListener, config: Config) -> std::io
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router)
+    // `into_make_service` prepares the router once, not once per connection.
+    axum::serve(listener, router.into_make_service())
         .with_graceful_shutdown(async move {
             http_util::shutdown_signal().await;
             shutdown.cancel();

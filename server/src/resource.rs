@@ -13,7 +13,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{AppState, config::Config, http_util, oauth::canonical_resource, store::GitHubUser};
+use crate::{AppState, config::Config, http_util, store::GitHubUser};
 
 const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
 
@@ -193,7 +193,7 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
     if access.expires_at <= Instant::now() && !crate::injected!(config, AcceptExpiredTokens) {
         return Err(Refusal::Invalid("the access token expired"));
     }
-    if canonical_resource(config, &grant.resource).is_none()
+    if !state.resources.contains(&grant.resource)
         && !crate::injected!(config, AcceptForeignResourceTokens)
     {
         return Err(Refusal::Invalid(

@@ -45,6 +45,45 @@ fn at_least(version: &str, minimum: &ProtocolVersion) -> bool {
     version >= minimum.to_string().as_str()
 }
 
+/// The `tools/list` answer for each shape the protocol versions give it, built once.
+pub struct ToolList {
+    /// 2024-11-05: no annotations, title or output schema.
+    original: Vec<Tool>,
+    /// 2025-03-26: annotations.
+    annotated: Vec<Tool>,
+    /// 2025-06-18 and later: title and output schema too.
+    structured: Vec<Tool>,
+}
+
+impl ToolList {
+    pub fn new(config: &crate::Config) -> ToolList {
+        ToolList {
+            original: vec![tool_definition(
+                config,
+                &ProtocolVersion::V_2024_11_05.to_string(),
+            )],
+            annotated: vec![tool_definition(
+                config,
+                &ProtocolVersion::V_2025_03_26.to_string(),
+            )],
+            structured: vec![tool_definition(
+                config,
+                &ProtocolVersion::V_2025_06_18.to_string(),
+            )],
+        }
+    }
+
+    fn for_version(&self, version: &str) -> &[Tool] {
+        if at_least(version, &ProtocolVersion::V_2025_06_18) {
+            &self.structured
+        } else if at_least(version, &ProtocolVersion::V_2025_03_26) {
+            &self.annotated
+        } else {
+            &self.original
+        }
+    }
+}
+
 fn tool_definition(config: &crate::Config, version: &str) -> Tool {
     let mut input_schema =
         json!({"type": "object", "properties": {}, "additionalProperties": false});
@@ -146,10 +185,10 @@ impl ServerHandler for ProfileServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(vec![tool_definition(
-            &self.state.config,
-            &negotiated_version(&context),
-        )]))
+        let version = negotiated_version(&context);
+        Ok(ListToolsResult::with_all_items(
+            self.state.tools.for_version(&version).to_vec(),
+        ))
     }
 
     async fn call_tool(

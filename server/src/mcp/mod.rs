@@ -6,6 +6,8 @@ mod handler;
 mod sse;
 mod streamable;
 
+pub use handler::ToolList;
+
 use std::{collections::HashMap, sync::Mutex};
 
 use axum::{Router, middleware::from_fn_with_state};
@@ -32,7 +34,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 /// An open legacy SSE session: who opened it and where its POSTed messages go.
 struct SseSession {
     owner: Authenticated,
-    incoming: mpsc::Sender<ClientJsonRpcMessage>,
+    /// Boxed, because a channel preallocates slots and an open session should cost
+    /// pointers, not whole messages.
+    incoming: mpsc::Sender<Box<ClientJsonRpcMessage>>,
     /// Whether `initialize` arrived; only the `ignore-before-initialize` fault asks.
     initialized: bool,
 }

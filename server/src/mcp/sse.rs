@@ -76,7 +76,7 @@ async fn connect(
     } else {
         store::random_id()
     };
-    let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
+    let (to_server, from_client) = mpsc::channel::<Box<ClientJsonRpcMessage>>(CHANNEL_CAPACITY);
     let (to_client, from_server) =
         futures::channel::mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
     state.sessions.sse().insert(
@@ -92,7 +92,10 @@ async fn connect(
     let handler = ProfileServer::new(state.clone());
     let service_token = service.clone();
     tokio::spawn(async move {
-        let transport = (to_client, ReceiverStream::new(from_client));
+        let transport = (
+            to_client,
+            ReceiverStream::new(from_client).map(|message| *message),
+        );
         match handler.serve_with_ct(transport, service_token).await {
             Ok(running) => {
                 let _ = running.waiting().await;
@@ -265,7 +268,7 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
         }
         _ => {}
     }
-    match tokio::time::timeout(ENQUEUE_TIMEOUT, incoming.send(message)).await {
+    match tokio::time::timeout(ENQUEUE_TIMEOUT, incoming.send(Box::new(message))).await {
         Ok(Ok(())) => match request_id {
             Some(id) if crate::injected!(config, ResultInPostBody) => (
                 accepted(config).status(),
