@@ -10,9 +10,18 @@ pub use handler::ToolList;
 
 use std::{collections::HashMap, sync::Mutex};
 
-use axum::{Router, middleware::from_fn_with_state};
+use axum::{
+    Router,
+    body::Body,
+    http::StatusCode,
+    middleware::from_fn_with_state,
+    response::{IntoResponse, Response},
+};
 use rmcp::model::ClientJsonRpcMessage;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
+
+use crate::Config;
 
 use crate::{AppState, http_util, resource, resource::Authenticated};
 
@@ -107,4 +116,91 @@ pub(crate) fn rewrites_outgoing(config: &crate::Config) -> bool {
         crate::injected!(config, PingResultNotEmpty),
     ];
     rewriting.contains(&true)
+}
+
+/// The transport a POST arrived on: they acknowledge accepted input differently.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Sse,
+    StreamableHttp,
+}
+
+/// A JSON-RPC error without an `id`, for what a transport answers itself instead of
+/// passing it to rmcp.
+fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": code, "message": message}
+        })),
+    )
+        .into_response()
+}
+
+/// The answer to input the server accepted without a response body: 202 on both
+/// transports (the SDKs' SSE endpoints say "Accepted").
+fn accepted(config: &Config, transport: Transport) -> Response {
+    match transport {
+        Transport::Sse => {
+            let status = if crate::injected!(config, SsePostsGet200) {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            (status, Body::from("Accepted")).into_response()
+        }
+        Transport::StreamableHttp => StatusCode::ACCEPTED.into_response(),
+    }
+}
+
+/// Reads a POSTed body as one JSON-RPC message. rmcp answers both kinds of bad input
+/// with 415 although the media type is right; JSON-RPC asks for a parse error
+/// (-32700) for what is not JSON and an Invalid Request error (-32600) for JSON that
+/// is not a message, and the transport spec for an error status such as 400.
+fn read_message(
+    config: &Config,
+    transport: Transport,
+    bytes: &[u8],
+) -> Result<ClientJsonRpcMessage, Box<Response>> {
+    if let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
+        return Ok(message);
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+        let code = if crate::injected!(config, WrongParseErrorCode) {
+            -32600
+        } else {
+            -32700
+        };
+        return Err(Box::new(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            code,
+            "Parse error",
+        )));
+    };
+    let id = value.get("id");
+    let usable_id = id.is_some_and(|id| id.is_string() || id.is_number());
+    if usable_id && crate::injected!(config, DropInvalidRequests) {
+        return Err(Box::new(accepted(config, transport)));
+    }
+    if id.is_some_and(Value::is_null)
+        && value.get("method").is_some()
+        && crate::injected!(config, NullIdAsNotification)
+    {
+        return Err(Box::new(accepted(config, transport)));
+    }
+    let status = if !usable_id
+        && transport == Transport::StreamableHttp
+        && crate::injected!(config, InvalidInputGets200)
+    {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Err(Box::new(jsonrpc_error(
+        status,
+        -32600,
+        "Invalid Request: not a JSON-RPC request, notification or response",
+    )))
 }

@@ -11,7 +11,7 @@ use std::{
 
 use axum::{
     Extension, Router,
-    body::{Body, to_bytes},
+    body::to_bytes,
     extract::{Request, State},
     http::StatusCode,
     response::{
@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{SseSession, handler::ProfileServer};
+use super::{SseSession, Transport, accepted, handler::ProfileServer, jsonrpc_error, read_message};
 use crate::{AppState, resource::Authenticated, store};
 
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -150,51 +150,11 @@ async fn connect(
 }
 
 /// 202 Accepted, as the SDKs answer a POST whose reply travels on the stream.
-fn accepted(config: &crate::Config) -> Response {
-    let status = if crate::injected!(config, SsePostsGet200) {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    (status, Body::from("Accepted")).into_response()
-}
-
-/// JSON that is not a JSON-RPC message: 400 with an Invalid Request error without id.
-fn invalid_message(config: &crate::Config, value: &serde_json::Value) -> Response {
-    let id = value.get("id");
-    if id.is_some_and(|id| id.is_string() || id.is_number())
-        && crate::injected!(config, DropInvalidRequests)
-    {
-        return accepted(config);
-    }
-    if id.is_some_and(serde_json::Value::is_null)
-        && value.get("method").is_some()
-        && crate::injected!(config, NullIdAsNotification)
-    {
-        return accepted(config);
-    }
-    error(
-        StatusCode::BAD_REQUEST,
-        -32600,
-        "Invalid Request: not a JSON-RPC request, notification or response",
-    )
-}
-
-fn error(status: StatusCode, code: i64, message: &str) -> Response {
-    (
-        status,
-        axum::Json(
-            json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}}),
-        ),
-    )
-        .into_response()
-}
-
 async fn message(State(state): State<AppState>, request: Request) -> Response {
     let config = &state.config;
     let (parts, body) = request.into_parts();
     let Some(caller) = parts.extensions.get::<Authenticated>().cloned() else {
-        return error(StatusCode::UNAUTHORIZED, -32600, "Unauthorized");
+        return jsonrpc_error(StatusCode::UNAUTHORIZED, -32600, "Unauthorized");
     };
     let session_id = parts.uri.query().and_then(|query| {
         url::form_urlencoded::parse(query.as_bytes())
@@ -202,7 +162,7 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
             .map(|(_, value)| value.into_owned())
     });
     let Some(session_id) = session_id else {
-        return error(StatusCode::BAD_REQUEST, -32600, "session_id is required");
+        return jsonrpc_error(StatusCode::BAD_REQUEST, -32600, "session_id is required");
     };
     let (incoming, initialized) = {
         let sessions = state.sessions.sse();
@@ -220,30 +180,20 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
                 } else {
                     StatusCode::NOT_FOUND
                 };
-                return error(status, -32600, "Could not find session");
+                return jsonrpc_error(status, -32600, "Could not find session");
             }
         }
     };
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
-        return error(
+        return jsonrpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             -32600,
             "Request body too large",
         );
     };
-    let mut message = match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
+    let mut message = match read_message(config, Transport::Sse, &bytes) {
         Ok(message) => message,
-        Err(_) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(value) => return invalid_message(config, &value),
-            Err(_) => {
-                let code = if crate::injected!(config, WrongParseErrorCode) {
-                    -32600
-                } else {
-                    -32700
-                };
-                return error(StatusCode::BAD_REQUEST, code, "Parse error");
-            }
-        },
+        Err(answer) => return *answer,
     };
     let request_id = match &message {
         ClientJsonRpcMessage::Request(request) => {
@@ -252,7 +202,7 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
                     session.initialized = true;
                 }
             } else if !initialized && crate::injected!(config, IgnoreBeforeInitialize) {
-                return accepted(config);
+                return accepted(config, Transport::Sse);
             }
             Some(request.id.clone())
         }
@@ -271,14 +221,14 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
     match tokio::time::timeout(ENQUEUE_TIMEOUT, incoming.send(Box::new(message))).await {
         Ok(Ok(())) => match request_id {
             Some(id) if crate::injected!(config, ResultInPostBody) => (
-                accepted(config).status(),
+                accepted(config, Transport::Sse).status(),
                 axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": {}})),
             )
                 .into_response(),
-            _ => accepted(config),
+            _ => accepted(config, Transport::Sse),
         },
-        Ok(Err(_)) => error(StatusCode::NOT_FOUND, -32600, "Could not find session"),
-        Err(_) => error(
+        Ok(Err(_)) => jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Could not find session"),
+        Err(_) => jsonrpc_error(
             StatusCode::SERVICE_UNAVAILABLE,
             -32600,
             "The session is too busy; retry later",

@@ -18,7 +18,7 @@ use rmcp::transport::streamable_http_server::{
 };
 use serde_json::json;
 
-use super::handler::ProfileServer;
+use super::{Transport, accepted, handler::ProfileServer, jsonrpc_error, read_message};
 use crate::{AppState, resource::Authenticated};
 
 pub(super) const SESSION_HEADER: &str = "mcp-session-id";
@@ -40,6 +40,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         StreamableHttpServerConfig::default()
             .disable_allowed_hosts()
             .disable_allowed_origins()
+            // Stateless (2026-07-28) requests whose handler sends nothing before the
+            // result get it as one JSON body instead of an SSE stream of one event.
+            .with_json_response(true)
             .with_cancellation_token(state.shutdown.child_token()),
     );
     Router::new()
@@ -47,24 +50,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route_layer(from_fn_with_state(state.clone(), bind_sessions))
 }
 
-fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({
-            "jsonrpc": "2.0",
-            "id": null,
-            "error": {"code": code, "message": message}
-        })),
-    )
-        .into_response()
-}
-
 fn session_not_found() -> Response {
     jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Session not found")
-}
-
-fn accepted() -> Response {
-    StatusCode::ACCEPTED.into_response()
 }
 
 async fn bind_sessions(
@@ -123,23 +110,9 @@ async fn bind_sessions(
                 "Request body too large",
             );
         };
-        let message = match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
+        let message = match read_message(config, Transport::StreamableHttp, &bytes) {
             Ok(message) => message,
-            // rmcp answers JSON that is not a JSON-RPC message with 415, though the media
-            // type is right: the transport spec asks for an error status such as 400, and
-            // JSON-RPC for an Invalid Request error.
-            Err(_) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
-                Ok(value) => return invalid_message(config, &value),
-                // rmcp answers unparseable JSON with 415 too; JSON-RPC asks for a parse error.
-                Err(_) => {
-                    let code = if crate::injected!(config, WrongParseErrorCode) {
-                        -32600
-                    } else {
-                        -32700
-                    };
-                    return jsonrpc_error(StatusCode::BAD_REQUEST, code, "Parse error");
-                }
-            },
+            Err(answer) => return *answer,
         };
         if let Some(early) = sessionless_request_faults(&state, &caller, &mut parts, &message) {
             return early;
@@ -179,31 +152,6 @@ async fn bind_sessions(
         return rewrite_event_stream(config, response).await;
     }
     response
-}
-
-/// JSON that is not a JSON-RPC message: 400 with an Invalid Request error without id.
-fn invalid_message(config: &crate::Config, value: &serde_json::Value) -> Response {
-    let id = value.get("id");
-    let usable_id = id.is_some_and(|id| id.is_string() || id.is_number());
-    if usable_id && crate::injected!(config, DropInvalidRequests) {
-        return accepted();
-    }
-    if id.is_some_and(serde_json::Value::is_null)
-        && value.get("method").is_some()
-        && crate::injected!(config, NullIdAsNotification)
-    {
-        return accepted();
-    }
-    let status = if !usable_id && crate::injected!(config, InvalidInputGets200) {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    jsonrpc_error(
-        status,
-        -32600,
-        "Invalid Request: not a JSON-RPC request, notification or response",
-    )
 }
 
 fn is_event_stream(response: &Response) -> bool {
@@ -344,7 +292,7 @@ fn sessionless_request_faults(
             }
             None
         }
-        None if ignores => Some(accepted()),
+        None if ignores => Some(accepted(config, Transport::StreamableHttp)),
         _ => None,
     }
 }
