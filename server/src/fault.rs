@@ -231,8 +231,8 @@ faults! {
     AcceptGitHubTokens = "accept-github-tokens" => ["AUTH-TOK-03"],
     /// The tool sends the client's MCP token to GitHub instead of the GitHub token.
     /// GitHub refuses it, so the tool cannot return the profile either (TOOLS-06,
-    /// TOOLS-08).
-    SendMcpTokenToGitHub = "send-mcp-token-to-github" => ["AUTH-TOK-03"] also ["TOOLS-06", "TOOLS-08"],
+    /// TOOLS-08, and SHTTP5-22's stateless call, which expects the profile).
+    SendMcpTokenToGitHub = "send-mcp-token-to-github" => ["AUTH-TOK-03"] also ["TOOLS-06", "TOOLS-08", "SHTTP5-22"],
     /// A GitHub 401 during the tool leaves the grant in place, so the client keeps
     /// using a token whose upstream authorization is gone.
     KeepGrantAfterGitHub401 = "keep-grant-after-github-401" => ["AUTH-TOK-04"],
@@ -281,10 +281,29 @@ faults! {
     HeaderlessJoinsSession = "headerless-joins-session" => ["SHTTP-17"],
     /// DELETE answers 200 but leaves the session open.
     DeleteKeepsSession = "delete-keeps-session" => ["SHTTP-18"],
-    /// An unsupported `MCP-Protocol-Version` header is dropped instead of refused.
-    IgnoreUnsupportedProtocolVersion = "ignore-unsupported-protocol-version" => ["SHTTP-20"],
+    /// An unsupported `MCP-Protocol-Version` header is dropped instead of refused. A
+    /// 2026-07-28 request with an unsupported version then lacks the header and gets
+    /// `HeaderMismatch` (-32020) instead of `UnsupportedProtocolVersion` (SHTTP5-10).
+    IgnoreUnsupportedProtocolVersion = "ignore-unsupported-protocol-version" => ["SHTTP-20"] also ["SHTTP5-10"],
     /// Requests in a session without `MCP-Protocol-Version` get 400.
     RequireProtocolVersionHeader = "require-protocol-version-header" => ["SHTTP-21"],
+
+    // SHTTP5: stateless Streamable HTTP (2026-07-28).
+
+    /// A 2026-07-28 request whose `MCP-Protocol-Version` header differs from its `_meta`
+    /// protocol version gets code -32602 instead of the `HeaderMismatch` code -32020.
+    HeaderMismatchAsInvalidParams = "header-mismatch-as-invalid-params" => ["SHTTP5-09"],
+    /// The `UnsupportedProtocolVersion` error (-32022) to a 2026-07-28 request does not
+    /// list the supported versions in `data.supported`.
+    UnsupportedVersionWithoutList = "unsupported-version-without-list" => ["SHTTP5-10"],
+    /// A 2026-07-28 request for an unknown method gets its -32601 error with HTTP 200
+    /// instead of 404.
+    MethodNotFoundGets200 = "method-not-found-gets-200" => ["SHTTP5-11"],
+    /// `server/discover` is not implemented: it gets 404 and -32601.
+    NoServerDiscover = "no-server-discover" => ["SHTTP5-20"],
+    /// A 2026-07-28 `tools/call` without a session is refused with 400, as if its context
+    /// had to come from an earlier `initialize` on the connection.
+    StatelessCallNeedsSession = "stateless-call-needs-session" => ["SHTTP5-22"],
 
     // SSE: the legacy HTTP+SSE transport.
 
@@ -304,7 +323,8 @@ faults! {
 
     /// Requests that arrive before `initialize` are accepted with 202 and ignored
     /// instead of refused: on SSE before the session's `initialize`, on Streamable HTTP
-    /// without a session from a token that never opened one.
+    /// without a session from a token that never opened one (2026-07-28 requests, which
+    /// have no `initialize`, are left alone).
     IgnoreBeforeInitialize = "ignore-before-initialize" => ["LIFE-01"],
     /// The initialize result does not declare the `tools` capability.
     OmitToolsCapability = "omit-tools-capability" => ["LIFE-02"],
@@ -323,8 +343,9 @@ faults! {
     WrongParseErrorCode = "wrong-parse-error-code" => ["RPC-06"],
     /// A malformed request that has an id is accepted with 202 and dropped.
     DropInvalidRequests = "drop-invalid-requests" => ["RPC-07"],
-    /// An unknown method gets code -32603 instead of -32601.
-    WrongMethodNotFoundCode = "wrong-method-not-found-code" => ["RPC-08"],
+    /// An unknown method gets code -32603 instead of -32601. On a 2026-07-28 request
+    /// that also makes the answer 200 instead of 404 (SHTTP5-11).
+    WrongMethodNotFoundCode = "wrong-method-not-found-code" => ["RPC-08"] also ["SHTTP5-11"],
     /// An unknown tool gets an `isError` result instead of a JSON-RPC error.
     UnknownToolAsToolError = "unknown-tool-as-tool-error" => ["RPC-09"],
 
@@ -332,8 +353,9 @@ faults! {
 
     /// The tool's `inputSchema` has no `"type": "object"`.
     UntypedInputSchema = "untyped-input-schema" => ["TOOLS-02"],
-    /// `get_user_profile` returns another user's profile.
-    WrongUserProfile = "wrong-user-profile" => ["TOOLS-06"],
+    /// `get_user_profile` returns another user's profile, also to SHTTP5-22's stateless
+    /// call, which expects the logged-in user's.
+    WrongUserProfile = "wrong-user-profile" => ["TOOLS-06"] also ["SHTTP5-22"],
     /// `structuredContent` gives the user's `id` as a string, against the output schema.
     StructuredContentMismatch = "structured-content-mismatch" => ["TOOLS-08"],
     /// `structuredContent` is sent in sessions of versions before 2025-06-18, whose

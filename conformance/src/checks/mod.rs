@@ -17,6 +17,7 @@ pub mod auth_tok;
 pub mod life;
 pub mod rpc;
 pub mod shttp;
+pub mod shttp5;
 pub mod sse;
 pub mod tools;
 
@@ -137,6 +138,7 @@ pub fn all() -> Vec<Check> {
     out.extend(auth_tok::checks());
     out.extend(auth_3p::checks());
     out.extend(shttp::checks());
+    out.extend(shttp5::checks());
     out.extend(sse::checks());
     out.extend(life::checks());
     out.extend(rpc::checks());

@@ -109,7 +109,7 @@ async fn tools_list_shape(cx: Ctx) -> anyhow::Result<Verdict> {
 }
 
 /// The profile JSON a tool result carries: `structuredContent`, else the first text block.
-fn profile_in(result: &Value) -> Option<Value> {
+pub(super) fn profile_in(result: &Value) -> Option<Value> {
     if let Some(s) = result.get("structuredContent") {
         return Some(s.clone());
     }

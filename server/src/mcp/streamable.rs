@@ -12,7 +12,7 @@ use axum::{
     middleware::{Next, from_fn_with_state},
     response::{IntoResponse, Response},
 };
-use rmcp::model::{ClientJsonRpcMessage, ClientRequest, ProtocolVersion};
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
@@ -101,7 +101,7 @@ async fn bind_sessions(
         return refusal;
     }
 
-    let request = if method == Method::POST {
+    let (request, stateless) = if method == Method::POST {
         let (mut parts, body) = request.into_parts();
         let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
             return jsonrpc_error(
@@ -114,12 +114,18 @@ async fn bind_sessions(
             Ok(message) => message,
             Err(answer) => return *answer,
         };
-        if let Some(early) = sessionless_request_faults(&state, &caller, &mut parts, &message) {
+        let stateless = is_stateless(&message);
+        if let Some(early) =
+            sessionless_request_faults(&state, &caller, &mut parts, &message, stateless)
+        {
             return early;
         }
-        Request::from_parts(parts, Body::from(bytes))
+        if stateless && let Some(early) = stateless_request_faults(config, &parts, &message) {
+            return early;
+        }
+        (Request::from_parts(parts, Body::from(bytes)), stateless)
     } else {
-        request
+        (request, false)
     };
 
     let mut response = next.run(request).await;
@@ -145,6 +151,9 @@ async fn bind_sessions(
     if response.status() == StatusCode::ACCEPTED && crate::injected!(config, NotificationsGet200) {
         *response.status_mut() = StatusCode::OK;
     }
+    if stateless && rewrites_stateless_errors(config) && is_json(&response) {
+        response = rewrite_stateless_error(config, response).await;
+    }
     if response.status().is_client_error() && is_plain_text(&response) {
         return plain_text_to_jsonrpc(response).await;
     }
@@ -160,6 +169,25 @@ fn is_event_stream(response: &Response) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("text/event-stream"))
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
+}
+
+/// Whether a message is a 2026-07-28 request: one that carries its protocol version
+/// in `params._meta` instead of relying on a session.
+fn is_stateless(message: &ClientJsonRpcMessage) -> bool {
+    match message {
+        ClientJsonRpcMessage::Request(request) => {
+            request.request.get_meta().protocol_version().is_some()
+        }
+        _ => false,
+    }
 }
 
 fn is_plain_text(response: &Response) -> bool {
@@ -270,10 +298,12 @@ fn sessionless_request_faults(
     caller: &Authenticated,
     parts: &mut http::request::Parts,
     message: &ClientJsonRpcMessage,
+    stateless: bool,
 ) -> Option<Response> {
     let config = &state.config;
     let joins = crate::injected!(config, HeaderlessJoinsSession);
-    let ignores = crate::injected!(config, IgnoreBeforeInitialize);
+    // 2026-07-28 has no initialize, so its requests cannot come before one.
+    let ignores = crate::injected!(config, IgnoreBeforeInitialize) && !stateless;
     let is_request = matches!(message, ClientJsonRpcMessage::Request(request)
         if !matches!(request.request, ClientRequest::InitializeRequest(_)));
     if !(joins || ignores) || !is_request || parts.headers.contains_key(SESSION_HEADER) {
@@ -295,6 +325,95 @@ fn sessionless_request_faults(
         None if ignores => Some(accepted(config, Transport::StreamableHttp)),
         _ => None,
     }
+}
+
+/// The faults about 2026-07-28 requests that answer before rmcp sees them: no
+/// `server/discover`, and a `tools/call` refused without a session, as if its
+/// context came from an earlier `initialize`.
+fn stateless_request_faults(
+    config: &crate::Config,
+    parts: &http::request::Parts,
+    message: &ClientJsonRpcMessage,
+) -> Option<Response> {
+    let ClientJsonRpcMessage::Request(request) = message else {
+        return None;
+    };
+    let id = serde_json::to_value(&request.id).unwrap_or_default();
+    let refuse = |status: StatusCode, code: i64, text: &str| {
+        let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": text}});
+        (status, axum::Json(body)).into_response()
+    };
+    match &request.request {
+        ClientRequest::DiscoverRequest(_) if crate::injected!(config, NoServerDiscover) => {
+            Some(refuse(
+                StatusCode::NOT_FOUND,
+                -32601,
+                "Method not found: server/discover",
+            ))
+        }
+        ClientRequest::CallToolRequest(_)
+            if crate::injected!(config, StatelessCallNeedsSession)
+                && !parts.headers.contains_key(SESSION_HEADER) =>
+        {
+            Some(refuse(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                "Bad Request: no session, initialize first",
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn rewrites_stateless_errors(config: &crate::Config) -> bool {
+    let rewriting = [
+        crate::injected!(config, HeaderMismatchAsInvalidParams),
+        crate::injected!(config, UnsupportedVersionWithoutList),
+        crate::injected!(config, MethodNotFoundGets200),
+    ];
+    rewriting.contains(&true)
+}
+
+/// The faults that rewrite rmcp's JSON error to a 2026-07-28 request: the
+/// `HeaderMismatch` code, the supported versions of `UnsupportedProtocolVersion`, and
+/// the 404 of an unknown method.
+async fn rewrite_stateless_error(config: &crate::Config, response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return jsonrpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            -32603,
+            "Response too large",
+        );
+    };
+    let Ok(mut message) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let code = message
+        .pointer("/error/code")
+        .and_then(serde_json::Value::as_i64);
+    match code {
+        Some(-32020) if crate::injected!(config, HeaderMismatchAsInvalidParams) => {
+            message["error"]["code"] = json!(-32602);
+        }
+        Some(-32022) if crate::injected!(config, UnsupportedVersionWithoutList) => {
+            if let Some(data) = message
+                .pointer_mut("/error/data")
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                data.remove("supported");
+            }
+        }
+        Some(-32601)
+            if parts.status == StatusCode::NOT_FOUND
+                && crate::injected!(config, MethodNotFoundGets200) =>
+        {
+            parts.status = StatusCode::OK;
+        }
+        _ => return Response::from_parts(parts, Body::from(bytes)),
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(message.to_string()))
 }
 
 /// The faults that touch an SSE response to a POST: a first event that is not JSON,
