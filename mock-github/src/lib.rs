@@ -124,8 +124,12 @@ pub const DEFAULT_SLOW_DELAY: Duration = Duration::from_secs(30);
 
 /// A running mock. Dropping it stops the server.
 pub struct MockGitHub {
-    server: MockServer,
+    /// Always `Some` until the mock is dropped (see the `Drop` impl).
+    server: Option<MockServer>,
     state: Arc<State>,
+    /// The server's address, kept so it stays readable without the server.
+    address: std::net::SocketAddr,
+    uri: String,
 }
 
 /// Options for [`MockGitHub`], from [`MockGitHub::builder`].
@@ -171,7 +175,12 @@ impl MockGitHubBuilder {
             .named("mock-github")
             .mount(&server)
             .await;
-        MockGitHub { server, state }
+        MockGitHub {
+            address: *server.address(),
+            uri: server.uri(),
+            server: Some(server),
+            state,
+        }
     }
 }
 
@@ -199,12 +208,12 @@ impl MockGitHub {
 
     /// `http://HOST:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
-        self.server.uri()
+        self.uri.clone()
     }
 
     /// The address the mock listens on.
     pub fn address(&self) -> std::net::SocketAddr {
-        *self.server.address()
+        self.address
     }
 
     /// `{base}/login/oauth/authorize`.
@@ -258,6 +267,21 @@ impl MockGitHub {
     /// to its own clients.
     pub fn issued_tokens(&self) -> Vec<IssuedToken> {
         self.state.issued_tokens()
+    }
+}
+
+/// wiremock's `MockServer` verifies its expectations when dropped, blocking the
+/// dropping thread on a lock that its own server thread takes while answering. Seen
+/// once under load: a test's runtime thread blocked there for good. This mock sets no
+/// expectations, so the verification has nothing to say; it runs on a thread of its
+/// own, which can never hold up the caller.
+impl Drop for MockGitHub {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = std::thread::Builder::new()
+                .name("mock-github-drop".into())
+                .spawn(move || drop(server));
+        }
     }
 }
 

@@ -77,7 +77,10 @@ pub async fn run(config: SuiteConfig) -> Report {
 /// Runs the suite without printing, for tests that run it many times and report
 /// differences themselves.
 pub async fn run_quietly(config: SuiteConfig) -> Report {
-    mcp_auth_conformance::run(config)
+    // Every check has its own timeout; this bound turns anything else that hangs into
+    // a failure with a message instead of a test that never ends.
+    tokio::time::timeout(Duration::from_secs(300), mcp_auth_conformance::run(config))
         .await
+        .expect("the suite finishes within 5 minutes")
         .expect("the suite runs")
 }
