@@ -163,20 +163,22 @@ async fn bind_sessions(
     response
 }
 
-fn is_event_stream(response: &Response) -> bool {
-    response
+/// The response's media type, without parameters such as `charset`.
+fn media_type(response: &Response) -> Option<&str> {
+    let value = response
         .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/event-stream"))
+        .get(header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    Some(value.split(';').next().unwrap_or(value).trim())
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    media_type(response) == Some("text/event-stream")
 }
 
 fn is_json(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"))
+    media_type(response) == Some("application/json")
 }
 
 /// Whether a message is a 2026-07-28 request: one that carries its protocol version
@@ -190,12 +192,9 @@ fn is_stateless(message: &ClientJsonRpcMessage) -> bool {
     }
 }
 
+/// rmcp's error bodies: `text/plain`, or no content type at all.
 fn is_plain_text(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_none_or(|value| value.starts_with("text/plain"))
+    media_type(response).is_none_or(|media_type| media_type == "text/plain")
 }
 
 /// rmcp's HTTP errors are plain text; the transport spec lets the body be a JSON-RPC
