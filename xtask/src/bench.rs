@@ -30,7 +30,7 @@ use serde_json::Value;
 use crate::{
     cargo,
     conformance::python_environment,
-    process::{Launched, free_port},
+    process::{Launched, MockGitHubProcess, free_port},
     project_root,
 };
 
@@ -147,30 +147,14 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let bin = target_dir.join("release");
     let machine = Machine::read(&root);
 
-    let mock = Launched::start(
-        "mock-github",
-        duct::cmd(bin.join("mock-github"), ["--port", "0", "--json"]),
-        &logs,
-    )?;
-    let announcement: Value =
-        serde_json::from_str(&mock.first_stdout_line(Duration::from_secs(30))?)
-            .context("mock-github printed no JSON line")?;
-    let mock_url = announcement["base_url"]
-        .as_str()
-        .context("mock-github named no base_url")?
-        .to_owned();
-    let mock_env: Vec<(String, String)> = announcement["env"]
-        .as_object()
-        .context("mock-github named no environment")?
-        .iter()
-        .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().to_owned()))
-        .collect();
+    let mock = MockGitHubProcess::start(&bin.join("mock-github"), &[], &logs)?;
+    let mock_url = mock.base_url.clone();
     let launcher = Launcher {
         bin: bin.clone(),
         python,
         root: root.clone(),
         logs: logs.clone(),
-        mock_env,
+        mock_env: mock.env.clone(),
         ceiling_token: random_hex(),
     };
 

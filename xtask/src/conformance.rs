@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::{
     cargo,
-    process::{Launched, free_port},
+    process::{Launched, MockGitHubProcess, free_port},
     project_root, snapshot_diff,
 };
 
@@ -367,26 +367,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         .context("cargo build failed")?;
     let bin = target_dir.join("debug");
 
-    let mock = Launched::start(
-        "mock-github",
-        duct::cmd(bin.join("mock-github"), ["--port", "0", "--json"]),
-        &logs,
-    )?;
-    let announcement = mock.first_stdout_line(Duration::from_secs(30))?;
-    let announcement: serde_json::Value =
-        serde_json::from_str(&announcement).context("mock-github printed no JSON line")?;
-    let mock_url = announcement["base_url"]
-        .as_str()
-        .context("mock-github named no base_url")?
-        .to_owned();
-    let mock_env = announcement["env"]
-        .as_object()
-        .context("mock-github named no environment")?
-        .clone();
-    let mock_api = announcement["api_base_url"]
-        .as_str()
-        .context("mock-github named no api_base_url")?
-        .to_owned();
+    let mock = MockGitHubProcess::start(&bin.join("mock-github"), &[], &logs)?;
 
     let snapshot_dir = match suite_option_value(&options.suite_args, "--snapshot-dir") {
         Some(dir) => PathBuf::from(dir),
@@ -402,10 +383,8 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     for launch in &launches {
         let port = free_port()?;
         let base_url = format!("http://127.0.0.1:{port}");
-        let mut expression = launcher.command(&root, launch, port, &base_url, &mock_api);
-        for (name, value) in &mock_env {
-            expression = expression.env(name, value.as_str().unwrap_or_default());
-        }
+        let mut expression =
+            mock.apply_env(launcher.command(&root, launch, port, &base_url, &mock.api_base_url));
         let ttl = match options.target {
             Target::Python => PYTHON_TOKEN_TTL_SECS,
             _ => SHORT_TOKEN_TTL_SECS,
@@ -439,7 +418,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             "--url".to_owned(),
             base_url,
             "--mock-github".to_owned(),
-            mock_url.clone(),
+            mock.base_url.clone(),
             "--json".to_owned(),
             report.display().to_string(),
         ];

@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use crate::{
     cargo,
-    process::{Launched, free_port},
+    process::{Launched, MockGitHubProcess, free_port},
     project_root,
 };
 
@@ -412,39 +412,20 @@ fn run_all(
 /// One run: a mock GitHub, the server (with the fault), and the suite with `--json`.
 fn run_one(binaries: &Binaries, work: &Path, run: &Run) -> anyhow::Result<Report> {
     let logs = work.join(&run.label);
-    let mock = Launched::start(
-        "mock-github",
-        duct::cmd(
-            &binaries.mock,
-            [
-                "--port",
-                "0",
-                "--json",
-                "--slow-delay-ms",
-                MOCK_SLOW_DELAY_MS,
-            ],
-        ),
+    let mock = MockGitHubProcess::start(
+        &binaries.mock,
+        &["--slow-delay-ms", MOCK_SLOW_DELAY_MS],
         &logs,
     )?;
-    let announcement: Value = serde_json::from_str(&mock.first_stdout_line(READY_TIMEOUT)?)
-        .context("mock-github printed no JSON line")?;
-    let mock_url = announcement["base_url"]
-        .as_str()
-        .context("mock-github named no base_url")?
-        .to_owned();
-    let mock_env = announcement["env"]
-        .as_object()
-        .context("mock-github named no environment")?
-        .clone();
 
-    let (server, base_url) = start_server(binaries, &logs, run, &mock_env)?;
+    let (server, base_url) = start_server(binaries, &logs, run, &mock)?;
 
     let report_path = logs.join("report.json");
     let mut suite = vec![
         "--url".to_owned(),
         base_url,
         "--mock-github".to_owned(),
-        mock_url,
+        mock.base_url.clone(),
         "--json".to_owned(),
         report_path.display().to_string(),
         "--slow".to_owned(),
@@ -469,7 +450,7 @@ fn start_server(
     binaries: &Binaries,
     logs: &Path,
     run: &Run,
-    mock_env: &serde_json::Map<String, Value>,
+    mock: &MockGitHubProcess,
 ) -> anyhow::Result<(Launched, String)> {
     let mut last_error = None;
     for _ in 0..START_ATTEMPTS {
@@ -479,11 +460,8 @@ fn start_server(
         if let Some(fault) = &run.fault {
             args.extend(["--fault".to_owned(), fault.clone()]);
         }
-        let mut expression = duct::cmd(&binaries.server, &args);
-        for (name, value) in mock_env {
-            expression = expression.env(name, value.as_str().unwrap_or_default());
-        }
-        expression = expression
+        let mut expression = mock
+            .apply_env(duct::cmd(&binaries.server, &args))
             .env("MCP_GITHUB_SERVER_URL", &base_url)
             .env("MCP_GITHUB_UPSTREAM_TIMEOUT_SECS", UPSTREAM_TIMEOUT_SECS);
         for (name, value) in &run.setup.env {

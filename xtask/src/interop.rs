@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 
 use crate::{
     cargo,
-    process::{Launched, free_port},
+    process::{Launched, MockGitHubProcess, free_port},
     project_root,
 };
 
@@ -74,18 +74,8 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         bail!("no test id contains {:?}", only.unwrap_or_default());
     }
 
-    let mock = Launched::start(
-        "mock-github",
-        duct::cmd(bin.join("mock-github"), ["--port", "0", "--json"]),
-        &logs,
-    )?;
-    let announcement: serde_json::Value =
-        serde_json::from_str(&mock.first_stdout_line(Duration::from_secs(30))?)
-            .context("mock-github printed no JSON line")?;
-    let mock_url = announcement["base_url"]
-        .as_str()
-        .context("mock-github named no base_url")?
-        .to_owned();
+    let mock = MockGitHubProcess::start(&bin.join("mock-github"), &[], &logs)?;
+    let mock_url = mock.base_url.clone();
     let port = free_port()?;
     let server_url = format!("http://127.0.0.1:{port}");
     let mut server = duct::cmd(
@@ -93,12 +83,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         ["--port".to_owned(), port.to_string()],
     )
     .env("MCP_GITHUB_SERVER_URL", &server_url);
-    for (name, value) in announcement["env"]
-        .as_object()
-        .context("mock-github named no environment")?
-    {
-        server = server.env(name, value.as_str().unwrap_or_default());
-    }
+    server = mock.apply_env(server);
     let server = Launched::start("server", server, &logs)?;
     server.wait_for_port(
         SocketAddr::from((Ipv4Addr::LOCALHOST, port)),

@@ -170,3 +170,53 @@ pub fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("no free port")?;
     Ok(listener.local_addr()?.port())
 }
+
+/// A mock GitHub in its own process (`mock-github --port 0 --json`), with what its
+/// announcement line says: where it listens and the environment a server needs.
+pub struct MockGitHubProcess {
+    /// Kept so the process lives as long as this value.
+    _process: Launched,
+    pub base_url: String,
+    pub api_base_url: String,
+    /// The `MCP_GITHUB_GITHUB_*` variables pointing a server at this mock.
+    pub env: Vec<(String, String)>,
+}
+
+impl MockGitHubProcess {
+    /// Starts `binary` on a free port, with `extra_args` after `--json`, and reads
+    /// its announcement.
+    pub fn start(binary: &Path, extra_args: &[&str], logs: &Path) -> anyhow::Result<Self> {
+        let mut args = vec!["--port", "0", "--json"];
+        args.extend_from_slice(extra_args);
+        let process = Launched::start("mock-github", duct::cmd(binary, &args), logs)?;
+        let line = process.first_stdout_line(Duration::from_secs(30))?;
+        let announcement: serde_json::Value =
+            serde_json::from_str(&line).context("mock-github printed no JSON line")?;
+        let text = |field: &str| -> anyhow::Result<String> {
+            announcement[field]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("mock-github named no {field}"))
+        };
+        let env = announcement["env"]
+            .as_object()
+            .context("mock-github named no environment")?
+            .iter()
+            .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        Ok(MockGitHubProcess {
+            base_url: text("base_url")?,
+            api_base_url: text("api_base_url")?,
+            env,
+            _process: process,
+        })
+    }
+
+    /// `expression` with this mock's environment added.
+    pub fn apply_env(&self, mut expression: duct::Expression) -> duct::Expression {
+        for (name, value) in &self.env {
+            expression = expression.env(name, value);
+        }
+        expression
+    }
+}
