@@ -99,8 +99,16 @@ fn main() -> std::process::ExitCode {
 }
 
 /// The workspace root, whatever directory cargo was run from.
+/// The workspace this run belongs to, resolved when xtask runs rather than when it was
+/// built: clones that share a `CARGO_TARGET_DIR` share one `target/debug/xtask` binary, and
+/// each must still test its own tree. `cargo run` (and so `cargo xtask`) sets
+/// `CARGO_MANIFEST_DIR` for the process it starts; the compile-time value is the fallback
+/// for a binary started by hand.
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
