@@ -87,6 +87,8 @@ pub struct SuiteConfig {
     pub jobs: usize,
     /// Run checks that wait for the server's upstream timeout (GitHub not answering).
     pub slow: bool,
+    /// Run the robustness phase (generated malformed requests) with these settings.
+    pub robustness: Option<crate::robustness::Settings>,
     pub progress: Option<Progress>,
 }
 
@@ -107,6 +109,7 @@ impl SuiteConfig {
             check_timeout: Duration::from_secs(30),
             jobs: 16,
             slow: false,
+            robustness: None,
             progress: None,
         }
     }

@@ -62,6 +62,7 @@ pub mod mock;
 pub mod oauth;
 pub mod redact;
 pub mod report;
+pub mod robustness;
 pub mod schema;
 pub mod snapshot;
 pub mod version;
@@ -175,6 +176,7 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
         discovery,
         transcript: Default::default(),
         upstream_revocation: Default::default(),
+        robustness: Default::default(),
     });
 
     let planned = plan(&config);
@@ -186,7 +188,11 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
                     shared: shared.clone(),
                     transport: p.transport,
                 };
-                let timeout = config.check_timeout;
+                // The robustness campaign is one long phase shared by its checks.
+                let timeout = match (&config.robustness, p.check.area()) {
+                    (Some(r), "ROBUST") => config.check_timeout + r.budget,
+                    _ => config.check_timeout,
+                };
                 let progress = config.progress.clone();
                 async move {
                     let t0 = Instant::now();

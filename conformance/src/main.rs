@@ -73,6 +73,22 @@ struct Args {
     /// Also run checks that wait for the server's upstream timeout.
     #[arg(long)]
     slow: bool,
+    /// Run the robustness phase: generated malformed requests to every endpoint, judged for
+    /// 5xx answers, hangs, dropped connections and memory growth.
+    #[arg(long)]
+    robustness: bool,
+    /// How many requests the robustness phase generates.
+    #[arg(long, default_value_t = 10_000)]
+    robustness_cases: usize,
+    /// The seed of the robustness phase's inputs (random when not given; printed to replay).
+    #[arg(long)]
+    robustness_seed: Option<u64>,
+    /// The target's process id, to read its memory around the robustness phase.
+    #[arg(long)]
+    target_pid: Option<u32>,
+    /// How much the target's resident memory may grow during the robustness phase, in MiB.
+    #[arg(long, default_value_t = 256)]
+    memory_limit_mib: u64,
     /// Show evidence for warnings and notes for passes.
     #[arg(long, short)]
     verbose: bool,
@@ -121,6 +137,20 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     config.request_timeout = Duration::try_from_secs_f64(args.timeout)?;
     config.jobs = args.jobs;
     config.slow = args.slow;
+    if args.robustness {
+        let seed = args.robustness_seed.unwrap_or_else(rand::random);
+        println!(
+            "robustness phase: {} cases, seed {seed}",
+            args.robustness_cases
+        );
+        config.robustness = Some(mcp_auth_conformance::robustness::Settings {
+            cases: args.robustness_cases,
+            seed,
+            target_pid: args.target_pid,
+            memory_limit_mib: args.memory_limit_mib,
+            ..Default::default()
+        });
+    }
 
     if args.list {
         for p in mcp_auth_conformance::plan(&config) {

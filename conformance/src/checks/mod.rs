@@ -15,6 +15,7 @@ pub mod auth_reg;
 pub mod auth_scope;
 pub mod auth_tok;
 pub mod life;
+pub mod robust;
 pub mod rpc;
 pub mod shttp;
 pub mod shttp5;
@@ -143,6 +144,7 @@ pub fn all() -> Vec<Check> {
     out.extend(life::checks());
     out.extend(rpc::checks());
     out.extend(tools::checks());
+    out.extend(robust::checks());
     out
 }
 
@@ -262,6 +264,8 @@ pub struct Shared {
     /// mock (AUTH-TOK-04), so that the same check on another transport does not
     /// revoke a token it is still logging in with.
     pub upstream_revocation: tokio::sync::Mutex<()>,
+    /// The robustness phase's campaign, run once by the first ROBUST check that asks.
+    pub robustness: tokio::sync::OnceCell<Result<Arc<crate::robustness::Campaign>, String>>,
 }
 
 /// A check's view of the run: the shared state and the transport it runs on (`None` for
