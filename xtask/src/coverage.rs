@@ -598,6 +598,37 @@ impl Fault {}
     }
 
     #[test]
+    fn the_latest_status_is_the_worst_outcome_across_reports() {
+        let dir = std::env::temp_dir().join(format!("xtask-coverage-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("temp dir");
+        let report = |results: Value| serde_json::json!({ "results": results }).to_string();
+        fs::write(
+            dir.join("report.json"),
+            report(serde_json::json!([
+                {"id": "A-01", "outcome": "pass"},
+                {"id": "B-01", "outcome": "fail", "baseline": {"status": "known", "reason": "r"}},
+                {"id": "C-01", "outcome": "skip"},
+            ])),
+        )
+        .expect("write");
+        fs::write(
+            dir.join("report.sse.json"),
+            report(serde_json::json!([
+                {"id": "A-01", "outcome": "warn"},
+                {"id": "C-01", "outcome": "fail"},
+            ])),
+        )
+        .expect("write");
+        fs::write(dir.join("junit.xml"), "<testsuites/>").expect("write");
+        let status = latest_status(&dir).expect("reports");
+        fs::remove_dir_all(&dir).expect("clean up");
+        assert_eq!(status["A-01"], "WARN");
+        assert_eq!(status["B-01"], "FAIL (known)");
+        assert_eq!(status["C-01"], "FAIL");
+        assert!(latest_status(&dir).is_none(), "no folder: not run");
+    }
+
+    #[test]
     fn the_status_section_is_left_out_of_the_comparison() {
         let a = format!("head\n{STATUS_BEGIN}\n| X | PASS |\n{STATUS_END}\n");
         let b = format!("head\n{STATUS_BEGIN}\n| X | not run |\n{STATUS_END}\n");
