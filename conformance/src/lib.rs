@@ -54,6 +54,7 @@
 //! - [`snapshot`]: the normalized transcript written by `--snapshot-dir`.
 
 pub mod baseline;
+pub mod catalogue;
 pub mod checks;
 pub mod client;
 pub mod config;

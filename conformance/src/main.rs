@@ -98,6 +98,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // `explain ID` looks a requirement up in the catalogue; it shares no flags with a run.
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("explain") {
+        return ExitCode::from(mcp_auth_conformance::catalogue::explain_command(&argv[1..]));
+    }
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -52,7 +52,12 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     }
     // Each stage runs even when an earlier one failed, so one CI run shows every
     // problem; the run fails if any stage did.
-    let stages: [(&str, Stage); 4] = [
+    let stages: [(&str, Stage); 5] = [
+        // Cheap: docs/coverage.md and conformance/faults.toml are current, and every
+        // ID a check names is in the catalogue.
+        ("the coverage file", || {
+            crate::coverage::run(&["--check".into()])
+        }),
         ("conformance against the Rust server", || {
             crate::conformance::run(&[])
         }),

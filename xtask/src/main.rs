@@ -8,10 +8,12 @@
 //!   against the reference server.
 //! - `snapshot-diff`: how two targets' normalized transcripts differ.
 //! - `faults`: every check fails against a server that breaks its requirement.
+//! - `coverage`: the checks and faults measured against the requirement catalogue.
 
 mod bench;
 mod ci;
 mod conformance;
+mod coverage;
 mod faults;
 mod interop;
 mod process;
@@ -70,6 +72,13 @@ tasks:
       fault trips a check it does not name or misses one it names, or when a check
       is tripped by no fault. --jobs: runs at once (default 3); --fault: only these
       faults (coverage is then not judged); --markdown: the matrix as a table.
+  coverage [--check]
+      Writes docs/coverage.md: per requirement of conformance/requirements.toml the
+      checks, the faults that prove them and the latest status per target (from
+      target/conformance/<target>/), per-area and overall coverage, the exclusions.
+      Also rewrites conformance/faults.toml from server/src/fault.rs. --check fails
+      when either file is stale (the status section aside) or when a check names an
+      ID the catalogue lacks.
 ";
 
 fn main() -> std::process::ExitCode {
@@ -83,6 +92,7 @@ fn main() -> std::process::ExitCode {
         Some("interop") => interop::run(&rest),
         Some("snapshot-diff") => snapshot_diff::run(&rest),
         Some("faults") => faults::run(&rest),
+        Some("coverage") => coverage::run(&rest),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             return std::process::ExitCode::SUCCESS;
