@@ -50,7 +50,7 @@ pub fn checks() -> Vec<Check> {
             id: "ROBUST-04",
             case: None,
             also: &[],
-            level: Level::Must,
+            level: Level::Should,
             versions: Versions::ALL,
             scope: Scope::AuthServer,
             title: "anonymous garbage leaves the server's memory within its bound",
