@@ -57,6 +57,7 @@ pub mod baseline;
 pub mod checks;
 pub mod client;
 pub mod config;
+pub mod connect;
 pub mod http;
 pub mod mock;
 pub mod oauth;

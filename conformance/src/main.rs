@@ -82,6 +82,13 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // `connect` is a command of its own, with its own flags (see `connect/mod.rs`).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "connect")
+    {
+        return mcp_auth_conformance::connect::main(std::env::args_os().skip(1));
+    }
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
