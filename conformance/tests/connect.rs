@@ -215,10 +215,31 @@ impl Running {
         while let Some(line) = self.lines.recv().await {
             self.stderr.push(line);
         }
+        // Shown when a test fails (the harness keeps a passing test's output to itself).
+        println!(
+            "--- connect ({status})\n{stdout}--- its stderr\n{}",
+            self.stderr.join("\n")
+        );
         Finished {
             success: status.success(),
             stdout,
             stderr: self.stderr.join("\n"),
+        }
+    }
+}
+
+/// Neither output holds a token, and traced session ids are redacted.
+fn assert_no_secrets(run: &Finished, entry: &Entry) {
+    for secret in [Some(&entry.access_token), entry.refresh_token.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        assert!(!run.stderr.contains(secret.as_str()), "{}", run.stderr);
+        assert!(!run.stdout.contains(secret.as_str()), "{}", run.stdout);
+    }
+    for line in run.stderr.lines() {
+        if let Some(value) = line.strip_prefix("[trace] mcp-session-id: ") {
+            assert_eq!(value, "[session-id]", "a session id in the trace");
         }
     }
 }
@@ -230,7 +251,7 @@ async fn one_shot_commands_log_in_once_then_reuse_refresh_and_revoke_the_tokens(
 
     // The first command logs in through the browser and caches the tokens.
     let first = setup
-        .run_with_login("mona", &[mcp.as_str(), "tools"])
+        .run_with_login("mona", &["--trace", mcp.as_str(), "tools"])
         .await
         .ok();
     assert!(
@@ -239,8 +260,17 @@ async fn one_shot_commands_log_in_once_then_reuse_refresh_and_revoke_the_tokens(
         first.stdout
     );
     let entry = setup.entry(&mcp).expect("the tokens are cached");
-    assert!(!first.stdout.contains(&entry.access_token));
-    assert!(!first.stderr.contains(&entry.access_token));
+    // `--trace` shows the whole login (registration, token exchange) and no secret.
+    for exchange in ["POST /register", "POST /token", "POST /mcp"] {
+        let (method, path) = exchange.split_once(' ').unwrap();
+        let line = format!("[trace] {method} {}", setup.url(path));
+        assert!(
+            first.stderr.contains(&line),
+            "no {line:?} in\n{}",
+            first.stderr
+        );
+    }
+    assert_no_secrets(&first, &entry);
     let path = setup.cache.path(mcp.as_str());
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -299,17 +329,7 @@ async fn one_shot_commands_log_in_once_then_reuse_refresh_and_revoke_the_tokens(
         .ok();
     assert!(traced.stderr.contains("[trace] POST"), "{}", traced.stderr);
     assert!(traced.stderr.contains("-> 200"), "{}", traced.stderr);
-    for secret in [Some(&again.access_token), again.refresh_token.as_ref()]
-        .into_iter()
-        .flatten()
-    {
-        assert!(
-            !traced.stderr.contains(secret.as_str()),
-            "{}",
-            traced.stderr
-        );
-        assert!(!traced.stdout.contains(secret.as_str()));
-    }
+    assert_no_secrets(&traced, &again);
     // ... unless asked.
     let shown = setup
         .run(&["--show-token", mcp.as_str(), "whoami"])

@@ -143,6 +143,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     if args.trace {
         let redactor = redactor.clone();
         http = http.with_observer(Arc::new(move |exchange| {
+            // The observer sees a session's first response before the session is set up, so
+            // its id is made known to the redactor here.
+            if let Some(session) = exchange.header("mcp-session-id") {
+                redactor.add(session, "session-id");
+            }
             let text = exchange.evidence(&redactor);
             eprintln!("[trace] {}", text.replace('\n', "\n[trace] "));
         }));
