@@ -17,6 +17,7 @@ use std::time::Duration;
 use mcp_auth_conformance::connect::cache::{Cache, Entry};
 use mcp_auth_conformance::http::{Http, Req};
 use mcp_auth_conformance::oauth::browser::{Arrival, Browser, Consent, Script};
+use mcp_auth_conformance::oauth::registration::{ClientKind, register};
 use tokio::sync::mpsc;
 use url::Url;
 
@@ -316,6 +317,22 @@ async fn one_shot_commands_log_in_once_then_reuse_refresh_and_revoke_the_tokens(
     assert_ne!(refreshed.refresh_token, entry.refresh_token, "rotated");
     assert!(!refreshed.expired());
 
+    // An access token the server refuses (401) is refreshed, and the request sent again.
+    let mut refused = refreshed.clone();
+    refused.access_token = "not-a-token-the-server-issued".into();
+    setup.cache.store(&refused).expect("rewrite the cache");
+    let after_401 = setup.run(&[mcp.as_str(), "tools"]).await.ok();
+    assert!(after_401.stdout.contains("get_user_profile"));
+    assert!(
+        after_401
+            .stderr
+            .contains("refused the access token; refreshing"),
+        "{}",
+        after_401.stderr
+    );
+    let refreshed = setup.entry(&mcp).expect("still cached");
+    assert_ne!(refreshed.access_token, refused.access_token);
+
     // `refresh` on demand.
     let refresh = setup.run(&[mcp.as_str(), "refresh"]).await.ok();
     assert!(refresh.stdout.contains("refreshed"), "{}", refresh.stdout);
@@ -393,4 +410,49 @@ async fn the_prompt_logs_in_with_a_printed_url_and_falls_back_to_sse() {
     );
     assert!(done.stdout.contains("logged out"), "{}", done.stdout);
     assert_eq!(setup.entry(&sse), None, "logout forgets the tokens");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pre_registered_confidential_client_logs_in_with_its_id_and_secret() {
+    let setup = Setup::new("client-id").await;
+    let mcp = setup.url("/mcp");
+    // Registered beforehand, with a loopback redirect URI whose port the server lets vary.
+    let http = Http::new(Duration::from_secs(10), Arc::default()).expect("client");
+    let client = register(
+        &http,
+        &setup.url("/register"),
+        ClientKind::Confidential,
+        "pre-registered",
+        "http://127.0.0.1:9/callback",
+    )
+    .await
+    .expect("registration");
+    let secret = client.client_secret.clone().expect("a secret");
+    let done = setup
+        .run_with_login(
+            "octocat",
+            &[
+                "--trace",
+                "--client-id",
+                &client.client_id,
+                "--client-secret",
+                &secret,
+                mcp.as_str(),
+                "whoami",
+            ],
+        )
+        .await
+        .ok();
+    assert!(
+        done.stdout.contains(r#""login":"octocat""#),
+        "{}",
+        done.stdout
+    );
+    assert!(!done.stderr.contains(&secret), "{}", done.stderr);
+    let entry = setup.entry(&mcp).expect("cached");
+    assert_eq!(entry.client_id, client.client_id);
+    assert_no_secrets(&done, &entry);
+    // The cached secret authenticates the refresh.
+    let refresh = setup.run(&[mcp.as_str(), "refresh"]).await.ok();
+    assert!(refresh.stdout.contains("refreshed"), "{}", refresh.stdout);
 }

@@ -396,10 +396,7 @@ impl Session {
             let conn = self.conn.as_mut().context("no session")?;
             match conn.request(method, params.clone()).await {
                 Ok(response) => return Ok(response),
-                Err(Failure::Unauthorized(_)) if attempt == 0 => {
-                    eprintln!("the server refused the access token; refreshing it");
-                    self.recover_from_401().await?;
-                }
+                Err(Failure::Unauthorized(_)) if attempt == 0 => self.recover_from_401().await?,
                 Err(Failure::SessionGone) if attempt == 0 => {
                     eprintln!("the server forgot the session; starting a new one");
                     self.conn = None;
@@ -468,6 +465,7 @@ impl Session {
             .as_ref()
             .is_some_and(|e| e.refresh_token.is_some())
         {
+            eprintln!("the server refused the access token; refreshing it");
             match self.refresh().await {
                 Ok(()) => return Ok(()),
                 Err(e) => eprintln!("the refresh failed, so logging in again: {e:#}"),
