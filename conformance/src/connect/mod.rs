@@ -703,64 +703,103 @@ impl Session {
     /// The client to log in with: pre-registered, a metadata document URL, or registered now.
     async fn client_for(&self, found: &Discovery, redirect_uri: &str) -> anyhow::Result<Client> {
         let name = "mcp-auth-conformance connect".to_owned();
-        if let Some(client_id) = &self.args.client_id {
-            if let Some(secret) = &self.args.client_secret {
-                self.http.redactor.add(secret, "client_secret");
-            }
-            return Ok(Client {
-                client_id: client_id.clone(),
-                client_secret: self.args.client_secret.clone(),
-                redirect_uri: redirect_uri.to_owned(),
-                auth_method: if self.args.client_secret.is_some() {
-                    "client_secret_post".into()
-                } else {
-                    "none".into()
-                },
-                name,
-            });
-        }
-        if let Some(document) = &self.args.client_metadata_url {
-            let supported = found
-                .metadata
-                .as_ref()
-                .and_then(|m| m.get("client_id_metadata_document_supported"))
-                .and_then(Value::as_bool)
-                == Some(true);
-            if supported {
-                return Ok(Client {
-                    client_id: document.to_string(),
-                    client_secret: None,
-                    redirect_uri: redirect_uri.to_owned(),
-                    auth_method: "none".into(),
-                    name,
-                });
-            }
-            eprintln!(
-                "the authorization server does not advertise client_id_metadata_document_supported; \
-                 registering a client instead"
-            );
-        }
-        let Some(endpoint) = &found.endpoints.registration else {
-            bail!(
-                "the authorization server offers no dynamic registration (no registration_endpoint); \
-                 pass --client-id of a client registered with the redirect URI \
-                 http://127.0.0.1:PORT/callback and --callback-port PORT"
-            );
+        let public = |client_id: String| Client {
+            client_id,
+            client_secret: None,
+            redirect_uri: redirect_uri.to_owned(),
+            auth_method: "none".into(),
+            name: name.clone(),
         };
-        registration::register(
-            &self.http,
-            endpoint,
-            ClientKind::Public,
-            &name,
-            redirect_uri,
-        )
-        .await
+        let (source, note) = client_source(
+            self.args.client_id.is_some(),
+            self.args.client_metadata_url.as_ref(),
+            found.metadata.as_ref(),
+            found.endpoints.registration.as_ref(),
+        )?;
+        if let Some(note) = note {
+            eprintln!("{note}");
+        }
+        match source {
+            ClientSource::PreRegistered => {
+                let client_id = self.args.client_id.clone().unwrap_or_default();
+                match &self.args.client_secret {
+                    Some(secret) => {
+                        self.http.redactor.add(secret, "client_secret");
+                        Ok(Client {
+                            client_secret: Some(secret.clone()),
+                            auth_method: "client_secret_post".into(),
+                            ..public(client_id)
+                        })
+                    }
+                    None => Ok(public(client_id)),
+                }
+            }
+            ClientSource::MetadataDocument(url) => Ok(public(url.to_string())),
+            ClientSource::Register(endpoint) => {
+                registration::register(
+                    &self.http,
+                    &endpoint,
+                    ClientKind::Public,
+                    &name,
+                    redirect_uri,
+                )
+                .await
+            }
+        }
     }
 
     async fn finish(&mut self) {
         if let Some(conn) = self.conn.take() {
             conn.close().await;
         }
+    }
+}
+
+/// Where the client of a login comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ClientSource {
+    /// `--client-id` (and `--client-secret`).
+    PreRegistered,
+    /// `--client-metadata-url`: the URL is the client_id.
+    MetadataDocument(Url),
+    /// Dynamic registration at this endpoint.
+    Register(Url),
+}
+
+/// Picks the client source in the order a user would expect: what they named, then the
+/// metadata document when the authorization server takes one, then registration. The note
+/// says why a named metadata document was not used.
+fn client_source(
+    pre_registered: bool,
+    metadata_document: Option<&Url>,
+    metadata: Option<&Value>,
+    registration: Option<&Url>,
+) -> anyhow::Result<(ClientSource, Option<String>)> {
+    if pre_registered {
+        return Ok((ClientSource::PreRegistered, None));
+    }
+    let mut note = None;
+    if let Some(document) = metadata_document {
+        let supported = metadata
+            .and_then(|m| m.get("client_id_metadata_document_supported"))
+            .and_then(Value::as_bool)
+            == Some(true);
+        if supported {
+            return Ok((ClientSource::MetadataDocument(document.clone()), None));
+        }
+        note = Some(
+            "the authorization server does not advertise client_id_metadata_document_supported; \
+             registering a client instead"
+                .to_owned(),
+        );
+    }
+    match registration {
+        Some(endpoint) => Ok((ClientSource::Register(endpoint.clone()), note)),
+        None => bail!(
+            "the authorization server offers no dynamic registration (no registration_endpoint); \
+             pass --client-id of a client registered with the redirect URI \
+             http://127.0.0.1:PORT/callback and --callback-port PORT"
+        ),
     }
 }
 
@@ -851,6 +890,37 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         super::Args::command().debug_assert();
+    }
+
+    #[test]
+    fn the_client_is_the_named_one_then_a_metadata_document_the_server_takes_then_a_registration() {
+        use super::{ClientSource, client_source};
+        use serde_json::json;
+        use url::Url;
+        let register = Url::parse("https://as.example/register").unwrap();
+        let document = Url::parse("https://app.example/client.json").unwrap();
+        let takes_documents = json!({"client_id_metadata_document_supported": true});
+        let (source, _) =
+            client_source(true, Some(&document), Some(&takes_documents), None).unwrap();
+        assert_eq!(source, ClientSource::PreRegistered);
+        let (source, note) = client_source(
+            false,
+            Some(&document),
+            Some(&takes_documents),
+            Some(&register),
+        )
+        .unwrap();
+        assert_eq!(source, ClientSource::MetadataDocument(document.clone()));
+        assert_eq!(note, None);
+        let (source, note) =
+            client_source(false, Some(&document), Some(&json!({})), Some(&register)).unwrap();
+        assert_eq!(source, ClientSource::Register(register.clone()));
+        assert!(
+            note.unwrap()
+                .contains("client_id_metadata_document_supported")
+        );
+        let refused = client_source(false, None, Some(&json!({})), None).unwrap_err();
+        assert!(refused.to_string().contains("--client-id"), "{refused}");
     }
 
     #[test]
