@@ -5,7 +5,7 @@
 // page must say the login worked. connect starts this script detached, so the outcome
 // goes to `connect-browser.txt` in the artifacts folder for connect.mjs to read.
 
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { chromium } from "playwright-core";
@@ -16,6 +16,13 @@ import { CHROMIUM_FLAGS, chromiumPath } from "./lib/chromium.mjs";
 const STEP_TIMEOUT_MS = 15_000;
 const APPROVE = 'button[name="action"][value="approve"]';
 const outcomeFile = () => join(artifacts(), "connect-browser.txt");
+
+/** Writes the outcome whole (a temporary file, then a rename), so its reader never sees half. */
+function report(line) {
+  const partial = `${outcomeFile()}.partial`;
+  writeFileSync(partial, `${line}\n`);
+  renameSync(partial, outcomeFile());
+}
 
 async function main() {
   const authorizationUrl = new URL(process.argv[2]);
@@ -43,9 +50,9 @@ async function main() {
 }
 
 main().then(
-  (summary) => writeFileSync(outcomeFile(), `ok: ${summary}\n`),
+  (summary) => report(`ok: ${summary}`),
   (error) => {
-    writeFileSync(outcomeFile(), `error: ${error.message}\n`);
+    report(`error: ${error.message}`);
     process.exit(1);
   },
 );

@@ -5,9 +5,10 @@
 // revoke and logout, each checked by its output.
 
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { watch } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 
 import { artifacts, checkProfileResult, login, runTest, serverUrl, setting } from "./lib/common.mjs";
@@ -35,7 +36,9 @@ runTest(async () => {
 
   try {
     const tools = await connect(["tools"], chromium);
-    const browserOutcome = readFileSync(join(artifacts(), "connect-browser.txt"), "utf8").trim();
+    // connect goes on as soon as its listener has answered; the browser script writes its
+    // outcome a moment later.
+    const browserOutcome = (await fileWhenWritten(join(artifacts(), "connect-browser.txt"))).trim();
     if (!browserOutcome.startsWith("ok: ")) throw new Error(`Chromium: ${browserOutcome}`);
     if (!tools.stdout.includes("get_user_profile")) throw new Error(`tools listed: ${tools.stdout}`);
 
@@ -57,3 +60,21 @@ runTest(async () => {
     rmSync(cacheDir, { recursive: true, force: true });
   }
 }, 150_000);
+
+/** The contents of `path` once it exists, waiting on directory events (bounded). */
+async function fileWhenWritten(path, timeoutMs = 30_000) {
+  const dir = dirname(path);
+  const signal = AbortSignal.timeout(timeoutMs);
+  const events = watch(dir, { signal });
+  try {
+    if (!existsSync(path)) {
+      for await (const event of events) {
+        if (event.filename === basename(path) && existsSync(path)) break;
+      }
+    }
+  } catch (error) {
+    if (error.name === "AbortError") throw new Error(`the browser script wrote no ${path} within ${timeoutMs / 1000} s`);
+    throw error;
+  }
+  return readFileSync(path, "utf8");
+}
