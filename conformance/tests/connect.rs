@@ -386,7 +386,7 @@ async fn the_prompt_logs_in_with_a_printed_url_and_falls_back_to_sse() {
     setup.walk_and_deliver(&url, "hubot").await;
     let done = running.finish().await.ok();
     assert!(
-        done.stderr.contains("falling back to HTTP+SSE"),
+        done.stderr.contains("; falling back to HTTP+SSE"),
         "{}",
         done.stderr
     );

@@ -116,14 +116,14 @@ impl Conn {
     }
 }
 
-/// Opens a Streamable HTTP session; a 400, 404 or 405 to the initialize POST is reported as
-/// `Ok(None)` so the caller can try HTTP+SSE.
+/// Opens a Streamable HTTP session; a 400, 404 or 405 to the initialize POST is handed back as
+/// `Ok(Err(exchange))` so the caller can try HTTP+SSE.
 pub async fn open_streamable_or_fallback(
     http: &Http,
     url: &Url,
     token: Option<&str>,
     version: &str,
-) -> Result<Option<Conn>, Failure> {
+) -> Result<Result<Conn, Box<Exchange>>, Failure> {
     let mut shttp = Shttp::new(http.clone(), url.clone(), token.map(str::to_owned));
     let id = shttp.next_id();
     let reply = shttp
@@ -135,7 +135,7 @@ pub async fn open_streamable_or_fallback(
         return Err(Failure::Unauthorized(Box::new(reply.exchange)));
     }
     if FALLBACK_STATUSES.contains(&status) {
-        return Ok(None);
+        return Ok(Err(Box::new(reply.exchange)));
     }
     let result = reply
         .response(&id)
@@ -162,7 +162,7 @@ pub async fn open_streamable_or_fallback(
             ack.exchange.evidence(&http.redactor)
         )));
     }
-    Ok(Some(Conn::Streamable(Box::new(shttp))))
+    Ok(Ok(Conn::Streamable(Box::new(shttp))))
 }
 
 async fn open_streamable(
@@ -173,7 +173,13 @@ async fn open_streamable(
 ) -> Result<Conn, Failure> {
     open_streamable_or_fallback(http, url, token, version)
         .await?
-        .ok_or_else(|| Failure::Other(anyhow!("the server refused the initialize POST")))
+        .map_err(|exchange| {
+            Failure::Other(anyhow!(
+                "the server refused the initialize POST (is this a legacy SSE URL? try \
+                 --transport sse or auto):\n{}",
+                exchange.evidence(&http.redactor)
+            ))
+        })
 }
 
 pub async fn open_legacy(
@@ -219,13 +225,14 @@ pub async fn open(
         }
         TransportChoice::Auto => {
             match open_streamable_or_fallback(http, url, token, version).await? {
-                Some(conn) => Ok((conn, None)),
-                None => {
+                Ok(conn) => Ok((conn, None)),
+                Err(refused) => {
                     let conn = open_legacy(http, url, token, version).await?;
                     Ok((
                         conn,
                         Some(format!(
-                            "{url} did not take the initialize POST; falling back to HTTP+SSE"
+                            "{url} answered the initialize POST with {}; falling back to HTTP+SSE",
+                            refused.status
                         )),
                     ))
                 }

@@ -236,7 +236,11 @@ impl Session {
     async fn execute(&mut self, command: Command) -> anyhow::Result<bool> {
         match command {
             Command::Tools => {
-                for tool in self.list_tools().await? {
+                let tools = self.list_tools().await?;
+                if tools.is_empty() {
+                    println!("(the server lists no tools)");
+                }
+                for tool in tools {
                     let name = tool.get("name").and_then(Value::as_str).unwrap_or("?");
                     let description = tool
                         .get("description")
