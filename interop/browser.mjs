@@ -7,29 +7,18 @@
 //   keyboard  reaches Approve with Tab alone and presses Enter
 //   no-js     clicks Approve with JavaScript disabled
 
-import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { chromium } from "playwright-core";
 
+import { CHROMIUM_FLAGS, chromiumPath } from "./lib/chromium.mjs";
 import { artifacts, checkProfileResult, runTest, serverUrl } from "./lib/common.mjs";
 import { callProfileTool, finishLogin, startLogin } from "./lib/provider.mjs";
 
 // Nothing listens here: the browser's request for it is intercepted.
 const REDIRECT_URL = "http://127.0.0.1:33421/callback";
 const STEP_TIMEOUT_MS = 15_000;
-// Without these, Chromium reaches for update, sync and QUIC endpoints on a network
-// it does not have (see shared/FIELD-NOTES.md).
-const CHROMIUM_FLAGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const APPROVE = 'button[name="action"][value="approve"]';
 
 const modes = {
@@ -127,14 +116,6 @@ async function checkConsentPage(page, context) {
 async function visibleText(page) {
   const text = await page.locator("body").innerText().catch(() => "");
   return text.replace(/\s+/g, " ").trim().slice(0, 200);
-}
-
-function chromiumPath() {
-  try {
-    return execFileSync("which", ["chromium"], { encoding: "utf8" }).trim();
-  } catch {
-    throw new Error("chromium is not installed: apt-get install chromium");
-  }
 }
 
 /** What has the keyboard focus: a button's value, or the element's tag name. */

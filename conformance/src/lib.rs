@@ -58,6 +58,7 @@ pub mod catalogue;
 pub mod checks;
 pub mod client;
 pub mod config;
+pub mod connect;
 pub mod http;
 pub mod mock;
 pub mod oauth;

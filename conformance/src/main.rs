@@ -103,6 +103,13 @@ fn main() -> ExitCode {
     if argv.first().map(String::as_str) == Some("explain") {
         return ExitCode::from(mcp_auth_conformance::catalogue::explain_command(&argv[1..]));
     }
+    // `connect` is a command of its own, with its own flags (see `connect/mod.rs`).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "connect")
+    {
+        return mcp_auth_conformance::connect::main(std::env::args_os().skip(1));
+    }
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -205,6 +205,15 @@ fn cells(versions: &Versions, node: &Path, interop: &Path, bin: &Path) -> Vec<Ce
             timeout: minutes(4),
         },
         Cell {
+            id: "connect-chromium",
+            client: format!("mcp-auth-conformance connect, {chromium} as BROWSER"),
+            transport: "Streamable HTTP",
+            command: duct::cmd(node, [interop.join("connect.mjs")])
+                .env("INTEROP_CONNECT_BIN", bin.join("mcp-auth-conformance")),
+            login: "octocat",
+            timeout: minutes(3),
+        },
+        Cell {
             id: "browser-mouse",
             client: chromium.clone(),
             transport: "consent page, mouse",
@@ -419,9 +428,19 @@ fn npm_ci(dir: &Path, node_bin: Option<&Path>, logs: &Path) -> anyhow::Result<()
 /// cargo would unify rmcp's client features into the server's build and make the
 /// server binary differ from the one the other tasks build, rebuilding it each time.
 fn build(root: &Path) -> anyhow::Result<()> {
-    eprintln!("xtask interop: building mcp-github-server, mock-github, interop-rust-client");
+    eprintln!(
+        "xtask interop: building mcp-github-server, mock-github, mcp-auth-conformance, \
+         interop-rust-client"
+    );
     for packages in [
-        &["-p", "mcp-github-server", "-p", "mock-github"][..],
+        &[
+            "-p",
+            "mcp-github-server",
+            "-p",
+            "mock-github",
+            "-p",
+            "mcp-auth-conformance",
+        ][..],
         &["-p", "interop-rust-client"][..],
     ] {
         duct::cmd(cargo(), ["build", "--quiet"].iter().chain(packages))

@@ -178,29 +178,89 @@ pub struct Streaming {
 /// The suite's HTTP client.
 #[derive(Clone)]
 pub struct Http {
-    client: reqwest::Client,
-    stream_client: reqwest::Client,
+    inner: Arc<Inner>,
     pub timeout: Duration,
     pub redactor: Arc<Redactor>,
 }
 
+/// The parts of [`Http`] that never change once built, behind one pointer so the many
+/// structures that hold an `Http` stay small.
+struct Inner {
+    client: reqwest::Client,
+    stream_client: reqwest::Client,
+    /// Whether requests may leave this machine. Only `connect`, which talks to deployed
+    /// servers, sets it ([`Http::for_remote`]); the suite stays on loopback.
+    remote: bool,
+    /// Sees every exchange (only the head, for streams): `connect --trace`.
+    observer: Option<Observer>,
+}
+
+/// A callback that sees every exchange an [`Http`] completes.
+pub type Observer = Arc<dyn Fn(&Exchange) + Send + Sync>;
+
 impl Http {
     pub fn new(timeout: Duration, redactor: Arc<Redactor>) -> anyhow::Result<Http> {
+        Http::build_clients(timeout, redactor, false, false)
+    }
+
+    /// A client for `connect`, which talks to servers anywhere (https, other machines). It honours
+    /// the system's proxy settings when `system_proxy` is set; loopback targets pass `false`.
+    pub fn for_remote(
+        timeout: Duration,
+        redactor: Arc<Redactor>,
+        system_proxy: bool,
+    ) -> anyhow::Result<Http> {
+        Http::build_clients(timeout, redactor, true, system_proxy)
+    }
+
+    fn build_clients(
+        timeout: Duration,
+        redactor: Arc<Redactor>,
+        remote: bool,
+        system_proxy: bool,
+    ) -> anyhow::Result<Http> {
         let base = || {
-            reqwest::Client::builder()
+            let builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
                 .connect_timeout(timeout)
-                .user_agent(concat!("mcp-auth-conformance/", env!("CARGO_PKG_VERSION")))
+                .user_agent(concat!("mcp-auth-conformance/", env!("CARGO_PKG_VERSION")));
+            if system_proxy {
+                builder
+            } else {
+                builder.no_proxy()
+            }
         };
         Ok(Http {
-            client: base().timeout(timeout).build()?,
-            // Streams stay open longer than one request timeout; every read on them is bounded by
-            // the caller instead.
-            stream_client: base().build()?,
+            inner: Arc::new(Inner {
+                client: base().timeout(timeout).build()?,
+                // Streams stay open longer than one request timeout; every read on them is
+                // bounded by the caller instead.
+                stream_client: base().build()?,
+                remote,
+                observer: None,
+            }),
             timeout,
             redactor,
         })
+    }
+
+    /// A client like this one (sharing its connections) whose `observer` sees every exchange.
+    pub fn with_observer(self, observer: Observer) -> Http {
+        Http {
+            inner: Arc::new(Inner {
+                client: self.inner.client.clone(),
+                stream_client: self.inner.stream_client.clone(),
+                remote: self.inner.remote,
+                observer: Some(observer),
+            }),
+            ..self
+        }
+    }
+
+    fn observe(&self, exchange: &Exchange) {
+        if let Some(observer) = &self.inner.observer {
+            observer(exchange);
+        }
     }
 
     fn build(
@@ -208,7 +268,16 @@ impl Http {
         client: &reqwest::Client,
         req: &Req,
     ) -> anyhow::Result<reqwest::RequestBuilder> {
-        ensure_loopback(&req.url)?;
+        if self.inner.remote {
+            if !matches!(req.url.scheme(), "http" | "https") {
+                bail!(
+                    "refusing to send a request to {}: only http(s) URLs",
+                    req.url
+                );
+            }
+        } else {
+            ensure_loopback(&req.url)?;
+        }
         let mut headers = HeaderMap::new();
         for (name, value) in &req.headers {
             headers.append(
@@ -227,7 +296,7 @@ impl Http {
 
     /// Sends a request and reads the whole response, within the request timeout.
     pub async fn send(&self, req: Req) -> anyhow::Result<Exchange> {
-        let builder = self.build(&self.client, &req)?;
+        let builder = self.build(&self.inner.client, &req)?;
         let line = self.redactor.redact(&req.line());
         let response = builder
             .send()
@@ -240,31 +309,32 @@ impl Http {
             .await
             .with_context(|| format!("{line}: reading the body failed"))?
             .to_vec();
-        Ok(Exchange {
+        let exchange = Exchange {
             request: req,
             status,
             headers,
             body,
-        })
+        };
+        self.observe(&exchange);
+        Ok(exchange)
     }
 
     /// Sends a request and returns as soon as the response head arrives, for SSE streams.
     pub async fn open(&self, req: Req) -> anyhow::Result<Streaming> {
-        let builder = self.build(&self.stream_client, &req)?;
+        let builder = self.build(&self.inner.stream_client, &req)?;
         let line = self.redactor.redact(&req.line());
         let response = tokio::time::timeout(self.timeout, builder.send())
             .await
             .with_context(|| format!("{line}: no response head within {:?}", self.timeout))?
             .with_context(|| format!("{line}: no response"))?;
-        Ok(Streaming {
-            exchange: Exchange {
-                request: req,
-                status: response.status().as_u16(),
-                headers: response.headers().clone(),
-                body: Vec::new(),
-            },
-            response,
-        })
+        let exchange = Exchange {
+            request: req,
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: Vec::new(),
+        };
+        self.observe(&exchange);
+        Ok(Streaming { exchange, response })
     }
 }
 
@@ -371,5 +441,24 @@ impl Http {
                 .unwrap_or_default();
         }
         Ok(ex)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_suite_client_refuses_urls_off_this_machine_and_the_remote_one_does_not() {
+        let suite = Http::new(Duration::from_secs(1), Arc::default()).unwrap();
+        let remote = Http::for_remote(Duration::from_secs(1), Arc::default(), false).unwrap();
+        let far = Req::get(Url::parse("https://mcp.example.com/mcp").unwrap());
+        let near = Req::get(Url::parse("http://127.0.0.1:1/mcp").unwrap());
+        let refused = suite.build(&suite.inner.client, &far).err().unwrap();
+        assert!(refused.to_string().contains("loopback"), "{refused}");
+        assert!(suite.build(&suite.inner.client, &near).is_ok());
+        assert!(remote.build(&remote.inner.client, &far).is_ok());
+        let ftp = Req::get(Url::parse("ftp://mcp.example.com/").unwrap());
+        assert!(remote.build(&remote.inner.client, &ftp).is_err());
     }
 }
