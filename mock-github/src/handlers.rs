@@ -18,8 +18,8 @@ use crate::journal::RecordedRequest;
 use crate::state::{CodeGrant, Pkce, State};
 use crate::users;
 use crate::{
-    ADMIN_PREFIX, AUTHORIZE_PATH, CLIENT_ID, CLIENT_SECRET, JOURNAL_PATH, REVOKE_PATH, TOKEN_PATH,
-    TOKENS_PATH, USER_PATH, USERS_PATH,
+    ADMIN_PREFIX, AUTHORIZE_PATH, CLIENT_ID, CLIENT_SECRET, INTERCEPT_PATH, JOURNAL_PATH,
+    REVOKE_PATH, TOKEN_PATH, TOKENS_PATH, USER_PATH, USERS_PATH,
 };
 
 const JSON: &str = "application/json; charset=utf-8";
@@ -49,11 +49,13 @@ Sorry about that. Please try refreshing and contact us if the problem persists.<
 /// The wiremock responder behind every mock instance.
 pub(crate) struct Router {
     state: Arc<State>,
+    /// What `GET /_mock/intercept` answers; `None` when the mock does not intercept.
+    intercept: Option<serde_json::Value>,
 }
 
 impl Router {
-    pub fn new(state: Arc<State>) -> Router {
-        Router { state }
+    pub fn new(state: Arc<State>, intercept: Option<serde_json::Value>) -> Router {
+        Router { state, intercept }
     }
 }
 
@@ -63,6 +65,15 @@ impl Respond for Router {
         // Admin requests are the test harness talking to the mock, not a server under test
         // talking to GitHub, so they stay out of the journal that checks inspect.
         if path.starts_with(ADMIN_PREFIX) {
+            if path == INTERCEPT_PATH && request.method == Method::GET {
+                return match &self.intercept {
+                    Some(info) => json_response(200, info),
+                    None => json_response(
+                        404,
+                        &serde_json::json!({"error": "this mock does not intercept GitHub's hosts"}),
+                    ),
+                };
+            }
             return admin(&self.state, request);
         }
         self.state.record(RecordedRequest::from_wiremock(request));

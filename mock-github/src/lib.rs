@@ -30,6 +30,15 @@
 //! | `POST` [`REVOKE_PATH`] | Admin: `{"access_token": "..."}` revokes a token. |
 //! | `GET` [`USERS_PATH`] | Admin: the fixture profiles. |
 //! | `GET` [`TOKENS_PATH`] | Admin: every token issued, as [`IssuedToken`]. |
+//! | `GET` [`INTERCEPT_PATH`] | Admin: whether the mock intercepts `github.com` (404 when not). |
+//!
+//! # Servers with GitHub's URLs fixed in their code
+//!
+//! [`MockGitHubBuilder::intercept`] also starts an intercepting HTTPS proxy for `github.com` and
+//! `api.github.com`, with a CA generated for this run: a server given [`MockGitHub::intercept_env`]
+//! (`HTTPS_PROXY` and the CA file in `SSL_CERT_FILE`, `NODE_EXTRA_CA_CERTS`, ...) reaches the mock
+//! when it calls `https://github.com/login/oauth/access_token` or `https://api.github.com/user`,
+//! and those requests are journaled like direct ones. Other hosts are refused with 403.
 //!
 //! # Where the mock knowingly differs from GitHub
 //!
@@ -60,6 +69,7 @@
 
 mod fault;
 mod handlers;
+mod intercept;
 mod journal;
 mod state;
 mod users;
@@ -72,10 +82,15 @@ use std::time::Duration;
 use wiremock::{Mock, MockServer};
 
 pub use fault::{Fault, FaultStage, UnknownFault};
+pub use intercept::{
+    API_HOST, CA_FILE_VARIABLES, GITHUB_HOST, INTERCEPTED_HOSTS, InterceptError, NO_PROXY,
+    PROXY_VARIABLES,
+};
 pub use journal::RecordedRequest;
 pub use state::IssuedToken;
 pub use users::{DEFAULT_LOGIN, GitHubUser, user, users};
 
+use intercept::{Authority, Interception};
 use state::{Config, State};
 
 /// The only OAuth App client id the mock knows.
@@ -103,6 +118,10 @@ pub const REVOKE_PATH: &str = "/_mock/revoke";
 pub const USERS_PATH: &str = "/_mock/users";
 /// `GET`: every access token issued so far, as a JSON array of [`IssuedToken`].
 pub const TOKENS_PATH: &str = "/_mock/tokens";
+/// `GET`: `{"hosts": [...], "proxy_url": "..."}` when the mock intercepts GitHub's hosts (see
+/// [`MockGitHubBuilder::intercept`]), 404 otherwise. The scripted browser asks it before it
+/// follows a redirect to `https://github.com`.
+pub const INTERCEPT_PATH: &str = "/_mock/intercept";
 
 /// Environment variable names for a server under test, as the MCP Python SDK's GitHub example
 /// (`MCP_GITHUB_` prefix) reads them.
@@ -115,6 +134,9 @@ pub const ENV_AUTH_URL: &str = "MCP_GITHUB_GITHUB_AUTH_URL";
 pub const ENV_TOKEN_URL: &str = "MCP_GITHUB_GITHUB_TOKEN_URL";
 /// See [`ENV_CLIENT_ID`]; the value is [`MockGitHub::api_base_url`].
 pub const ENV_API_URL: &str = "MCP_GITHUB_GITHUB_API_URL";
+/// Set to `1` for a server under interception: Node.js 22.21 and later route `fetch` and
+/// `http(s).request` through `HTTPS_PROXY` only when it is set.
+pub const ENV_NODE_USE_ENV_PROXY: &str = "NODE_USE_ENV_PROXY";
 
 /// How long GitHub keeps an authorization code redeemable.
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(10 * 60);
@@ -130,12 +152,15 @@ pub struct MockGitHub {
     /// The server's address, kept so it stays readable without the server.
     address: std::net::SocketAddr,
     uri: String,
+    /// The intercepting proxy, when the builder asked for one.
+    interception: Option<Interception>,
 }
 
 /// Options for [`MockGitHub`], from [`MockGitHub::builder`].
 #[derive(Debug)]
 pub struct MockGitHubBuilder {
     listener: Option<TcpListener>,
+    proxy_listener: Option<TcpListener>,
     config: Config,
 }
 
@@ -160,8 +185,46 @@ impl MockGitHubBuilder {
         self
     }
 
+    /// Also act as an intercepting HTTPS proxy for `github.com` and `api.github.com` on
+    /// `listener` (bind `127.0.0.1:0`), with a CA generated for this mock: see
+    /// [`MockGitHub::proxy_url`], [`MockGitHub::ca_certificate_pem`] and
+    /// [`MockGitHub::intercept_env`].
+    pub fn intercept(mut self, listener: TcpListener) -> Self {
+        self.proxy_listener = Some(listener);
+        self
+    }
+
     /// Starts the server. Must be called inside a Tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// When interception was asked for and cannot start (see [`Self::try_start`]); a mock
+    /// without interception always starts.
     pub async fn start(self) -> MockGitHub {
+        match self.try_start().await {
+            Ok(github) => github,
+            Err(err) => panic!("mock-github: {err}"),
+        }
+    }
+
+    /// Starts the server, or says why the intercepting proxy could not start. Must be called
+    /// inside a Tokio runtime.
+    pub async fn try_start(self) -> Result<MockGitHub, InterceptError> {
+        // The certificates and the proxy's address come first, so the admin endpoint can name
+        // the proxy from the mock's first request on.
+        let proxy = match self.proxy_listener {
+            Some(listener) => {
+                let address = listener.local_addr()?;
+                Some((listener, address, Authority::generate()?))
+            }
+            None => None,
+        };
+        let intercept_info = proxy.as_ref().map(|(_, address, _)| {
+            serde_json::json!({
+                "hosts": INTERCEPTED_HOSTS,
+                "proxy_url": format!("http://{address}"),
+            })
+        });
         // wiremock's own request recording is off: the mock keeps its own journal (which leaves
         // out admin requests), and a long-running standalone mock should not hold two copies.
         let mut builder = MockServer::builder().disable_request_recording();
@@ -171,16 +234,26 @@ impl MockGitHubBuilder {
         let server = builder.start().await;
         let state = Arc::new(State::new(self.config));
         Mock::given(wiremock::matchers::any())
-            .respond_with(handlers::Router::new(Arc::clone(&state)))
+            .respond_with(handlers::Router::new(Arc::clone(&state), intercept_info))
             .named("mock-github")
             .mount(&server)
             .await;
-        MockGitHub {
+        let interception = match proxy {
+            Some((listener, _, authority)) => Some(Interception::start(
+                listener,
+                authority,
+                *server.address(),
+                Arc::clone(&state),
+            )?),
+            None => None,
+        };
+        Ok(MockGitHub {
             address: *server.address(),
             uri: server.uri(),
             server: Some(server),
             state,
-        }
+            interception,
+        })
     }
 }
 
@@ -189,6 +262,7 @@ impl MockGitHub {
     pub fn builder() -> MockGitHubBuilder {
         MockGitHubBuilder {
             listener: None,
+            proxy_listener: None,
             config: Config {
                 slow_delay: DEFAULT_SLOW_DELAY,
                 code_ttl: DEFAULT_CODE_TTL,
@@ -246,6 +320,50 @@ impl MockGitHub {
             (ENV_TOKEN_URL, self.token_url()),
             (ENV_API_URL, self.api_base_url()),
         ]
+    }
+
+    /// `http://127.0.0.1:PORT` of the intercepting proxy, when the mock intercepts.
+    pub fn proxy_url(&self) -> Option<String> {
+        self.interception
+            .as_ref()
+            .map(|interception| format!("http://{}", interception.address()))
+    }
+
+    /// The address of the intercepting proxy, when the mock intercepts.
+    pub fn proxy_address(&self) -> Option<std::net::SocketAddr> {
+        self.interception.as_ref().map(Interception::address)
+    }
+
+    /// The PEM of this mock's CA, which signed the certificate the proxy presents for
+    /// `github.com` and `api.github.com`, when the mock intercepts. A client must trust it.
+    pub fn ca_certificate_pem(&self) -> Option<&str> {
+        self.interception.as_ref().map(Interception::ca_pem)
+    }
+
+    /// The environment for a server whose GitHub URLs are fixed in its code, when the mock
+    /// intercepts: the OAuth App's credentials, the proxy in [`PROXY_VARIABLES`] with
+    /// [`NO_PROXY`] for loopback, `ca_file` (where the caller wrote
+    /// [`Self::ca_certificate_pem`]) in every one of [`CA_FILE_VARIABLES`], and
+    /// [`ENV_NODE_USE_ENV_PROXY`]. GitHub's URL variables are left out on purpose: the server's
+    /// own defaults are what is checked.
+    pub fn intercept_env(&self, ca_file: &str) -> Option<Vec<(&'static str, String)>> {
+        let proxy = self.proxy_url()?;
+        let mut env = vec![
+            (ENV_CLIENT_ID, CLIENT_ID.to_owned()),
+            (ENV_CLIENT_SECRET, CLIENT_SECRET.to_owned()),
+        ];
+        env.extend(PROXY_VARIABLES.iter().map(|name| (*name, proxy.clone())));
+        env.extend([
+            ("NO_PROXY", NO_PROXY.to_owned()),
+            ("no_proxy", NO_PROXY.to_owned()),
+        ]);
+        env.extend(
+            CA_FILE_VARIABLES
+                .iter()
+                .map(|name| (*name, ca_file.to_owned())),
+        );
+        env.push((ENV_NODE_USE_ENV_PROXY, "1".to_owned()));
+        Some(env)
     }
 
     /// Every request received so far, in arrival order, except requests to the admin paths.

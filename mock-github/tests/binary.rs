@@ -111,3 +111,50 @@ fn a_taken_port_is_reported_not_panicked_on() {
     assert!(stderr.contains("cannot listen"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[tokio::test]
+async fn intercept_mode_writes_the_ca_and_announces_the_proxy_environment() {
+    let dir = std::env::temp_dir().join(format!("mock-github-binary-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    let ca_arg = ca_file.display().to_string();
+    let (mut running, mut stdout) =
+        Running::spawn(&["--port", "0", "--json", "--intercept", "--ca-file", &ca_arg]);
+    let line: Value = serde_json::from_str(&read_line(&mut stdout)).unwrap();
+    let proxy = line["proxy_url"].as_str().unwrap().to_owned();
+    assert!(proxy.starts_with("http://127.0.0.1:"), "{proxy}");
+    assert_eq!(line["ca_file"], ca_arg);
+    let env = &line["env"];
+    assert_eq!(env["HTTPS_PROXY"], proxy);
+    assert_eq!(env["SSL_CERT_FILE"], ca_arg);
+    assert_eq!(env["NODE_EXTRA_CA_CERTS"], ca_arg);
+    assert_eq!(env["MCP_GITHUB_GITHUB_CLIENT_ID"], mock_github::CLIENT_ID);
+    // The server's own GitHub URLs are what is checked, so none is handed out.
+    assert!(env.get("MCP_GITHUB_GITHUB_AUTH_URL").is_none(), "{env}");
+    assert!(env.get("MCP_GITHUB_GITHUB_API_URL").is_none(), "{env}");
+
+    // The file is written before the line is printed, and it is the CA the proxy's leaf
+    // chains to: a client trusting only it reaches the mock as api.github.com.
+    let pem = std::fs::read(&ca_file).unwrap();
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(&proxy).unwrap())
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .user_agent("binary-test")
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let response = client
+        .get("https://api.github.com/user")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        401,
+        "the mock's answer to a request without a token"
+    );
+
+    #[cfg(unix)]
+    assert!(running.terminate().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

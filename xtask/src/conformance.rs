@@ -44,9 +44,8 @@ const EXAMPLE_MCP_VERSION: &str = "1.9.4";
 /// `mcp` 2.x requires a newer pydantic itself.
 const EXAMPLE_EXTRA_PINS_1X: &[&str] = &["pydantic<2.12"];
 
-/// The variable that tells the start-up shim in `fixtures/python/example-shim` where
-/// the mock's API lives; the example calls `https://api.github.com/user` in code.
-const SHIM_API_VARIABLE: &str = "MCP_CONFORMANCE_GITHUB_API_URL";
+/// Where a run with `--intercept-github` keeps the mock's CA, under the target's logs.
+const GITHUB_CA_FILE: &str = "github-ca.pem";
 
 /// Suite options that select a subset of the checks. A subset cannot rewrite a
 /// baseline or the snapshots, which describe a whole run.
@@ -66,6 +65,9 @@ enum Target {
     PythonExample(Example),
     /// Any command; `{port}` in it is replaced by the port to listen on.
     Command(String),
+    /// The server in `fixtures/typescript` on the TypeScript SDK's server-side auth, with
+    /// GitHub's URLs fixed in its code: always run with `--intercept-github`.
+    TypeScript,
 }
 
 /// A checked `simple-auth` checkout.
@@ -81,6 +83,7 @@ impl Target {
         Ok(match value {
             "rust" => Target::Rust,
             "python" => Target::Python,
+            "typescript" => Target::TypeScript,
             _ => {
                 if let Some(dir) = value.strip_prefix("python-example=") {
                     Target::PythonExample(Example::find(Path::new(dir))?)
@@ -90,8 +93,8 @@ impl Target {
                             Target::Command(command.to_owned())
                         }
                         _ => bail!(
-                            "--server takes rust, python, python-example=DIR or cmd=\"COMMAND\", \
-                             not {value:?}"
+                            "--server takes rust, python, typescript, python-example=DIR or \
+                             cmd=\"COMMAND\", not {value:?}"
                         ),
                     }
                 }
@@ -106,7 +109,14 @@ impl Target {
             Target::Python => "python",
             Target::PythonExample(_) => "python-example",
             Target::Command(_) => "cmd",
+            Target::TypeScript => "typescript",
         }
+    }
+
+    /// Targets whose GitHub URLs are fixed in their code meet the mock through its
+    /// intercepting proxy, whatever the command line says.
+    fn needs_interception(&self) -> bool {
+        matches!(self, Target::TypeScript | Target::PythonExample(_))
     }
 }
 
@@ -153,6 +163,9 @@ struct Options {
     example_mcp_version: String,
     update_baseline: bool,
     update_snapshots: bool,
+    /// `--intercept-github`: the target keeps its own GitHub URLs and reaches the mock
+    /// through `HTTPS_PROXY` with the mock's CA trusted.
+    intercept_github: bool,
     /// `--transport` as given, kept out of `suite_args` because the example is
     /// launched once per transport.
     transport: Option<String>,
@@ -182,6 +195,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         example_mcp_version: EXAMPLE_MCP_VERSION.to_owned(),
         update_baseline: false,
         update_snapshots: false,
+        intercept_github: false,
         transport: None,
         json: None,
         junit: None,
@@ -215,6 +229,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             }
             "--update-baseline" => options.update_baseline = true,
             "--update-snapshots" => options.update_snapshots = true,
+            "--intercept-github" => options.intercept_github = true,
             "--transport" => options.transport = Some(value()?),
             "--json" => options.json = Some(PathBuf::from(value()?)),
             "--junit" => options.junit = Some(PathBuf::from(value()?)),
@@ -240,7 +255,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
                 "a cmd= target has no snapshot folder; pass --snapshot-dir DIR to keep its \
                  transcripts"
             ),
-            Target::Python | Target::PythonExample(_) => {}
+            Target::Python | Target::PythonExample(_) | Target::TypeScript => {}
         }
     }
     Ok(options)
@@ -257,18 +272,13 @@ enum Launcher {
         has_transport_option: bool,
     },
     Command(String),
+    /// Node 22 running the TypeScript fixture.
+    Node(PathBuf),
 }
 
 impl Launcher {
     /// The target's command for one launch on `port`, before the common environment.
-    fn command(
-        &self,
-        root: &Path,
-        launch: &Launch,
-        port: u16,
-        base_url: &str,
-        mock_api: &str,
-    ) -> duct::Expression {
+    fn command(&self, root: &Path, launch: &Launch, port: u16, base_url: &str) -> duct::Expression {
         match self {
             Launcher::Rust(server) => duct::cmd(server, ["--port".to_owned(), port.to_string()]),
             // Launched directly, not through a shell, so that a kill reaches it.
@@ -294,18 +304,23 @@ impl Launcher {
                     args.extend(["--transport".to_owned(), transport.to_owned()]);
                 }
                 // The example builds its callback from this full URL, and `--port` moves
-                // only the listener; the shim sends its fixed GitHub API URL to the mock.
-                duct::cmd(script, args)
-                    .env(
-                        "MCP_GITHUB_GITHUB_CALLBACK_PATH",
-                        format!("{base_url}/github/callback"),
-                    )
-                    .env(
-                        "PYTHONPATH",
-                        root.join("fixtures/python/example-shim").as_os_str(),
-                    )
-                    .env(SHIM_API_VARIABLE, mock_api)
+                // only the listener. Its fixed `https://api.github.com/user` reaches the mock
+                // through the intercepting proxy.
+                duct::cmd(script, args).env(
+                    "MCP_GITHUB_GITHUB_CALLBACK_PATH",
+                    format!("{base_url}/github/callback"),
+                )
             }
+            Launcher::Node(node) => duct::cmd(
+                node,
+                [
+                    root.join("fixtures/typescript/server.mjs")
+                        .display()
+                        .to_string(),
+                    "--port".to_owned(),
+                    port.to_string(),
+                ],
+            ),
             Launcher::Command(command) => {
                 let command = command.replace("{port}", &port.to_string());
                 // `exec` replaces the shell, so the kill reaches the server itself.
@@ -346,6 +361,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             has_transport_option: example.has_transport_option,
         },
         Target::Command(command) => Launcher::Command(command.clone()),
+        Target::TypeScript => Launcher::Node(typescript_environment(&root, &target_dir)?),
     };
 
     let mut packages = vec!["-p", "mock-github", "-p", "mcp-auth-conformance"];
@@ -367,7 +383,21 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         .context("cargo build failed")?;
     let bin = target_dir.join("debug");
 
-    let mock = MockGitHubProcess::start(&bin.join("mock-github"), &[], &logs)?;
+    let intercept = options.intercept_github || options.target.needs_interception();
+    let ca_file = logs.join(GITHUB_CA_FILE).display().to_string();
+    let mock_args: &[&str] = if intercept {
+        // The mock then announces the proxy's environment (HTTPS_PROXY, the CA file in
+        // SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, ...) instead of its GitHub URLs.
+        &["--intercept", "--ca-file", &ca_file]
+    } else {
+        &[]
+    };
+    let mock = MockGitHubProcess::start(&bin.join("mock-github"), mock_args, &logs)?;
+    if intercept {
+        eprintln!(
+            "xtask: the target keeps its own GitHub URLs; mock-github intercepts them (CA in {ca_file})"
+        );
+    }
 
     let snapshot_dir = match suite_option_value(&options.suite_args, "--snapshot-dir") {
         Some(dir) => PathBuf::from(dir),
@@ -383,10 +413,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     for launch in &launches {
         let port = free_port()?;
         let base_url = format!("http://127.0.0.1:{port}");
-        let mut expression =
-            mock.apply_env(launcher.command(&root, launch, port, &base_url, &mock.api_base_url));
+        let mut expression = mock.apply_env(launcher.command(&root, launch, port, &base_url));
+        // Node answers as slowly as Python under the suite's parallel checks.
         let ttl = match options.target {
-            Target::Python => PYTHON_TOKEN_TTL_SECS,
+            Target::Python | Target::TypeScript => PYTHON_TOKEN_TTL_SECS,
             _ => SHORT_TOKEN_TTL_SECS,
         };
         expression = expression
@@ -440,7 +470,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                 snapshot_dir.display().to_string(),
             ]);
         }
-        if matches!(options.target, Target::Python)
+        if matches!(options.target, Target::Python | Target::TypeScript)
             && !options.has_suite_option("--max-expiry-wait")
         {
             suite.extend([
@@ -728,6 +758,27 @@ pub(crate) fn python_environment(root: &Path, target_dir: &Path) -> anyhow::Resu
         fs::write(&stamp, &pins)?;
     }
     Ok(python)
+}
+
+/// Node 22 (as `cargo xtask interop` installs it, into `target/interop/node`) and the
+/// TypeScript fixture's packages, as locked in `fixtures/typescript/package-lock.json`;
+/// `npm ci` runs again only when the lockfile changes. Returns the `node` binary.
+fn typescript_environment(root: &Path, target_dir: &Path) -> anyhow::Result<PathBuf> {
+    let node = crate::interop::install_node(root, &target_dir.join("interop"))?;
+    let fixture = root.join("fixtures/typescript");
+    let lock = fs::read_to_string(fixture.join("package-lock.json"))
+        .context("cannot read fixtures/typescript/package-lock.json")?;
+    let out = target_dir.join("typescript");
+    let stamp = out.join("installed-package-lock.json");
+    if !fixture.join("node_modules").exists()
+        || fs::read_to_string(&stamp).ok().as_deref() != Some(lock.as_str())
+    {
+        eprintln!("xtask: npm ci in {}", fixture.display());
+        fs::create_dir_all(&out)?;
+        crate::interop::npm_ci(&fixture, node.parent(), &out)?;
+        fs::write(&stamp, lock)?;
+    }
+    Ok(node)
 }
 
 /// Creates, or reuses, `target/python-example-venv/mcp-<version>` with that `mcp`, the

