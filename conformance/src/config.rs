@@ -69,7 +69,8 @@ pub struct SuiteConfig {
     pub sse_path: String,
     /// Transports to test.
     pub transports: Vec<Transport>,
-    /// Only checks whose ID (or case key) starts with one of these; empty means all.
+    /// Only checks with this ID or case key (ignoring case; an ID selects all its cases);
+    /// empty means all.
     pub ids: Vec<String>,
     /// Only these areas (`AUTH-FLOW`, `SHTTP`, ...); empty means all.
     pub areas: Vec<String>,

@@ -24,7 +24,7 @@
 //! ```text
 //! mcp-auth-conformance --url http://127.0.0.1:8000 --mock-github http://127.0.0.1:9999 \
 //!     [--mcp-path /mcp] [--sse-path /sse] [--transport sse|streamable-http|both] \
-//!     [--id AUTH-FLOW-04]... [--area SHTTP]... [--version 2025-06-18]... \
+//!     [--id AUTH-FLOW-04]... [--area SHTTP]... [--spec-version 2025-06-18]... \
 //!     [--baseline fixtures/baselines/<target>.toml] [--json FILE] [--junit FILE] \
 //!     [--snapshot-dir DIR] [--max-expiry-wait 3] [--timeout 5] [--jobs 16] [--slow] [--list]
 //! ```
@@ -62,6 +62,7 @@ pub mod connect;
 pub mod http;
 pub mod mock;
 pub mod oauth;
+pub mod preflight;
 pub mod redact;
 pub mod report;
 pub mod robustness;
@@ -96,12 +97,7 @@ pub struct Planned {
 pub fn plan(config: &SuiteConfig) -> Vec<Planned> {
     let mut out = Vec::new();
     for check in checks::all() {
-        let key = check.key();
-        if !config.ids.is_empty()
-            && !config.ids.iter().any(|f| {
-                key == *f || check.ids().any(|id| id == f) || key.starts_with(&format!("{f}#"))
-            })
-        {
+        if !config.ids.is_empty() && !config.ids.iter().any(|f| id_filter_matches(&check, f)) {
             continue;
         }
         if !config.areas.is_empty()
@@ -135,6 +131,17 @@ pub fn plan(config: &SuiteConfig) -> Vec<Planned> {
         }
     }
     out
+}
+
+/// Whether an `--id` value selects `check`: its key, one of its IDs, or the ID of a check
+/// with several cases (`AUTH-GEN-05` selects `AUTH-GEN-05#expired`), ignoring case.
+pub fn id_filter_matches(check: &Check, filter: &str) -> bool {
+    let key = check.key();
+    key.eq_ignore_ascii_case(filter)
+        || check.ids().any(|id| id.eq_ignore_ascii_case(filter))
+        || key
+            .split_once('#')
+            .is_some_and(|(id, _)| id.eq_ignore_ascii_case(filter))
 }
 
 /// Runs the selected checks and returns the report (without a baseline applied).

@@ -1,14 +1,16 @@
 //! The command-line front end; see the crate documentation for the flags.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mcp_auth_conformance::baseline::Baseline;
-use mcp_auth_conformance::report::{console, json, junit};
-use mcp_auth_conformance::{SuiteConfig, Transport, Version};
+use mcp_auth_conformance::report::{CheckResult, console, json, junit};
+use mcp_auth_conformance::{Report, SuiteConfig, Transport, Version, preflight};
 use url::Url;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -19,14 +21,17 @@ enum TransportArg {
 }
 
 /// Conformance checks for OAuth-protected MCP servers over HTTP+SSE and Streamable HTTP.
+///
+/// The server under test and the mock GitHub must run on this machine: --url and
+/// --mock-github take loopback addresses only (localhost, 127.0.0.1, [::1]).
 #[derive(Debug, Parser)]
-// `--version` selects spec versions here, so clap's own version flag is left out.
-#[command(about)]
+#[command(about, long_about, version)]
 struct Args {
-    /// Base URL of the server under test.
+    /// Base URL of the server under test, on loopback (use the origin the server
+    /// advertises as its issuer: http://localhost:8000 for the reference server).
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     url: Url,
-    /// Base URL of the mock GitHub the server logs users in with.
+    /// Base URL of the mock GitHub the server logs users in with, on loopback.
     #[arg(long, default_value = "http://127.0.0.1:9999")]
     mock_github: Url,
     /// Path of the Streamable HTTP endpoint.
@@ -37,14 +42,17 @@ struct Args {
     sse_path: String,
     #[arg(long, value_enum, default_value = "both")]
     transport: TransportArg,
-    /// Only these checks (an ID such as AUTH-FLOW-04, or a case key such as AUTH-GEN-05#expired).
-    #[arg(long = "id")]
+    /// Only these checks: an ID such as AUTH-FLOW-04 or a case key such as
+    /// AUTH-GEN-05#expired, any case, repeatable or comma separated. A value that names
+    /// no check is an error.
+    #[arg(long = "id", value_name = "ID")]
     ids: Vec<String>,
-    /// Only these areas (AUTH-FLOW, SHTTP, ...).
-    #[arg(long = "area")]
+    /// Only these areas (AUTH-FLOW, SHTTP, ...), any case, repeatable or comma separated.
+    #[arg(long = "area", value_name = "AREA")]
     areas: Vec<String>,
-    /// Only checks that apply to these spec versions.
-    #[arg(long = "version")]
+    /// Only checks that apply to these MCP spec versions (2025-06-18, ...), repeatable
+    /// or comma separated.
+    #[arg(long = "spec-version", value_name = "VERSION", value_delimiter = ',')]
     versions: Vec<Version>,
     /// Protocol version to negotiate on Streamable HTTP sessions.
     #[arg(long, default_value = "2025-11-25")]
@@ -52,7 +60,7 @@ struct Args {
     /// Known failures of this target; a listed check that passes fails the run as stale.
     #[arg(long)]
     baseline: Option<PathBuf>,
-    /// Write the report as JSON.
+    /// Write the report as JSON (with --list: the selected checks as JSON).
     #[arg(long)]
     json: Option<PathBuf>,
     /// Write the report as JUnit XML.
@@ -92,7 +100,7 @@ struct Args {
     /// Show evidence for warnings and notes for passes.
     #[arg(long, short)]
     verbose: bool,
-    /// List the selected checks and exit.
+    /// List the selected checks and exit (with --json FILE, also as JSON).
     #[arg(long)]
     list: bool,
 }
@@ -111,6 +119,10 @@ fn main() -> ExitCode {
         return mcp_auth_conformance::connect::main(std::env::args_os().skip(1));
     }
     let args = Args::parse();
+    if let Err(problem) = check_arguments(&args) {
+        eprintln!("error: {problem}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -122,8 +134,10 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(args)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(Ended::Passed) => ExitCode::SUCCESS,
+        Ok(Ended::Failed) => ExitCode::FAILURE,
+        // The shell's convention for a process ended by SIGINT.
+        Ok(Ended::Interrupted) => ExitCode::from(130),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -131,7 +145,57 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<bool> {
+/// How a run ended, for the exit status.
+enum Ended {
+    Passed,
+    Failed,
+    Interrupted,
+}
+
+/// Set once stdout's reader has gone (`--list | head`); later output is dropped.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Prints to stdout. A closed pipe is the reader's choice, not an error: the output
+/// stops, and the run still finishes and writes its reports.
+fn say(text: &str) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Everything that can be judged without the network, so that a typo fails in a
+/// moment instead of after a run (or, worse, passes by selecting nothing).
+fn check_arguments(args: &Args) -> Result<(), String> {
+    preflight::require_loopback("--url", &args.url)?;
+    preflight::require_loopback("--mock-github", &args.mock_github)?;
+    let problems = preflight::unknown_filters(
+        &preflight::split_lists(&args.ids),
+        &preflight::split_lists(&args.areas),
+    );
+    if !problems.is_empty() {
+        return Err(problems.join("\nerror: "));
+    }
+    if let Some(path) = &args.json {
+        preflight::check_output_file("--json", path)?;
+    }
+    if let Some(path) = &args.junit {
+        preflight::check_output_file("--junit", path)?;
+    }
+    if let Some(dir) = &args.snapshot_dir {
+        preflight::check_output_dir("--snapshot-dir", dir)?;
+    }
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<Ended> {
     let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
     let mut config = SuiteConfig::new(args.url.clone(), args.mock_github.clone());
     config.mcp_path = args.mcp_path.clone();
@@ -141,8 +205,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         TransportArg::StreamableHttp => vec![Transport::StreamableHttp],
         TransportArg::Both => Transport::ALL.to_vec(),
     };
-    config.ids = args.ids.clone();
-    config.areas = args.areas.clone();
+    config.ids = preflight::split_lists(&args.ids);
+    config.areas = preflight::split_lists(&args.areas);
     config.versions = args.versions.clone();
     config.streamable_version = args.streamable_version;
     config.max_expiry_wait = Duration::try_from_secs_f64(args.max_expiry_wait)?;
@@ -164,45 +228,140 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         });
     }
 
+    let planned = mcp_auth_conformance::plan(&config);
+    if planned.is_empty() {
+        anyhow::bail!(
+            "the filters select no check (each --id and --area exists, but not together with \
+             the other filters: --transport, --spec-version); --list shows what a filter selects"
+        );
+    }
     if args.list {
-        for p in mcp_auth_conformance::plan(&config) {
-            println!(
-                "{:<22} {:<15} {:<6} {:<12} {}",
+        let mut listing = String::new();
+        let mut rows = Vec::new();
+        for p in &planned {
+            let transport = mcp_auth_conformance::report::transport_label(p.transport);
+            listing.push_str(&format!(
+                "{:<22} {:<15} {:<6} {:<12} {}\n",
                 p.check.key(),
-                mcp_auth_conformance::report::transport_label(p.transport),
+                transport,
                 p.check.level.to_string(),
                 p.check.versions.to_string(),
                 p.check.title
-            );
+            ));
+            rows.push(serde_json::json!({
+                "key": p.check.key(),
+                "id": p.check.id,
+                "also": p.check.also,
+                "area": p.check.area(),
+                "transport": transport,
+                "level": p.check.level.to_string(),
+                "versions": p.check.versions.to_string(),
+                "title": p.check.title,
+            }));
         }
-        return Ok(true);
+        if let Some(path) = &args.json {
+            let text = serde_json::to_string_pretty(&serde_json::json!({ "checks": rows }))?;
+            std::fs::write(path, text + "\n")
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        }
+        say(&listing);
+        return Ok(Ended::Passed);
+    }
+
+    if let Some(advertised) =
+        preflight::advertised_loopback_alias(&args.url, &args.mcp_path, config.request_timeout)
+            .await
+    {
+        let shown = advertised.as_str().trim_end_matches('/');
+        say(&format!(
+            "note: the server calls itself {shown}, not {}; run with that URL (--url {shown}), \
+             or resource and issuer checks fail for the URL rather than the server\n",
+            args.url.as_str().trim_end_matches('/')
+        ));
     }
 
     let verbose = args.verbose;
+    // What has finished so far, for the summary and the partial reports of an interrupted run.
+    let finished: Arc<Mutex<Vec<CheckResult>>> = Arc::default();
+    let collected = finished.clone();
     // Progress lines are printed without the baseline marks, which are known only at the end.
-    config.progress = Some(Arc::new(move |r| println!("{}", console::line(r, verbose))));
-    println!(
-        "mcp-auth-conformance: {} (mock GitHub {})",
+    config.progress = Some(Arc::new(move |r| {
+        if let Ok(mut finished) = collected.lock() {
+            finished.push(r.clone());
+        }
+        say(&format!("{}\n", console::line(r, verbose)));
+    }));
+    say(&format!(
+        "mcp-auth-conformance: {} (mock GitHub {})\n",
         args.url, args.mock_github
-    );
-    let mut report = mcp_auth_conformance::run(config).await?;
+    ));
+    let started = Instant::now();
+    let transports = config.transports.clone();
+    let mut report = tokio::select! {
+        report = mcp_auth_conformance::run(config) => report?,
+        _ = tokio::signal::ctrl_c() => {
+            let results = finished.lock().map(|r| r.clone()).unwrap_or_default();
+            let partial = Report {
+                target: args.url.to_string(),
+                transports,
+                wall_time_ms: started.elapsed().as_millis() as u64,
+                results,
+                transcript: Default::default(),
+            };
+            interrupted(&args, &partial, planned.len())?;
+            return Ok(Ended::Interrupted);
+        }
+    };
     if let Some(b) = &baseline {
         b.apply(&mut report);
         for r in report.results.iter().filter(|r| r.baseline.is_some()) {
-            println!("{}", console::line(r, false));
+            say(&format!("{}\n", console::line(r, false)));
         }
     }
-    print!("{}", console::summary(&report));
+    say(&console::summary(&report));
     if let Some(path) = &args.json {
-        std::fs::write(path, json::render(&report)?)?;
+        write_report(path, &json::render(&report)?)?;
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, junit::render(&report)?)?;
+        write_report(path, &junit::render(&report)?)?;
     }
     if let Some(dir) = &args.snapshot_dir {
         report.transcript.write_dir(dir, &report.transports)?;
     }
-    Ok(report.ok())
+    Ok(if report.ok() {
+        Ended::Passed
+    } else {
+        Ended::Failed
+    })
+}
+
+fn write_report(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// Ctrl-C: the summary of the checks that finished, and the reports with what there is.
+/// The JSON report says `"incomplete": true` and how many checks were planned, so that no
+/// tool mistakes it for a whole run.
+// The JUnit rendering has no field for this yet; the report layer is the place to add one
+// (a suite property or an error case), and this function the place to pass it.
+fn interrupted(args: &Args, partial: &Report, planned: usize) -> anyhow::Result<()> {
+    say(&console::summary(partial));
+    eprintln!(
+        "interrupted: {} of {planned} checks finished; the reports are incomplete",
+        partial.results.len()
+    );
+    if let Some(path) = &args.json {
+        let mut value: serde_json::Value = serde_json::from_str(&json::render(partial)?)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("incomplete".into(), true.into());
+            object.insert("planned_checks".into(), planned.into());
+        }
+        write_report(path, &(serde_json::to_string_pretty(&value)? + "\n"))?;
+    }
+    if let Some(path) = &args.junit {
+        write_report(path, &junit::render(partial)?)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Small HTTP concerns shared by every route: request logging, the Origin check,
-//! HTML escaping and the shutdown signal.
+//! HTML escaping, the home page and the shutdown signal.
 
 use std::time::Instant;
 
@@ -52,6 +52,43 @@ pub async fn not_found() -> Response {
         axum::Json(json!({"error": "not_found", "error_description": "no such endpoint"})),
     )
         .into_response()
+}
+
+/// `GET /`: the URL registered as the GitHub OAuth App's homepage, so a person who opens
+/// it learns what this server is and how to connect a client, instead of a 404.
+pub async fn home(State(state): State<AppState>) -> Response {
+    let config = &state.config;
+    let mut endpoints = String::new();
+    if config.transports.streamable_http() {
+        endpoints.push_str(&format!(
+            "<li>Streamable HTTP: <code>{}</code></li>\n",
+            html_escape(&config.url("/mcp"))
+        ));
+    }
+    if config.transports.sse() {
+        endpoints.push_str(&format!(
+            "<li>legacy HTTP+SSE: <code>{}</code></li>\n",
+            html_escape(&config.url("/sse"))
+        ));
+    }
+    let body = format!(
+        "<p>This is <strong>mcp-github-server</strong>, the reference server of \
+         mcp-auth-conformance: an MCP server with one tool, <code>get_user_profile</code>, \
+         that is its own OAuth 2.1 authorization server and lets users log in with GitHub.</p>\n\
+         <h2>MCP endpoints</h2>\n<ul>\n{endpoints}</ul>\n\
+         <h2>How to connect</h2>\n\
+         <p>Give one of these URLs to an MCP client that speaks remote MCP with OAuth \
+         (MCP Inspector, the TypeScript SDK, ...). The client discovers this server's \
+         authorization server from the 401 answer, registers itself, and opens a browser: \
+         first this server's consent page, then GitHub's login.</p>\n\
+         <p>Authorization server metadata: <code>{metadata}</code><br>\n\
+         GitHub OAuth App callback URL: <code>{callback}</code></p>\n\
+         <p>Client configurations and troubleshooting are in the project's README.md \
+         (sections \u{201c}Connect a client\u{201d} and \u{201c}Troubleshooting\u{201d}).</p>",
+        metadata = html_escape(&config.url("/.well-known/oauth-authorization-server")),
+        callback = html_escape(config.github_callback.as_str()),
+    );
+    html_page(StatusCode::OK, "MCP server with GitHub login", &body)
 }
 
 /// Rejects browser requests from foreign origins on the MCP endpoints, the defence

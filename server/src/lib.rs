@@ -96,6 +96,7 @@ fn build(config: Config, shutdown: CancellationToken) -> Router {
         )
         .merge(oauth::browser_routes(&state.config))
         .merge(mcp::routes(&state))
+        .route("/", axum::routing::get(http_util::home))
         .fallback(http_util::not_found)
         .layer(axum::middleware::from_fn(http_util::log_request))
         .with_state(state)

@@ -1,5 +1,6 @@
 //! `mcp-github-server`: runs the reference server.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -43,6 +44,10 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,rmcp=error".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour_logs(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .init();
     let args = Args::parse();
     match run(args).await {
@@ -52,6 +57,12 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Colour codes only for a person watching a terminal: a log file or a pipe would keep
+/// them as noise, and a set, non-empty `NO_COLOR` turns them off (<https://no-color.org>).
+fn colour_logs(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -106,4 +117,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("ready {issuer}");
     mcp_github_server::serve(listener, config).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_logs;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        assert!(colour_logs(true, None));
+        assert!(colour_logs(true, Some("".into())));
+        assert!(!colour_logs(true, Some("1".into())));
+        assert!(!colour_logs(false, None));
+        assert!(!colour_logs(false, Some("1".into())));
+    }
 }

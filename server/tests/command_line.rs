@@ -119,3 +119,100 @@ fn port_zero_advertises_the_port_actually_bound() {
         "{response}"
     );
 }
+
+/// Starts the server on a free port with stdout and stderr piped, and returns it with
+/// the base URL it announced.
+fn start_with_credentials() -> (std::process::Child, String) {
+    let mut child = without_github_environment()
+        .args(["--port", "0"])
+        .env("MCP_GITHUB_GITHUB_CLIENT_ID", "an-id")
+        .env("MCP_GITHUB_GITHUB_CLIENT_SECRET", "a-secret")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut ready = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut ready)
+        .expect("the server announces readiness");
+    let base = ready
+        .trim()
+        .strip_prefix("ready ")
+        .unwrap_or_else(|| panic!("unexpected first line {ready:?}"))
+        .to_owned();
+    (child, base)
+}
+
+fn port_of(base: &str) -> u16 {
+    base.rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {base:?}"))
+}
+
+/// One HTTP/1.1 GET over a fresh connection; the whole response as text.
+fn get(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("the port accepts connections");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn the_home_page_says_what_the_server_is_and_where_its_endpoints_are() {
+    let (mut child, base) = start_with_credentials();
+    let stderr = child.stderr.take();
+    let _running = Running(child);
+    // Nobody reads the log in this test; dropping the pipe's reader here could make the
+    // server's log writes fail, so the reader is kept until the end.
+    let _stderr = stderr;
+    let response = get(port_of(&base), "/");
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .expect("a complete response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/html; charset=utf-8"),
+        "{head}"
+    );
+    for expected in [
+        format!("{base}/mcp"),
+        format!("{base}/sse"),
+        format!("{base}/github/callback"),
+        "get_user_profile".to_owned(),
+        "README".to_owned(),
+    ] {
+        assert!(
+            body.contains(&expected),
+            "{expected:?} missing from:\n{body}"
+        );
+    }
+}
+
+#[test]
+fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let (mut child, base) = start_with_credentials();
+    // A request adds a log line of its own to the start-up lines.
+    assert!(get(port_of(&base), "/").starts_with("HTTP/1.1 200"));
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    child.kill().expect("the server can be stopped");
+    child.wait().expect("the server is reaped");
+    let mut log = String::new();
+    stderr.read_to_string(&mut log).unwrap();
+    assert!(
+        log.contains("request"),
+        "the request was not logged:\n{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log that is no terminal:\n{log:?}"
+    );
+}

@@ -28,10 +28,9 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::{
-    cargo,
     conformance::python_environment,
     process::{Launched, MockGitHubProcess, free_port},
-    project_root,
+    progress, project_root,
 };
 
 const USAGE: &str = "\
@@ -159,18 +158,22 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     };
 
     let measuring = Instant::now();
-    eprintln!("xtask bench: time to ready");
+    let step = progress::Step::start("xtask bench: time to ready");
     let startup = measure_startup(&launcher, &options)?;
-    eprintln!("xtask bench: the suite's wall time");
+    step.done();
+    let step = progress::Step::start("xtask bench: the suite's wall time");
     let suite = if suite_built {
         measure_suite(&launcher, &options, &mock_url)?
     } else {
         Vec::new()
     };
-    eprintln!("xtask bench: throughput and latency");
+    step.done();
+    let step = progress::Step::start("xtask bench: throughput and latency");
     let throughput = measure_throughput(&launcher, &options, wrk.as_deref())?;
-    eprintln!("xtask bench: SSE sessions held open");
+    step.done();
+    let step = progress::Step::start("xtask bench: SSE sessions held open");
     let scale = measure_scale(&launcher, &options)?;
+    step.done();
     drop(mock);
 
     let report = Report {
@@ -216,26 +219,21 @@ fn build(root: &Path) -> anyhow::Result<bool> {
         "-p",
         "mcp-auth-conformance",
     ];
-    eprintln!("xtask bench: building the release binaries");
-    let full = duct::cmd(
-        cargo(),
-        ["build", "--release", "--quiet"].iter().chain(&all),
+    if progress::cargo_build(
+        root,
+        &[&["--release"][..], &all[..]].concat(),
+        "the release binaries",
     )
-    .dir(root)
-    .unchecked()
-    .run()
-    .context("cannot run cargo")?;
-    if full.status.success() {
+    .is_ok()
+    {
         return Ok(true);
     }
-    eprintln!("xtask bench: the build with the suite failed; building the rest without it");
-    duct::cmd(
-        cargo(),
-        ["build", "--release", "--quiet"].iter().chain(&all[..6]),
-    )
-    .dir(root)
-    .run()
-    .context("cargo build failed")?;
+    progress::note("xtask bench: the build with the suite failed; building the rest without it");
+    progress::cargo_build(
+        root,
+        &[&["--release"][..], &all[..6]].concat(),
+        "the release binaries without the suite",
+    )?;
     Ok(false)
 }
 
@@ -862,7 +860,7 @@ fn measure_throughput(
                         error: Some(format!("{error:#}")),
                         ..Cell::default()
                     });
-                    eprintln!(
+                    progress::note(&format!(
                         "xtask bench: {:<8} {:<15} {:<10} x{:<3} {:>8.0} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  errors {}",
                         kind.name(),
                         mode.driver_transport(),
@@ -872,7 +870,7 @@ fn measure_throughput(
                         cell.p50_us / 1e3,
                         cell.p99_us / 1e3,
                         cell.errors
-                    );
+                    ));
                     cells[index] = Some(match cells[index].take() {
                         None => cell,
                         Some(first) => {
@@ -1092,13 +1090,13 @@ fn measure_scale(launcher: &Launcher, options: &Options) -> anyhow::Result<Vec<S
             Err(error) => Err(format!("{error:#}")),
         };
         if let Ok(line) = &line {
-            eprintln!(
+            progress::note(&format!(
                 "xtask bench: {sessions} SSE sessions: {} opened, {} errors, {:.2} s, {} KiB resident",
                 line["opened"],
                 line["errors"],
                 line["open_s"].as_f64().unwrap_or(0.0),
                 line["rss_kib"]
-            );
+            ));
         }
         results.push(Scale { sessions, line });
         drop(rust);

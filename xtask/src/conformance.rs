@@ -20,9 +20,8 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::{
-    cargo,
     process::{Launched, MockGitHubProcess, free_port},
-    project_root, snapshot_diff,
+    progress, project_root, snapshot_diff,
 };
 
 /// Access tokens of the Rust target live this long, so the suite can wait out an
@@ -49,7 +48,40 @@ const GITHUB_CA_FILE: &str = "github-ca.pem";
 
 /// Suite options that select a subset of the checks. A subset cannot rewrite a
 /// baseline or the snapshots, which describe a whole run.
-const FILTERS: &[&str] = &["--id", "--area", "--version", "--transport", "--list"];
+const FILTERS: &[&str] = &["--id", "--area", "--spec-version", "--transport", "--list"];
+
+/// Suite options this task sets itself for every launch.
+const SET_BY_XTASK: &[&str] = &["--url", "--mock-github"];
+
+/// `cargo xtask conformance --help`.
+pub const HELP: &str = "\
+usage: cargo xtask conformance [OPTIONS] [SUITE OPTIONS]
+
+Starts the mock GitHub, launches the target with its environment pointed at the mock,
+waits until it is ready, runs the suite, tears it all down. The baseline
+fixtures/baselines/<target>.toml applies when it exists.
+
+options:
+  --server rust|python|python-example=DIR|cmd=\"COMMAND\"
+        the target (default rust). python: fixtures/python on the Python SDK, in
+        target/python-venv (python3 3.10+; XTASK_PYTHON names another interpreter).
+        python-example=DIR: a checkout of the SDK's GitHub-era simple-auth example.
+        COMMAND may use {port}; it also gets PORT in its environment.
+  --ready-timeout SECS       how long the target may take to accept connections (60)
+  --example-mcp-version V    the mcp release for python-example (1.9.4)
+  --update-baseline          rewrite the target's baseline from the run
+  --update-snapshots         write the run's transcripts to fixtures/snapshots/<target>/
+  --transport sse|streamable-http|both
+  --json FILE, --junit FILE  the suite's reports (default JSON: target/conformance/<target>/)
+  --quiet                    no progress, only the suite's output and errors
+  -h, --help                 this text
+
+Every other option goes to the suite and is checked against its options before
+anything is launched, for example --id AUTH-FLOW-04,SHTTP-18, --area SHTTP,
+--spec-version 2025-06-18, --slow, --verbose. The suite's options:
+  cargo run -p mcp-auth-conformance -- --help
+(--url and --mock-github are set by this task.)
+";
 
 /// The oldest Python the pinned `mcp` releases install on.
 const MIN_PYTHON: (u32, u32) = (3, 10);
@@ -158,6 +190,8 @@ impl Example {
 }
 
 struct Options {
+    /// `--help`: print [`HELP`] and do nothing else.
+    help: bool,
     target: Target,
     ready_timeout: Duration,
     example_mcp_version: String,
@@ -190,6 +224,7 @@ impl Options {
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
     let mut options = Options {
+        help: false,
         target: Target::Rust,
         ready_timeout: Duration::from_secs(60),
         example_mcp_version: EXAMPLE_MCP_VERSION.to_owned(),
@@ -218,6 +253,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             }
         };
         match name {
+            "-h" | "--help" => options.help = true,
             "--server" => options.target = Target::parse(&value()?)?,
             "--ready-timeout" => {
                 let seconds: u64 = value()?.parse().context("--ready-timeout takes seconds")?;
@@ -236,13 +272,16 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             _ => options.suite_args.push(arg.clone()),
         }
     }
+    if options.help {
+        return Ok(options);
+    }
     if example_version_given && !matches!(options.target, Target::PythonExample(_)) {
         bail!("--example-mcp-version applies only to --server python-example=DIR");
     }
     if (options.update_baseline || options.update_snapshots) && options.filtered() {
         bail!(
             "--update-baseline and --update-snapshots describe a whole run; drop --id, --area, \
-             --version, --transport and --list"
+             --spec-version, --transport and --list"
         );
     }
     if options.update_snapshots {
@@ -340,6 +379,21 @@ struct Launch {
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = parse(args)?;
+    if options.help {
+        print!("{HELP}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(taken) = options
+        .suite_args
+        .iter()
+        .find(|arg| SET_BY_XTASK.iter().any(|flag| option_name(arg) == *flag))
+    {
+        bail!(
+            "{taken}: cargo xtask conformance sets --url and --mock-github itself; to check a \
+             server you started, run the suite directly (`cargo run -p mcp-auth-conformance -- \
+             --help`)"
+        );
+    }
     let root = project_root();
     let target_dir = cargo_target_dir(&root);
     let name = options.target.name().to_owned();
@@ -351,8 +405,26 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     }
 
     let launches = launches(&options)?;
-    // The Python environments come first: a missing interpreter or a failed install then
-    // fails in seconds, before a build or a launch.
+
+    let mut packages = vec!["-p", "mock-github", "-p", "mcp-auth-conformance"];
+    if matches!(options.target, Target::Rust) {
+        packages.extend(["-p", "mcp-github-server"]);
+    }
+    let what = packages
+        .iter()
+        .filter(|p| **p != "-p")
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    progress::cargo_build(&root, &packages, &what)?;
+    let bin = target_dir.join("debug");
+    // The suite's options are checked against the suite itself, so a mistyped one fails
+    // here, before an environment is made or anything is launched, and the list never
+    // falls behind the suite's.
+    check_suite_args(&bin.join("mcp-auth-conformance"), &options.suite_args)?;
+
+    // The Python environments come before any launch: a missing interpreter or a failed
+    // install then fails before the mock starts.
     let launcher = match &options.target {
         Target::Rust => Launcher::Rust(target_dir.join("debug").join("mcp-github-server")),
         Target::Python => Launcher::Python(python_environment(&root, &target_dir)?),
@@ -363,25 +435,6 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         Target::Command(command) => Launcher::Command(command.clone()),
         Target::TypeScript => Launcher::Node(typescript_environment(&root, &target_dir)?),
     };
-
-    let mut packages = vec!["-p", "mock-github", "-p", "mcp-auth-conformance"];
-    if matches!(options.target, Target::Rust) {
-        packages.extend(["-p", "mcp-github-server"]);
-    }
-    eprintln!(
-        "xtask: building {}",
-        packages
-            .iter()
-            .filter(|p| **p != "-p")
-            .copied()
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    duct::cmd(cargo(), ["build", "--quiet"].into_iter().chain(packages))
-        .dir(&root)
-        .run()
-        .context("cargo build failed")?;
-    let bin = target_dir.join("debug");
 
     let intercept = options.intercept_github || options.target.needs_interception();
     let ca_file = logs.join(GITHUB_CA_FILE).display().to_string();
@@ -428,7 +481,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             Some(transport) => format!("the {name} target ({transport})"),
             None => format!("the {name} target"),
         };
-        eprintln!("xtask: launching {shown} on {base_url}");
+        progress::note(&format!("xtask: launching {shown} on {base_url}"));
         let log_name = match launch.label {
             Some(label) => format!("server-{label}"),
             None => "server".to_owned(),
@@ -576,6 +629,118 @@ fn suffixed(path: PathBuf, label: Option<&str>) -> PathBuf {
         None => format!("{stem}.{label}"),
     };
     path.with_file_name(name)
+}
+
+/// `--name` of `--name=value`, or the argument itself.
+fn option_name(arg: &str) -> &str {
+    match arg.split_once('=') {
+        Some((name, _)) if name.starts_with("--") => name,
+        _ => arg,
+    }
+}
+
+/// The suite's options as its `--help` lists them: each long name (and short alias) with
+/// whether it takes a value.
+fn suite_options(suite: &Path) -> anyhow::Result<BTreeMap<String, bool>> {
+    let output = duct::cmd(suite, ["--help"])
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("cannot run {} --help", suite.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} --help failed: {}",
+            suite.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(parse_help_options(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// Reads clap's option lines: `  -v, --verbose`, `      --url <URL>`.
+fn parse_help_options(help: &str) -> BTreeMap<String, bool> {
+    let mut options = BTreeMap::new();
+    for line in help.lines() {
+        let line = line.trim_start();
+        if !line.starts_with('-') {
+            continue;
+        }
+        let takes_value = line
+            .split("  ")
+            .next()
+            .is_some_and(|synopsis| synopsis.contains('<'));
+        for word in line
+            .split([',', ' '])
+            .take_while(|w| w.is_empty() || w.starts_with('-'))
+        {
+            if word.starts_with('-') && word.len() > 1 {
+                options.insert(word.to_owned(), takes_value);
+            }
+        }
+    }
+    options
+}
+
+/// Fails on a suite argument that the suite does not know, naming the closest option.
+fn check_suite_args(suite: &Path, args: &[String]) -> anyhow::Result<()> {
+    if args.is_empty() {
+        return Ok(());
+    }
+    let known = suite_options(suite)?;
+    validate_suite_args(&known, args)
+}
+
+fn validate_suite_args(known: &BTreeMap<String, bool>, args: &[String]) -> anyhow::Result<()> {
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let name = option_name(arg);
+        if !name.starts_with('-') {
+            bail!(
+                "unexpected argument {arg:?}: options of cargo xtask conformance and the suite \
+                 start with -- (see cargo xtask conformance --help)"
+            );
+        }
+        match known.get(name) {
+            Some(true) if name == arg.as_str() => {
+                if iter.next().is_none() {
+                    bail!("{name} needs a value");
+                }
+            }
+            Some(_) => {}
+            None => {
+                let closest = known
+                    .keys()
+                    .filter(|k| k.starts_with("--"))
+                    .min_by_key(|k| edit_distance(name, k))
+                    .cloned()
+                    .unwrap_or_default();
+                bail!(
+                    "unknown option {name} (did you mean {closest}?); see cargo xtask \
+                     conformance --help and the suite's `cargo run -p mcp-auth-conformance -- --help`"
+                );
+            }
+        }
+        if matches!(name, "--help" | "-h" | "--version" | "-V") {
+            bail!("{name} is not a suite option here: cargo xtask conformance --help");
+        }
+    }
+    Ok(())
+}
+
+/// Levenshtein distance, for suggesting the option a typo meant.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 fn suite_option_value(args: &[String], name: &str) -> Option<String> {
@@ -1244,6 +1409,69 @@ fn report_snapshot_drift(committed: &Path, fresh: &Path, name: &str) -> anyhow::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SUITE_HELP: &str = "\
+Usage: mcp-auth-conformance [OPTIONS]
+
+Options:
+      --url <URL>
+          Base URL of the server under test
+      --id <ID>
+          Only these checks
+      --slow
+          Also run checks that wait
+  -v, --verbose
+          Show evidence
+  -h, --help
+          Print help (see a summary with '-h')
+  -V, --version
+          Print version
+";
+
+    fn args(line: &str) -> Vec<String> {
+        line.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_suite_help_gives_each_option_and_whether_it_takes_a_value() {
+        let options = parse_help_options(SUITE_HELP);
+        assert_eq!(options.get("--url"), Some(&true));
+        assert_eq!(options.get("--id"), Some(&true));
+        assert_eq!(options.get("--slow"), Some(&false));
+        assert_eq!(options.get("-v"), Some(&false));
+        assert_eq!(options.get("--verbose"), Some(&false));
+        assert!(!options.contains_key("Usage:"));
+    }
+
+    #[test]
+    fn suite_arguments_are_checked_before_anything_runs() {
+        let known = parse_help_options(SUITE_HELP);
+        validate_suite_args(&known, &args("--id AUTH-FLOW-04 --slow -v --id=SHTTP-18")).unwrap();
+        let error = validate_suite_args(&known, &args("--slwo"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("unknown option --slwo (did you mean --slow?)"),
+            "{error}"
+        );
+        let error = validate_suite_args(&known, &args("--id"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--id needs a value"), "{error}");
+        let error = validate_suite_args(&known, &args("--slow stray"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unexpected argument \"stray\""), "{error}");
+        assert!(validate_suite_args(&known, &args("--version")).is_err());
+    }
+
+    #[test]
+    fn help_and_unknown_xtask_options_need_no_build() {
+        let options = parse(&args("--help")).unwrap();
+        assert!(options.help);
+        let options = parse(&args("--server rust --slwo")).unwrap();
+        assert_eq!(options.suite_args, ["--slwo"]);
+    }
 
     fn outcome(key: &str, transport: &str, result: &str, reason: Option<&str>) -> Outcome {
         Outcome {

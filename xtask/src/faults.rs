@@ -28,9 +28,8 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::{
-    cargo,
     process::{Launched, MockGitHubProcess, free_port},
-    project_root,
+    progress, project_root,
 };
 
 /// Runs at once by default: the machine has two cores, and each run is a server, a mock
@@ -165,12 +164,12 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         fault: Some(f.name.clone()),
         setup: f.setup.clone(),
     }));
-    eprintln!(
+    progress::note(&format!(
         "xtask faults: {} faults, {} runs, {} at a time",
         faults.len(),
         runs.len(),
         options.jobs
-    );
+    ));
     let reports = run_all(&binaries, &work, runs, options.jobs)?;
 
     let clean: BTreeMap<&Setup, &Report> = reports
@@ -259,35 +258,16 @@ struct Binaries {
 /// is copied out of `target/debug`, where a build without the feature (as `cargo xtask
 /// conformance` makes) would replace it.
 fn build(root: &Path, work: &Path) -> anyhow::Result<Binaries> {
-    eprintln!("xtask faults: building the mock, the suite, and the server with fault-injection");
-    duct::cmd(
-        cargo(),
-        [
-            "build",
-            "--quiet",
-            "-p",
-            "mock-github",
-            "-p",
-            "mcp-auth-conformance",
-        ],
-    )
-    .dir(root)
-    .run()
-    .context("cargo build failed")?;
-    duct::cmd(
-        cargo(),
-        [
-            "build",
-            "--quiet",
-            "-p",
-            "mcp-github-server",
-            "--features",
-            "fault-injection",
-        ],
-    )
-    .dir(root)
-    .run()
-    .context("cargo build of the server with fault-injection failed")?;
+    progress::cargo_build(
+        root,
+        &["-p", "mock-github", "-p", "mcp-auth-conformance"],
+        "mock-github, mcp-auth-conformance",
+    )?;
+    progress::cargo_build(
+        root,
+        &["-p", "mcp-github-server", "--features", "fault-injection"],
+        "mcp-github-server with fault-injection",
+    )?;
     let debug = root.join("target").join("debug");
     fs::create_dir_all(work).with_context(|| format!("cannot create {}", work.display()))?;
     let server = work.join("mcp-github-server");
@@ -376,6 +356,8 @@ fn run_all(
     jobs: usize,
 ) -> anyhow::Result<Vec<(Run, Report)>> {
     let total = runs.len();
+    let counter = progress::Counter::new("xtask faults", total);
+    let counter = &counter;
     let queue = Arc::new(Mutex::new(runs.into_iter().rev().collect::<Vec<_>>()));
     let done = Arc::new(Mutex::new(Vec::new()));
     thread::scope(|scope| {
@@ -387,11 +369,12 @@ fn run_all(
                     let Some(run) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
                         break;
                     };
+                    counter.started(&run.label);
                     let result = run_one(binaries, work, &run)
                         .with_context(|| format!("the run {} failed", run.label));
                     let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
                     if result.is_ok() {
-                        eprintln!("xtask faults: {}/{total} {}", done.len() + 1, run.label);
+                        counter.finished(&run.label);
                     }
                     done.push((run, result));
                 }

@@ -19,9 +19,8 @@ use std::{
 use anyhow::{Context, bail};
 
 use crate::{
-    cargo,
     process::{Launched, MockGitHubProcess, free_port},
-    project_root,
+    progress, project_root,
 };
 
 /// An install from the registry takes well under a minute here; this only stops a
@@ -91,8 +90,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     )?;
 
     let mut outcomes = Vec::new();
+    let counter = progress::Counter::new("xtask interop", cells.len());
     for cell in cells {
-        eprintln!("xtask interop: {} over {}", cell.client, cell.transport);
+        let label = format!("{} over {}", cell.client, cell.transport);
+        counter.started(&label);
         let command = cell
             .command
             .env("INTEROP_SERVER_URL", &server_url)
@@ -104,6 +105,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             Ok(result) => result,
             Err(error) => (false, format!("{error:#}")),
         };
+        counter.finished(&label);
         outcomes.push(Outcome {
             client: cell.client,
             transport: cell.transport,
@@ -111,6 +113,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             reason,
         });
     }
+    drop(counter);
     drop(server);
     drop(mock);
 
@@ -369,7 +372,10 @@ pub(crate) fn install_node(root: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     if node.exists() && fs::read_to_string(&stamp).ok().as_deref() == Some(lock.as_str()) {
         return Ok(node);
     }
-    eprintln!("xtask interop: installing Node 22 into {}", dir.display());
+    progress::note(&format!(
+        "xtask interop: installing Node 22 into {}",
+        dir.display()
+    ));
     fs::create_dir_all(&dir)?;
     for name in ["package.json", "package-lock.json"] {
         fs::copy(source.join(name), dir.join(name))?;
@@ -390,7 +396,7 @@ fn install_packages(root: &Path, out: &Path, node: &Path) -> anyhow::Result<()> 
     {
         return Ok(());
     }
-    eprintln!("xtask interop: npm ci in {}", dir.display());
+    progress::note(&format!("xtask interop: npm ci in {}", dir.display()));
     npm_ci(&dir, node.parent(), &out.join("logs"))?;
     fs::write(&stamp, lock)?;
     Ok(())
@@ -428,11 +434,8 @@ pub(crate) fn npm_ci(dir: &Path, node_bin: Option<&Path>, logs: &Path) -> anyhow
 /// cargo would unify rmcp's client features into the server's build and make the
 /// server binary differ from the one the other tasks build, rebuilding it each time.
 fn build(root: &Path) -> anyhow::Result<()> {
-    eprintln!(
-        "xtask interop: building mcp-github-server, mock-github, mcp-auth-conformance, \
-         interop-rust-client"
-    );
-    for packages in [
+    progress::cargo_build(
+        root,
         &[
             "-p",
             "mcp-github-server",
@@ -440,14 +443,10 @@ fn build(root: &Path) -> anyhow::Result<()> {
             "mock-github",
             "-p",
             "mcp-auth-conformance",
-        ][..],
-        &["-p", "interop-rust-client"][..],
-    ] {
-        duct::cmd(cargo(), ["build", "--quiet"].iter().chain(packages))
-            .dir(root)
-            .run()
-            .context("cargo build failed")?;
-    }
+        ],
+        "mcp-github-server, mock-github, mcp-auth-conformance",
+    )?;
+    progress::cargo_build(root, &["-p", "interop-rust-client"], "interop-rust-client")?;
     Ok(())
 }
 

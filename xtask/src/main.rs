@@ -9,20 +9,31 @@
 //! - `snapshot-diff`: how two targets' normalized transcripts differ.
 //! - `faults`: every check fails against a server that breaks its requirement.
 //! - `coverage`: the checks and faults measured against the requirement catalogue.
+//! - `deny`: `cargo deny check` (licenses, advisories, duplicates), installing
+//!   cargo-deny first when it is missing.
+//!
+//! `progress.rs` is what every task shows while it works.
 
 mod bench;
 mod ci;
 mod conformance;
 mod coverage;
+mod deny;
 mod faults;
 mod interop;
 mod process;
+mod progress;
 mod snapshot_diff;
 
 use std::path::{Path, PathBuf};
 
 const USAGE: &str = "\
 usage: cargo xtask <task> [options]
+       cargo xtask <task> --help      (conformance: its options, without building)
+       cargo xtask --version
+
+Every task takes --quiet: no progress lines or spinners, only results and errors.
+Progress is a spinner on a terminal and plain lines in logs.
 
 tasks:
   conformance [--server rust|python|python-example=DIR|cmd=\"COMMAND\"] [--ready-timeout SECS]
@@ -42,7 +53,8 @@ tasks:
       --update-snapshots writes the run's transcripts to fixtures/snapshots/<target>/
       (non-Rust targets; a run without it says whether they still match).
       Every other option goes to the suite (see `cargo run -p mcp-auth-conformance -- --help`),
-      for example --transport sse|streamable-http|both, --json FILE, --junit FILE, --id ID.
+      for example --transport sse|streamable-http|both, --json FILE, --junit FILE, --id ID;
+      it is checked against the suite's options before anything is launched.
   bench [--quick] [--with-sessions] [--window SECS] [--out FILE]
       Release builds of every target; suite wall time, authenticated tools/call and
       tools/list throughput and latency at 1, 16 and 256 clients (Rust, Python, a
@@ -79,13 +91,25 @@ tasks:
       Also rewrites conformance/faults.toml from server/src/fault.rs. --check fails
       when either file is stale (the status section aside) or when a check names an
       ID the catalogue lacks.
+  deny
+      cargo deny check with deny.toml: licenses, advisories, duplicate crates.
+      Installs cargo-deny (cargo install --locked, a few minutes) when it is missing.
 ";
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     let task = args.next();
-    let rest: Vec<String> = args.collect();
+    let mut rest: Vec<String> = args.collect();
+    // `--quiet` means the same to every task, so it is taken here.
+    let quiet = rest.len();
+    rest.retain(|arg| arg != "--quiet");
+    progress::set_quiet(rest.len() != quiet);
     let result = match task.as_deref() {
+        Some("-V" | "--version") => {
+            println!("xtask {}", env!("CARGO_PKG_VERSION"));
+            return std::process::ExitCode::SUCCESS;
+        }
+        Some("deny") => deny::run(&rest),
         Some("conformance") => conformance::run(&rest),
         Some("ci") => ci::run(&rest),
         Some("bench") => bench::run(&rest),
