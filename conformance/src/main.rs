@@ -18,10 +18,18 @@ enum TransportArg {
     Both,
 }
 
+/// What the exit status means, for `--help`.
+const EXIT_CODES: &str = "Exit status:
+  0  conformant: no MUST check failed or errored outside the baseline, no stale baseline entry
+  1  a MUST check failed or errored (outside the baseline), or a baseline entry is stale
+  2  the run could not happen: the target or the mock GitHub cannot be reached, the target is
+     no MCP server (nothing but 404s and no OAuth metadata), or the command line or baseline
+     is wrong";
+
 /// Conformance checks for OAuth-protected MCP servers over HTTP+SSE and Streamable HTTP.
 #[derive(Debug, Parser)]
 // `--version` selects spec versions here, so clap's own version flag is left out.
-#[command(about)]
+#[command(about, after_help = EXIT_CODES)]
 struct Args {
     /// Base URL of the server under test.
     #[arg(long, default_value = "http://127.0.0.1:8000")]
@@ -73,7 +81,8 @@ struct Args {
     /// Also run checks that wait for the server's upstream timeout.
     #[arg(long)]
     slow: bool,
-    /// Show evidence for warnings and notes for passes.
+    /// Show evidence for warnings, notes for passes, and for each failure or error the check's
+    /// last requests and responses in full (redacted).
     #[arg(long, short)]
     verbose: bool,
     /// List the selected checks and exit.
@@ -81,7 +90,11 @@ struct Args {
     list: bool,
 }
 
+/// Exit status 2: the run could not happen.
+const CANNOT_RUN: u8 = 2;
+
 fn main() -> ExitCode {
+    // clap exits with 2 on usage errors, which is the "could not run" status too.
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,15 +103,16 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(CANNOT_RUN);
         }
     };
     match runtime.block_on(run(args)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            // One line: the cause a user can act on.
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(CANNOT_RUN)
         }
     }
 }
@@ -137,8 +151,16 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     }
 
     let verbose = args.verbose;
-    // Progress lines are printed without the baseline marks, which are known only at the end.
-    config.progress = Some(Arc::new(move |r| println!("{}", console::line(r, verbose))));
+    // Each result is printed once, as it finishes, with its baseline mark; blocked checks are
+    // listed under their prerequisite in the summary.
+    let marks = baseline.clone();
+    config.progress = Some(Arc::new(move |r| {
+        let mut r = r.clone();
+        if let Some(b) = &marks {
+            r.baseline = b.mark(&r);
+        }
+        println!("{}", console::line(&r, verbose));
+    }));
     println!(
         "mcp-auth-conformance: {} (mock GitHub {})",
         args.url, args.mock_github
@@ -146,9 +168,6 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let mut report = mcp_auth_conformance::run(config).await?;
     if let Some(b) = &baseline {
         b.apply(&mut report);
-        for r in report.results.iter().filter(|r| r.baseline.is_some()) {
-            println!("{}", console::line(r, false));
-        }
     }
     print!("{}", console::summary(&report));
     if let Some(path) = &args.json {
