@@ -8,15 +8,16 @@
 //! reason = "no iss parameter yet (RFC 9207), tracked in #12"
 //! ```
 //!
-//! A listed check that fails is reported as known and does not fail the run; a listed check that
-//! passes fails the run as stale, so the list shrinks as the target improves.
+//! A listed check that fails or errors is reported as known and does not fail the run; a listed
+//! check that passes fails the run as stale, so the list shrinks as the target improves. Skipped
+//! and blocked checks leave their entry alone: they said nothing about the requirement.
 
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
-use crate::report::{BaselineMark, Outcome, Report};
+use crate::report::{BaselineMark, CheckResult, Outcome, Report};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,20 +67,25 @@ impl Baseline {
     /// Marks known failures and stale entries in the report.
     pub fn apply(&self, report: &mut Report) {
         for r in &mut report.results {
-            let entry = self.known_failures.iter().find(|e| {
-                (e.id == r.key || e.id == r.id)
-                    && e.transport.as_deref().is_none_or(|t| t == r.transport)
-            });
-            let Some(entry) = entry else { continue };
-            r.baseline = match r.outcome {
-                Outcome::Fail(_) => Some(crate::report::BaselineMark::Known {
-                    reason: entry.reason.clone(),
-                }),
-                Outcome::Pass { .. } | Outcome::Warn(_) => Some(BaselineMark::Stale {
-                    reason: entry.reason.clone(),
-                }),
-                Outcome::Skip { .. } => None,
-            };
+            r.baseline = self.mark(r);
+        }
+    }
+
+    /// The mark the baseline gives one result: known when a listed check failed or errored,
+    /// stale when it passed or only warned.
+    pub fn mark(&self, r: &CheckResult) -> Option<BaselineMark> {
+        let entry = self.known_failures.iter().find(|e| {
+            (e.id == r.key || e.id == r.id)
+                && e.transport.as_deref().is_none_or(|t| t == r.transport)
+        })?;
+        match r.outcome {
+            Outcome::Fail(_) | Outcome::Error(_) => Some(BaselineMark::Known {
+                reason: entry.reason.clone(),
+            }),
+            Outcome::Pass { .. } | Outcome::Warn(_) => Some(BaselineMark::Stale {
+                reason: entry.reason.clone(),
+            }),
+            Outcome::Skip { .. } | Outcome::Blocked { .. } => None,
         }
     }
 }
@@ -109,6 +115,7 @@ mod tests {
             outcome,
             baseline: None,
             duration_ms: 0,
+            trace: Vec::new(),
         }
     }
 

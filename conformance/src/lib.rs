@@ -29,9 +29,27 @@
 //!     [--snapshot-dir DIR] [--max-expiry-wait 3] [--timeout 5] [--jobs 16] [--slow] [--list]
 //! ```
 //!
-//! It prints a line per check as it finishes, a summary by area and level, and a closing line
-//! `N passed, N failed, N warned, N skipped in T s`. The exit status is 0 when no MUST check
-//! failed outside the baseline and no baseline entry is stale, 1 otherwise, 2 on usage errors.
+//! It prints a line per check as it finishes, the checks blocked by a failed prerequisite (one
+//! line per prerequisite), a summary by area and level, and a closing line `N passed, N failed,
+//! N errors, N blocked, N warned, N skipped in T s`.
+//!
+//! ## Outcomes and exit status
+//!
+//! A check passes, fails (a MUST is broken), warns (a SHOULD, MAY or informational check is
+//! broken), is skipped (only for a stated reason: the feature is not offered, a version
+//! filter, `--slow` not given), ends in an **error** (it could not reach a verdict: the server
+//! misbehaved or timed out, or a step it needed failed), or is **blocked** (a step it needed is
+//! judged by another check, which failed or errored in this run; see
+//! [`checks::Prerequisite`]). An error in a MUST check fails the run like a failure.
+//!
+//! The exit status is
+//!
+//! - 0: conformant; no MUST check failed or errored outside the baseline, no baseline entry is
+//!   stale;
+//! - 1: a MUST check failed or errored outside the baseline, or a baseline entry is stale;
+//! - 2: the run could not happen: the target or the mock GitHub cannot be reached, the target
+//!   accepts connections but never answers, nothing there is an MCP server ([`CannotRun`],
+//!   found by a bounded [`preflight`] before any check), or the command line is wrong.
 //!
 //! From Rust, [`run`] takes a [`SuiteConfig`] and returns the [`Report`]; the tests in
 //! `conformance/tests/` run it against the reference server in-process.
@@ -72,7 +90,7 @@ pub mod version;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 
@@ -80,7 +98,8 @@ pub use config::{SuiteConfig, Transport};
 pub use report::Report;
 pub use version::Version;
 
-use checks::{Check, Ctx, Scope, Shared, Verdict};
+use checks::{Check, Ctx, Evidence, Scope, Shared, Verdict};
+use http::trace::Trace;
 use http::{Http, Req};
 use mock::MockAdmin;
 use redact::Redactor;
@@ -144,13 +163,139 @@ pub fn id_filter_matches(check: &Check, filter: &str) -> bool {
             .is_some_and(|(id, _)| id.eq_ignore_ascii_case(filter))
 }
 
-/// Runs the selected checks and returns the report (without a baseline applied).
+/// The target cannot be tested at all: nothing answers at its URL, it accepts connections but
+/// never answers, nothing that answers looks like an MCP server, or the mock GitHub is not
+/// there. The binary exits with status 2 on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannotRun(pub String);
+
+impl std::fmt::Display for CannotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CannotRun {}
+
+/// The longest the preflight waits for any one answer.
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a request of the preflight got no answer, in words.
+fn unreachable_reason(url: &url::Url, error: &anyhow::Error, wait: Duration) -> String {
+    let text = format!("{error:#}").to_ascii_lowercase();
+    if text.contains("refused") || text.contains("tcp connect error") {
+        format!("nothing is listening at {url} (connection refused)")
+    } else if text.contains("timed out") || text.contains("within") || text.contains("timeout") {
+        format!("{url} accepted the connection but sent no answer within {wait:?}")
+    } else {
+        format!("{url} gave no HTTP answer: {error:#}")
+    }
+}
+
+/// A bounded look at the target and the mock GitHub before any check runs, so that a run
+/// against nothing ends at once with one clear line instead of a report full of errors.
+pub async fn preflight(config: &SuiteConfig) -> Result<(), CannotRun> {
+    let wait = config.request_timeout.min(PREFLIGHT_TIMEOUT);
+    let http = Http::new(wait, Arc::new(Redactor::default()))
+        .map_err(|e| CannotRun(format!("cannot build the HTTP client: {e:#}")))?;
+    let mock_url = config
+        .mock_github
+        .join("/_mock/users")
+        .map_err(|e| CannotRun(format!("the mock GitHub URL is unusable: {e}")))?;
+    let endpoints = futures::future::join_all(config.transports.iter().map(|t| {
+        let http = http.clone();
+        let url = config.endpoint(*t);
+        let probe = discovery_probe(config, *t);
+        async move { (url, http.send_head(probe).await) }
+    }));
+    let mock = http.send(Req::get(mock_url.clone()));
+    let (endpoints, mock) = futures::join!(endpoints, mock);
+    match mock {
+        Ok(ex) if ex.status == 200 => {}
+        Ok(ex) => {
+            return Err(CannotRun(format!(
+                "the mock GitHub at {} is not one: GET {} answered {}",
+                config.mock_github, mock_url, ex.status
+            )));
+        }
+        Err(e) => {
+            return Err(CannotRun(format!(
+                "the mock GitHub cannot be reached: {}",
+                unreachable_reason(&mock_url, &e, wait)
+            )));
+        }
+    }
+    let mut reasons = Vec::new();
+    let mut answered = false;
+    for (url, result) in &endpoints {
+        match result {
+            // A static server answers 404, 405 or 501 to what an MCP client sends.
+            Ok(ex) if matches!(ex.status, 404 | 405 | 501) => {
+                answered = true;
+                reasons.push(format!("{url} answered {}", ex.status));
+            }
+            Ok(_) => return Ok(()),
+            Err(e) => reasons.push(unreachable_reason(url, e, wait)),
+        }
+    }
+    if answered {
+        // No endpoint, but OAuth metadata would still show an MCP server behind other paths.
+        let mut metadata = Vec::new();
+        for path in [
+            format!("/.well-known/oauth-protected-resource{}", config.mcp_path),
+            "/.well-known/oauth-protected-resource".to_owned(),
+            "/.well-known/oauth-authorization-server".to_owned(),
+        ] {
+            if let Ok(url) = config.url.join(&path) {
+                metadata.push(http.send(Req::get(url)));
+            }
+        }
+        let found = futures::future::join_all(metadata)
+            .await
+            .into_iter()
+            .any(|r| r.is_ok_and(|ex| ex.status == 200));
+        if found {
+            return Ok(());
+        }
+        return Err(CannotRun(format!(
+            "no MCP server at {}: {}, and there is no OAuth metadata (check --url, --mcp-path \
+             and --sse-path)",
+            config.url,
+            reasons.join("; ")
+        )));
+    }
+    Err(CannotRun(format!(
+        "cannot reach the server under test: {}",
+        reasons.join("; ")
+    )))
+}
+
+/// The unauthenticated first request of a client on a transport, which discovery starts from.
+fn discovery_probe(config: &SuiteConfig, t: Transport) -> Req {
+    let url = config.endpoint(t);
+    match t {
+        Transport::StreamableHttp => Req::post(url)
+            .header("Accept", http::streamable::ACCEPT_BOTH)
+            .json(&serde_json::json!({
+                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": http::streamable::initialize_params(config.streamable_version.as_str())
+            })),
+        Transport::Sse => Req::get(url).header("Accept", "text/event-stream"),
+    }
+}
+
+/// Runs the selected checks and returns the report (without a baseline applied). An error
+/// means the run could not start; it is a [`CannotRun`] when the target or the mock GitHub
+/// cannot be reached.
 pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
     let started = Instant::now();
+    preflight(&config).await?;
     let redactor = Arc::new(Redactor::default());
     let http = Http::new(config.request_timeout, redactor)?;
     let mock = MockAdmin {
-        http: http.clone(),
+        // The journal of a whole run is the suite's own data, larger than any answer the
+        // server under test has reason to send.
+        http: http.with_max_body(MOCK_MAX_BODY),
         base: config.mock_github.clone(),
     };
 
@@ -159,18 +304,9 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
     let found = futures::future::join_all(config.transports.iter().map(|t| {
         let http = http.clone();
         let url = config.endpoint(*t);
-        let cx_version = config.streamable_version;
+        let probe = discovery_probe(&config, *t);
         let t = *t;
         async move {
-            let probe = match t {
-                Transport::StreamableHttp => Req::post(url.clone())
-                    .header("Accept", http::streamable::ACCEPT_BOTH)
-                    .json(&serde_json::json!({
-                        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-                        "params": http::streamable::initialize_params(cx_version.as_str())
-                    })),
-                Transport::Sse => Req::get(url.clone()).header("Accept", "text/event-stream"),
-            };
             let d = oauth::discovery::discover(&http, &url, probe).await;
             (t, d.map(Arc::new).map_err(|e| format!("{e:#}")))
         }
@@ -190,7 +326,7 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
 
     let planned = plan(&config);
     let jobs = config.jobs.max(1);
-    let mut results: Vec<(usize, CheckResult)> =
+    let mut results: Vec<(usize, CheckResult, Option<&'static str>)> =
         futures::stream::iter(planned.into_iter().enumerate())
             .map(|(i, p)| {
                 let cx = Ctx {
@@ -204,55 +340,167 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
                 };
                 let progress = config.progress.clone();
                 async move {
-                    let t0 = Instant::now();
-                    let verdict = tokio::time::timeout(timeout, (p.check.run)(cx.clone())).await;
-                    let outcome = match verdict {
-                        Err(_) => Outcome::Fail(checks::Evidence {
-                            message: format!("the check did not finish within {timeout:?}"),
-                            exchanges: Vec::new(),
-                        }),
-                        Ok(Err(e)) => Outcome::Skip {
-                            reason: cx.redact(&format!("blocked: {e:#}")),
-                        },
-                        Ok(Ok(v)) => match v {
-                            Verdict::Pass(note) => Outcome::Pass { note },
-                            Verdict::Violation(e) if p.check.level == checks::Level::Must => {
-                                Outcome::Fail(e)
-                            }
-                            Verdict::Violation(e) | Verdict::Warn(e) => Outcome::Warn(e),
-                            Verdict::Skip(reason) => Outcome::Skip { reason },
-                        },
-                    };
-                    let result = CheckResult {
-                        key: p.check.key(),
-                        id: p.check.id,
-                        also: p.check.also.to_vec(),
-                        area: p.check.area(),
-                        level: p.check.level,
-                        versions: p.check.versions.to_string(),
-                        transport: transport_label(p.transport),
-                        title: p.check.title,
-                        outcome,
-                        baseline: None,
-                        duration_ms: t0.elapsed().as_millis() as u64,
-                    };
-                    if let Some(progress) = progress {
+                    let (result, pending) = run_check(p, cx, timeout).await;
+                    if pending.is_none()
+                        && let Some(progress) = progress
+                    {
                         progress(&result);
                     }
-                    (i, result)
+                    (i, result, pending)
                 }
             })
             .buffer_unordered(jobs)
             .collect()
             .await;
-    results.sort_by_key(|(i, _)| *i);
+    results.sort_by_key(|(i, _, _)| *i);
+    let pending: Vec<Option<&'static str>> = results.iter().map(|(_, _, p)| *p).collect();
+    let mut results: Vec<CheckResult> = results.into_iter().map(|(_, r, _)| r).collect();
+    resolve_blocked(&mut results, &pending);
+    if let Some(progress) = &config.progress {
+        for (r, p) in results.iter().zip(&pending) {
+            if p.is_some() && !matches!(r.outcome, Outcome::Blocked { .. }) {
+                progress(r);
+            }
+        }
+    }
 
     let report = Report {
         target: config.url.to_string(),
         transports: config.transports.clone(),
         wall_time_ms: started.elapsed().as_millis() as u64,
-        results: results.into_iter().map(|(_, r)| r).collect(),
+        results,
         transcript: shared.transcript.clone(),
     };
     Ok(report)
+}
+
+/// The body limit for the mock GitHub's admin answers.
+const MOCK_MAX_BODY: usize = 64 << 20;
+
+/// Runs one check within its timeout. Returns the result and, when the check stopped at a step
+/// another check judges, that check's key: the result is then an error until
+/// [`resolve_blocked`] has looked at the prerequisite.
+async fn run_check(p: Planned, cx: Ctx, timeout: Duration) -> (CheckResult, Option<&'static str>) {
+    let t0 = Instant::now();
+    let trace = Arc::new(Trace::for_check(p.check.id));
+    let verdict = tokio::time::timeout(
+        timeout,
+        http::trace::scope(trace.clone(), (p.check.run)(cx.clone())),
+    )
+    .await;
+    let mut pending = None;
+    let mut outcome = match verdict {
+        Err(_) => Outcome::Error(Evidence {
+            message: format!("the check did not finish within {timeout:?}"),
+            exchanges: Vec::new(),
+        }),
+        Ok(Err(e)) => {
+            if let Some(prerequisite) = checks::prerequisite_of(&e)
+                && prerequisite.check != p.check.key()
+                && prerequisite.check != p.check.id
+            {
+                pending = Some(prerequisite.check);
+            }
+            Outcome::Error(Evidence {
+                message: cx.redact(&format!("{e:#}")),
+                exchanges: Vec::new(),
+            })
+        }
+        Ok(Ok(v)) => match v {
+            Verdict::Pass(note) => Outcome::Pass { note },
+            Verdict::Violation(e) if p.check.level == checks::Level::Must => Outcome::Fail(e),
+            Verdict::Violation(e) | Verdict::Warn(e) => Outcome::Warn(e),
+            Verdict::Skip(reason) => Outcome::Skip { reason },
+        },
+    };
+    // How the check got its verdict another way (a retry, a fallback login, a cut body) is
+    // part of its evidence.
+    let notes = trace.notes();
+    if !notes.is_empty() {
+        let joined = notes.join("; ");
+        match &mut outcome {
+            Outcome::Pass { note } => {
+                *note = Some(match note.take() {
+                    Some(n) => format!("{n}; {joined}"),
+                    None => joined,
+                });
+            }
+            Outcome::Fail(e) | Outcome::Warn(e) | Outcome::Error(e) => {
+                e.message.push_str(&format!("\nnote: {joined}"));
+            }
+            Outcome::Skip { reason } => reason.push_str(&format!(" (note: {joined})")),
+            Outcome::Blocked { .. } => {}
+        }
+    }
+    let full = if matches!(outcome, Outcome::Fail(_) | Outcome::Error(_)) {
+        trace.exchanges(&cx.http().redactor)
+    } else {
+        Vec::new()
+    };
+    let result = CheckResult {
+        key: p.check.key(),
+        id: p.check.id,
+        also: p.check.also.to_vec(),
+        area: p.check.area(),
+        level: p.check.level,
+        versions: p.check.versions.to_string(),
+        transport: transport_label(p.transport),
+        title: p.check.title,
+        outcome,
+        baseline: None,
+        duration_ms: t0.elapsed().as_millis() as u64,
+        trace: full,
+    };
+    (result, pending)
+}
+
+/// Turns the errors of checks that stopped at a prerequisite into `blocked` where that
+/// prerequisite failed or errored in this run (on the same transport, or on the authorization
+/// server), and leaves them errors otherwise. A check blocked by a check that is itself blocked
+/// is blocked by the first failure of the chain. `pending[i]` is the prerequisite named by
+/// `results[i]`, if any.
+pub fn resolve_blocked(results: &mut [CheckResult], pending: &[Option<&'static str>]) {
+    let mut open: Vec<usize> = (0..results.len())
+        .filter(|i| pending.get(*i).copied().flatten().is_some())
+        .collect();
+    // Each pass settles the checks whose prerequisite is settled; a chain is at most as long as
+    // the number of open checks, and what is left after that (a cycle) stays an error.
+    for _ in 0..=open.len() {
+        if open.is_empty() {
+            break;
+        }
+        let mut still_open = Vec::new();
+        for &i in &open {
+            let by = pending[i].unwrap_or_default();
+            let transport = results[i].transport;
+            let prerequisite = results.iter().enumerate().find(|(j, r)| {
+                *j != i
+                    && r.key == by
+                    && (r.transport == transport
+                        || r.transport == transport_label(None)
+                        || transport == transport_label(None))
+            });
+            let Some((j, prerequisite)) = prerequisite else {
+                continue;
+            };
+            if open.contains(&j) {
+                still_open.push(i);
+                continue;
+            }
+            let blocked_by = match &prerequisite.outcome {
+                Outcome::Fail(_) | Outcome::Error(_) => Some(by.to_owned()),
+                Outcome::Blocked { by, .. } => Some(by.clone()),
+                _ => None,
+            };
+            if let Some(by) = blocked_by {
+                let reason = results[i].outcome.message();
+                results[i].outcome = Outcome::Blocked { by, reason };
+                results[i].trace.clear();
+            }
+        }
+        if still_open.len() == open.len() {
+            break;
+        }
+        open = still_open;
+    }
 }

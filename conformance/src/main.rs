@@ -20,12 +20,20 @@ enum TransportArg {
     Both,
 }
 
+/// What the exit status means, for `--help`.
+const EXIT_CODES: &str = "Exit status:
+  0  conformant: no MUST check failed or errored outside the baseline, no stale baseline entry
+  1  a MUST check failed or errored (outside the baseline), or a baseline entry is stale
+  2  the run could not happen: the target or the mock GitHub cannot be reached, the target is
+     no MCP server (nothing but 404s and no OAuth metadata), or the command line or baseline
+     is wrong";
+
 /// Conformance checks for OAuth-protected MCP servers over HTTP+SSE and Streamable HTTP.
 ///
 /// The server under test and the mock GitHub must run on this machine: --url and
 /// --mock-github take loopback addresses only (localhost, 127.0.0.1, [::1]).
 #[derive(Debug, Parser)]
-#[command(about, long_about, version)]
+#[command(about, long_about, version, after_help = EXIT_CODES)]
 struct Args {
     /// Base URL of the server under test, on loopback (use the origin the server
     /// advertises as its issuer: http://localhost:8000 for the reference server).
@@ -97,13 +105,17 @@ struct Args {
     /// How much the target's resident memory may grow during the robustness phase, in MiB.
     #[arg(long, default_value_t = 256)]
     memory_limit_mib: u64,
-    /// Show evidence for warnings and notes for passes.
+    /// Show evidence for warnings, notes for passes, and for each failure or error the check's
+    /// last requests and responses in full (redacted).
     #[arg(long, short)]
     verbose: bool,
     /// List the selected checks and exit (with --json FILE, also as JSON).
     #[arg(long)]
     list: bool,
 }
+
+/// Exit status 2: the run could not happen.
+const CANNOT_RUN: u8 = 2;
 
 fn main() -> ExitCode {
     // `explain ID` looks a requirement up in the catalogue; it shares no flags with a run.
@@ -118,6 +130,7 @@ fn main() -> ExitCode {
     {
         return mcp_auth_conformance::connect::main(std::env::args_os().skip(1));
     }
+    // clap exits with 2 on usage errors, which is the "could not run" status too.
     let args = Args::parse();
     if let Err(problem) = check_arguments(&args) {
         eprintln!("error: {problem}");
@@ -130,7 +143,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(CANNOT_RUN);
         }
     };
     match runtime.block_on(run(args)) {
@@ -139,8 +152,9 @@ fn main() -> ExitCode {
         // The shell's convention for a process ended by SIGINT.
         Ok(Ended::Interrupted) => ExitCode::from(130),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            // One line: the cause a user can act on.
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(CANNOT_RUN)
         }
     }
 }
@@ -284,12 +298,18 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
     // What has finished so far, for the summary and the partial reports of an interrupted run.
     let finished: Arc<Mutex<Vec<CheckResult>>> = Arc::default();
     let collected = finished.clone();
-    // Progress lines are printed without the baseline marks, which are known only at the end.
+    // Each result is printed once, as it finishes, with its baseline mark; blocked checks are
+    // listed under their prerequisite in the summary.
+    let marks = baseline.clone();
     config.progress = Some(Arc::new(move |r| {
         if let Ok(mut finished) = collected.lock() {
             finished.push(r.clone());
         }
-        say(&format!("{}\n", console::line(r, verbose)));
+        let mut r = r.clone();
+        if let Some(b) = &marks {
+            r.baseline = b.mark(&r);
+        }
+        say(&format!("{}\n", console::line(&r, verbose)));
     }));
     say(&format!(
         "mcp-auth-conformance: {} (mock GitHub {})\n",
@@ -314,9 +334,6 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
     };
     if let Some(b) = &baseline {
         b.apply(&mut report);
-        for r in report.results.iter().filter(|r| r.baseline.is_some()) {
-            say(&format!("{}\n", console::line(r, false)));
-        }
     }
     say(&console::summary(&report));
     if let Some(path) = &args.json {

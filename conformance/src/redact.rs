@@ -60,6 +60,11 @@ impl Redactor {
 }
 
 /// Blanks the values of sensitive keys in `k=v`, `"k":"v"` and `k: v` forms, and bearer tokens.
+///
+/// Where the shape of a value is the finding, the shape stays: a `state` the suite made itself
+/// shows its fixed characters with the random part replaced (`state=[redacted: "st a b/[random]
+/// ~.-_"]` shows that `+` came back as a space), and a `Bearer` challenge keeps its parameter
+/// names and values and prose keeps its words ("no Bearer challenge on the 401").
 pub fn redact_by_shape(text: &str) -> String {
     let mut out = text.to_owned();
     for key in SENSITIVE_KEYS {
@@ -67,15 +72,27 @@ pub fn redact_by_shape(text: &str) -> String {
             &out,
             &format!("{key}="),
             &['&', '"', ' ', '\n', '\r', ',', '#', '\'', '<'],
+            Kind::Value {
+                state: *key == "state",
+            },
         );
         out = blank_json_string(&out, key);
     }
-    out = blank_after(&out, "Bearer ", &['"', ' ', '\n', '\r', ',']);
-    out = blank_after(&out, "bearer ", &['"', ' ', '\n', '\r', ',']);
+    out = blank_after(&out, "Bearer ", &['"', ' ', '\n', '\r', ','], Kind::Bearer);
+    out = blank_after(&out, "bearer ", &['"', ' ', '\n', '\r', ','], Kind::Bearer);
     out
 }
 
-fn blank_after(text: &str, marker: &str, stops: &[char]) -> String {
+/// What follows a marker.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// The value of a key; for `state`, one of the suite's own states keeps its shape.
+    Value { state: bool },
+    /// What follows the word `Bearer`: a token, a challenge parameter, or a word of prose.
+    Bearer,
+}
+
+fn blank_after(text: &str, marker: &str, stops: &[char], kind: Kind) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = find_key(rest, marker) {
@@ -85,8 +102,17 @@ fn blank_after(text: &str, marker: &str, stops: &[char]) -> String {
         let value = &after[..end];
         // `Bearer resource_metadata="..."` is a challenge parameter, not a token.
         let is_param = value.ends_with('=') && after[end..].starts_with('"');
-        if value.is_empty() || value.starts_with('[') || is_param {
+        // A token is long or carries digits or punctuation; a short plain word is prose.
+        let is_word = matches!(kind, Kind::Bearer)
+            && value.len() <= 12
+            && value.chars().all(|c| c.is_ascii_alphabetic());
+        if value.is_empty() || value.starts_with('[') || is_param || is_word {
             out.push_str(value);
+        } else if let Some(shape) = matches!(kind, Kind::Value { state: true })
+            .then(|| state_shape(&decode_query_value(value)))
+            .flatten()
+        {
+            out.push_str(&format!("[redacted: {shape:?}]"));
         } else {
             out.push_str("[redacted]");
         }
@@ -94,6 +120,71 @@ fn blank_after(text: &str, marker: &str, stops: &[char]) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A query value as a server reads it: `+` is a space, `%XX` a byte.
+fn decode_query_value(value: &str) -> String {
+    url::form_urlencoded::parse(format!("v={value}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The shape of a `state` the suite made (`st`, fixed characters, one run of at least 16 hex
+/// digits as its only random part), with the random run replaced by `[random]`. Any other value
+/// (a server's own state, which is a secret) has no shape to show.
+pub fn state_shape(state: &str) -> Option<String> {
+    let rest = state.strip_prefix("st")?;
+    let bytes = rest.as_bytes();
+    let mut start = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_hexdigit() {
+            let run_end = bytes[i..]
+                .iter()
+                .position(|b| !b.is_ascii_hexdigit())
+                .map_or(bytes.len(), |n| i + n);
+            if run_end - i >= 16 {
+                if start.is_some() {
+                    return None;
+                }
+                start = Some((i, run_end));
+            }
+            i = run_end;
+        } else {
+            i += 1;
+        }
+    }
+    let (from, to) = start?;
+    let fixed = format!("{}{}", &rest[..from], &rest[to..]);
+    // Only the suite's fixed characters may stand around the random part.
+    if !fixed
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || " +/~.-_%".contains(c))
+        || fixed.len() > 16
+    {
+        return None;
+    }
+    Some(format!("st{}[random]{}", &rest[..from], &rest[to..]))
+}
+
+/// How a `state` came back, for evidence: the characters that changed are visible, the random
+/// part never is. `sent "st a+b/[random]~.-_", came back "st a b/[random]~.-_"`.
+pub fn state_diff(sent: &str, got: Option<&str>) -> String {
+    let show = |s: &str| state_shape(s).unwrap_or_else(|| "[redacted]".into());
+    match got {
+        None => format!("sent {:?}, none came back", show(sent)),
+        Some(got) if got == sent => format!("sent {:?}, came back unchanged", show(sent)),
+        Some(got) => {
+            let (a, b) = (show(sent), show(got));
+            if a == b {
+                // The fixed characters survived; the random part differs.
+                format!("sent {a:?}, came back a different state of the same shape")
+            } else {
+                format!("sent {a:?}, came back {b:?}")
+            }
+        }
+    }
 }
 
 /// Finds `marker` where it starts a key (not inside a longer name such as `grant_code=`).
@@ -191,6 +282,55 @@ mod tests {
         assert!(
             challenge.contains("resource_metadata=\"http://a/b\""),
             "{challenge}"
+        );
+    }
+
+    #[test]
+    fn a_changed_suite_state_shows_which_characters_changed() {
+        let out = redact_by_shape("GET /cb?code=x1&state=st+a%2Bb%2F0123456789abcdef~.-_&iss=a");
+        assert!(
+            out.contains(r#"state=[redacted: "st a+b/[random]~.-_"]"#),
+            "{out}"
+        );
+        let mangled = redact_by_shape("GET /cb?state=st+a+b%2F0123456789abcdef~.-_");
+        assert!(
+            mangled.contains(r#"state=[redacted: "st a b/[random]~.-_"]"#),
+            "{mangled}"
+        );
+        assert!(!mangled.contains("0123456789abcdef"), "{mangled}");
+        assert_eq!(
+            state_diff(
+                "st a+b/0123456789abcdef~.-_",
+                Some("st a b/0123456789abcdef~.-_")
+            ),
+            r#"sent "st a+b/[random]~.-_", came back "st a b/[random]~.-_""#
+        );
+    }
+
+    #[test]
+    fn a_server_state_keeps_no_shape() {
+        let out =
+            redact_by_shape("GET https://github.test/authorize?state=Zm9vYmFy0123456789abcdefXYZ");
+        assert!(out.contains("state=[redacted]"), "{out}");
+        assert_eq!(state_shape("stQWERTY"), None);
+    }
+
+    #[test]
+    fn bearer_challenges_and_prose_keep_their_words() {
+        assert_eq!(
+            redact_by_shape("no Bearer challenge on the 401"),
+            "no Bearer challenge on the 401"
+        );
+        let challenge = redact_by_shape(
+            r#"www-authenticate: Bearer error="invalid_token", resource_metadata="http://a/b""#,
+        );
+        assert!(
+            challenge.contains(r#"Bearer error="invalid_token", resource_metadata="http://a/b""#),
+            "{challenge}"
+        );
+        assert_eq!(
+            redact_by_shape("Authorization: Bearer mcp_at_Zx81kQ"),
+            "Authorization: Bearer [redacted]"
         );
     }
 

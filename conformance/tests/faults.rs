@@ -1,8 +1,9 @@
 //! Every check can fail: the reference server is started with each injectable fault, and the
 //! checks that get worse than against the clean server must be exactly those the fault names
 //! (`Fault::breaks` and `Fault::also_breaks`, in `server/src/fault.rs`, which
-//! `cargo xtask faults` reads too). Every check must be tripped by some fault. Checks whose
-//! level is SHOULD get worse by warning instead of failing.
+//! `cargo xtask faults` reads too). Every check must be tripped by some fault. A MUST check
+//! trips only by failing or erroring; SHOULD, MAY and informational checks also by warning. A
+//! blocked check never trips: the fault shows in its prerequisite.
 //!
 //! This is the in-process version of `cargo xtask faults`: the same table, the same rules,
 //! with the server and the mock in this process instead of launched binaries.
@@ -13,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt as _;
 use mcp_auth_conformance::Report;
+use mcp_auth_conformance::checks::Level;
 use mcp_auth_conformance::report::{CheckResult, Outcome};
 use mcp_github_server::Fault;
 
@@ -45,7 +47,8 @@ fn names(r: &CheckResult, named: &BTreeSet<&str>) -> bool {
     named.contains(r.id) || r.also.iter().any(|id| named.contains(id))
 }
 
-/// The results that are worse with the fault than in the clean run with the same setup.
+/// The results that are worse with the fault than in the clean run with the same setup, in a
+/// way their level counts: a MUST check by failing or erroring, any other also by warning.
 fn worse<'a>(clean: &Report, faulty: &'a Report) -> Vec<&'a CheckResult> {
     let before: BTreeMap<Key, u8> = clean
         .results
@@ -55,7 +58,14 @@ fn worse<'a>(clean: &Report, faulty: &'a Report) -> Vec<&'a CheckResult> {
     faulty
         .results
         .iter()
-        .filter(|r| r.outcome.severity() > before.get(&key(r)).copied().unwrap_or(0))
+        .filter(|r| {
+            let clean = before.get(&key(r)).copied().unwrap_or(0);
+            if r.level == Level::Must {
+                r.outcome.severity() == 2 && clean < 2
+            } else {
+                r.outcome.severity() > clean
+            }
+        })
         .collect()
 }
 
@@ -92,7 +102,7 @@ fn problems(fault: Fault, worse: &[&CheckResult], faulty: &Report) -> Vec<String
     }
     // Every failure of a named check must carry evidence a reader can act on.
     for r in worse {
-        if let Outcome::Fail(e) | Outcome::Warn(e) = &r.outcome
+        if let Some(e) = r.outcome.evidence()
             && e.message.is_empty()
         {
             out.push(format!(
@@ -105,11 +115,7 @@ fn problems(fault: Fault, worse: &[&CheckResult], faulty: &Report) -> Vec<String
 }
 
 fn message(r: &CheckResult) -> String {
-    match &r.outcome {
-        Outcome::Fail(e) | Outcome::Warn(e) => e.message.clone(),
-        Outcome::Skip { reason } => reason.clone(),
-        Outcome::Pass { .. } => String::new(),
-    }
+    r.outcome.message()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -129,7 +135,7 @@ async fn each_fault_fails_exactly_the_checks_it_names_and_every_check_can_fail()
     let failing_clean: Vec<String> = full_clean
         .results
         .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+        .filter(|r| matches!(r.outcome, Outcome::Fail(_) | Outcome::Error(_)))
         .map(|r| format!("{} [{}]: {}", r.key, r.transport, message(r)))
         .collect();
     assert!(

@@ -1111,8 +1111,9 @@ fn outcomes(reports: &[PathBuf]) -> anyhow::Result<Vec<Outcome>> {
                 key: text("key"),
                 id: text("id"),
                 transport: text("transport"),
-                failed: outcome == "fail",
-                ran: outcome != "skip",
+                // What fails a run: a failure, or an error in a MUST check.
+                failed: outcome == "fail" || (outcome == "error" && text("level") == "MUST"),
+                ran: outcome != "skip" && outcome != "blocked",
                 reason: result["baseline"]["reason"].as_str().map(str::to_owned),
                 message: text("message"),
             });

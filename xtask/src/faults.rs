@@ -6,7 +6,9 @@
 //! up), and for every fault launches a mock GitHub and the server with `--fault NAME`,
 //! runs the suite binary on both transports with `--json`, and compares the outcome of
 //! each check with a clean run set up the same way. A check *trips* when it ends worse
-//! than in the clean run (pass to warn, or to fail).
+//! than in the clean run in a way its level counts: a MUST check only when it fails or
+//! errors, a SHOULD, MAY or informational check also when it warns. A blocked check never
+//! trips: its prerequisite failed, and that is where the fault shows.
 //!
 //! It fails when a fault trips no check, trips a check it does not name, leaves a named
 //! check untouched, or when some check (on some transport) is tripped by no fault. It
@@ -81,7 +83,9 @@ struct Setup {
 struct Outcome {
     id: String,
     also: Vec<String>,
-    /// 0 pass or skip, 1 warn, 2 fail: the suite's own ordering.
+    /// `MUST`, `SHOULD`, `MAY` or `INFO`.
+    level: String,
+    /// 0 pass, skip or blocked, 1 warn, 2 fail or error: the suite's own ordering.
     severity: u8,
     word: String,
     message: String,
@@ -471,7 +475,7 @@ fn read_report(path: &Path) -> anyhow::Result<Report> {
     {
         let word = result["outcome"].as_str().unwrap_or_default().to_owned();
         let severity = match word.as_str() {
-            "fail" => 2,
+            "fail" | "error" => 2,
             "warn" => 1,
             _ => 0,
         };
@@ -488,6 +492,7 @@ fn read_report(path: &Path) -> anyhow::Result<Report> {
             Outcome {
                 id: result["id"].as_str().unwrap_or_default().to_owned(),
                 also: strings(&result["also"]),
+                level: result["level"].as_str().unwrap_or_default().to_owned(),
                 severity,
                 word,
                 message,
@@ -495,6 +500,17 @@ fn read_report(path: &Path) -> anyhow::Result<Report> {
         );
     }
     Ok(report)
+}
+
+/// Whether an outcome is worse than a clean run's severity in a way the check's level counts:
+/// a MUST check trips only by failing or erroring (a warning proves only a SHOULD), any other
+/// check also by warning.
+fn trips(outcome: &Outcome, clean_severity: u8) -> bool {
+    if outcome.level == "MUST" {
+        outcome.severity == 2 && clean_severity < 2
+    } else {
+        outcome.severity > clean_severity
+    }
 }
 
 /// A fault's row of the matrix.
@@ -516,7 +532,7 @@ fn judge(spec: &FaultSpec, clean: &Report, faulty: &Report) -> Row {
     let worse: Vec<(&CheckKey, &Outcome)> = faulty
         .iter()
         .filter(|(key, outcome)| {
-            outcome.severity > clean.get(*key).map_or(0, |before| before.severity)
+            trips(outcome, clean.get(*key).map_or(0, |before| before.severity))
         })
         .collect();
     let mut problems = Vec::new();
@@ -653,6 +669,7 @@ mod tests {
         Outcome {
             id: id.into(),
             also: also.iter().map(|a| (*a).to_owned()).collect(),
+            level: "SHOULD".into(),
             severity,
             word: ["pass", "warn", "fail"][usize::from(severity)].into(),
             message: String::new(),
@@ -704,6 +721,26 @@ mod tests {
         assert_eq!(row.problems.len(), 2, "{:?}", row.problems);
         assert!(row.problems.iter().any(|p| p.contains("does not name")));
         assert!(row.problems.iter().any(|p| p.contains("did not trip A-01")));
+    }
+
+    #[test]
+    fn a_must_check_trips_only_by_failing_or_erroring() {
+        let must = |severity, word: &str| Outcome {
+            level: "MUST".into(),
+            word: word.into(),
+            ..outcome("A-01", &[], severity)
+        };
+        let clean = report(&[("A-01", "sse", must(0, "pass"))]);
+        let warned = report(&[("A-01", "sse", must(1, "warn"))]);
+        let row = judge(&spec(&["A-01"], &[]), &clean, &warned);
+        assert!(row.tripped.is_empty());
+        assert!(row.problems.iter().any(|p| p.contains("did not trip A-01")));
+        let errored = report(&[("A-01", "sse", must(2, "error"))]);
+        let row = judge(&spec(&["A-01"], &[]), &clean, &errored);
+        assert!(row.problems.is_empty(), "{:?}", row.problems);
+        let blocked = report(&[("A-01", "sse", must(0, "blocked"))]);
+        let row = judge(&spec(&[], &[]), &clean, &blocked);
+        assert!(row.tripped.is_empty() && row.problems.is_empty());
     }
 
     #[test]

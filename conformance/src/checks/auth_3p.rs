@@ -319,10 +319,14 @@ async fn consent_page(
         .await?;
     match a.outcome.arrival {
         Arrival::Page(ex) if ex.status == 200 => Ok((ex, client)),
-        _ => anyhow::bail!(
-            "no consent page was shown (see AUTH-3P-03): {}",
-            a.outcome.describe(cx.http())
-        ),
+        // AUTH-3P-03 judges whether a consent page is shown; without one this check is blocked.
+        _ => Err(super::needs(
+            "AUTH-3P-03",
+            anyhow::anyhow!(
+                "no consent page was shown (see AUTH-3P-03): {}",
+                a.outcome.describe(cx.http())
+            ),
+        )),
     }
 }
 

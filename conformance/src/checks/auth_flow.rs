@@ -453,10 +453,16 @@ async fn unknown_client_no_redirect(cx: Ctx) -> anyhow::Result<Verdict> {
 
 async fn state_is_echoed(cx: Ctx) -> anyhow::Result<Verdict> {
     let mut f = Findings::new(&cx);
+    // Only this check sends a state with characters that need encoding; every other login
+    // sends a URL-safe one, so a server that mangles them fails here alone.
     let (ok, denied) = futures::try_join!(
-        cx.authorize(LoginOptions::default()),
+        cx.authorize(LoginOptions {
+            state: Some(flow::special_state()),
+            ..LoginOptions::default()
+        }),
         cx.authorize(LoginOptions {
             fault: Some("access_denied".into()),
+            state: Some(flow::special_state()),
             ..LoginOptions::default()
         })
     )?;
@@ -470,7 +476,10 @@ fn check_state(cx: &Ctx, f: &mut Findings, a: &Authorized, what: &str) {
         Some(cb) => {
             f.require(
                 cb.state.as_deref() == Some(a.state.as_str()),
-                format!("{what} carried state {:?}, sent {:?}", cb.state, a.state),
+                format!(
+                    "{what} did not carry the state back: {}",
+                    crate::redact::state_diff(&a.state, cb.state.as_deref())
+                ),
                 None,
             );
         }
@@ -692,10 +701,16 @@ async fn iss_in_responses(cx: Ctx) -> anyhow::Result<Verdict> {
         .and_then(|m| m.get("authorization_response_iss_parameter_supported"))
         .and_then(Value::as_bool)
         == Some(true);
+    // Only this check sends a state with characters that need encoding; every other login
+    // sends a URL-safe one, so a server that mangles them fails here alone.
     let (ok, denied) = futures::try_join!(
-        cx.authorize(LoginOptions::default()),
+        cx.authorize(LoginOptions {
+            state: Some(flow::special_state()),
+            ..LoginOptions::default()
+        }),
         cx.authorize(LoginOptions {
             fault: Some("access_denied".into()),
+            state: Some(flow::special_state()),
             ..LoginOptions::default()
         })
     )?;

@@ -90,7 +90,11 @@ fn prm(cx: &Ctx) -> anyhow::Result<(url::Url, Value)> {
     let d = cx.discovery()?;
     match (&d.prm_url, &d.prm) {
         (Some(u), Some(p)) => Ok((u.clone(), p.clone())),
-        _ => anyhow::bail!("no protected resource metadata was found (see AUTH-PRM-01)"),
+        // AUTH-PRM-01 judges whether the document is served; without it this check is blocked.
+        _ => Err(super::needs(
+            "AUTH-PRM-01",
+            anyhow::anyhow!("no protected resource metadata was found (see AUTH-PRM-01)"),
+        )),
     }
 }
 

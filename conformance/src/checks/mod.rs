@@ -2,9 +2,14 @@
 //! [`Verdict`] a check body returns, [`Findings`] for checks with several assertions, and the
 //! [`Ctx`] that gives each check logins, sessions and the recorded transcript.
 //!
-//! A check body returns `Err` when it could not get far enough to judge (a login failed, the
-//! server did not answer): that is reported as a skip marked "blocked", and the requirement that
-//! actually broke fails in its own check.
+//! A check body returns `Err` when it could not reach a verdict (the server did not answer, a
+//! login failed): that is reported as an **error**, which fails the run for a MUST check. When
+//! the step that failed is one another check judges (registration, the authorization round
+//! trip, the token exchange, opening a session), the login helpers say so with a
+//! [`Prerequisite`] error; if that check failed or errored in the same run, the result is
+//! **blocked** by it instead, and the report shows the defect once, in its own check. A check
+//! body returns [`Verdict::Skip`] only for a stated legitimate reason (the feature is not
+//! offered, the version is filtered out, `--slow` was not given).
 
 pub mod auth_3p;
 pub mod auth_asm;
@@ -169,6 +174,67 @@ pub enum Verdict {
     Skip(String),
 }
 
+/// A step a check needed failed, and `check` is the key of the check that judges that step.
+/// The run resolves it after every check finished: blocked by `check` when that check failed
+/// or errored on the same transport (or on the authorization server), an error otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prerequisite {
+    pub check: &'static str,
+    pub message: String,
+    /// The server refused the `resource` parameter (`invalid_target`), so a login without it
+    /// may work.
+    resource_refused: bool,
+    /// The step that failed was the token exchange.
+    token_step: bool,
+}
+
+impl fmt::Display for Prerequisite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Prerequisite {}
+
+/// The checks that judge the steps of a login and a session.
+pub mod prerequisite {
+    /// Dynamic client registration answers 201 with a client (AUTH-REG-02).
+    pub const REGISTRATION: &str = "AUTH-REG-02";
+    /// Authorization server metadata is found (AUTH-ASM-04).
+    pub const DISCOVERY: &str = "AUTH-ASM-04";
+    /// The authorization round trip through GitHub ends in the server's code (AUTH-3P-01).
+    pub const AUTHORIZATION: &str = "AUTH-3P-01";
+    /// A public client with PKCE completes the flow, token exchange included (AUTH-GEN-08).
+    pub const TOKEN: &str = "AUTH-GEN-08";
+    /// `resource` is accepted on authorize, code and refresh requests (AUTH-FLOW-09).
+    pub const RESOURCE: &str = "AUTH-FLOW-09";
+    /// `initialize` succeeds and has the required shape (LIFE-02).
+    pub const INITIALIZE: &str = "LIFE-02";
+    /// The legacy stream opens with an `endpoint` event (SSE-02).
+    pub const SSE_STREAM: &str = "SSE-02";
+}
+
+/// Marks an error as the failure of a step the check `check` judges; an error that already
+/// names a prerequisite keeps it.
+pub fn needs(check: &'static str, error: anyhow::Error) -> anyhow::Error {
+    if prerequisite_of(&error).is_some() {
+        return error;
+    }
+    anyhow::Error::new(Prerequisite {
+        check,
+        message: format!("{error:#}"),
+        resource_refused: false,
+        token_step: false,
+    })
+}
+
+/// The prerequisite an error names, anywhere in its chain.
+pub fn prerequisite_of(error: &anyhow::Error) -> Option<&Prerequisite> {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<Prerequisite>())
+}
+
 /// Collects the assertions of one check.
 #[derive(Debug, Default)]
 pub struct Findings {
@@ -296,6 +362,8 @@ pub struct LoginOptions {
     /// An already registered client; a new one is registered otherwise.
     pub client: Option<Client>,
     pub kind: ClientKind,
+    /// The `state` to send; a fresh URL-safe one ([`flow::random_state`]) when `None`.
+    pub state: Option<String>,
 }
 
 impl Default for LoginOptions {
@@ -307,6 +375,7 @@ impl Default for LoginOptions {
             resource: Resource::Discovered,
             client: None,
             kind: ClientKind::Public,
+            state: None,
         }
     }
 }
@@ -426,7 +495,10 @@ impl Ctx {
     pub fn discovery(&self) -> anyhow::Result<Arc<Discovery>> {
         match self.shared.discovery.get(&self.transport()) {
             Some(Ok(d)) => Ok(d.clone()),
-            Some(Err(e)) => Err(anyhow!("discovery failed: {e}")),
+            Some(Err(e)) => Err(needs(
+                prerequisite::DISCOVERY,
+                anyhow!("discovery failed: {e}"),
+            )),
             None => Err(anyhow!("no discovery for {}", self.transport())),
         }
     }
@@ -463,10 +535,20 @@ impl Ctx {
         }
     }
 
-    /// Registers a client with the suite's redirect URI.
+    /// Registers a client with the suite's redirect URI. A registration whose connection was
+    /// reset is sent once more (the suite's own registrations are idempotent: a second client
+    /// is as good as the first), and the evidence says so. A failure names AUTH-REG-02.
     pub async fn register(&self, kind: ClientKind, name: &str) -> anyhow::Result<Client> {
         let endpoint = self.registration_endpoint()?;
-        registration::register(self.http(), &endpoint, kind, name, REDIRECT_URI).await
+        let result =
+            match registration::register(self.http(), &endpoint, kind, name, REDIRECT_URI).await {
+                Err(e) if crate::http::is_connection_reset(&e) => {
+                    self.http().retried(&Req::post(endpoint.clone()), &e);
+                    registration::register(self.http(), &endpoint, kind, name, REDIRECT_URI).await
+                }
+                other => other,
+            };
+        result.map_err(|e| needs(prerequisite::REGISTRATION, e))
     }
 
     pub fn script(&self, user: &str, fault: Option<&str>, consent: Consent) -> Script {
@@ -506,7 +588,7 @@ impl Ctx {
             None => self.register(opts.kind, "mcp-auth-conformance").await?,
         };
         let pkce = Pkce::s256();
-        let state = flow::random_state();
+        let state = opts.state.clone().unwrap_or_else(flow::random_state);
         let resource = self.resource_for(&opts.resource)?;
         let params = AuthParams::for_client(
             &client,
@@ -517,7 +599,9 @@ impl Ctx {
         );
         let url = params.url(&self.endpoints()?.authorization);
         let script = self.script(&opts.user, opts.fault.as_deref(), consent);
-        let outcome = flow::authorize(browser, url, &script).await?;
+        let outcome = flow::authorize(browser, url, &script)
+            .await
+            .map_err(|e| needs(prerequisite::AUTHORIZATION, e))?;
         let callback = outcome.callback();
         Ok(Authorized {
             client,
@@ -530,9 +614,92 @@ impl Ctx {
     }
 
     /// A full login: authorization, then the code for tokens.
+    ///
+    /// When a step fails, the next viable way is tried so that the checks after the login
+    /// still run, and the check's evidence says so: a public client refused at the token step
+    /// logs in as a confidential client, and a refused `resource` is left out. Neither fallback
+    /// is taken inside the check that judges the step that failed (AUTH-GEN-08, AUTH-FLOW-09),
+    /// nor for a login that asked for a given client or resource. When every way fails, the
+    /// first failure is returned, naming the check that judges its step.
     pub async fn login(&self, opts: LoginOptions) -> anyhow::Result<Login> {
-        let authorized = self.authorize(opts).await?;
-        let code = authorized.code(self.http())?;
+        let first = match self.login_once(&opts).await {
+            Ok(login) => return Ok(login),
+            Err(e) => e,
+        };
+        let Some(failed) = prerequisite_of(&first).cloned() else {
+            return Err(first);
+        };
+        let judging = crate::http::trace::current_check();
+        let mut fallbacks: Vec<(LoginOptions, String)> = Vec::new();
+        if failed.token_step
+            && opts.client.is_none()
+            && matches!(opts.kind, ClientKind::Public)
+            && judging != Some(prerequisite::TOKEN)
+        {
+            fallbacks.push((
+                LoginOptions {
+                    kind: ClientKind::Confidential,
+                    ..opts.clone()
+                },
+                "the token request of a public client was refused, so this check logged in \
+                 with a confidential client instead"
+                    .to_owned(),
+            ));
+        }
+        if failed.resource_refused
+            && matches!(opts.resource, Resource::Discovered)
+            && judging != Some(prerequisite::RESOURCE)
+        {
+            fallbacks.push((
+                LoginOptions {
+                    resource: Resource::Omit,
+                    ..opts.clone()
+                },
+                "the server refused the resource parameter (invalid_target), so this check \
+                 logged in without it"
+                    .to_owned(),
+            ));
+        }
+        for (fallback, note) in fallbacks {
+            if let Ok(login) = self.login_once(&fallback).await {
+                crate::http::trace::note(format!("{note} (first attempt: {})", failed.message));
+                return Ok(login);
+            }
+        }
+        Err(first)
+    }
+
+    async fn login_once(&self, opts: &LoginOptions) -> anyhow::Result<Login> {
+        let authorized = self.authorize(opts.clone()).await?;
+        let code = authorized.code(self.http()).map_err(|e| {
+            let refused = authorized
+                .callback
+                .as_ref()
+                .and_then(|c| c.error.as_deref())
+                == Some("invalid_target");
+            anyhow::Error::new(Prerequisite {
+                check: if refused {
+                    prerequisite::RESOURCE
+                } else {
+                    prerequisite::AUTHORIZATION
+                },
+                message: format!("{e:#}"),
+                resource_refused: refused,
+                token_step: false,
+            })
+        })?;
+        let token_failed = |e: anyhow::Error, refused: bool| {
+            anyhow::Error::new(Prerequisite {
+                check: if refused {
+                    prerequisite::RESOURCE
+                } else {
+                    prerequisite::TOKEN
+                },
+                message: format!("{e:#}"),
+                resource_refused: refused,
+                token_step: true,
+            })
+        };
         let ex = flow::exchange_code(
             self.http(),
             &self.endpoints()?.token,
@@ -541,8 +708,10 @@ impl Ctx {
             Some(&authorized.pkce.verifier),
             authorized.resource.as_deref(),
         )
-        .await?;
-        let tokens = flow::parse_tokens(self.http(), ex)?;
+        .await
+        .map_err(|e| token_failed(e, false))?;
+        let refused = json_error(&ex).as_deref() == Some("invalid_target");
+        let tokens = flow::parse_tokens(self.http(), ex).map_err(|e| token_failed(e, refused))?;
         Ok(Login {
             authorized,
             code,
@@ -556,7 +725,19 @@ impl Ctx {
             .await
     }
 
+    /// Opens and initializes a session with a given protocol version. A failure names the
+    /// check that judges the step: SSE-02 for the legacy stream, LIFE-02 for `initialize`.
     pub async fn connect_with(
+        &self,
+        token: Option<&str>,
+        version: &str,
+    ) -> anyhow::Result<(McpConn, Value)> {
+        self.connect_once(token, version)
+            .await
+            .map_err(|e| needs(prerequisite::INITIALIZE, e))
+    }
+
+    async fn connect_once(
         &self,
         token: Option<&str>,
         version: &str,
@@ -585,17 +766,21 @@ impl Ctx {
         token: Option<&str>,
     ) -> anyhow::Result<Box<legacy::LegacySession>> {
         let url = self.config().endpoint(Transport::Sse);
-        match legacy::connect(self.http(), &url, token, &[]).await? {
-            Connect::Open(s) => Ok(s),
-            Connect::Refused(ex) => bail!("GET {url} was refused:\n{}", self.evidence(&ex)),
-            Connect::NoEndpoint {
+        let opened = match legacy::connect(self.http(), &url, token, &[]).await {
+            Ok(Connect::Open(s)) => return Ok(s),
+            Ok(Connect::Refused(ex)) => {
+                anyhow!("GET {url} was refused:\n{}", self.evidence(&ex))
+            }
+            Ok(Connect::NoEndpoint {
                 exchange, error, ..
-            } => bail!(
+            }) => anyhow!(
                 "GET {url} did not start with an endpoint event ({}):\n{}",
                 error.unwrap_or_default(),
                 self.evidence(&exchange)
             ),
-        }
+            Err(e) => e,
+        };
+        Err(needs(prerequisite::SSE_STREAM, opened))
     }
 
     /// The first request a client makes on this transport, with a chosen `Authorization`

@@ -70,17 +70,14 @@ pub async fn connect(
     for (name, value) in extra {
         req = req.header(name, *value);
     }
-    let streaming = http.open(req).await?;
+    let mut streaming = http.open(req).await?;
     let mut exchange = streaming.exchange;
     if exchange.status != 200 || exchange.content_type().as_deref() != Some("text/event-stream") {
-        exchange.body = tokio::time::timeout(http.timeout, streaming.response.bytes())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|b| b.to_vec())
-            .unwrap_or_default();
+        exchange.body = http.read_rest(&mut streaming.response, &exchange).await;
+        super::trace::exchange(&exchange);
         return Ok(Connect::Refused(exchange));
     }
+    super::trace::exchange(&exchange);
     let mut reader = SseReader::new(streaming.response);
     let first = reader.next(http.timeout).await;
     let first = match first {

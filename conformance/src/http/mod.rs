@@ -1,12 +1,14 @@
 //! Raw HTTP: every request the suite sends goes through [`Http`], which never follows redirects,
 //! never uses a proxy, only talks to loopback addresses, bounds every wait, and hands back the
 //! whole [`Exchange`] (status, headers, body bytes) so checks can judge what the server really
-//! sent.
+//! sent. Bodies are read up to a limit ([`MAX_BODY`]), so a hostile server cannot exhaust the
+//! suite's memory; the cut is noted in the check's evidence.
 
 pub mod challenge;
 pub mod legacy;
 pub mod sse;
 pub mod streamable;
+pub mod trace;
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -20,6 +22,10 @@ use serde_json::Value;
 use url::Url;
 
 use crate::redact::Redactor;
+
+/// The most of one response body the suite reads from the server under test (1 MiB). What is
+/// beyond is not read, and a note says so.
+pub const MAX_BODY: usize = 1 << 20;
 
 /// A request to send: method, URL, headers and an optional body.
 #[derive(Debug, Clone)]
@@ -181,6 +187,55 @@ pub struct Http {
     inner: Arc<Inner>,
     pub timeout: Duration,
     pub redactor: Arc<Redactor>,
+    /// The most of one body that is read ([`MAX_BODY`] unless changed with
+    /// [`Http::with_max_body`]).
+    pub max_body: usize,
+}
+
+/// Reads a body up to `limit` bytes; the flag says whether there was more. Reading stops at the
+/// limit, so the rest is never buffered.
+pub async fn read_capped(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> reqwest::Result<(Vec<u8>, bool)> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit.saturating_sub(body.len());
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
+/// Notes in the running check's evidence that a body was cut.
+pub(crate) fn note_cut(line: &str, limit: usize) {
+    trace::note(format!(
+        "the response to {line} was larger than {limit} bytes; only that much was read"
+    ));
+}
+
+/// Whether an error means the connection was reset or closed under the request (as uvicorn does
+/// after some error answers), so an idempotent request may be sent again.
+pub fn is_connection_reset(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+        }
+        let text = cause.to_string().to_ascii_lowercase();
+        text.contains("connection closed before message completed")
+            || text.contains("connection reset")
+            || text.contains("broken pipe")
+            || text.contains("incomplete message")
+    })
 }
 
 /// The parts of [`Http`] that never change once built, behind one pointer so the many
@@ -241,6 +296,7 @@ impl Http {
             }),
             timeout,
             redactor,
+            max_body: MAX_BODY,
         })
     }
 
@@ -260,6 +316,15 @@ impl Http {
     fn observe(&self, exchange: &Exchange) {
         if let Some(observer) = &self.inner.observer {
             observer(exchange);
+        }
+    }
+
+    /// The same client with another body limit (the mock GitHub's journal of a whole run is
+    /// larger than any answer the server under test has reason to send).
+    pub fn with_max_body(&self, max_body: usize) -> Http {
+        Http {
+            max_body,
+            ..self.clone()
         }
     }
 
@@ -294,33 +359,68 @@ impl Http {
         Ok(builder)
     }
 
-    /// Sends a request and reads the whole response, within the request timeout.
+    /// Sends a request and reads the whole response (up to the body limit), within the request
+    /// timeout. A GET or HEAD whose connection was reset is sent once more, and the check's
+    /// evidence says so.
     pub async fn send(&self, req: Req) -> anyhow::Result<Exchange> {
+        let idempotent = matches!(req.method, Method::GET | Method::HEAD);
+        match self.send_once(req.clone()).await {
+            Err(e) if idempotent && is_connection_reset(&e) => {
+                self.retried(&req, &e);
+                self.send_once(req).await
+            }
+            other => other,
+        }
+    }
+
+    /// Notes that a request is sent again after its connection was reset.
+    pub fn retried(&self, req: &Req, error: &anyhow::Error) {
+        trace::note(format!(
+            "{} lost its connection ({}); the request was sent once more",
+            self.redactor.redact(&req.line()),
+            self.redactor.redact(&format!("{error:#}"))
+        ));
+    }
+
+    async fn send_once(&self, req: Req) -> anyhow::Result<Exchange> {
         let builder = self.build(&self.inner.client, &req)?;
         let line = self.redactor.redact(&req.line());
-        let response = builder
+        let mut response = builder
             .send()
             .await
             .with_context(|| format!("{line}: no response"))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
+        let (body, cut) = read_capped(&mut response, self.max_body)
             .await
-            .with_context(|| format!("{line}: reading the body failed"))?
-            .to_vec();
-        let exchange = Exchange {
+            .with_context(|| format!("{line}: reading the body failed"))?;
+        if cut {
+            note_cut(&line, self.max_body);
+        }
+        let ex = Exchange {
             request: req,
             status,
             headers,
             body,
         };
-        self.observe(&exchange);
-        Ok(exchange)
+        self.observe(&ex);
+        trace::exchange(&ex);
+        Ok(ex)
     }
 
     /// Sends a request and returns as soon as the response head arrives, for SSE streams.
     pub async fn open(&self, req: Req) -> anyhow::Result<Streaming> {
+        let idempotent = matches!(req.method, Method::GET | Method::HEAD);
+        match self.open_once(req.clone()).await {
+            Err(e) if idempotent && is_connection_reset(&e) => {
+                self.retried(&req, &e);
+                self.open_once(req).await
+            }
+            other => other,
+        }
+    }
+
+    async fn open_once(&self, req: Req) -> anyhow::Result<Streaming> {
         let builder = self.build(&self.inner.stream_client, &req)?;
         let line = self.redactor.redact(&req.line());
         let response = tokio::time::timeout(self.timeout, builder.send())
@@ -357,14 +457,23 @@ pub fn is_loopback(url: &Url) -> bool {
     ensure_loopback(url).is_ok()
 }
 
-/// Reads an SSE body event by event, keeping the raw bytes for evidence.
+/// How much of a stream an [`SseReader`] keeps for evidence.
+pub const MAX_SSE_KEPT: usize = 1 << 20;
+/// How much of a stream an [`SseReader`] reads at all before it treats the stream as ended: a
+/// server that floods a stream cannot keep the suite reading forever.
+pub const MAX_SSE_READ: usize = 16 << 20;
+
+/// Reads an SSE body event by event, keeping the raw bytes (up to [`MAX_SSE_KEPT`]) for
+/// evidence.
 pub struct SseReader {
     response: reqwest::Response,
     parser: sse::SseParser,
     queue: std::collections::VecDeque<sse::SseEvent>,
-    /// Every byte read so far.
+    /// The bytes read so far, up to [`MAX_SSE_KEPT`].
     pub raw: Vec<u8>,
     pub ended: bool,
+    /// How many bytes were read in all.
+    pub read: usize,
 }
 
 impl SseReader {
@@ -375,6 +484,7 @@ impl SseReader {
             queue: Default::default(),
             raw: Vec::new(),
             ended: false,
+            read: 0,
         }
     }
 
@@ -394,8 +504,17 @@ impl SseReader {
                 .map_err(|_| anyhow::anyhow!("no SSE event within {wait:?}"))?;
             match chunk {
                 Ok(Some(bytes)) => {
-                    self.raw.extend_from_slice(&bytes);
+                    let room = MAX_SSE_KEPT.saturating_sub(self.raw.len());
+                    self.raw.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                    self.read += bytes.len();
                     self.queue.extend(self.parser.push(&bytes));
+                    if self.read > MAX_SSE_READ {
+                        trace::note(format!(
+                            "an event stream sent more than {MAX_SSE_READ} bytes; the suite \
+                             stopped reading it"
+                        ));
+                        self.ended = true;
+                    }
                 }
                 Ok(None) | Err(_) => self.ended = true,
             }
@@ -430,17 +549,29 @@ impl Http {
     /// Sends a request and keeps only the response head plus, for non-streams, the body: for
     /// GETs that may open an SSE stream.
     pub async fn send_head(&self, req: Req) -> anyhow::Result<Exchange> {
-        let streaming = self.open(req).await?;
-        let mut ex = streaming.exchange;
-        if ex.content_type().as_deref() != Some("text/event-stream") {
-            ex.body = tokio::time::timeout(self.timeout, streaming.response.bytes())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .map(|b| b.to_vec())
-                .unwrap_or_default();
+        let Streaming {
+            mut exchange,
+            mut response,
+        } = self.open(req).await?;
+        if exchange.content_type().as_deref() != Some("text/event-stream") {
+            exchange.body = self.read_rest(&mut response, &exchange).await;
         }
-        Ok(ex)
+        trace::exchange(&exchange);
+        Ok(exchange)
+    }
+
+    /// The body of an opened response that is not a stream, within the timeout and the body
+    /// limit; what did not arrive in time is left out.
+    pub async fn read_rest(&self, response: &mut reqwest::Response, ex: &Exchange) -> Vec<u8> {
+        match tokio::time::timeout(self.timeout, read_capped(response, self.max_body)).await {
+            Ok(Ok((body, cut))) => {
+                if cut {
+                    note_cut(&self.redactor.redact(&ex.request.line()), self.max_body);
+                }
+                body
+            }
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -42,7 +42,14 @@ pub struct SseParser {
     pub last_retry: Option<u64>,
     /// How many comment lines were seen (keep-alives such as `: ping`).
     pub comments: usize,
+    /// Whether some line was longer than [`MAX_LINE`] and was cut.
+    pub overlong: bool,
 }
+
+/// The longest line (and so the largest `data:` field) the parser keeps: 1 MiB.
+pub const MAX_LINE: usize = 1 << 20;
+/// The largest event data the parser accumulates over several `data:` lines: 4 MiB.
+pub const MAX_DATA: usize = 4 << 20;
 
 impl SseParser {
     pub fn new() -> SseParser {
@@ -66,6 +73,9 @@ impl SseParser {
                     self.end_line(&mut out);
                 }
                 b'\n' => self.end_line(&mut out),
+                // A line longer than the limit keeps only its start: a stream without line
+                // breaks cannot grow the buffer without bound.
+                _ if self.line.len() >= MAX_LINE => self.overlong = true,
                 _ => self.line.push(byte),
             }
         }
@@ -98,6 +108,10 @@ impl SseParser {
             "event" => self.event = Some(value.to_owned()),
             "data" => {
                 let data = self.data.get_or_insert_with(String::new);
+                if data.len() + value.len() + 1 > MAX_DATA {
+                    self.overlong = true;
+                    return;
+                }
                 if self.data_lines > 0 {
                     data.push('\n');
                 }

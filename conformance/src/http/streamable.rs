@@ -119,14 +119,24 @@ impl Shttp {
             .collect();
         let Streaming {
             mut exchange,
-            response,
+            mut response,
         } = self.http.open(req).await?;
         if exchange.content_type().as_deref() != Some("text/event-stream") {
-            exchange.body = tokio::time::timeout(self.http.timeout, response.bytes())
-                .await
-                .context("the response body did not arrive in time")?
-                .context("reading the response body failed")?
-                .to_vec();
+            let (body, cut) = tokio::time::timeout(
+                self.http.timeout,
+                super::read_capped(&mut response, self.http.max_body),
+            )
+            .await
+            .context("the response body did not arrive in time")?
+            .context("reading the response body failed")?;
+            if cut {
+                super::note_cut(
+                    &self.http.redactor.redact(&exchange.request.line()),
+                    self.http.max_body,
+                );
+            }
+            exchange.body = body;
+            super::trace::exchange(&exchange);
             let messages = match serde_json::from_slice::<Value>(&exchange.body) {
                 Ok(Value::Array(items)) => items,
                 Ok(v) if !exchange.body.is_empty() => vec![v],
@@ -171,6 +181,7 @@ impl Shttp {
         }
         let (messages, bad_events) = messages_from_events(&events);
         exchange.body = std::mem::take(&mut reader.raw);
+        super::trace::exchange(&exchange);
         Ok(RpcReply {
             exchange,
             messages,

@@ -5,10 +5,11 @@ use std::fmt::Write as _;
 
 use super::{BaselineMark, CheckResult, Outcome, Report, Tally};
 
-/// One progress line, plus the evidence of a failure or warning indented below it.
+/// One progress line, plus the evidence of a failure, error or warning indented below it. With
+/// `verbose`, failures and errors also show the check's last exchanges in full.
 pub fn line(r: &CheckResult, verbose: bool) -> String {
     let mut out = format!(
-        "{:4}  {:<22} {:<15} {:<6} {}",
+        "{:7}  {:<22} {:<15} {:<6} {}",
         r.outcome.word(),
         r.key,
         r.transport,
@@ -25,9 +26,9 @@ pub fn line(r: &CheckResult, verbose: bool) -> String {
         None => {}
     }
     match &r.outcome {
-        Outcome::Fail(e) | Outcome::Warn(e) => {
+        Outcome::Fail(e) | Outcome::Warn(e) | Outcome::Error(e) => {
             let _ = write!(out, "\n      {}", e.message.replace('\n', "\n      "));
-            let shown = if verbose || matches!(r.outcome, Outcome::Fail(_)) {
+            let shown = if verbose || !matches!(r.outcome, Outcome::Warn(_)) {
                 e.exchanges.len()
             } else {
                 0
@@ -35,9 +36,22 @@ pub fn line(r: &CheckResult, verbose: bool) -> String {
             for ex in e.exchanges.iter().take(shown.min(3)) {
                 let _ = write!(out, "\n      | {}", ex.replace('\n', "\n      | "));
             }
+            if verbose && !r.trace.is_empty() {
+                let _ = write!(
+                    out,
+                    "\n      the check's last {} exchanges, in full:",
+                    r.trace.len()
+                );
+                for ex in &r.trace {
+                    let _ = write!(out, "\n      | {}", ex.replace('\n', "\n      | "));
+                }
+            }
         }
         Outcome::Skip { reason } => {
             let _ = write!(out, "\n      {reason}");
+        }
+        Outcome::Blocked { by, reason } => {
+            let _ = write!(out, "\n      blocked by {by}: {}", first_line(reason));
         }
         Outcome::Pass { note: Some(note) } if verbose => {
             let _ = write!(out, "\n      {note}");
@@ -47,7 +61,26 @@ pub fn line(r: &CheckResult, verbose: bool) -> String {
     out
 }
 
-/// The summary by area and by level, then the closing line.
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// One line per failed prerequisite naming the checks it blocked: `blocked by AUTH-REG-02
+/// [auth-server]: AUTH-FLOW-04 [auth-server], LIFE-02 [sse], ...`. The prerequisite's own
+/// failure is printed once, on its own line.
+pub fn blocked(report: &Report) -> String {
+    let mut out = String::new();
+    for ((by, transport), members) in report.blocked_by() {
+        let names: Vec<String> = members
+            .iter()
+            .map(|r| format!("{} [{}]", r.key, r.transport))
+            .collect();
+        let _ = writeln!(out, "blocked by {by} [{transport}]: {}", names.join(", "));
+    }
+    out
+}
+
+/// The blocked checks, the summary by area and by level, then the closing line.
 pub fn summary(report: &Report) -> String {
     let mut by_area: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut by_level: BTreeMap<String, Tally> = BTreeMap::new();
@@ -56,26 +89,29 @@ pub fn summary(report: &Report) -> String {
         by_level.entry(r.level.to_string()).or_default().add(r);
     }
     let mut out = String::new();
+    let blocked = blocked(report);
+    if !blocked.is_empty() {
+        let _ = write!(out, "\n{blocked}");
+    }
     let row = |out: &mut String, name: &str, t: &Tally| {
         let _ = writeln!(
             out,
-            "  {:<12} {:>5} {:>5} {:>5} {:>5} {:>6}",
-            name, t.passed, t.failed, t.warned, t.skipped, t.known
+            "  {:<12} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>6}",
+            name, t.passed, t.failed, t.errors, t.blocked, t.warned, t.skipped, t.known
         );
     };
-    let _ = writeln!(
-        out,
-        "\n  {:<12} {:>5} {:>5} {:>5} {:>5} {:>6}",
-        "area", "pass", "fail", "warn", "skip", "known"
-    );
+    let header = |out: &mut String, first: &str| {
+        let _ = writeln!(
+            out,
+            "\n  {:<12} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>6}",
+            first, "pass", "fail", "error", "block", "warn", "skip", "known"
+        );
+    };
+    header(&mut out, "area");
     for (area, t) in &by_area {
         row(&mut out, area, t);
     }
-    let _ = writeln!(
-        out,
-        "\n  {:<12} {:>5} {:>5} {:>5} {:>5} {:>6}",
-        "level", "pass", "fail", "warn", "skip", "known"
-    );
+    header(&mut out, "level");
     for (level, t) in &by_level {
         row(&mut out, level, t);
     }
@@ -85,9 +121,16 @@ pub fn summary(report: &Report) -> String {
         .filter(|r| r.counts_against())
         .collect();
     if !failing.is_empty() {
-        let _ = writeln!(out, "\nFailures that fail the run:");
+        let _ = writeln!(out, "\nFailures and errors that fail the run:");
         for r in failing {
-            let _ = writeln!(out, "  {} [{}] {}", r.key, r.transport, r.title);
+            let _ = writeln!(
+                out,
+                "  {} {} [{}] {}",
+                r.outcome.word(),
+                r.key,
+                r.transport,
+                r.title
+            );
         }
     }
     let _ = writeln!(out, "\n{}", report.summary_line());

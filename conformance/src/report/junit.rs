@@ -1,5 +1,6 @@
 //! The JUnit XML rendering (`--junit FILE`): a test suite per area, a test case per check and
-//! transport; failures carry the evidence, warnings are passes with the warning as output.
+//! transport; failures carry the evidence, errors are `<error>`, blocked checks are skipped with
+//! the prerequisite that blocked them, warnings are passes with the warning as output.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,7 +21,7 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
             text
         };
         let mut status = match (&r.outcome, &r.baseline) {
-            (Outcome::Fail(e), Some(BaselineMark::Known { reason })) => {
+            (Outcome::Fail(e) | Outcome::Error(e), Some(BaselineMark::Known { reason })) => {
                 let mut s = TestCaseStatus::skipped();
                 s.set_message(format!("known failure: {reason}"));
                 s.set_description(evidence(e));
@@ -40,14 +41,29 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
                 s.set_description(evidence(e));
                 s
             }
+            (Outcome::Error(e), None) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(e.message.clone());
+                s.set_type(format!("{} error", r.level));
+                s.set_description(evidence(e));
+                s
+            }
             (Outcome::Skip { reason }, _) => {
                 let mut s = TestCaseStatus::skipped();
                 s.set_message(reason.clone());
                 s
             }
+            (Outcome::Blocked { by, reason }, _) => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(format!("blocked by {by}"));
+                s.set_description(reason.clone());
+                s
+            }
             _ => TestCaseStatus::success(),
         };
-        if let (Outcome::Fail(_), Some(BaselineMark::Known { .. })) = (&r.outcome, &r.baseline) {
+        if let (Outcome::Fail(_) | Outcome::Error(_), Some(BaselineMark::Known { .. })) =
+            (&r.outcome, &r.baseline)
+        {
             status.set_type("known-failure");
         }
         let mut case = TestCase::new(format!("{} [{}] {}", r.key, r.transport, r.title), status);

@@ -27,7 +27,22 @@ pub enum Outcome {
     },
     Fail(Evidence),
     Warn(Evidence),
+    /// The check does not apply, for the stated reason (the feature is not offered, a version
+    /// filter, `--slow` not given).
     Skip {
+        reason: String,
+    },
+    /// The check could not reach a verdict: the server misbehaved, did not answer in time, or a
+    /// step the check needed failed for a reason no other check judges. An error in a MUST
+    /// check fails the run like a failure.
+    Error(Evidence),
+    /// A step the check needed (registration, the authorization round trip, the token
+    /// exchange, opening a session) failed, and the named check, which judges that step,
+    /// failed or errored in the same run. The prerequisite's evidence is shown there once.
+    Blocked {
+        /// The key of the prerequisite check (`AUTH-REG-02`).
+        by: String,
+        /// What went wrong in this check, redacted.
         reason: String,
     },
 }
@@ -39,15 +54,36 @@ impl Outcome {
             Outcome::Fail(_) => "FAIL",
             Outcome::Warn(_) => "WARN",
             Outcome::Skip { .. } => "SKIP",
+            Outcome::Error(_) => "ERROR",
+            Outcome::Blocked { .. } => "BLOCKED",
         }
     }
 
-    /// Ordering from best to worst, used to compare runs.
+    /// Ordering from best to worst, used to compare runs. A blocked check ranks with skips:
+    /// the defect is its prerequisite's, which is counted there.
     pub fn severity(&self) -> u8 {
         match self {
-            Outcome::Pass { .. } | Outcome::Skip { .. } => 0,
+            Outcome::Pass { .. } | Outcome::Skip { .. } | Outcome::Blocked { .. } => 0,
             Outcome::Warn(_) => 1,
-            Outcome::Fail(_) => 2,
+            Outcome::Fail(_) | Outcome::Error(_) => 2,
+        }
+    }
+
+    /// The evidence of a failure, warning or error.
+    pub fn evidence(&self) -> Option<&Evidence> {
+        match self {
+            Outcome::Fail(e) | Outcome::Warn(e) | Outcome::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The one-line message of any outcome but a plain pass.
+    pub fn message(&self) -> String {
+        match self {
+            Outcome::Fail(e) | Outcome::Warn(e) | Outcome::Error(e) => e.message.clone(),
+            Outcome::Skip { reason } => reason.clone(),
+            Outcome::Blocked { by, reason } => format!("blocked by {by}: {reason}"),
+            Outcome::Pass { note } => note.clone().unwrap_or_default(),
         }
     }
 }
@@ -56,7 +92,7 @@ impl Outcome {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum BaselineMark {
-    /// The check failed and the baseline expected it.
+    /// The check failed (or errored) and the baseline expected it.
     Known { reason: String },
     /// The baseline expected a failure, but the check passed.
     Stale { reason: String },
@@ -80,16 +116,30 @@ pub struct CheckResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineMark>,
     pub duration_ms: u64,
+    /// For failures and errors: the check's last requests and responses in full (method, URL,
+    /// headers, body), redacted; the console shows them with `--verbose`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<String>,
 }
 
 impl CheckResult {
-    /// A failure the baseline did not expect, or a stale baseline entry: what fails the run.
-    pub fn counts_against(&self) -> bool {
-        match (&self.outcome, &self.baseline) {
-            (_, Some(BaselineMark::Stale { .. })) => true,
-            (Outcome::Fail(_), Some(BaselineMark::Known { .. })) => false,
-            (Outcome::Fail(_), _) => true,
+    /// Whether the outcome is a failure, or an error in a MUST check: what fails a run unless
+    /// the baseline expects it.
+    pub fn is_must_failure(&self) -> bool {
+        match &self.outcome {
+            Outcome::Fail(_) => true,
+            Outcome::Error(_) => self.level == Level::Must,
             _ => false,
+        }
+    }
+
+    /// A MUST failure or error the baseline did not expect, or a stale baseline entry: what
+    /// fails the run.
+    pub fn counts_against(&self) -> bool {
+        match &self.baseline {
+            Some(BaselineMark::Stale { .. }) => true,
+            Some(BaselineMark::Known { .. }) => false,
+            None => self.is_must_failure(),
         }
     }
 }
@@ -111,6 +161,10 @@ pub struct Report {
 pub struct Tally {
     pub passed: usize,
     pub failed: usize,
+    /// Checks that could not reach a verdict, at any level.
+    pub errors: usize,
+    /// Checks whose prerequisite check failed or errored.
+    pub blocked: usize,
     pub warned: usize,
     pub skipped: usize,
     /// Failures the baseline lists.
@@ -122,9 +176,13 @@ pub struct Tally {
 impl Tally {
     pub fn add(&mut self, r: &CheckResult) {
         match (&r.outcome, &r.baseline) {
-            (Outcome::Fail(_), Some(BaselineMark::Known { .. })) => self.known += 1,
+            (Outcome::Fail(_) | Outcome::Error(_), Some(BaselineMark::Known { .. })) => {
+                self.known += 1
+            }
             (Outcome::Pass { .. }, _) => self.passed += 1,
             (Outcome::Fail(_), _) => self.failed += 1,
+            (Outcome::Error(_), _) => self.errors += 1,
+            (Outcome::Blocked { .. }, _) => self.blocked += 1,
             (Outcome::Warn(_), _) => self.warned += 1,
             (Outcome::Skip { .. }, _) => self.skipped += 1,
         }
@@ -147,7 +205,7 @@ impl Report {
         t
     }
 
-    /// True when no MUST failed outside the baseline and no baseline entry is stale.
+    /// True when no MUST failed or errored outside the baseline and no baseline entry is stale.
     pub fn ok(&self) -> bool {
         !self.results.iter().any(CheckResult::counts_against)
     }
@@ -159,12 +217,36 @@ impl Report {
             .find(|r| r.key == key && r.transport == transport_label(transport))
     }
 
-    /// `N passed, N failed, N warned, N skipped in T`: the closing line.
+    /// The blocked checks grouped by their prerequisite (key and transport), in report order.
+    pub fn blocked_by(&self) -> Vec<((String, &'static str), Vec<&CheckResult>)> {
+        let mut groups: Vec<((String, &'static str), Vec<&CheckResult>)> = Vec::new();
+        for r in &self.results {
+            let Outcome::Blocked { by, .. } = &r.outcome else {
+                continue;
+            };
+            let prerequisite = self
+                .results
+                .iter()
+                .find(|p| {
+                    p.key == *by
+                        && (p.transport == r.transport || p.transport == transport_label(None))
+                })
+                .map_or(r.transport, |p| p.transport);
+            let key = (by.clone(), prerequisite);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(r),
+                None => groups.push((key, vec![r])),
+            }
+        }
+        groups
+    }
+
+    /// `N passed, N failed, N errors, N blocked, N warned, N skipped in T`: the closing line.
     pub fn summary_line(&self) -> String {
         let t = self.tally();
         let mut line = format!(
-            "{} passed, {} failed, {} warned, {} skipped",
-            t.passed, t.failed, t.warned, t.skipped
+            "{} passed, {} failed, {} errors, {} blocked, {} warned, {} skipped",
+            t.passed, t.failed, t.errors, t.blocked, t.warned, t.skipped
         );
         if t.known > 0 {
             line.push_str(&format!(", {} known failures", t.known));

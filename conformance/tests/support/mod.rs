@@ -32,12 +32,6 @@ impl Target {
 
 /// Starts the reference server with the given faults and extra configuration variables.
 pub async fn start(faults: &[Fault], vars: &[(&str, &str)]) -> Target {
-    // The mock's slow answers come after 3 s, well after the server's upstream timeout of
-    // 1 s, so the timeout checks see the server give up rather than the mock answer.
-    let mock = MockGitHub::builder()
-        .slow_delay(Duration::from_secs(3))
-        .start()
-        .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
@@ -46,6 +40,23 @@ pub async fn start(faults: &[Fault], vars: &[(&str, &str)]) -> Target {
         listener.local_addr().expect("local addr").port()
     ))
     .expect("url");
+    start_behind(faults, vars, listener, url).await
+}
+
+/// Starts the reference server on `listener` with `url` as its public URL (a proxy in front
+/// of it, for tests that put one there).
+pub async fn start_behind(
+    faults: &[Fault],
+    vars: &[(&str, &str)],
+    listener: tokio::net::TcpListener,
+    url: Url,
+) -> Target {
+    // The mock's slow answers come after 3 s, well after the server's upstream timeout of
+    // 1 s, so the timeout checks see the server give up rather than the mock answer.
+    let mock = MockGitHub::builder()
+        .slow_delay(Duration::from_secs(3))
+        .start()
+        .await;
     let mut env: Vec<(String, String)> = mock
         .server_env()
         .into_iter()
