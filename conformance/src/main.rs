@@ -103,7 +103,7 @@ struct Args {
     #[arg(long)]
     target_pid: Option<u32>,
     /// How much the target's resident memory may grow during the robustness phase, in MiB.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 64)]
     memory_limit_mib: u64,
     /// Show evidence for warnings, notes for passes, and for each failure or error the check's
     /// last requests and responses in full (redacted).

@@ -56,7 +56,7 @@ impl Default for Settings {
             cases: 10_000,
             seed: 0,
             target_pid: None,
-            memory_limit_mib: 256,
+            memory_limit_mib: 64,
             concurrency: 8,
             budget: Duration::from_secs(300),
         }
@@ -150,7 +150,10 @@ impl Campaign {
             .map(|(k, v)| format!("{v} × {k}"))
             .collect();
         let cut = if self.sent < self.planned {
-            format!(" (of {} generated: the time budget ran out)", self.planned)
+            format!(
+                " (of {} generated: the phase stopped early, at its time budget or after {MAX_HANGS} unanswered requests)",
+                self.planned
+            )
         } else {
             String::new()
         };
@@ -262,12 +265,28 @@ pub async fn run(
         .build()?;
     let rss_before = settings.target_pid.and_then(resident_kib);
     let inputs = Arc::new(inputs);
+    // Each unanswered request holds its slot for the whole timeout; past a few dozen of them
+    // the verdict is clear and the rest would only take minutes.
+    let hangs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hangs_seen = hangs.clone();
     let results: Vec<(usize, Answer)> = futures::stream::iter(0..inputs.len())
-        .take_while(|_| std::future::ready(started.elapsed() < settings.budget))
+        .take_while(|_| {
+            std::future::ready(
+                started.elapsed() < settings.budget
+                    && hangs_seen.load(std::sync::atomic::Ordering::Relaxed) < MAX_HANGS,
+            )
+        })
         .map(|case| {
             let client = client.clone();
             let inputs = inputs.clone();
-            async move { (case, send(&client, &inputs[case], timeout).await) }
+            let hangs = hangs.clone();
+            async move {
+                let answer = send(&client, &inputs[case], timeout).await;
+                if matches!(answer, Err((Class::Hang, _))) {
+                    hangs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                (case, answer)
+            }
         })
         .buffer_unordered(settings.concurrency.max(1))
         .collect()
@@ -314,6 +333,9 @@ pub async fn run(
         statuses,
     })
 }
+
+/// After this many unanswered requests the phase stops sending new ones.
+const MAX_HANGS: usize = 24;
 
 /// Resident memory of a process, from `/proc/<pid>/status` (`VmRSS`), in KiB.
 pub fn resident_kib(pid: u32) -> Option<u64> {

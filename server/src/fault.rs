@@ -363,6 +363,25 @@ faults! {
     StructuredContentInOldSessions = "structured-content-in-old-sessions" => ["TOOLS-08"],
     /// A failing tool is reported as a JSON-RPC error instead of `isError`.
     ToolFailureAsRpcError = "tool-failure-as-rpc-error" => ["TOOLS-10"],
+
+    // ROBUST: the robustness phase (the suite's `--robustness`), one class each. The runs
+    // are limited to the check, which turns the phase on (see `xtask/src/faults.rs`).
+
+    /// A JSON body that does not parse gets 500: the parse error escapes as an internal
+    /// error, on every endpoint.
+    ServerErrorOnMalformedJson = "server-error-on-malformed-json" => ["ROBUST-01"]
+        only ["ROBUST-01"],
+    /// A request whose `MCP-Protocol-Version` is no known version is never answered.
+    HangOnUnknownProtocolVersion = "hang-on-unknown-protocol-version" => ["ROBUST-02"]
+        only ["ROBUST-02"],
+    /// A header value with a byte outside ASCII panics the request's task, so the
+    /// connection closes without an answer.
+    PanicOnNonAsciiHeader = "panic-on-non-ascii-header" => ["ROBUST-03"]
+        only ["ROBUST-03"],
+    /// Every request body is kept for good: anonymous clients grow the server's memory
+    /// without bound.
+    KeepRequestBodies = "keep-request-bodies" => ["ROBUST-04"]
+        only ["ROBUST-04"],
 }
 
 impl fmt::Display for Fault {

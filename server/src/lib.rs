@@ -25,6 +25,8 @@ mod http_util;
 mod mcp;
 mod oauth;
 mod resource;
+#[cfg(feature = "fault-injection")]
+mod robustness_faults;
 mod store;
 
 use std::sync::Arc;
@@ -88,7 +90,7 @@ fn build(config: Config, shutdown: CancellationToken) -> Router {
         config,
         shutdown,
     };
-    Router::new()
+    let router = Router::new()
         .merge(
             oauth::routes()
                 .merge(resource::metadata_routes())
@@ -97,7 +99,13 @@ fn build(config: Config, shutdown: CancellationToken) -> Router {
         .merge(oauth::browser_routes(&state.config))
         .merge(mcp::routes(&state))
         .route("/", axum::routing::get(http_util::home))
-        .fallback(http_util::not_found)
+        .fallback(http_util::not_found);
+    #[cfg(feature = "fault-injection")]
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        robustness_faults::layer,
+    ));
+    router
         .layer(axum::middleware::from_fn(http_util::log_request))
         .with_state(state)
 }

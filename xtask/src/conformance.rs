@@ -531,6 +531,15 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                 PYTHON_TOKEN_TTL_SECS.to_string(),
             ]);
         }
+        // The robustness phase judges the target's memory when it knows the process: the
+        // launched child is the server itself, except for a command, which runs in a shell.
+        if options.has_suite_option("--robustness")
+            && !options.has_suite_option("--target-pid")
+            && !matches!(options.target, Target::Command(_))
+            && let Some(pid) = server.pid()
+        {
+            suite.extend(["--target-pid".to_owned(), pid.to_string()]);
+        }
         suite.extend(options.suite_args.iter().cloned());
         // A report from an earlier run must not stand in for this one.
         let _ = fs::remove_file(&report);

@@ -43,6 +43,10 @@ const UPSTREAM_TIMEOUT_SECS: &str = "1";
 /// How long the mock's timeout faults hold their answer: well past the server's
 /// upstream timeout, and short enough that nothing lingers after a run.
 const MOCK_SLOW_DELAY_MS: &str = "3000";
+/// Requests of the robustness phase in the runs that judge it: enough for every class of
+/// input to reach every endpoint many times, few enough for a run of seconds.
+const ROBUSTNESS_CASES: &str = "3000";
+const ROBUSTNESS_SEED: &str = "20261130";
 /// How long a launched server may take to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts to start a server, since the port from `free_port` can be taken by another
@@ -419,6 +423,24 @@ fn run_one(binaries: &Binaries, work: &Path, run: &Run) -> anyhow::Result<Report
     ];
     for id in &run.setup.only {
         suite.extend(["--id".to_owned(), id.clone()]);
+    }
+    // The robustness phase runs only when asked; its runs (clean and faulty alike) get a
+    // fixed seed, so both send the same requests, and the server's pid for the memory
+    // verdict.
+    if run.setup.only.iter().any(|id| id.starts_with("ROBUST-")) {
+        suite.extend(
+            [
+                "--robustness",
+                "--robustness-cases",
+                ROBUSTNESS_CASES,
+                "--robustness-seed",
+                ROBUSTNESS_SEED,
+            ]
+            .map(str::to_owned),
+        );
+        if let Some(pid) = server.pid() {
+            suite.extend(["--target-pid".to_owned(), pid.to_string()]);
+        }
     }
     // The exit status says whether a MUST failed, which faulty runs are meant to do; the
     // report is what is judged.
