@@ -58,8 +58,9 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         ("the coverage file", || {
             crate::coverage::run(&["--check".into()])
         }),
+        // With the robustness phase: generated malformed requests to every endpoint.
         ("conformance against the Rust server", || {
-            crate::conformance::run(&[])
+            crate::conformance::run(&["--robustness".into()])
         }),
         // Its known failures are in fixtures/baselines/python.toml.
         ("conformance against the Python SDK target", || {
