@@ -24,13 +24,13 @@ use crate::AppState;
 /// A body that ends early: with an error when its deadline passes (a request body
 /// that is sent too slowly), or quietly when its deadline passes or its scope is
 /// cancelled (the stream of a token that expired or was revoked). It can also carry a
-/// guard, dropped when the body is done, for state that lives as long as a response.
+/// guard, dropped once a frame with given bytes went out, or else with the body.
 pub struct ScopedBody {
     inner: Body,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     error_at_deadline: bool,
     ended: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
-    _guard: Option<Box<dyn Send + Sync>>,
+    release: Option<(Vec<u8>, Box<dyn Send + Sync>)>,
 }
 
 impl ScopedBody {
@@ -40,7 +40,7 @@ impl ScopedBody {
             deadline: None,
             error_at_deadline: false,
             ended: None,
-            _guard: None,
+            release: None,
         }
     }
 
@@ -63,9 +63,10 @@ impl ScopedBody {
         self
     }
 
-    /// Keeps `guard` alive until the body is dropped.
-    pub fn holding(mut self, guard: impl Send + Sync + 'static) -> ScopedBody {
-        self._guard = Some(Box::new(guard));
+    /// Keeps `guard` alive until a frame containing `needle` is handed on, or the body
+    /// is dropped.
+    pub fn releasing(mut self, needle: Vec<u8>, guard: impl Send + Sync + 'static) -> ScopedBody {
+        self.release = Some((needle, Box::new(guard)));
         self
     }
 
@@ -89,6 +90,14 @@ impl HttpBody for ScopedBody {
             return Poll::Ready(None);
         }
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            if let (Some(Ok(frame)), Some((needle, _))) = (&frame, &this.release)
+                && frame.data_ref().is_some_and(|data| {
+                    data.windows(needle.len().max(1))
+                        .any(|window| window == needle.as_slice())
+                })
+            {
+                this.release = None;
+            }
             return Poll::Ready(frame);
         }
         if let Some(deadline) = &mut this.deadline

@@ -77,9 +77,9 @@ pub fn app(config: Config) -> Router {
     build(config, CancellationToken::new())
 }
 
-fn build(config: Config, shutdown: CancellationToken) -> Router {
+fn new_state(config: Config, shutdown: CancellationToken) -> AppState {
     let config = Arc::new(config);
-    let state = AppState {
+    AppState {
         github: Arc::new(github::GitHubClient::new(&config)),
         store: Arc::new(store::Store::new(store::Limits::new(&config))),
         sessions: Arc::default(),
@@ -87,7 +87,11 @@ fn build(config: Config, shutdown: CancellationToken) -> Router {
         tools: Arc::new(mcp::ToolList::new(&config)),
         config,
         shutdown,
-    };
+    }
+}
+
+fn build(config: Config, shutdown: CancellationToken) -> Router {
+    let state = new_state(config, shutdown);
     let body_timeout = state.config.body_timeout;
     Router::new()
         .merge(

@@ -268,6 +268,14 @@ async fn bind_sessions(
     };
 
     let mut response = next.run(request).await;
+    if let Some(in_flight) = in_flight {
+        // The id is free again once its response goes out: the server sends no
+        // requests of its own, so the first frame naming the id carries the response.
+        let needle = format!("\"id\":{}", in_flight.key.1).into_bytes();
+        let (parts, body) = response.into_parts();
+        let body = ScopedBody::new(body).releasing(needle, in_flight);
+        response = Response::from_parts(parts, body.into_body());
+    }
 
     if session_id.is_none()
         && let Some(new_session) = response
@@ -302,30 +310,16 @@ async fn bind_sessions(
     if method == Method::POST && is_event_stream(&response) {
         response = rewrite_event_stream(config, response).await;
     }
-    if is_event_stream(&response) || in_flight.is_some() {
+    if is_event_stream(&response) {
+        // A stream lasts no longer than the token that opened it.
         let (parts, body) = response.into_parts();
-        let mut body = ScopedBody::new(body);
-        if is_event_stream_parts(&parts) {
-            // A stream lasts no longer than the token that opened it.
-            body = body.ended_by(caller.ended.clone());
-            if !crate::injected!(config, AcceptExpiredTokens) {
-                body = body.until(caller.expires_at);
-            }
-        }
-        if let Some(in_flight) = in_flight {
-            body = body.holding(in_flight);
+        let mut body = ScopedBody::new(body).ended_by(caller.ended.clone());
+        if !crate::injected!(config, AcceptExpiredTokens) {
+            body = body.until(caller.expires_at);
         }
         response = Response::from_parts(parts, body.into_body());
     }
     response
-}
-
-fn is_event_stream_parts(parts: &http::response::Parts) -> bool {
-    parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/event-stream"))
 }
 
 /// Keeps a user's Streamable HTTP sessions under the cap: before a new one opens, the
@@ -646,4 +640,49 @@ async fn rewrite_event_stream(config: &crate::Config, response: Response) -> Res
     }
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{config::vars, store::GitHubUser};
+    use tokio_util::sync::CancellationToken;
+
+    /// rmcp calls `close_session` whenever a session ends: on DELETE, when the idle
+    /// timeout closes it, and when its service stops. The owner record goes with it.
+    #[tokio::test]
+    async fn a_session_closed_by_rmcp_takes_its_owner_record_along() {
+        let config = crate::Config::from_vars(
+            [
+                (vars::GITHUB_CLIENT_ID, "id"),
+                (vars::GITHUB_CLIENT_SECRET, "secret"),
+            ],
+            "http://127.0.0.1:1".parse().unwrap(),
+        )
+        .unwrap();
+        let state = crate::new_state(config, CancellationToken::new());
+        let manager = OwnedSessionManager::new(&state);
+        let (id, _transport) = manager.create_session().await.unwrap();
+        state.sessions.streamable().insert(
+            id.to_string(),
+            StreamableOwner {
+                caller: Authenticated {
+                    grant_id: "grant".into(),
+                    user: GitHubUser {
+                        login: "octocat".into(),
+                        id: 1,
+                    },
+                    ended: CancellationToken::new(),
+                    expires_at: store::now(),
+                    #[cfg(feature = "fault-injection")]
+                    mcp_token: String::new(),
+                },
+                last_used: store::now(),
+            },
+        );
+        assert!(manager.has_session(&id).await.unwrap());
+        manager.close_session(&id).await.unwrap();
+        assert!(!manager.has_session(&id).await.unwrap());
+        assert!(state.sessions.streamable().is_empty());
+    }
 }
