@@ -175,12 +175,20 @@ async fn serve_until(
         // per request on a kept-alive connection.
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _ = connection.await;
+            // The auto builder reads the first bytes to tell HTTP/1 from HTTP/2 before
+            // hyper's header timer starts, so a connection that sends nothing at all is
+            // timed out here.
+            let mut first = [0u8; 1];
+            if let Ok(Ok(1..)) = tokio::time::timeout(header_timeout, stream.peek(&mut first)).await
+            {
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let _ = watcher.watch(connection).await;
+            }
             drop(permit);
         });
     }

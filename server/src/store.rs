@@ -381,7 +381,9 @@ impl Store {
         let mut maps = self.maps();
         let key = state.to_owned();
         if consume {
-            maps.upstream_states.remove(&key).map(|(_, pending)| pending)
+            maps.upstream_states
+                .remove(&key)
+                .map(|(_, pending)| pending)
         } else {
             maps.upstream_states.get(&key).cloned()
         }
@@ -667,9 +669,7 @@ impl Maps {
             access_token,
             refresh_token,
             scope,
-            expires_in: access_expires_at
-                .saturating_duration_since(now)
-                .as_secs(),
+            expires_in: access_expires_at.saturating_duration_since(now).as_secs(),
         })
     }
 

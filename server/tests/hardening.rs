@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use futures::StreamExt;
 use mock_github::MockGitHub;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -215,9 +214,7 @@ impl Server {
 
     /// Opens a Streamable HTTP session and returns its id.
     async fn mcp_session(&self, token: &str) -> String {
-        let response = self
-            .mcp_post(token, None, initialize(1))
-            .await;
+        let response = self.mcp_post(token, None, initialize(1)).await;
         assert_eq!(response.status(), 200);
         let session = response.headers()["mcp-session-id"]
             .to_str()
@@ -278,14 +275,14 @@ fn call_profile(id: u64) -> Value {
 
 /// Reads server-sent events from a response body.
 struct SseReader {
-    stream: futures::stream::BoxStream<'static, reqwest::Result<axum::body::Bytes>>,
+    response: reqwest::Response,
     buffer: String,
 }
 
 impl SseReader {
     fn new(response: reqwest::Response) -> SseReader {
         SseReader {
-            stream: response.bytes_stream().boxed(),
+            response,
             buffer: String::new(),
         }
     }
@@ -304,13 +301,13 @@ impl SseReader {
                         data.push(value.trim_start().to_owned());
                     }
                 }
-                if data.is_empty() {
-                    continue; // a comment, such as a keep-alive
+                if data.concat().trim().is_empty() {
+                    continue; // a comment (keep-alive) or a priming event
                 }
                 return Some((event, data.join("\n")));
             }
-            match tokio::time::timeout(BOUND, self.stream.next()).await {
-                Ok(Some(Ok(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+            match tokio::time::timeout(BOUND, self.response.chunk()).await {
+                Ok(Ok(Some(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
                 Ok(_) => return None,
                 Err(_) => panic!("no event within {BOUND:?}"),
             }
@@ -332,9 +329,6 @@ impl SseReader {
 async fn the_github_callback_only_issues_a_code_to_the_browser_that_approved() {
     let server = start(&[]).await;
     let client_id = server.register(REDIRECT_URI).await;
-    // The attacker approves their own consent page and keeps GitHub's answer...
-    let (callback, _attacker_cookie) = server.approve(&client_id, None).await;
-    // ...which a victim's browser, with its own consent cookie, then follows.
     let victim_page = server
         .http
         .get(server.authorize_url(&client_id, REDIRECT_URI, &[]))
@@ -343,8 +337,12 @@ async fn the_github_callback_only_issues_a_code_to_the_browser_that_approved() {
         .unwrap();
     let victim_cookie = consent_cookie(&victim_page).unwrap();
     for cookie in [None, Some(victim_cookie)] {
+        // The attacker approves their own consent page and keeps GitHub's answer,
+        // which a victim's browser then follows, with or without a consent cookie of
+        // its own.
+        let (callback, _attacker_cookie) = server.approve(&client_id, None).await;
         let mut request = server.http.get(&callback);
-        if let Some(cookie) = cookie {
+        if let Some(cookie) = &cookie {
             request = request.header("cookie", format!("{CONSENT_COOKIE}={cookie}"));
         }
         let response = request.send().await.unwrap();
@@ -419,7 +417,11 @@ async fn registration_evicts_unused_clients_at_the_cap() {
         .send()
         .await
         .unwrap();
-    assert_eq!(unknown.status(), 400, "the oldest unused client was forgotten");
+    assert_eq!(
+        unknown.status(),
+        400,
+        "the oldest unused client was forgotten"
+    );
     let known = server
         .http
         .get(server.authorize_url(&third, REDIRECT_URI, &[]))
@@ -488,7 +490,10 @@ async fn reusing_a_rotated_refresh_token_revokes_the_grant() {
     let new_access = second["access_token"].as_str().unwrap();
     let new_refresh = second["refresh_token"].as_str().unwrap();
     assert_eq!(
-        server.mcp_post(new_access, None, initialize(1)).await.status(),
+        server
+            .mcp_post(new_access, None, initialize(1))
+            .await
+            .status(),
         200
     );
     let reuse = server
@@ -500,7 +505,10 @@ async fn reusing_a_rotated_refresh_token_revokes_the_grant() {
         .await;
     assert_eq!(reuse["error"], "invalid_grant");
     assert_eq!(
-        server.mcp_post(new_access, None, initialize(1)).await.status(),
+        server
+            .mcp_post(new_access, None, initialize(1))
+            .await
+            .status(),
         401
     );
     let after = server
@@ -528,7 +536,11 @@ async fn a_narrower_refresh_scope_is_honoured() {
     assert_eq!(narrowed["scope"], "offline_access");
     // Without the MCP scope, the new token may not use the MCP endpoint.
     let response = server
-        .mcp_post(narrowed["access_token"].as_str().unwrap(), None, initialize(1))
+        .mcp_post(
+            narrowed["access_token"].as_str().unwrap(),
+            None,
+            initialize(1),
+        )
         .await;
     assert_eq!(response.status(), 403);
 }
@@ -590,11 +602,16 @@ async fn an_sse_stream_outlives_the_idle_timeout() {
     let address = server.base.trim_start_matches("http://").to_owned();
     let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
     let mut probe = [0u8; 1];
-    let read = tokio::time::timeout(BOUND, idle.read(&mut probe)).await.unwrap();
+    let read = tokio::time::timeout(BOUND, idle.read(&mut probe))
+        .await
+        .unwrap();
     assert!(matches!(read, Ok(0) | Err(_)));
     let posted = server.sse_post(token, &endpoint, initialize(1)).await;
     assert_eq!(posted.status(), 202);
-    let reply = stream.next_message().await.expect("the stream is still open");
+    let reply = stream
+        .next_message()
+        .await
+        .expect("the stream is still open");
     assert_eq!(reply["id"], 1);
 }
 
@@ -610,31 +627,64 @@ async fn a_reused_in_flight_id_gets_an_error_on_both_transports() {
     let token = tokens["access_token"].as_str().unwrap();
 
     let session = server.mcp_session(token).await;
-    let first = server.mcp_post(token, Some(&session), call_profile(7)).await;
+    let first = server
+        .mcp_post(token, Some(&session), call_profile(7))
+        .await;
     assert_eq!(first.status(), 200);
-    let second = server.mcp_post(token, Some(&session), call_profile(7)).await;
+    let second = server
+        .mcp_post(token, Some(&session), call_profile(7))
+        .await;
     assert_eq!(second.status(), 400);
     let error: Value = second.json().await.unwrap();
     assert_eq!(error["id"], 7);
     assert_eq!(error["error"]["code"], -32600);
     // The first request still gets its answer, and the id is free again after it.
-    let body = tokio::time::timeout(BOUND, first.text()).await.unwrap().unwrap();
+    let body = tokio::time::timeout(BOUND, first.text())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(body.contains("\"id\":7"), "{body}");
-    let again = server.mcp_post(token, Some(&session), call_profile(7)).await;
+    let again = server
+        .mcp_post(token, Some(&session), call_profile(7))
+        .await;
     assert_eq!(again.status(), 200);
 
     let (mut stream, endpoint) = server.sse(token).await;
-    assert_eq!(server.sse_post(token, &endpoint, initialize(1)).await.status(), 202);
+    assert_eq!(
+        server
+            .sse_post(token, &endpoint, initialize(1))
+            .await
+            .status(),
+        202
+    );
     assert_eq!(stream.next_message().await.unwrap()["id"], 1);
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    assert_eq!(server.sse_post(token, &endpoint, initialized).await.status(), 202);
-    assert_eq!(server.sse_post(token, &endpoint, call_profile(7)).await.status(), 202);
+    assert_eq!(
+        server
+            .sse_post(token, &endpoint, initialized)
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(
+        server
+            .sse_post(token, &endpoint, call_profile(7))
+            .await
+            .status(),
+        202
+    );
     let second = server.sse_post(token, &endpoint, call_profile(7)).await;
     assert_eq!(second.status(), 400);
     let error: Value = second.json().await.unwrap();
     assert_eq!(error["id"], 7);
     assert_eq!(stream.next_message().await.unwrap()["id"], 7);
-    assert_eq!(server.sse_post(token, &endpoint, call_profile(7)).await.status(), 202);
+    assert_eq!(
+        server
+            .sse_post(token, &endpoint, call_profile(7))
+            .await
+            .status(),
+        202
+    );
 }
 
 #[tokio::test]
@@ -669,7 +719,10 @@ async fn revocation_ends_open_streams() {
         .unwrap();
     assert_eq!(revoked.status(), 200);
     assert!(sse.next_event().await.is_none(), "the SSE stream ended");
-    assert!(standalone.next_message().await.is_none(), "the GET stream ended");
+    assert!(
+        standalone.next_message().await.is_none(),
+        "the GET stream ended"
+    );
 }
 
 #[tokio::test]
@@ -681,15 +734,39 @@ async fn each_user_has_a_bounded_number_of_sessions() {
     let (mut oldest, _) = server.sse(token).await;
     let (_second, _) = server.sse(token).await;
     let (_third, endpoint) = server.sse(token).await;
-    assert!(oldest.next_event().await.is_none(), "the oldest stream made room");
-    assert_eq!(server.sse_post(token, &endpoint, initialize(1)).await.status(), 202);
+    assert!(
+        oldest.next_event().await.is_none(),
+        "the oldest stream made room"
+    );
+    assert_eq!(
+        server
+            .sse_post(token, &endpoint, initialize(1))
+            .await
+            .status(),
+        202
+    );
 
     let first = server.mcp_session(token).await;
     let second = server.mcp_session(token).await;
     let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
     // Using the first keeps it; the second is now the least recently used.
-    assert_eq!(server.mcp_post(token, Some(&first), ping.clone()).await.status(), 200);
+    assert_eq!(
+        server
+            .mcp_post(token, Some(&first), ping.clone())
+            .await
+            .status(),
+        200
+    );
     let _third = server.mcp_session(token).await;
-    assert_eq!(server.mcp_post(token, Some(&second), ping.clone()).await.status(), 404);
-    assert_eq!(server.mcp_post(token, Some(&first), ping).await.status(), 200);
+    assert_eq!(
+        server
+            .mcp_post(token, Some(&second), ping.clone())
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        server.mcp_post(token, Some(&first), ping).await.status(),
+        200
+    );
 }

@@ -31,8 +31,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    SseSession, Transport, accepted, handler::ProfileServer, id_in_use, jsonrpc_error,
-    read_message,
+    SseSession, Transport, accepted, handler::ProfileServer, id_in_use, jsonrpc_error, read_message,
 };
 use crate::{AppState, resource::Authenticated, store};
 

@@ -80,7 +80,10 @@ impl SessionManager for OwnedSessionManager {
         self.inner.initialize_session(id, message)
     }
 
-    fn has_session(&self, id: &SessionId) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+    fn has_session(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
         self.inner.has_session(id)
     }
 

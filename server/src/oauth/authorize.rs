@@ -354,7 +354,8 @@ fn same_browser(headers: &HeaderMap, pending: &PendingAuthorization) -> bool {
 
 /// A redirect URI on a loopback host: the user's own machine.
 fn is_loopback_uri(uri: &str) -> bool {
-    Url::parse(uri).is_ok_and(|url| url.scheme() == "http" && url.host().as_ref().is_some_and(is_loopback))
+    Url::parse(uri)
+        .is_ok_and(|url| url.scheme() == "http" && url.host().as_ref().is_some_and(is_loopback))
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
