@@ -590,6 +590,29 @@ async fn slow_headers_are_cut_and_connections_are_capped() {
     assert_eq!(*order.lock().unwrap(), ["cut", "served"]);
 }
 
+/// A body that stops arriving is given up on at the body timeout: the client gets an
+/// answer and the connection is freed, instead of both waiting forever.
+#[tokio::test]
+async fn a_trickled_body_is_cut_at_the_body_timeout() {
+    let server = start(&[("MCP_GITHUB_BODY_TIMEOUT_SECS", "1")]).await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(
+            b"POST /register HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+              Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"redirect_uris\"",
+        )
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(BOUND, stream.read_to_end(&mut response))
+        .await
+        .expect("the server gives up on the body");
+    assert!(read.is_ok() || !response.is_empty());
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 4"), "{response}");
+}
+
 /// The header timeout doubles as the idle timeout, but never cuts a response that is
 /// still being streamed.
 #[tokio::test]

@@ -5,6 +5,7 @@
 
 use std::{
     convert::Infallible,
+    sync::Arc,
     sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
@@ -148,6 +149,11 @@ async fn connect(
     let config = state.config.clone();
     let sessions = state.sessions.clone();
     let answered_session = session_id.clone();
+    // Signalled each time a response leaves, so a revoked stream can end once the
+    // replies it owes are out (the tool revokes the grant itself when GitHub refuses
+    // its token, and that reply must still arrive).
+    let answered = Arc::new(tokio::sync::Notify::new());
+    let answered_signal = answered.clone();
     let messages = from_server.map(move |message| {
         // The guard lives as long as the stream.
         let _ = &guard;
@@ -161,6 +167,7 @@ async fn connect(
         {
             let id = serde_json::to_value(id).unwrap_or_default().to_string();
             session.in_flight.remove(&id);
+            answered_signal.notify_one();
         }
         let serialized = if super::rewrites_outgoing(&config) {
             serde_json::to_value(&message).map(|mut value| {
@@ -187,10 +194,33 @@ async fn connect(
     } else {
         futures::future::Either::Right(tokio::time::sleep_until(caller.expires_at))
     };
+    let revoked = {
+        let (state, session_id, ended) = (state.clone(), session_id.clone(), caller.ended.clone());
+        let grace = state.config.upstream_timeout;
+        async move {
+            ended.cancelled().await;
+            let drained = async {
+                loop {
+                    let signal = answered.notified();
+                    let idle = state
+                        .sessions
+                        .sse()
+                        .get(&session_id)
+                        .is_none_or(|session| session.in_flight.is_empty());
+                    if idle {
+                        return;
+                    }
+                    signal.await;
+                }
+            };
+            // A request the service never answers must not keep the stream open.
+            let _ = tokio::time::timeout(grace, drained).await;
+        }
+    };
     let stream = stream::iter(first)
         .chain(messages)
         .take_until(service.cancelled_owned())
-        .take_until(caller.ended.cancelled_owned())
+        .take_until(revoked)
         .take_until(expiry);
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

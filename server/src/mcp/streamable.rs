@@ -313,8 +313,10 @@ async fn bind_sessions(
     if method == Method::POST && is_event_stream(&response) {
         response = rewrite_event_stream(config, response).await;
     }
-    if is_event_stream(&response) {
-        // A stream lasts no longer than the token that opened it.
+    if method == Method::GET && is_event_stream(&response) {
+        // The standalone stream lasts no longer than the token that opened it. A POST's
+        // stream ends by itself after its one response, which it must deliver even
+        // when the request revoked the grant (a GitHub 401 in the tool).
         let (parts, body) = response.into_parts();
         let mut body = ScopedBody::new(body).ended_by(caller.ended.clone());
         if !crate::injected!(config, AcceptExpiredTokens) {

@@ -50,13 +50,22 @@ const KNOWN_METADATA: [&str; 17] = [
 ];
 
 pub async fn register(State(state): State<AppState>, body: Body) -> Response {
-    let Ok(body) = to_bytes(body, MAX_BODY_BYTES).await else {
-        return OAuthError::new(
-            "invalid_client_metadata",
-            format!("the client metadata is larger than {MAX_BODY_BYTES} bytes"),
-        )
-        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-        .into_response();
+    let body = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        // http-body-util's `LengthLimitError`, as axum wraps it.
+        Err(error) if error.to_string().contains("length limit") => {
+            return OAuthError::new(
+                "invalid_client_metadata",
+                format!("the client metadata is larger than {MAX_BODY_BYTES} bytes"),
+            )
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            .into_response();
+        }
+        Err(_) => {
+            return OAuthError::invalid_request("the body was not received in time")
+                .with_status(StatusCode::REQUEST_TIMEOUT)
+                .into_response();
+        }
     };
     match register_client(&state, &body) {
         Ok(response) => response,
