@@ -20,7 +20,21 @@ pub mod vars {
     pub const REFRESH_TOKEN_TTL_SECS: &str = "MCP_GITHUB_REFRESH_TOKEN_TTL_SECS";
     pub const UPSTREAM_TIMEOUT_SECS: &str = "MCP_GITHUB_UPSTREAM_TIMEOUT_SECS";
     pub const ALLOWED_ORIGINS: &str = "MCP_GITHUB_ALLOWED_ORIGINS";
+    pub const GRANT_TTL_SECS: &str = "MCP_GITHUB_GRANT_TTL_SECS";
+    pub const PENDING_AUTHORIZATION_TTL_SECS: &str = "MCP_GITHUB_PENDING_AUTHORIZATION_TTL_SECS";
+    pub const MAX_PENDING_AUTHORIZATIONS: &str = "MCP_GITHUB_MAX_PENDING_AUTHORIZATIONS";
+    pub const MAX_CLIENTS: &str = "MCP_GITHUB_MAX_CLIENTS";
+    pub const UNUSED_CLIENT_TTL_SECS: &str = "MCP_GITHUB_UNUSED_CLIENT_TTL_SECS";
+    pub const MAX_SESSIONS_PER_USER: &str = "MCP_GITHUB_MAX_SESSIONS_PER_USER";
+    pub const SESSION_IDLE_TIMEOUT_SECS: &str = "MCP_GITHUB_SESSION_IDLE_TIMEOUT_SECS";
+    pub const MAX_CONNECTIONS: &str = "MCP_GITHUB_MAX_CONNECTIONS";
+    pub const HEADER_TIMEOUT_SECS: &str = "MCP_GITHUB_HEADER_TIMEOUT_SECS";
+    pub const BODY_TIMEOUT_SECS: &str = "MCP_GITHUB_BODY_TIMEOUT_SECS";
 }
+
+/// Every lifetime and timeout is capped at this, so that adding one to the current
+/// instant can never overflow, however large a setting is.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Which MCP transports the server mounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -94,6 +108,27 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// Browser origins allowed to call the MCP endpoints besides the server's own.
     pub allowed_origins: Vec<String>,
+    /// The absolute lifetime of a grant: refreshing never extends it.
+    pub grant_ttl: Duration,
+    /// Cap on consent pages waiting for an answer, and separately on approved
+    /// requests waiting for GitHub; the oldest is dropped first.
+    pub max_pending_authorizations: usize,
+    /// Cap on registered clients; the oldest never-used client is dropped first.
+    pub max_clients: usize,
+    /// A registered client that never obtained a grant is forgotten after this long.
+    pub unused_client_ttl: Duration,
+    /// Cap on one user's open sessions, per transport; the least recently used
+    /// session is closed first.
+    pub max_sessions_per_user: usize,
+    /// A Streamable HTTP session without any request for this long is closed.
+    pub session_idle_timeout: Duration,
+    /// Cap on open connections; further connections wait in the accept queue.
+    pub max_connections: usize,
+    /// Time allowed for a request's headers, and for the next request on an idle
+    /// kept-alive connection.
+    pub header_timeout: Duration,
+    /// Time allowed for a request's whole body.
+    pub body_timeout: Duration,
     /// Test-only defects, each breaking exactly one requirement.
     #[cfg(feature = "fault-injection")]
     pub faults: std::collections::BTreeSet<crate::fault::Fault>,
@@ -112,6 +147,8 @@ pub enum ConfigError {
     },
     #[error("{name} must be a whole number of seconds, got {value:?}")]
     InvalidSeconds { name: &'static str, value: String },
+    #[error("{name} must be a positive whole number, got {value:?}")]
+    InvalidCount { name: &'static str, value: String },
 }
 
 fn missing_credentials_message(missing: &[&'static str]) -> String {
@@ -177,8 +214,18 @@ impl Config {
                     .parse::<u64>()
                     .ok()
                     .filter(|seconds| *seconds > 0)
-                    .map(Duration::from_secs)
+                    .map(|seconds| Duration::from_secs(seconds).min(MAX_DURATION))
                     .ok_or(ConfigError::InvalidSeconds { name, value }),
+            }
+        };
+        let count = |name: &'static str, default: usize| -> Result<usize, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(value) => value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|count| *count > 0)
+                    .ok_or(ConfigError::InvalidCount { name, value }),
             }
         };
 
@@ -228,8 +275,17 @@ impl Config {
             access_token_ttl: seconds(vars::ACCESS_TOKEN_TTL_SECS, 3600)?,
             refresh_token_ttl: seconds(vars::REFRESH_TOKEN_TTL_SECS, 30 * 24 * 3600)?,
             authorization_code_ttl: Duration::from_secs(300),
-            pending_authorization_ttl: Duration::from_secs(600),
+            pending_authorization_ttl: seconds(vars::PENDING_AUTHORIZATION_TTL_SECS, 600)?,
             upstream_timeout: seconds(vars::UPSTREAM_TIMEOUT_SECS, 10)?,
+            grant_ttl: seconds(vars::GRANT_TTL_SECS, 90 * 24 * 3600)?,
+            max_pending_authorizations: count(vars::MAX_PENDING_AUTHORIZATIONS, 5_000)?,
+            max_clients: count(vars::MAX_CLIENTS, 5_000)?,
+            unused_client_ttl: seconds(vars::UNUSED_CLIENT_TTL_SECS, 24 * 3600)?,
+            max_sessions_per_user: count(vars::MAX_SESSIONS_PER_USER, 64)?,
+            session_idle_timeout: seconds(vars::SESSION_IDLE_TIMEOUT_SECS, 300)?,
+            max_connections: count(vars::MAX_CONNECTIONS, 1_024)?,
+            header_timeout: seconds(vars::HEADER_TIMEOUT_SECS, 10)?,
+            body_timeout: seconds(vars::BODY_TIMEOUT_SECS, 30)?,
             allowed_origins: get(vars::ALLOWED_ORIGINS)
                 .map(|list| {
                     list.split(',')
@@ -303,5 +359,35 @@ mod tests {
             "http://localhost:9123/github/callback"
         );
         assert!(!format!("{config:?}").contains("secret\""));
+    }
+
+    #[test]
+    fn huge_lifetimes_are_capped_and_bad_counts_refused() {
+        let config = Config::from_vars(
+            [
+                (vars::GITHUB_CLIENT_ID, "id"),
+                (vars::GITHUB_CLIENT_SECRET, "secret"),
+                (vars::ACCESS_TOKEN_TTL_SECS, "18446744073709551615"),
+                (vars::GRANT_TTL_SECS, "18446744073709551615"),
+            ],
+            base(),
+        )
+        .unwrap();
+        assert_eq!(config.access_token_ttl, MAX_DURATION);
+        assert_eq!(config.grant_ttl, MAX_DURATION);
+        // Adding the cap to now must not overflow.
+        let _ = std::time::Instant::now() + config.grant_ttl;
+        for bad in ["0", "-1", "many"] {
+            let error = Config::from_vars(
+                [
+                    (vars::GITHUB_CLIENT_ID, "id"),
+                    (vars::GITHUB_CLIENT_SECRET, "secret"),
+                    (vars::MAX_CLIENTS, bad),
+                ],
+                base(),
+            )
+            .unwrap_err();
+            assert!(error.to_string().contains(vars::MAX_CLIENTS), "{error}");
+        }
     }
 }

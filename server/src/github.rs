@@ -9,6 +9,10 @@ use url::Url;
 
 use crate::config::{Config, GitHubConfig};
 
+/// The largest answer read from GitHub: a token response or a profile is a few
+/// kilobytes, and a larger body is refused rather than buffered.
+const MAX_UPSTREAM_BODY_BYTES: usize = 1024 * 1024;
+
 /// Why a call to GitHub failed, worded for the person who will read it.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -110,10 +114,7 @@ impl GitHubClient {
         if !status.is_success() {
             return Err(UpstreamError::Status(status.as_u16()));
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
+        let body = self.read_body(response).await?;
         let token: TokenResponse =
             serde_json::from_slice(&body).map_err(|_| UpstreamError::Malformed)?;
         match (token.access_token, token.error) {
@@ -145,18 +146,41 @@ impl GitHubClient {
             401 => return Err(UpstreamError::Unauthorized),
             other => return Err(UpstreamError::Status(other)),
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
+        let body = self.read_body(response).await?;
+        // The numeric id is what grants and sessions are bound to: a profile without
+        // one is not understood, never user 0.
         match serde_json::from_slice::<Value>(&body) {
             Ok(profile @ Value::Object(_))
-                if profile.get("login").is_some_and(Value::is_string) =>
+                if profile.get("login").is_some_and(Value::is_string)
+                    && profile.get("id").and_then(Value::as_u64).is_some() =>
             {
                 Ok(profile)
             }
             _ => Err(UpstreamError::Malformed),
         }
+    }
+
+    /// Reads a response body, refusing one larger than [`MAX_UPSTREAM_BODY_BYTES`]
+    /// before buffering it.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, UpstreamError> {
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_UPSTREAM_BODY_BYTES as u64)
+        {
+            return Err(UpstreamError::Malformed);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| self.transport_error(&error))?
+        {
+            if body.len() + chunk.len() > MAX_UPSTREAM_BODY_BYTES {
+                return Err(UpstreamError::Malformed);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn transport_error(&self, error: &reqwest::Error) -> UpstreamError {

@@ -1,17 +1,138 @@
 //! Small HTTP concerns shared by every route: request logging, the Origin check,
 //! HTML escaping, the home page and the shutdown signal.
 
-use std::time::Instant;
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
 
 use axum::{
+    body::{Body, Bytes, HttpBody},
     extract::{Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use hyper::body::{Frame, SizeHint};
 use serde_json::json;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::AppState;
+
+/// A body that ends early: with an error when its deadline passes (a request body
+/// that is sent too slowly), or quietly when its deadline passes or its scope is
+/// cancelled (the stream of a token that expired or was revoked). It can also carry a
+/// guard, dropped once a frame with given bytes went out, or else with the body.
+pub struct ScopedBody {
+    inner: Body,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    error_at_deadline: bool,
+    ended: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    release: Option<(Vec<u8>, Box<dyn Send + Sync>)>,
+}
+
+impl ScopedBody {
+    pub fn new(inner: Body) -> ScopedBody {
+        ScopedBody {
+            inner,
+            deadline: None,
+            error_at_deadline: false,
+            ended: None,
+            release: None,
+        }
+    }
+
+    /// Ends the body quietly at `deadline`.
+    pub fn until(mut self, deadline: tokio::time::Instant) -> ScopedBody {
+        self.deadline = Some(Box::pin(tokio::time::sleep_until(deadline)));
+        self
+    }
+
+    /// Fails the body if it has not ended within `timeout`.
+    pub fn within(mut self, timeout: Duration) -> ScopedBody {
+        self.deadline = Some(Box::pin(tokio::time::sleep(timeout)));
+        self.error_at_deadline = true;
+        self
+    }
+
+    /// Ends the body quietly when `ended` is cancelled.
+    pub fn ended_by(mut self, ended: CancellationToken) -> ScopedBody {
+        self.ended = Some(Box::pin(ended.cancelled_owned()));
+        self
+    }
+
+    /// Keeps `guard` alive until a frame containing `needle` is handed on, or the body
+    /// is dropped.
+    pub fn releasing(mut self, needle: Vec<u8>, guard: impl Send + Sync + 'static) -> ScopedBody {
+        self.release = Some((needle, Box::new(guard)));
+        self
+    }
+
+    pub fn into_body(self) -> Body {
+        Body::new(self)
+    }
+}
+
+impl HttpBody for ScopedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        if let Some(ended) = &mut this.ended
+            && ended.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            if let (Some(Ok(frame)), Some((needle, _))) = (&frame, &this.release)
+                && frame.data_ref().is_some_and(|data| {
+                    data.windows(needle.len().max(1))
+                        .any(|window| window == needle.as_slice())
+                })
+            {
+                this.release = None;
+            }
+            return Poll::Ready(frame);
+        }
+        if let Some(deadline) = &mut this.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            this.deadline = None;
+            this.ended = None;
+            this.inner = Body::empty();
+            return Poll::Ready(
+                this.error_at_deadline
+                    .then(|| Err(axum::Error::new("the request body took too long"))),
+            );
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Gives every request body a deadline, so a client that trickles a body cannot hold
+/// a connection (and the handler waiting on it) for long.
+pub async fn limit_body_time(timeout: Duration, request: Request, next: Next) -> Response {
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let body = ScopedBody::new(body).within(timeout).into_body();
+    next.run(Request::from_parts(parts, body)).await
+}
 
 /// Logs one line per request. Only the method and the path are logged: query strings
 /// carry authorization codes and `state` values, and headers carry tokens.

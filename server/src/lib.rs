@@ -79,17 +79,22 @@ pub fn app(config: Config) -> Router {
     build(config, CancellationToken::new())
 }
 
-fn build(config: Config, shutdown: CancellationToken) -> Router {
+fn new_state(config: Config, shutdown: CancellationToken) -> AppState {
     let config = Arc::new(config);
-    let state = AppState {
+    AppState {
         github: Arc::new(github::GitHubClient::new(&config)),
-        store: Arc::default(),
+        store: Arc::new(store::Store::new(store::Limits::new(&config))),
         sessions: Arc::default(),
         resources: [config.issuer(), config.url("/mcp"), config.url("/sse")].into(),
         tools: Arc::new(mcp::ToolList::new(&config)),
         config,
         shutdown,
-    };
+    }
+}
+
+fn build(config: Config, shutdown: CancellationToken) -> Router {
+    let state = new_state(config, shutdown);
+    let body_timeout = state.config.body_timeout;
     let router = Router::new()
         .merge(
             oauth::routes()
@@ -107,26 +112,98 @@ fn build(config: Config, shutdown: CancellationToken) -> Router {
     ));
     router
         .layer(axum::middleware::from_fn(http_util::log_request))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            http_util::limit_body_time(body_timeout, request, next)
+        }))
         .with_state(state)
 }
 
 /// Serves [`app`] on a bound listener until the process is asked to stop
 /// (Ctrl-C or SIGTERM).
+///
+/// The accept loop is the server's own rather than `axum::serve`, for the bounds a
+/// public server needs: at most `max_connections` connections at once (others wait in
+/// the listen queue), and hyper's header timeout, which needs a timer, for slow or
+/// idle clients. Requests' bodies have their own deadline (`limit_body_time`).
 pub async fn serve(listener: tokio::net::TcpListener, config: Config) -> std::io::Result<()> {
+    serve_until(listener, config, http_util::shutdown_signal()).await
+}
+
+async fn serve_until(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::{conn::auto, graceful::GracefulShutdown},
+        service::TowerToHyperService,
+    };
+
+    let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    let header_timeout = config.header_timeout;
     let shutdown = CancellationToken::new();
     let router = build(config, shutdown.clone());
-    use axum::serve::ListenerExt;
-    // Responses go out in several small writes; without TCP_NODELAY, Nagle's
-    // algorithm holds the last one back until the client's delayed ACK, some 40 ms
-    // per request on a kept-alive connection.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    // `into_make_service` prepares the router once, not once per connection.
-    axum::serve(listener, router.into_make_service())
-        .with_graceful_shutdown(async move {
-            http_util::shutdown_signal().await;
-            shutdown.cancel();
-        })
-        .await
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The header timeout also runs while a kept-alive connection waits for its next
+    // request, so it is the idle timeout too; it never runs while a response (such as
+    // an SSE stream) is being written.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(header_timeout)
+        .keep_alive_timeout(header_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut stop => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Running out of file descriptors must not spin the loop.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        // Responses go out in several small writes; without TCP_NODELAY, Nagle's
+        // algorithm holds the last one back until the client's delayed ACK, some 40 ms
+        // per request on a kept-alive connection.
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // The auto builder reads the first bytes to tell HTTP/1 from HTTP/2 before
+            // hyper's header timer starts, so a connection that sends nothing at all is
+            // timed out here.
+            let mut first = [0u8; 1];
+            if let Ok(Ok(1..)) = tokio::time::timeout(header_timeout, stream.peek(&mut first)).await
+            {
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let _ = watcher.watch(connection).await;
+            }
+            drop(permit);
+        });
+    }
+    // Long-lived SSE streams end on this, so the graceful shutdown does not wait on
+    // them forever.
+    shutdown.cancel();
+    graceful.shutdown().await;
+    Ok(())
 }

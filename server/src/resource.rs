@@ -1,8 +1,6 @@
 //! The resource-server side: RFC 9728 protected resource metadata, and the bearer
 //! check in front of every MCP endpoint (RFC 6750 challenges, audience and scope).
 
-use std::time::Instant;
-
 use axum::{
     Json, Router,
     extract::{Request, State},
@@ -13,7 +11,10 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{AppState, config::Config, http_util, store::GitHubUser};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::{AppState, config::Config, http_util, store, store::GitHubUser};
 
 const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
 
@@ -23,6 +24,11 @@ const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
 pub struct Authenticated {
     pub grant_id: String,
     pub user: GitHubUser,
+    /// Cancelled when the token or its grant is revoked or the grant expires: streams
+    /// opened with the token end then.
+    pub ended: CancellationToken,
+    /// When the access token expires: streams opened with it end then too.
+    pub expires_at: Instant,
     /// The MCP access token itself, kept only so a fault can misuse it.
     #[cfg(feature = "fault-injection")]
     pub mcp_token: String,
@@ -190,7 +196,7 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
         }
         return Err(Refusal::Invalid("the access token is unknown or revoked"));
     };
-    if access.expires_at <= Instant::now() && !crate::injected!(config, AcceptExpiredTokens) {
+    if access.expires_at <= store::now() && !crate::injected!(config, AcceptExpiredTokens) {
         return Err(Refusal::Invalid("the access token expired"));
     }
     if !state.resources.contains(&grant.resource)
@@ -200,7 +206,7 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
             "the access token was issued for another resource",
         ));
     }
-    if !grant
+    if !access
         .scope
         .split(' ')
         .any(|scope| scope == config.mcp_scope)
@@ -211,6 +217,8 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
     Ok(Authenticated {
         grant_id: access.grant_id,
         user: grant.user,
+        ended: access.ended,
+        expires_at: access.expires_at,
         #[cfg(feature = "fault-injection")]
         mcp_token: token,
     })
@@ -232,9 +240,11 @@ fn github_token_grant(state: &AppState, token: &str) -> Result<Authenticated, Re
     state
         .store
         .grant_by_github_token(token)
-        .map(|(grant_id, grant)| Authenticated {
+        .map(|(grant_id, grant, stand_in)| Authenticated {
             grant_id,
             user: grant.user,
+            ended: stand_in.ended,
+            expires_at: stand_in.expires_at,
             mcp_token: token.to_owned(),
         })
         .ok_or(Refusal::Invalid("unknown token"))

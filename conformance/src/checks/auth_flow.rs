@@ -673,6 +673,15 @@ async fn refresh_rotates(cx: Ctx) -> anyhow::Result<Verdict> {
             Some(&ex),
         ),
     };
+    // Probed before the replay: RFC 9700 section 4.14.2 lets a server that detects
+    // the reuse of a rotated-out refresh token revoke the whole grant, this new access
+    // token included.
+    let probe = cx.probe_bearer(&new.access_token).await?;
+    f.require(
+        (200..300).contains(&probe.status),
+        format!("the refreshed access token answered {}", probe.status),
+        Some(&probe),
+    );
     let replay = flow::refresh(cx.http(), &token, login.client(), &old, resource).await?;
     f.require(
         replay.status == 400 && json_error(&replay).as_deref() == Some("invalid_grant"),
@@ -682,12 +691,6 @@ async fn refresh_rotates(cx: Ctx) -> anyhow::Result<Verdict> {
             json_error(&replay)
         ),
         Some(&replay),
-    );
-    let probe = cx.probe_bearer(&new.access_token).await?;
-    f.require(
-        (200..300).contains(&probe.status),
-        format!("the refreshed access token answered {}", probe.status),
-        Some(&probe),
     );
     Ok(f.verdict())
 }

@@ -8,7 +8,10 @@ mod streamable;
 
 pub use handler::ToolList;
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Mutex,
+};
 
 use axum::{
     Router,
@@ -19,7 +22,8 @@ use axum::{
 };
 use rmcp::model::ClientJsonRpcMessage;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, time::Instant};
+use tokio_util::sync::CancellationToken;
 
 use crate::Config;
 
@@ -43,6 +47,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 /// An open legacy SSE session: who opened it and where its POSTed messages go.
 struct SseSession {
     owner: Authenticated,
+    opened: Instant,
+    /// Cancelling it ends the stream and the MCP service behind it.
+    service: CancellationToken,
+    /// Ids of requests whose response has not gone out yet: a second request with one
+    /// of them would have its reply lost, so it is refused.
+    in_flight: HashSet<String>,
     /// Boxed, because a channel preallocates slots and an open session should cost
     /// pointers, not whole messages.
     incoming: mpsc::Sender<Box<ClientJsonRpcMessage>>,
@@ -54,13 +64,28 @@ struct SseSession {
 /// cannot use it (MCP security best practices: bind sessions to the user).
 #[derive(Default)]
 pub struct Sessions {
-    streamable_owners: Mutex<HashMap<String, Authenticated>>,
+    streamable_owners: Mutex<HashMap<String, StreamableOwner>>,
     sse: Mutex<HashMap<String, SseSession>>,
+    /// (session id, JSON-RPC id) of every Streamable HTTP request still being answered.
+    streamable_in_flight: Mutex<HashSet<(String, String)>>,
+}
+
+/// Who opened a Streamable HTTP session, and when it was last used: at a user's cap,
+/// the least recently used session is closed.
+struct StreamableOwner {
+    caller: Authenticated,
+    last_used: Instant,
 }
 
 impl Sessions {
-    fn streamable(&self) -> std::sync::MutexGuard<'_, HashMap<String, Authenticated>> {
+    fn streamable(&self) -> std::sync::MutexGuard<'_, HashMap<String, StreamableOwner>> {
         self.streamable_owners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn streamable_in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
+        self.streamable_in_flight
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -79,7 +104,10 @@ impl Sessions {
     pub(crate) fn owner_of<B>(&self, request: &http::Request<B>) -> Option<Authenticated> {
         if request.uri().path() == "/mcp" {
             let id = request.headers().get(streamable::SESSION_HEADER)?;
-            return self.streamable().get(id.to_str().ok()?).cloned();
+            return self
+                .streamable()
+                .get(id.to_str().ok()?)
+                .map(|owner| owner.caller.clone());
         }
         let id = url::form_urlencoded::parse(request.uri().query()?.as_bytes())
             .find(|(name, _)| name == "session_id")
@@ -134,6 +162,24 @@ fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
             "jsonrpc": "2.0",
             "id": null,
             "error": {"code": code, "message": message}
+        })),
+    )
+        .into_response()
+}
+
+/// The answer to a request that reuses the id of a request still in progress in the
+/// same session: JSON-RPC ids must be unique among a session's requests, and the
+/// SDK would otherwise lose one of the two replies.
+fn id_in_use(id: &Value) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": {
+                "code": -32600,
+                "message": "Invalid Request: a request with this id is still in progress in this session"
+            }
         })),
     )
         .into_response()

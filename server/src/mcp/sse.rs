@@ -5,6 +5,7 @@
 
 use std::{
     convert::Infallible,
+    sync::Arc,
     sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
@@ -30,7 +31,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{SseSession, Transport, accepted, handler::ProfileServer, jsonrpc_error, read_message};
+use super::{
+    SseSession, Transport, accepted, handler::ProfileServer, id_in_use, jsonrpc_error, read_message,
+};
 use crate::{AppState, resource::Authenticated, store};
 
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -38,6 +41,10 @@ const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 const CHANNEL_CAPACITY: usize = 64;
 /// How long a POST may wait for room in a busy session's queue.
 const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests one session may have waiting for their response. A request the service
+/// never answers (one the client cancelled) holds its id until the session ends, so
+/// the set is bounded.
+const MAX_IN_FLIGHT: usize = 256;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -79,16 +86,36 @@ async fn connect(
     let (to_server, from_client) = mpsc::channel::<Box<ClientJsonRpcMessage>>(CHANNEL_CAPACITY);
     let (to_client, from_server) =
         futures::channel::mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
-    state.sessions.sse().insert(
-        session_id.clone(),
-        SseSession {
-            owner: caller,
-            incoming: to_server,
-            initialized: false,
-        },
-    );
-
     let service = state.shutdown.child_token();
+    {
+        let mut sessions = state.sessions.sse();
+        // At the user's cap, their oldest stream ends to make room.
+        let mine: Vec<(&String, &SseSession)> = sessions
+            .iter()
+            .filter(|(_, session)| session.owner.user.id == caller.user.id)
+            .collect();
+        if mine.len() >= state.config.max_sessions_per_user.max(1)
+            && let Some(oldest) = mine
+                .into_iter()
+                .min_by_key(|(_, session)| session.opened)
+                .map(|(id, _)| id.clone())
+            && let Some(evicted) = sessions.remove(&oldest)
+        {
+            evicted.service.cancel();
+        }
+        sessions.insert(
+            session_id.clone(),
+            SseSession {
+                owner: caller.clone(),
+                opened: store::now(),
+                service: service.clone(),
+                in_flight: Default::default(),
+                incoming: to_server,
+                initialized: false,
+            },
+        );
+    }
+
     let handler = ProfileServer::new(state.clone());
     let service_token = service.clone();
     tokio::spawn(async move {
@@ -120,9 +147,28 @@ async fn connect(
         Some(Ok::<_, Infallible>(endpoint))
     };
     let config = state.config.clone();
+    let sessions = state.sessions.clone();
+    let answered_session = session_id.clone();
+    // Signalled each time a response leaves, so a revoked stream can end once the
+    // replies it owes are out (the tool revokes the grant itself when GitHub refuses
+    // its token, and that reply must still arrive).
+    let answered = Arc::new(tokio::sync::Notify::new());
+    let answered_signal = answered.clone();
     let messages = from_server.map(move |message| {
         // The guard lives as long as the stream.
         let _ = &guard;
+        let answered = match &message {
+            ServerJsonRpcMessage::Response(response) => Some(&response.id),
+            ServerJsonRpcMessage::Error(error) => error.id.as_ref(),
+            _ => None,
+        };
+        if let Some(id) = answered
+            && let Some(session) = sessions.sse().get_mut(&answered_session)
+        {
+            let id = serde_json::to_value(id).unwrap_or_default().to_string();
+            session.in_flight.remove(&id);
+            answered_signal.notify_one();
+        }
         let serialized = if super::rewrites_outgoing(&config) {
             serde_json::to_value(&message).map(|mut value| {
                 super::rewrite_outgoing(&config, &mut value);
@@ -141,9 +187,41 @@ async fn connect(
         });
         Ok(Event::default().event("message").data(data))
     });
+    // The stream ends with the server, with its session, and with the token that
+    // opened it: when that is revoked or expires.
+    let expiry = if crate::injected!(state.config, AcceptExpiredTokens) {
+        futures::future::Either::Left(futures::future::pending::<()>())
+    } else {
+        futures::future::Either::Right(tokio::time::sleep_until(caller.expires_at))
+    };
+    let revoked = {
+        let (state, session_id, ended) = (state.clone(), session_id.clone(), caller.ended.clone());
+        let grace = state.config.upstream_timeout;
+        async move {
+            ended.cancelled().await;
+            let drained = async {
+                loop {
+                    let signal = answered.notified();
+                    let idle = state
+                        .sessions
+                        .sse()
+                        .get(&session_id)
+                        .is_none_or(|session| session.in_flight.is_empty());
+                    if idle {
+                        return;
+                    }
+                    signal.await;
+                }
+            };
+            // A request the service never answers must not keep the stream open.
+            let _ = tokio::time::timeout(grace, drained).await;
+        }
+    };
     let stream = stream::iter(first)
         .chain(messages)
-        .take_until(service.cancelled_owned());
+        .take_until(service.cancelled_owned())
+        .take_until(revoked)
+        .take_until(expiry);
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
@@ -208,6 +286,27 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
         }
         _ => None,
     };
+    // The id is in flight until its response goes out on the stream.
+    let in_flight = request_id
+        .as_ref()
+        .map(|id| serde_json::to_value(id).unwrap_or_default());
+    if let Some(id) = &in_flight {
+        let mut sessions = state.sessions.sse();
+        let Some(session) = sessions.get_mut(&session_id) else {
+            return jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Could not find session");
+        };
+        if session.in_flight.contains(&id.to_string()) {
+            return id_in_use(id);
+        }
+        if session.in_flight.len() >= MAX_IN_FLIGHT {
+            return jsonrpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -32600,
+                "Too many requests in progress in this session; retry later",
+            );
+        }
+        session.in_flight.insert(id.to_string());
+    }
     // The tool finds its caller in the HTTP request parts, as on Streamable HTTP.
     match &mut message {
         ClientJsonRpcMessage::Request(request) => {
@@ -218,7 +317,15 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
         }
         _ => {}
     }
-    match tokio::time::timeout(ENQUEUE_TIMEOUT, incoming.send(Box::new(message))).await {
+    let sent = tokio::time::timeout(ENQUEUE_TIMEOUT, incoming.send(Box::new(message))).await;
+    if !matches!(sent, Ok(Ok(())))
+        && let Some(id) = &in_flight
+        && let Some(session) = state.sessions.sse().get_mut(&session_id)
+    {
+        // Never delivered, so never answered: the id is free again.
+        session.in_flight.remove(&id.to_string());
+    }
+    match sent {
         Ok(Ok(())) => match request_id {
             Some(id) if crate::injected!(config, ResultInPostBody) => (
                 accepted(config, Transport::Sse).status(),

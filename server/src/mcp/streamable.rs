@@ -12,14 +12,28 @@ use axum::{
     middleware::{Next, from_fn_with_state},
     response::{IntoResponse, Response},
 };
-use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion};
-use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+use futures::Stream;
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion, ServerJsonRpcMessage,
+};
+use rmcp::transport::{
+    WorkerTransport,
+    streamable_http_server::{
+        RestoreOutcome, SessionId, SessionManager, StreamableHttpServerConfig,
+        StreamableHttpService,
+        session::{
+            ServerSseMessage,
+            local::{LocalSessionManager, LocalSessionManagerError, LocalSessionWorker},
+        },
+    },
 };
 use serde_json::json;
 
-use super::{Transport, accepted, handler::ProfileServer, jsonrpc_error, read_message};
-use crate::{AppState, resource::Authenticated};
+use super::{
+    Sessions, StreamableOwner, Transport, accepted, handler::ProfileServer, id_in_use,
+    jsonrpc_error, read_message,
+};
+use crate::{AppState, http_util::ScopedBody, resource::Authenticated, store};
 
 pub(super) const SESSION_HEADER: &str = "mcp-session-id";
 const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
@@ -30,11 +44,117 @@ const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Error bodies rewritten as JSON-RPC are short; anything longer is cut.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
+/// rmcp's session manager, with one addition: whenever rmcp closes a session (DELETE,
+/// idle timeout, the service ending), the session's owner record goes with it.
+pub(super) struct OwnedSessionManager {
+    inner: LocalSessionManager,
+    sessions: Arc<Sessions>,
+}
+
+impl OwnedSessionManager {
+    fn new(state: &AppState) -> OwnedSessionManager {
+        let mut inner = LocalSessionManager::default();
+        inner.session_config.keep_alive = Some(state.config.session_idle_timeout);
+        OwnedSessionManager {
+            inner,
+            sessions: state.sessions.clone(),
+        }
+    }
+}
+
+impl SessionManager for OwnedSessionManager {
+    type Error = LocalSessionManagerError;
+    type Transport = WorkerTransport<LocalSessionWorker>;
+
+    fn create_session(
+        &self,
+    ) -> impl Future<Output = Result<(SessionId, Self::Transport), Self::Error>> + Send {
+        self.inner.create_session()
+    }
+
+    fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> impl Future<Output = Result<ServerJsonRpcMessage, Self::Error>> + Send {
+        self.inner.initialize_session(id, message)
+    }
+
+    fn has_session(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.has_session(id)
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        self.sessions.streamable().remove(id.as_ref());
+        self.inner.close_session(id).await
+    }
+
+    fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> impl Future<
+        Output = Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error>,
+    > + Send {
+        self.inner.create_stream(id, message)
+    }
+
+    fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.accept_message(id, message)
+    }
+
+    fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<
+        Output = Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error>,
+    > + Send {
+        self.inner.create_standalone_stream(id)
+    }
+
+    fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> impl Future<
+        Output = Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error>,
+    > + Send {
+        self.inner.resume(id, last_event_id)
+    }
+
+    fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> impl Future<Output = Result<RestoreOutcome<Self::Transport>, Self::Error>> + Send {
+        self.inner.restore_session(id)
+    }
+}
+
+/// Holds a request's (session, id) pair in the in-flight set until its response is done.
+struct InFlight {
+    sessions: Arc<Sessions>,
+    key: (String, String),
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.sessions.streamable_in_flight().remove(&self.key);
+    }
+}
+
 pub fn routes(state: &AppState) -> Router<AppState> {
     let handler_state = state.clone();
+    let manager = Arc::new(OwnedSessionManager::new(state));
     let service = StreamableHttpService::new(
         move || Ok(ProfileServer::new(handler_state.clone())),
-        Arc::new(LocalSessionManager::default()),
+        manager.clone(),
         // Host and Origin are checked by our own middleware, the same way for both
         // transports, so the SDK's copies of those checks are switched off.
         StreamableHttpServerConfig::default()
@@ -47,7 +167,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     );
     Router::new()
         .route_service("/mcp", service)
-        .route_layer(from_fn_with_state(state.clone(), bind_sessions))
+        .route_layer(from_fn_with_state((state.clone(), manager), bind_sessions))
 }
 
 fn session_not_found() -> Response {
@@ -55,7 +175,7 @@ fn session_not_found() -> Response {
 }
 
 async fn bind_sessions(
-    State(state): State<AppState>,
+    State((state, manager)): State<(AppState, Arc<OwnedSessionManager>)>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -79,8 +199,11 @@ async fn bind_sessions(
         let owner = state
             .sessions
             .streamable()
-            .get(session_id)
-            .map(|owner| owner.user.id);
+            .get_mut(session_id)
+            .map(|owner| {
+                owner.last_used = store::now();
+                owner.caller.user.id
+            });
         match owner {
             // Answer as if the session did not exist: another user's session is
             // none of this caller's business.
@@ -101,6 +224,7 @@ async fn bind_sessions(
         return refusal;
     }
 
+    let mut in_flight = None;
     let (request, stateless) = if method == Method::POST {
         let (mut parts, body) = request.into_parts();
         let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
@@ -115,6 +239,24 @@ async fn bind_sessions(
             Err(answer) => return *answer,
         };
         let stateless = is_stateless(&message);
+        if let (Some(session_id), ClientJsonRpcMessage::Request(request)) = (&session_id, &message)
+        {
+            let id = serde_json::to_value(&request.id).unwrap_or_default();
+            let key = (session_id.clone(), id.to_string());
+            if !state.sessions.streamable_in_flight().insert(key.clone()) {
+                return id_in_use(&id);
+            }
+            in_flight = Some(InFlight {
+                sessions: state.sessions.clone(),
+                key,
+            });
+        }
+        if session_id.is_none()
+            && matches!(&message, ClientJsonRpcMessage::Request(request)
+                if matches!(request.request, ClientRequest::InitializeRequest(_)))
+        {
+            make_room_for_session(&state, &manager, &caller).await;
+        }
         if let Some(early) =
             sessionless_request_faults(&state, &caller, &mut parts, &message, stateless)
         {
@@ -129,6 +271,14 @@ async fn bind_sessions(
     };
 
     let mut response = next.run(request).await;
+    if let Some(in_flight) = in_flight {
+        // The id is free again once its response goes out: the server sends no
+        // requests of its own, so the first frame naming the id carries the response.
+        let needle = format!("\"id\":{}", in_flight.key.1).into_bytes();
+        let (parts, body) = response.into_parts();
+        let body = ScopedBody::new(body).releasing(needle, in_flight);
+        response = Response::from_parts(parts, body.into_body());
+    }
 
     if session_id.is_none()
         && let Some(new_session) = response
@@ -136,10 +286,13 @@ async fn bind_sessions(
             .get(SESSION_HEADER)
             .and_then(|value| value.to_str().ok())
     {
-        state
-            .sessions
-            .streamable()
-            .insert(new_session.to_owned(), caller.clone());
+        state.sessions.streamable().insert(
+            new_session.to_owned(),
+            StreamableOwner {
+                caller: caller.clone(),
+                last_used: store::now(),
+            },
+        );
         dress_session_id(config, &mut response);
     }
     if method == Method::DELETE
@@ -158,9 +311,53 @@ async fn bind_sessions(
         return plain_text_to_jsonrpc(response).await;
     }
     if method == Method::POST && is_event_stream(&response) {
-        return rewrite_event_stream(config, response).await;
+        response = rewrite_event_stream(config, response).await;
+    }
+    if method == Method::GET && is_event_stream(&response) {
+        // The standalone stream lasts no longer than the token that opened it. A POST's
+        // stream ends by itself after its one response, which it must deliver even
+        // when the request revoked the grant (a GitHub 401 in the tool).
+        let (parts, body) = response.into_parts();
+        let mut body = ScopedBody::new(body).ended_by(caller.ended.clone());
+        if !crate::injected!(config, AcceptExpiredTokens) {
+            body = body.until(caller.expires_at);
+        }
+        response = Response::from_parts(parts, body.into_body());
     }
     response
+}
+
+/// Keeps a user's Streamable HTTP sessions under the cap: before a new one opens, the
+/// least recently used of theirs is closed if they hold as many as allowed. The
+/// owner records of sessions rmcp already closed are gone by then (see
+/// [`OwnedSessionManager`]).
+async fn make_room_for_session(
+    state: &AppState,
+    manager: &OwnedSessionManager,
+    caller: &Authenticated,
+) {
+    let cap = state.config.max_sessions_per_user.max(1);
+    loop {
+        let least_recently_used = {
+            let owners = state.sessions.streamable();
+            let mine: Vec<(&String, &StreamableOwner)> = owners
+                .iter()
+                .filter(|(_, owner)| owner.caller.user.id == caller.user.id)
+                .collect();
+            if mine.len() < cap {
+                return;
+            }
+            mine.into_iter()
+                .min_by_key(|(_, owner)| owner.last_used)
+                .map(|(id, _)| id.clone())
+        };
+        let Some(id) = least_recently_used else {
+            return;
+        };
+        let _ = manager.close_session(&SessionId::from(id.as_str())).await;
+        // `close_session` removed the record; make sure, so the loop always ends.
+        state.sessions.streamable().remove(&id);
+    }
 }
 
 /// The response's media type, without parameters such as `charset`.
@@ -312,7 +509,7 @@ fn sessionless_request_faults(
         .sessions
         .streamable()
         .iter()
-        .find(|(_, owner)| owner.grant_id == caller.grant_id)
+        .find(|(_, owner)| owner.caller.grant_id == caller.grant_id)
         .map(|(id, _)| id.clone());
     match own_session {
         Some(id) if joins => {
@@ -448,4 +645,49 @@ async fn rewrite_event_stream(config: &crate::Config, response: Response) -> Res
     }
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{config::vars, store::GitHubUser};
+    use tokio_util::sync::CancellationToken;
+
+    /// rmcp calls `close_session` whenever a session ends: on DELETE, when the idle
+    /// timeout closes it, and when its service stops. The owner record goes with it.
+    #[tokio::test]
+    async fn a_session_closed_by_rmcp_takes_its_owner_record_along() {
+        let config = crate::Config::from_vars(
+            [
+                (vars::GITHUB_CLIENT_ID, "id"),
+                (vars::GITHUB_CLIENT_SECRET, "secret"),
+            ],
+            "http://127.0.0.1:1".parse().unwrap(),
+        )
+        .unwrap();
+        let state = crate::new_state(config, CancellationToken::new());
+        let manager = OwnedSessionManager::new(&state);
+        let (id, _transport) = manager.create_session().await.unwrap();
+        state.sessions.streamable().insert(
+            id.to_string(),
+            StreamableOwner {
+                caller: Authenticated {
+                    grant_id: "grant".into(),
+                    user: GitHubUser {
+                        login: "octocat".into(),
+                        id: 1,
+                    },
+                    ended: CancellationToken::new(),
+                    expires_at: store::now(),
+                    #[cfg(feature = "fault-injection")]
+                    mcp_token: String::new(),
+                },
+                last_used: store::now(),
+            },
+        );
+        assert!(manager.has_session(&id).await.unwrap());
+        manager.close_session(&id).await.unwrap();
+        assert!(!manager.has_session(&id).await.unwrap());
+        assert!(state.sessions.streamable().is_empty());
+    }
 }

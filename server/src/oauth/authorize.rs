@@ -5,8 +5,6 @@
 //! client (the confused deputy of the MCP security best practices). The consent page
 //! stops that: GitHub is only contacted after the user approved this client.
 
-use std::time::Instant;
-
 use axum::{
     Form,
     extract::{Query, State},
@@ -27,21 +25,26 @@ use crate::{
 /// `__Host-` makes browsers insist on `Secure`, `Path=/` and no `Domain`.
 const CONSENT_COOKIE: &str = "__Host-mcp-consent";
 
+/// The longest client `state` kept: it is stored until the login ends and echoed back,
+/// so its size is bounded like everything an anonymous request can make the server
+/// hold. Real clients send 22 to 64 characters.
+const MAX_STATE_BYTES: usize = 1024;
+/// The longest `scope` parameter read; the known scopes fit many times over.
+const MAX_SCOPE_BYTES: usize = 1024;
+
 pub async fn authorize(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    start_authorization(&state, &headers, params)
+    start_authorization(&state, params)
 }
 
 /// OAuth 2.1 lets clients send the authorization request as a form POST too.
 pub async fn authorize_post(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
-    start_authorization(&state, &headers, params)
+    start_authorization(&state, params)
 }
 
 fn error_page(title: &str, message: &str) -> Response {
@@ -67,11 +70,7 @@ fn single<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a s
     }
 }
 
-fn start_authorization(
-    state: &AppState,
-    headers: &HeaderMap,
-    params: Vec<(String, String)>,
-) -> Response {
+fn start_authorization(state: &AppState, params: Vec<(String, String)>) -> Response {
     let config = &state.config;
 
     // Until the client and its redirect URI are known to be good, errors are shown
@@ -120,9 +119,30 @@ fn start_authorization(
         }
     };
 
-    // From here on, errors go back to the client with its state (RFC 6749 4.1.2.1).
     let client_state = single(&params, "state").ok().flatten().map(str::to_owned);
+    if client_state
+        .as_ref()
+        .is_some_and(|state| state.len() > MAX_STATE_BYTES)
+    {
+        return error_page(
+            "Invalid request",
+            &format!("The state parameter is longer than {MAX_STATE_BYTES} bytes."),
+        );
+    }
+    // From here on, RFC 6749 section 4.1.2.1 sends errors back to the client with its
+    // state. But anyone can register a client, so before the user approved it, its
+    // redirect URI is not trusted: "the authorization server [...] SHOULD only
+    // automatically redirect the user agent if it trusts the redirection URI" (RFC
+    // 9700 section 4.11.1). A loopback URI leads to the user's own machine and cannot
+    // be an open redirect; any other gets the error on a page here.
+    let trusted = is_loopback_uri(&redirect_uri);
     let fail = |error: &str, description: &str| {
+        if !trusted {
+            return error_page(
+                "Invalid request",
+                &format!("The application's request was refused ({error}): {description}."),
+            );
+        }
         let mut query = vec![("error", error), ("error_description", description)];
         if let Some(client_state) = &client_state {
             query.push(("state", client_state));
@@ -201,15 +221,22 @@ fn start_authorization(
 
     let scope = scope.unwrap_or_else(|| config.mcp_scope.clone());
     let supported_scopes = [config.mcp_scope.as_str(), "offline_access"];
-    if scope
-        .split(' ')
-        .any(|item| !supported_scopes.contains(&item))
+    if scope.len() > MAX_SCOPE_BYTES
+        || scope
+            .split(' ')
+            .any(|item| !supported_scopes.contains(&item))
     {
         return fail(
             "invalid_scope",
             &format!("supported scopes are: {}", supported_scopes.join(" ")),
         );
     }
+    // Each scope once, in the order of the list above.
+    let scope = supported_scopes
+        .into_iter()
+        .filter(|supported| scope.split(' ').any(|item| item == *supported))
+        .collect::<Vec<_>>()
+        .join(" ");
 
     let case_folded = resource.as_deref().is_some_and(|resource| {
         Url::parse(resource).is_ok_and(|parsed| {
@@ -244,8 +271,10 @@ fn start_authorization(
         scope,
         resource,
         csrf_token: store::random_secret(),
-        browser_binding: existing_browser_binding(headers).unwrap_or_else(store::random_secret),
-        expires_at: Instant::now() + config.pending_authorization_ttl,
+        // Always a fresh value of ours: adopting one the browser sent would let whoever
+        // planted it share the binding.
+        browser_binding: store::random_secret(),
+        expires_at: store::deadline(store::now(), config.pending_authorization_ttl),
     };
 
     if crate::injected!(config, SkipConsent) {
@@ -315,8 +344,18 @@ pub fn is_valid_pkce_string(value: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || b"-._~".contains(&byte))
 }
 
-fn existing_browser_binding(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, CONSENT_COOKIE).filter(|value| value.len() == 43)
+/// Whether the request comes from the browser the consent page was shown in: its
+/// consent cookie holds the binding, compared in constant time.
+fn same_browser(headers: &HeaderMap, pending: &PendingAuthorization) -> bool {
+    cookie(headers, CONSENT_COOKIE).is_some_and(|binding| {
+        store::constant_time_eq(binding.as_bytes(), pending.browser_binding.as_bytes())
+    })
+}
+
+/// A redirect URI on a loopback host: the user's own machine.
+fn is_loopback_uri(uri: &str) -> bool {
+    Url::parse(uri)
+        .is_ok_and(|url| url.scheme() == "http" && url.host().as_ref().is_some_and(is_loopback))
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -359,7 +398,7 @@ fn consent_page(
          <input type=\"hidden\" name=\"request_id\" value=\"{request_id}\">\n\
          <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\n\
          <div class=\"actions\">\n\
-         <button type=\"submit\" name=\"action\" value=\"approve\" class=\"primary\" autofocus>Approve</button>\n\
+         <button type=\"submit\" name=\"action\" value=\"approve\" class=\"primary\">Approve</button>\n\
          <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button>\n\
          </div>\n</form>",
         client_name = html_escape(client_name),
@@ -373,6 +412,12 @@ fn consent_page(
         csrf = html_escape(&pending.csrf_token),
     );
     let mut response = http_util::html_page(StatusCode::OK, "Authorize access", &body);
+    set_binding_cookie(state, &mut response, pending);
+    response
+}
+
+/// Gives the browser the consent cookie holding the request's binding.
+fn set_binding_cookie(state: &AppState, response: &mut Response, pending: &PendingAuthorization) {
     let http_only = if crate::injected!(state.config, ConsentCookieNotHttpOnly) {
         ""
     } else {
@@ -386,7 +431,6 @@ fn consent_page(
     if let Ok(cookie) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
-    response
 }
 
 #[derive(Deserialize)]
@@ -412,10 +456,9 @@ pub async fn consent(
         );
     };
     let skip_csrf = crate::injected!(state.config, SkipConsentCsrf);
-    let same_token = store::digest(&form.csrf_token) == store::digest(&pending.csrf_token);
-    let same_browser = existing_browser_binding(&headers)
-        .is_some_and(|binding| store::digest(&binding) == store::digest(&pending.browser_binding));
-    if !(skip_csrf || same_token && same_browser) {
+    let same_token =
+        store::constant_time_eq(form.csrf_token.as_bytes(), pending.csrf_token.as_bytes());
+    if !(skip_csrf || same_token && same_browser(&headers, &pending)) {
         // Keep the real request alive: a forged submission must not cancel it.
         state.store.restore_pending(form.request_id, pending);
         return http_util::html_page(
@@ -453,13 +496,16 @@ fn send_to_github(state: &AppState, pending: PendingAuthorization) -> Response {
         store::random_secret()
     };
     let location = state.github.authorize_url(&upstream_state);
-    state.store.insert_upstream_state(upstream_state, pending);
     let mut response = (
         StatusCode::FOUND,
         [(header::LOCATION, location.as_str().to_owned())],
     )
         .into_response();
     http_util::no_store(response.headers_mut());
+    // The callback asks for this cookie. It is set here as well as on the consent page
+    // because the `skip-consent` fault comes here without showing one.
+    set_binding_cookie(state, &mut response, &pending);
+    state.store.insert_upstream_state(upstream_state, pending);
     response
 }
 
@@ -472,6 +518,7 @@ pub struct CallbackParams {
 
 pub async fn github_callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(params): Query<CallbackParams>,
 ) -> Response {
     let Some(upstream_state) = params.state.filter(|value| !value.is_empty()) else {
@@ -488,6 +535,18 @@ pub async fn github_callback(
              Start again from the application.",
         );
     };
+    // GitHub logs in whichever browser follows the link, silently if it authorized the
+    // app before; only the browser that approved the consent page may collect the
+    // code, or an attacker could send their approved link to a victim and receive a
+    // code for the victim's account.
+    if !same_browser(&headers, &pending) {
+        return http_util::html_page(
+            StatusCode::FORBIDDEN,
+            "Login refused",
+            "<p>This login was not started in this browser. Start again from the \
+             application.</p>",
+        );
+    }
     let config = &state.config;
     let fail = |error: &str, description: &str| {
         let mut query = vec![("error", error), ("error_description", description)];
@@ -531,9 +590,13 @@ pub async fn github_callback(
         }
         Err(error) => return upstream_failure(error),
     };
+    // `GitHubClient::user` only returns profiles with a login and a numeric id.
+    let (Some(login), Some(id)) = (profile["login"].as_str(), profile["id"].as_u64()) else {
+        return upstream_failure(crate::github::UpstreamError::Malformed);
+    };
     let user = GitHubUser {
-        login: profile["login"].as_str().unwrap_or_default().to_owned(),
-        id: profile["id"].as_u64().unwrap_or_default(),
+        login: login.to_owned(),
+        id,
     };
 
     let github_code = code;
@@ -554,7 +617,7 @@ pub async fn github_callback(
                 resource: pending.resource.clone(),
                 github_token,
             },
-            expires_at: Instant::now() + config.authorization_code_ttl,
+            expires_at: store::deadline(store::now(), config.authorization_code_ttl),
         },
     );
     let mut query = vec![("code", code.as_str())];

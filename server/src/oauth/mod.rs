@@ -75,6 +75,12 @@ impl OAuthError {
         }
     }
 
+    /// The same error with another HTTP status, for limits (413) and overload (503).
+    pub fn with_status(mut self, status: StatusCode) -> OAuthError {
+        self.status = status;
+        self
+    }
+
     pub fn invalid_request(description: impl Into<String>) -> OAuthError {
         OAuthError::new("invalid_request", description)
     }
@@ -97,6 +103,9 @@ impl IntoResponse for OAuthError {
             .into_response();
         let headers = response.headers_mut();
         http_util::no_store(headers);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             // RFC 6749 section 5.2: a 401 names the authentication scheme to use.
             headers.insert(

@@ -2,7 +2,7 @@
 
 use axum::{
     Json,
-    body::Bytes,
+    body::{Body, to_bytes},
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -15,6 +15,15 @@ use crate::{
     AppState, http_util,
     store::{self, Client},
 };
+
+/// Registration is open to anyone, so everything a client stores is bounded: the
+/// body, the number and length of redirect URIs, the lists and the name.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+const MAX_REDIRECT_URIS: usize = 10;
+const MAX_REDIRECT_URI_BYTES: usize = 512;
+/// Longer than any list of the values this server supports, duplicates included.
+const MAX_LIST_ITEMS: usize = 8;
+const MAX_CLIENT_NAME_CHARS: usize = 200;
 
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_post", "client_secret_basic"];
 const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
@@ -40,7 +49,24 @@ const KNOWN_METADATA: [&str; 17] = [
     "application_type",
 ];
 
-pub async fn register(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn register(State(state): State<AppState>, body: Body) -> Response {
+    let body = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        // http-body-util's `LengthLimitError`, as axum wraps it.
+        Err(error) if error.to_string().contains("length limit") => {
+            return OAuthError::new(
+                "invalid_client_metadata",
+                format!("the client metadata is larger than {MAX_BODY_BYTES} bytes"),
+            )
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            .into_response();
+        }
+        Err(_) => {
+            return OAuthError::invalid_request("the body was not received in time")
+                .with_status(StatusCode::REQUEST_TIMEOUT)
+                .into_response();
+        }
+    };
     match register_client(&state, &body) {
         Ok(response) => response,
         Err(error) => error.into_response(),
@@ -73,6 +99,19 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
         return Err(OAuthError::new(
             "invalid_redirect_uri",
             "redirect_uris must list at least one redirect URI",
+        ));
+    }
+    if redirect_uris.len() > MAX_REDIRECT_URIS
+        || redirect_uris
+            .iter()
+            .any(|uri| uri.len() > MAX_REDIRECT_URI_BYTES)
+    {
+        return Err(OAuthError::new(
+            "invalid_redirect_uri",
+            format!(
+                "at most {MAX_REDIRECT_URIS} redirect URIs of at most \
+                 {MAX_REDIRECT_URI_BYTES} bytes each"
+            ),
         ));
     }
     for uri in &redirect_uris {
@@ -117,7 +156,7 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
     }
     let client_name = match metadata.get("client_name") {
         None | Some(Value::Null) => None,
-        Some(Value::String(name)) => Some(name.chars().take(200).collect::<String>()),
+        Some(Value::String(name)) => Some(displayable_name(name)).filter(|name| !name.is_empty()),
         Some(_) => {
             return Err(OAuthError::new(
                 "invalid_client_metadata",
@@ -129,13 +168,22 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
     let client_id = store::random_id();
     let client_secret = (auth_method != "none").then(store::random_secret);
     let issued_at = store::unix_now();
-    state.store.register_client(Client {
-        client_id: client_id.clone(),
-        secret_digest: client_secret.as_deref().map(store::digest),
-        client_name: client_name.clone(),
-        redirect_uris: redirect_uris.clone(),
-        grant_types: grant_types.clone(),
-    });
+    state
+        .store
+        .register_client(Client {
+            client_id: client_id.clone(),
+            secret_digest: client_secret.as_deref().map(store::digest),
+            client_name: client_name.clone(),
+            redirect_uris: redirect_uris.clone(),
+            grant_types: grant_types.clone(),
+        })
+        .map_err(|store::ClientsFull| {
+            OAuthError::new(
+                "temporarily_unavailable",
+                "the server holds as many clients as it may; try again later",
+            )
+            .with_status(StatusCode::SERVICE_UNAVAILABLE)
+        })?;
 
     // Echo what was registered (RFC 7591 section 3.2.1), including metadata this
     // server does not use, such as `application_type`.
@@ -146,9 +194,10 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
     response.insert("token_endpoint_auth_method".into(), json!(auth_method));
     response.insert("grant_types".into(), json!(grant_types));
     response.insert("response_types".into(), json!(response_types));
-    if let Some(name) = client_name {
-        response.insert("client_name".into(), json!(name));
-    }
+    match client_name {
+        Some(name) => response.insert("client_name".into(), json!(name)),
+        None => response.remove("client_name"),
+    };
     response.remove("client_secret");
     if let Some(secret) = client_secret {
         response.insert("client_secret".into(), json!(secret));
@@ -179,11 +228,40 @@ fn string_list(
     let Value::Array(items) = value else {
         return Err(invalid());
     };
+    // Redirect URIs have their own, larger limit, checked by the caller.
+    if field != "redirect_uris" && items.len() > MAX_LIST_ITEMS {
+        return Err(OAuthError::new(
+            "invalid_client_metadata",
+            format!("{field} may list at most {MAX_LIST_ITEMS} values"),
+        ));
+    }
     items
         .iter()
         .map(|item| item.as_str().map(str::to_owned).ok_or_else(invalid))
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
+}
+
+/// The client's name as the consent page may show it: without control characters and
+/// without the bidirectional formatting characters that can make a name read as
+/// another (Trojan Source), and at most [`MAX_CLIENT_NAME_CHARS`] characters.
+fn displayable_name(name: &str) -> String {
+    name.chars()
+        .filter(|character| {
+            !character.is_control()
+                && !matches!(
+                    character,
+                    '\u{061C}'
+                        | '\u{200E}'
+                        | '\u{200F}'
+                        | '\u{202A}'..='\u{202E}'
+                        | '\u{2066}'..='\u{2069}'
+                )
+        })
+        .take(MAX_CLIENT_NAME_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_owned()
 }
 
 /// Redirect URIs must be https, or http on a loopback host (MCP authorization spec;
@@ -213,7 +291,16 @@ pub fn is_loopback(host: &Host<&str>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::check_redirect_uri;
+    use super::{check_redirect_uri, displayable_name};
+
+    #[test]
+    fn client_names_lose_control_and_bidi_characters() {
+        assert_eq!(
+            displayable_name("Good\u{202E}exe.txt\u{2066}\n\u{0007}App"),
+            "Goodexe.txtApp"
+        );
+        assert_eq!(displayable_name(&"x".repeat(500)).len(), 200);
+    }
 
     #[test]
     fn redirect_uris_must_be_https_or_loopback_without_fragment() {

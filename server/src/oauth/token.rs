@@ -1,7 +1,7 @@
 //! The token endpoint (authorization code with PKCE, refresh with rotation) and
 //! RFC 7009 revocation.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     Form, Json,
@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use super::{OAuthError, authorize::is_valid_pkce_string, canonical_resource};
 use crate::{
     AppState, http_util,
-    store::{self, Client, Grant, IssuedTokens, RedeemError},
+    store::{self, Client, Grant, IssuedTokens, RedeemError, RefreshError},
 };
 
 type Params = HashMap<String, String>;
@@ -76,7 +76,7 @@ fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -121,7 +121,11 @@ fn authenticate_client(
     match (&client.secret_digest, secret) {
         (None, _) => Ok(client),
         (Some(_), _) if crate::injected!(state.config, SkipClientSecretCheck) => Ok(client),
-        (Some(expected), Some(secret)) if store::digest(&secret) == *expected => Ok(client),
+        (Some(expected), Some(secret))
+            if store::constant_time_eq(&store::digest(&secret), expected) =>
+        {
+            Ok(client)
+        }
         (Some(_), _) => Err(OAuthError::invalid_client("client authentication failed")),
     }
 }
@@ -183,13 +187,11 @@ fn authorization_code(
     }
 
     let allow_reuse = crate::injected!(config, AcceptReusedCode);
-    match state.store.redeem_code(
-        code,
-        allow_reuse,
-        config.access_token_ttl,
-        config.refresh_token_ttl,
-    ) {
-        Ok((authorization, tokens)) => Ok(token_response(state, &authorization.grant, tokens)),
+    match state
+        .store
+        .redeem_code(code, &client.client_id, allow_reuse)
+    {
+        Ok((_, tokens)) => Ok(token_response(state, tokens)),
         Err(RedeemError::Reused) => Err(OAuthError::invalid_grant(
             "the code was already used; tokens issued from it are revoked",
         )),
@@ -211,24 +213,34 @@ fn refresh_token(
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
     let (_, grant) = state
         .store
-        .refresh_token_grant(refresh_token)
-        .ok_or_else(|| {
-            OAuthError::invalid_grant("the refresh token is unknown, used or expired")
-        })?;
+        .refresh_token_grant(refresh_token, &client.client_id)
+        .map_err(refresh_error)?;
     if grant.client_id != client.client_id {
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
         ));
     }
-    if let Some(scope) = params.get("scope") {
-        let granted: Vec<&str> = grant.scope.split(' ').collect();
-        if scope.split(' ').any(|item| !granted.contains(&item)) {
-            return Err(OAuthError::new(
-                "invalid_scope",
-                "a refresh cannot widen the granted scope",
-            ));
+    // RFC 6749 section 6: the requested scope "MUST NOT include any scope not
+    // originally granted", and a narrower one applies to the new access token.
+    let narrowed = match params.get("scope") {
+        None => None,
+        Some(scope) => {
+            let granted: Vec<&str> = grant.scope.split(' ').collect();
+            if scope.split(' ').any(|item| !granted.contains(&item)) {
+                return Err(OAuthError::new(
+                    "invalid_scope",
+                    "a refresh cannot widen the granted scope",
+                ));
+            }
+            // In the grant's order, each scope once.
+            let requested: Vec<&str> = scope.split(' ').collect();
+            let kept: Vec<&str> = granted
+                .into_iter()
+                .filter(|item| requested.contains(item))
+                .collect();
+            Some(kept.join(" "))
         }
-    }
+    };
     if params.contains_key("resource") && crate::injected!(config, RefuseResourceOnRefresh) {
         return Err(OAuthError::new(
             "invalid_target",
@@ -237,18 +249,24 @@ fn refresh_token(
     }
     check_resource(state, params, &grant)?;
     let rotate = !crate::injected!(config, NoRefreshRotation);
-    let (grant, tokens) = state
+    let (_, tokens) = state
         .store
-        .refresh(
-            refresh_token,
-            rotate,
-            config.access_token_ttl,
-            config.refresh_token_ttl,
-        )
-        .ok_or_else(|| {
+        .refresh(refresh_token, &client.client_id, rotate, narrowed)
+        .map_err(refresh_error)?;
+    Ok(token_response(state, tokens))
+}
+
+fn refresh_error(error: RefreshError) -> OAuthError {
+    match error {
+        RefreshError::Unknown => {
             OAuthError::invalid_grant("the refresh token is unknown, used or expired")
-        })?;
-    Ok(token_response(state, &grant, tokens))
+        }
+        // RFC 9700 section 4.14.2: a rotated-out refresh token coming back means one
+        // of its holders is an attacker, so the whole grant ends.
+        RefreshError::Reused => OAuthError::invalid_grant(
+            "the refresh token was already used; every token of this grant is revoked",
+        ),
+    }
 }
 
 /// A `resource` sent to the token endpoint must name the same resource as the grant
@@ -268,13 +286,13 @@ fn check_resource(state: &AppState, params: &Params, grant: &Grant) -> Result<()
     }
 }
 
-fn token_response(state: &AppState, grant: &Grant, tokens: IssuedTokens) -> Response {
+fn token_response(state: &AppState, tokens: IssuedTokens) -> Response {
     let mut response = Json(json!({
         "access_token": tokens.access_token,
         "token_type": "Bearer",
-        "expires_in": state.config.access_token_ttl.as_secs(),
+        "expires_in": tokens.expires_in,
         "refresh_token": tokens.refresh_token,
-        "scope": grant.scope,
+        "scope": tokens.scope,
     }))
     .into_response();
     if !crate::injected!(state.config, CacheableTokenResponses) {
@@ -305,7 +323,9 @@ pub async fn revoke(
                 ));
             }
             state.store.revoke_access_token(token);
-        } else if let Some((grant_id, grant)) = state.store.refresh_token_grant(token) {
+        } else if let Ok((grant_id, grant)) =
+            state.store.refresh_token_grant(token, &client.client_id)
+        {
             if grant.client_id != client.client_id {
                 return Err(OAuthError::invalid_request(
                     "the token was issued to another client",
