@@ -21,14 +21,26 @@ pub fn bearer_of(entry: &JournalEntry) -> Option<&str> {
 #[derive(Clone)]
 pub struct MockAdmin {
     pub http: Http,
-    pub base: Url,
+    /// The mock's base URL; `None` in live mode, where every call refuses with
+    /// [`live_reason::NEEDS_MOCK`](crate::checks::live_reason::NEEDS_MOCK) and sends nothing.
+    pub base: Option<Url>,
 }
 
 impl MockAdmin {
+    /// The URL of an admin endpoint, or the live-mode refusal.
+    fn at(&self, path: &str) -> anyhow::Result<Url> {
+        match &self.base {
+            Some(base) => Ok(base.join(path)?),
+            None => Err(crate::checks::refuse(
+                crate::checks::live_reason::NEEDS_MOCK,
+            )),
+        }
+    }
+
     pub async fn journal(&self) -> anyhow::Result<Vec<JournalEntry>> {
         let ex = self
             .http
-            .send(Req::get(self.base.join("/_mock/journal")?))
+            .send(Req::get(self.at("/_mock/journal")?))
             .await?;
         anyhow::ensure!(
             ex.status == 200,
@@ -49,7 +61,7 @@ impl MockAdmin {
     pub async fn tokens(&self) -> anyhow::Result<Vec<IssuedToken>> {
         let ex = self
             .http
-            .send(Req::get(self.base.join(mock_github::TOKENS_PATH)?))
+            .send(Req::get(self.at(mock_github::TOKENS_PATH)?))
             .await?;
         anyhow::ensure!(
             ex.status == 200,
@@ -70,7 +82,7 @@ impl MockAdmin {
         let ex = self
             .http
             .send(
-                Req::post(self.base.join("/_mock/revoke")?)
+                Req::post(self.at("/_mock/revoke")?)
                     .json(&json!({"access_token": access_token})),
             )
             .await?;
@@ -86,7 +98,7 @@ impl MockAdmin {
     pub async fn users(&self) -> anyhow::Result<Vec<Value>> {
         let ex = self
             .http
-            .send(Req::get(self.base.join("/_mock/users")?))
+            .send(Req::get(self.at("/_mock/users")?))
             .await?;
         anyhow::ensure!(ex.status == 200, "GET /_mock/users answered {}", ex.status);
         let doc: Value =
