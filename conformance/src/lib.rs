@@ -274,7 +274,11 @@ pub async fn preflight(config: &SuiteConfig) -> Result<(), CannotRun> {
 
 /// The suite's HTTP client: loopback only in mock mode; in live mode it may reach other
 /// machines (https, through the system's proxy settings when the target is not on loopback).
-fn suite_http(config: &SuiteConfig, timeout: Duration, redactor: Arc<Redactor>) -> anyhow::Result<Http> {
+fn suite_http(
+    config: &SuiteConfig,
+    timeout: Duration,
+    redactor: Arc<Redactor>,
+) -> anyhow::Result<Http> {
     if config.live.is_some() {
         Http::for_remote(timeout, redactor, !http::is_loopback(&config.url))
     } else {
@@ -440,6 +444,11 @@ async fn run_check(p: Planned, cx: Ctx, timeout: Duration) -> (CheckResult, Opti
     .await;
     // In live mode, a check that asked for something only the mock or the user's login gives
     // did not reach a verdict of its own, whatever it returned (it may have caught the error).
+    // A refusal raised in a task of its own reaches the runner only as the body's error.
+    let refused = refused.or_else(|| match &verdict {
+        Ok(Err(e)) => checks::refusal_of(e).map(|r| r.reason),
+        _ => None,
+    });
     if let (Some(_), Some(reason)) = (&live, refused) {
         let outcome = Outcome::Skip {
             reason: reason.to_owned(),

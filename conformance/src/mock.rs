@@ -38,10 +38,7 @@ impl MockAdmin {
     }
 
     pub async fn journal(&self) -> anyhow::Result<Vec<JournalEntry>> {
-        let ex = self
-            .http
-            .send(Req::get(self.at("/_mock/journal")?))
-            .await?;
+        let ex = self.http.send(Req::get(self.at("/_mock/journal")?)).await?;
         anyhow::ensure!(
             ex.status == 200,
             "GET /_mock/journal answered {}",
@@ -81,10 +78,7 @@ impl MockAdmin {
     pub async fn revoke(&self, access_token: &str) -> anyhow::Result<()> {
         let ex = self
             .http
-            .send(
-                Req::post(self.at("/_mock/revoke")?)
-                    .json(&json!({"access_token": access_token})),
-            )
+            .send(Req::post(self.at("/_mock/revoke")?).json(&json!({"access_token": access_token})))
             .await?;
         anyhow::ensure!(
             (200..300).contains(&ex.status),
@@ -96,10 +90,7 @@ impl MockAdmin {
 
     /// The fixture profiles, as `GET /user` returns them.
     pub async fn users(&self) -> anyhow::Result<Vec<Value>> {
-        let ex = self
-            .http
-            .send(Req::get(self.at("/_mock/users")?))
-            .await?;
+        let ex = self.http.send(Req::get(self.at("/_mock/users")?)).await?;
         anyhow::ensure!(ex.status == 200, "GET /_mock/users answered {}", ex.status);
         let doc: Value =
             serde_json::from_slice(&ex.body).context("GET /_mock/users is not JSON")?;
