@@ -291,3 +291,72 @@ async fn live_mode_runs_what_needs_no_mock_and_skips_the_rest_with_reasons() {
         .expect("refresh request");
     assert_eq!(ex.status, 200, "the refresh token still works");
 }
+
+const BINARY: &str = env!("CARGO_BIN_EXE_mcp-auth-conformance");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_says_live_counts_what_could_not_run_and_never_prints_the_token() {
+    let target = support::start(&[], &[]).await;
+    let http = Http::new(Duration::from_secs(10), Arc::new(Redactor::default())).expect("client");
+    let (_, _, _, tokens) = log_in(&http, &target).await;
+    let url = target.url.to_string();
+    let token = tokens.access_token.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(BINARY)
+            .args(["--live", "--url", &url, "--area", "TOOLS", "--verbose"])
+            .env("MCP_AUTH_CONFORMANCE_TOKEN", &token)
+            .env_remove("MCP_AUTH_CONFORMANCE_REFRESH_TOKEN")
+            .output()
+            .expect("the suite binary runs")
+    })
+    .await
+    .expect("the binary's thread");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("(live: no mock GitHub; logged in with the given token; non-destructive)"),
+        "{stdout}"
+    );
+    // TOOLS-06 (another user's profile) and TOOLS-10 (a GitHub fault), on both transports.
+    assert!(
+        stdout.contains(&format!(
+            "Live run: 4 checks could not run here:\n     4  {}",
+            live_reason::NEEDS_MOCK
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&tokens.access_token), "{stdout}");
+    assert!(!stderr.contains(&tokens.access_token), "{stderr}");
+}
+
+#[test]
+fn live_flags_are_checked_before_a_run() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(BINARY)
+            .args(args)
+            .output()
+            .expect("the suite binary runs")
+    };
+    // Live mode has no mock GitHub to name.
+    let both = run(&["--live", "--mock-github", "http://127.0.0.1:1"]);
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+    // Logging in and destructive checks are live-mode options.
+    for args in [&["--login", "browser"][..], &["--allow-destructive"][..]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--live"),
+            "{out:?}"
+        );
+    }
+    // Mock mode stays on loopback; live mode takes any http(s) URL (here: refused at once by
+    // the loopback rule only without --live).
+    let remote = run(&["--url", "https://mcp.example.com", "--list"]);
+    assert_eq!(remote.status.code(), Some(2), "{remote:?}");
+    let listed = run(&["--live", "--url", "https://mcp.example.com", "--list"]);
+    assert_eq!(listed.status.code(), Some(0), "{listed:?}");
+    let help = String::from_utf8_lossy(&run(&["--help"]).stdout).into_owned();
+    assert!(help.contains("loopback addresses only"), "{help}");
+    assert!(help.contains("--url may then be any http(s) URL"), "{help}");
+}
