@@ -360,3 +360,105 @@ fn live_flags_are_checked_before_a_run() {
     assert!(help.contains("loopback addresses only"), "{help}");
     assert!(help.contains("--url may then be any http(s) URL"), "{help}");
 }
+
+/// `--login browser` logs in as `connect` does, in the "system browser" of the connect tests
+/// (`tests/support/browser.sh` hands the URL to this test, whose scripted browser logs in at
+/// the mock and delivers the redirect); a second run reuses the cached tokens without one.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_browser_logs_in_as_connect_does_and_the_next_run_uses_its_cache() {
+    let target = support::start(&[], &[]).await;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("live-login-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("test directory");
+    let fifo = dir.join("browser.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let browser = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/browser.sh");
+    let suite = |browser: &std::path::Path, login: bool| {
+        let mut command = std::process::Command::new(BINARY);
+        command
+            .args(["--live", "--url", target.url.as_str(), "--area", "TOOLS"])
+            .env("BROWSER", browser)
+            .env("CONNECT_TEST_BROWSER_FIFO", &fifo)
+            // The connect cache lives in the user's cache directory: here, the test's.
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .env_remove("MCP_AUTH_CONFORMANCE_TOKEN")
+            .env_remove("MCP_AUTH_CONFORMANCE_REFRESH_TOKEN");
+        if login {
+            command.args(["--login", "browser"]);
+        }
+        command
+    };
+    let mut first = suite(&browser, true);
+    let running = tokio::task::spawn_blocking(move || first.output().expect("the suite runs"));
+    let fifo_path = fifo.clone();
+    let url = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo_path)),
+    )
+    .await
+    .expect("the suite opens the browser")
+    .expect("reader")
+    .expect("read the FIFO");
+    let url = Url::parse(url.trim()).expect("the authorization URL");
+    let redirect_uri = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| Url::parse(&v).expect("redirect_uri"))
+        .expect("a redirect_uri");
+    let http = Http::new(Duration::from_secs(10), Arc::default()).expect("client");
+    let mock = Url::parse(&target.mock.base_url()).expect("mock URL");
+    let mut walker = Browser::new(http.clone(), &mock);
+    let script = Script {
+        login: "octocat".into(),
+        fault: None,
+        consent: Consent::Approve,
+        redirect_uri,
+    };
+    let arrival = walker.walk(url, &script).await.expect("the walk");
+    let mcp_auth_conformance::oauth::browser::Arrival::Callback(callback) = arrival else {
+        panic!("the login did not come back to the suite: {arrival:?}");
+    };
+    let page = http
+        .send(Req::get(callback))
+        .await
+        .expect("the listener answers");
+    assert_eq!(page.status, 200, "{}", page.text());
+    let output = tokio::time::timeout(Duration::from_secs(120), running)
+        .await
+        .expect("the run ends")
+        .expect("the run's thread");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("(live: no mock GitHub; logged in with a browser login;"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PASS     TOOLS-02"), "{stdout}");
+
+    // No browser this time (`false` fails if it is started): the cached tokens are used.
+    let second = tokio::task::spawn_blocking({
+        let mut command = suite(std::path::Path::new("false"), false);
+        move || command.output().expect("the suite runs")
+    })
+    .await
+    .expect("the run's thread");
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert_eq!(second.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("(live: no mock GitHub; logged in with the connect cache;"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PASS     TOOLS-02"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
