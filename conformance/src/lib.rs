@@ -29,6 +29,12 @@
 //!     [--snapshot-dir DIR] [--max-expiry-wait 3] [--timeout 5] [--jobs 16] [--slow] [--list]
 //! ```
 //!
+//! `--live` checks a server where it runs instead (another machine, https, the real GitHub),
+//! without the mock: `mcp-auth-conformance --live --url https://mcp.example.com [--login
+//! browser] [--allow-destructive]` (a token may also come from `MCP_AUTH_CONFORMANCE_TOKEN` or
+//! the `connect` cache). What only the mock gives is skipped with that reason (see
+//! [`checks::Refusal`] and [`config::Live`]).
+//!
 //! It prints a line per check as it finishes, the checks blocked by a failed prerequisite (one
 //! line per prerequisite), a summary by area and level, and a closing line `N passed, N failed,
 //! N errors, N blocked, N warned, N skipped in T s`.

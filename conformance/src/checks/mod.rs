@@ -9,7 +9,9 @@
 //! [`Prerequisite`] error; if that check failed or errored in the same run, the result is
 //! **blocked** by it instead, and the report shows the defect once, in its own check. A check
 //! body returns [`Verdict::Skip`] only for a stated legitimate reason (the feature is not
-//! offered, the version is filtered out, `--slow` was not given).
+//! offered, the version is filtered out, `--slow` was not given). In live mode the helpers that
+//! need the mock GitHub or the user's login raise a [`Refusal`] instead of doing it, and the run
+//! skips the check with the refusal's reason; no check body handles live mode itself.
 
 pub mod auth_3p;
 pub mod auth_asm;
@@ -314,11 +316,10 @@ pub const DESTRUCTIVE: &[&str] = &[
 ];
 
 /// Checks that judge a login of their own (its authorization code, browser trail, token
-/// response, client, or a token they wait to expire), or that tell GitHub from the server by
-/// the mock's origin: live mode has one login, the user's, made before the run.
+/// response, client, or a token they wait to expire, revoke or rotate): live mode has one login,
+/// the user's, made before the run and shared by every check.
 pub const NEEDS_OWN_LOGIN: &[&str] = &[
     "AUTH-3P-01",
-    "AUTH-3P-04",
     "AUTH-FLOW-04",
     "AUTH-FLOW-09",
     "AUTH-FLOW-12",
@@ -327,9 +328,16 @@ pub const NEEDS_OWN_LOGIN: &[&str] = &[
     "AUTH-GEN-05#expired",
 ];
 
+/// Checks that tell a step at GitHub from one at the server by the mock's origin, which a live
+/// run does not know.
+pub const JUDGED_AT_THE_MOCK: &[&str] = &["AUTH-3P-04"];
+
 /// Why `check` does not run at all in a live run, if it does not.
 pub fn live_gate(check: &Check, live: &crate::config::Live) -> Option<&'static str> {
     let key = check.key();
+    if JUDGED_AT_THE_MOCK.contains(&key.as_str()) {
+        return Some(live_reason::NEEDS_MOCK);
+    }
     if NEEDS_OWN_LOGIN.contains(&key.as_str()) {
         return Some(live_reason::NEEDS_OWN_LOGIN);
     }
