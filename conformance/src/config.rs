@@ -90,8 +90,65 @@ pub struct SuiteConfig {
     pub slow: bool,
     /// Run the robustness phase (generated malformed requests) with these settings.
     pub robustness: Option<crate::robustness::Settings>,
+    /// Live mode: the server where it runs, without the mock GitHub (see [`Live`]).
+    pub live: Option<Live>,
     pub progress: Option<Progress>,
 }
+
+/// Live mode: the suite checks a server where it runs, logging in (if at all) as the user with
+/// the real GitHub. Checks that need the mock GitHub (a scripted login as a given user, an
+/// upstream fault, the upstream journal) are skipped with that reason, and so, unless
+/// `allow_destructive`, are checks that would revoke or rotate the user's tokens or load the
+/// server.
+#[derive(Clone, Default)]
+pub struct Live {
+    /// The user's login, used by every authenticated check; without it those checks are
+    /// skipped.
+    pub login: Option<LiveLogin>,
+    /// Run the checks that revoke or rotate the user's tokens and the robustness phase.
+    pub allow_destructive: bool,
+}
+
+/// Tokens the user obtained beforehand (`--login browser`, the environment, or the `connect`
+/// cache).
+#[derive(Clone, Default)]
+pub struct LiveLogin {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// The client the tokens were issued to, when known (the `connect` cache knows it).
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Where the tokens came from, for the report header (`the environment`, ...).
+    pub source: String,
+}
+
+impl fmt::Debug for LiveLogin {
+    // Tokens and secrets never reach a log, not even a debug print.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveLogin")
+            .field("access_token", &"<redacted>")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("client_id", &self.client_id)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Live {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Live")
+            .field("login", &self.login)
+            .field("allow_destructive", &self.allow_destructive)
+            .finish()
+    }
+}
+
+/// The mock GitHub URL of a live run: a name that never resolves (RFC 6761 `.invalid`), so
+/// nothing is ever sent there and no URL of a real server equals it.
+pub const NO_MOCK_GITHUB: &str = "http://mock-github.invalid/";
 
 impl SuiteConfig {
     pub fn new(url: Url, mock_github: Url) -> SuiteConfig {
@@ -111,8 +168,19 @@ impl SuiteConfig {
             jobs: 16,
             slow: false,
             robustness: None,
+            live: None,
             progress: None,
         }
+    }
+
+    /// A live run against the server at `url`, without the mock GitHub.
+    pub fn live(url: Url, live: Live) -> SuiteConfig {
+        let mut config = SuiteConfig::new(
+            url,
+            Url::parse(NO_MOCK_GITHUB).expect("the placeholder is a URL"),
+        );
+        config.live = Some(live);
+        config
     }
 
     /// The URL of a transport's endpoint.

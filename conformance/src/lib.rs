@@ -29,6 +29,12 @@
 //!     [--snapshot-dir DIR] [--max-expiry-wait 3] [--timeout 5] [--jobs 16] [--slow] [--list]
 //! ```
 //!
+//! `--live` checks a server where it runs instead (another machine, https, the real GitHub),
+//! without the mock: `mcp-auth-conformance --live --url https://mcp.example.com [--login
+//! browser] [--allow-destructive]` (a token may also come from `MCP_AUTH_CONFORMANCE_TOKEN` or
+//! the `connect` cache). What only the mock gives is skipped with that reason (see
+//! [`checks::Refusal`] and [`config::Live`]).
+//!
 //! It prints a line per check as it finishes, the checks blocked by a failed prerequisite (one
 //! line per prerequisite), a summary by area and level, and a closing line `N passed, N failed,
 //! N errors, N blocked, N warned, N skipped in T s`.
@@ -196,35 +202,37 @@ fn unreachable_reason(url: &url::Url, error: &anyhow::Error, wait: Duration) -> 
 /// against nothing ends at once with one clear line instead of a report full of errors.
 pub async fn preflight(config: &SuiteConfig) -> Result<(), CannotRun> {
     let wait = config.request_timeout.min(PREFLIGHT_TIMEOUT);
-    let http = Http::new(wait, Arc::new(Redactor::default()))
+    let http = suite_http(config, wait, Arc::new(Redactor::default()))
         .map_err(|e| CannotRun(format!("cannot build the HTTP client: {e:#}")))?;
-    let mock_url = config
-        .mock_github
-        .join("/_mock/users")
-        .map_err(|e| CannotRun(format!("the mock GitHub URL is unusable: {e}")))?;
     let endpoints = futures::future::join_all(config.transports.iter().map(|t| {
         let http = http.clone();
         let url = config.endpoint(*t);
         let probe = discovery_probe(config, *t);
         async move { (url, http.send_head(probe).await) }
     }));
-    let mock = http.send(Req::get(mock_url.clone()));
-    let (endpoints, mock) = futures::join!(endpoints, mock);
-    match mock {
-        Ok(ex) if ex.status == 200 => {}
-        Ok(ex) => {
-            return Err(CannotRun(format!(
+    // A live run has no mock GitHub to look at.
+    let mock = async {
+        if config.live.is_some() {
+            return Ok(());
+        }
+        let mock_url = config
+            .mock_github
+            .join("/_mock/users")
+            .map_err(|e| CannotRun(format!("the mock GitHub URL is unusable: {e}")))?;
+        match http.send(Req::get(mock_url.clone())).await {
+            Ok(ex) if ex.status == 200 => Ok(()),
+            Ok(ex) => Err(CannotRun(format!(
                 "the mock GitHub at {} is not one: GET {} answered {}",
                 config.mock_github, mock_url, ex.status
-            )));
-        }
-        Err(e) => {
-            return Err(CannotRun(format!(
+            ))),
+            Err(e) => Err(CannotRun(format!(
                 "the mock GitHub cannot be reached: {}",
                 unreachable_reason(&mock_url, &e, wait)
-            )));
+            ))),
         }
-    }
+    };
+    let (endpoints, mock) = futures::join!(endpoints, mock);
+    mock?;
     let mut reasons = Vec::new();
     let mut answered = false;
     for (url, result) in &endpoints {
@@ -270,6 +278,45 @@ pub async fn preflight(config: &SuiteConfig) -> Result<(), CannotRun> {
     )))
 }
 
+/// The suite's HTTP client: loopback only in mock mode; in live mode it may reach other
+/// machines (https, through the system's proxy settings when the target is not on loopback).
+fn suite_http(
+    config: &SuiteConfig,
+    timeout: Duration,
+    redactor: Arc<Redactor>,
+) -> anyhow::Result<Http> {
+    if config.live.is_some() {
+        Http::for_remote(timeout, redactor, !http::is_loopback(&config.url))
+    } else {
+        Http::new(timeout, redactor)
+    }
+}
+
+/// How many checks a live run skipped for each live-mode reason (the checks that need the mock
+/// GitHub, a login, or `--allow-destructive`), in the order of the reasons' first appearance.
+pub fn live_skips(report: &Report) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for r in &report.results {
+        let Outcome::Skip { reason } = &r.outcome else {
+            continue;
+        };
+        let reasons = [
+            checks::live_reason::NEEDS_MOCK,
+            checks::live_reason::NEEDS_LOGIN,
+            checks::live_reason::NEEDS_OWN_LOGIN,
+            checks::live_reason::DESTRUCTIVE,
+        ];
+        let Some(known) = reasons.iter().find(|known| reason.starts_with(**known)) else {
+            continue;
+        };
+        match counts.iter_mut().find(|(k, _)| k == known) {
+            Some((_, n)) => *n += 1,
+            None => counts.push(((*known).to_owned(), 1)),
+        }
+    }
+    counts
+}
+
 /// The unauthenticated first request of a client on a transport, which discovery starts from.
 fn discovery_probe(config: &SuiteConfig, t: Transport) -> Req {
     let url = config.endpoint(t);
@@ -291,13 +338,18 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
     let started = Instant::now();
     preflight(&config).await?;
     let redactor = Arc::new(Redactor::default());
-    let http = Http::new(config.request_timeout, redactor)?;
+    let http = suite_http(&config, config.request_timeout, redactor)?;
     let mock = MockAdmin {
         // The journal of a whole run is the suite's own data, larger than any answer the
         // server under test has reason to send.
         http: http.with_max_body(MOCK_MAX_BODY),
-        base: config.mock_github.clone(),
+        base: config.live.is_none().then(|| config.mock_github.clone()),
     };
+    let live_login = config
+        .live
+        .as_ref()
+        .and_then(|live| live.login.as_ref())
+        .map(|login| checks::Login::from_live(login, &http, &config.url));
 
     // Discovery once per transport; checks reuse it.
     let mut discovery = BTreeMap::new();
@@ -322,6 +374,7 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
         transcript: Default::default(),
         upstream_revocation: Default::default(),
         robustness: Default::default(),
+        live_login,
     });
 
     let planned = plan(&config);
@@ -383,11 +436,31 @@ const MOCK_MAX_BODY: usize = 64 << 20;
 async fn run_check(p: Planned, cx: Ctx, timeout: Duration) -> (CheckResult, Option<&'static str>) {
     let t0 = Instant::now();
     let trace = Arc::new(Trace::for_check(p.check.id));
-    let verdict = tokio::time::timeout(
+    let live = cx.config().live.clone();
+    if let Some(reason) = live.as_ref().and_then(|l| checks::live_gate(&p.check, l)) {
+        let outcome = Outcome::Skip {
+            reason: reason.to_owned(),
+        };
+        return (result_of(p, outcome, t0, Vec::new()), None);
+    }
+    let (verdict, refused) = checks::watching_refusals(tokio::time::timeout(
         timeout,
         http::trace::scope(trace.clone(), (p.check.run)(cx.clone())),
-    )
+    ))
     .await;
+    // In live mode, a check that asked for something only the mock or the user's login gives
+    // did not reach a verdict of its own, whatever it returned (it may have caught the error).
+    // A refusal raised in a task of its own reaches the runner only as the body's error.
+    let refused = refused.or_else(|| match &verdict {
+        Ok(Err(e)) => checks::refusal_of(e).map(|r| r.reason),
+        _ => None,
+    });
+    if let (Some(_), Some(reason)) = (&live, refused) {
+        let outcome = Outcome::Skip {
+            reason: reason.to_owned(),
+        };
+        return (result_of(p, outcome, t0, Vec::new()), None);
+    }
     let mut pending = None;
     let mut outcome = match verdict {
         Err(_) => Outcome::Error(Evidence {
@@ -437,7 +510,12 @@ async fn run_check(p: Planned, cx: Ctx, timeout: Duration) -> (CheckResult, Opti
     } else {
         Vec::new()
     };
-    let result = CheckResult {
+    (result_of(p, outcome, t0, full), pending)
+}
+
+/// The result of a planned check with its outcome.
+fn result_of(p: Planned, outcome: Outcome, started: Instant, trace: Vec<String>) -> CheckResult {
+    CheckResult {
         key: p.check.key(),
         id: p.check.id,
         also: p.check.also.to_vec(),
@@ -448,10 +526,9 @@ async fn run_check(p: Planned, cx: Ctx, timeout: Duration) -> (CheckResult, Opti
         title: p.check.title,
         outcome,
         baseline: None,
-        duration_ms: t0.elapsed().as_millis() as u64,
-        trace: full,
-    };
-    (result, pending)
+        duration_ms: started.elapsed().as_millis() as u64,
+        trace,
+    }
 }
 
 /// Turns the errors of checks that stopped at a prerequisite into `blocked` where that

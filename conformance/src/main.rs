@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mcp_auth_conformance::baseline::Baseline;
+use mcp_auth_conformance::config::{Live, LiveLogin};
+use mcp_auth_conformance::connect::cache;
 use mcp_auth_conformance::report::{CheckResult, console, json, junit};
 use mcp_auth_conformance::{Report, SuiteConfig, Transport, Version, preflight};
 use url::Url;
@@ -18,6 +20,15 @@ enum TransportArg {
     Sse,
     StreamableHttp,
     Both,
+}
+
+/// How a live run logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LoginArg {
+    /// `connect`'s login: its cached tokens for the server, else the system browser.
+    Browser,
+    /// No login: only the unauthenticated checks run.
+    None,
 }
 
 /// What the exit status means, for `--help`.
@@ -30,8 +41,16 @@ const EXIT_CODES: &str = "Exit status:
 
 /// Conformance checks for OAuth-protected MCP servers over HTTP+SSE and Streamable HTTP.
 ///
-/// The server under test and the mock GitHub must run on this machine: --url and
+/// By default the server under test and the mock GitHub must run on this machine: --url and
 /// --mock-github take loopback addresses only (localhost, 127.0.0.1, [::1]).
+///
+/// With --live the suite checks a server where it runs (another machine, https, the real
+/// GitHub) without the mock: --url may then be any http(s) URL. Checks that need the mock
+/// (a login as a given user, GitHub faults, the upstream journal) are skipped with that reason;
+/// the authenticated checks run with the user's login (--login browser, MCP_AUTH_CONFORMANCE_TOKEN,
+/// or the tokens `connect` cached for the server), and are skipped without one. Checks that
+/// revoke or rotate the user's tokens, and the robustness phase, run only with
+/// --allow-destructive.
 #[derive(Debug, Parser)]
 #[command(about, long_about, version, after_help = EXIT_CODES)]
 struct Args {
@@ -40,8 +59,32 @@ struct Args {
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     url: Url,
     /// Base URL of the mock GitHub the server logs users in with, on loopback.
-    #[arg(long, default_value = "http://127.0.0.1:9999")]
+    #[arg(long, default_value = "http://127.0.0.1:9999", conflicts_with = "live")]
     mock_github: Url,
+    /// Check the server where it runs, without the mock GitHub (see above); --url may be any
+    /// http(s) URL.
+    #[arg(long)]
+    live: bool,
+    /// Live mode: log in before the run as `connect` does (its cached tokens, refreshed when
+    /// expired, else the system browser; BROWSER is honoured), or not at all (`none`).
+    #[arg(long, value_enum, requires = "live")]
+    login: Option<LoginArg>,
+    /// Live mode: the access token for the authenticated checks (better given in the
+    /// environment than on the command line; never printed).
+    #[arg(long, env = "MCP_AUTH_CONFORMANCE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Live mode: the refresh token that goes with --token (used only by --allow-destructive
+    /// checks; never printed).
+    #[arg(
+        long,
+        env = "MCP_AUTH_CONFORMANCE_REFRESH_TOKEN",
+        hide_env_values = true
+    )]
+    refresh_token: Option<String>,
+    /// Live mode: also run the checks that revoke or rotate the user's tokens and the
+    /// robustness phase (many requests).
+    #[arg(long, requires = "live")]
+    allow_destructive: bool,
     /// Path of the Streamable HTTP endpoint.
     #[arg(long, default_value = "/mcp")]
     mcp_path: String,
@@ -188,8 +231,14 @@ fn say(text: &str) {
 /// Everything that can be judged without the network, so that a typo fails in a
 /// moment instead of after a run (or, worse, passes by selecting nothing).
 fn check_arguments(args: &Args) -> Result<(), String> {
-    preflight::require_loopback("--url", &args.url)?;
-    preflight::require_loopback("--mock-github", &args.mock_github)?;
+    if args.live {
+        if !matches!(args.url.scheme(), "http" | "https") {
+            return Err(format!("--url {} is not an http(s) URL", args.url));
+        }
+    } else {
+        preflight::require_loopback("--url", &args.url)?;
+        preflight::require_loopback("--mock-github", &args.mock_github)?;
+    }
     let problems = preflight::unknown_filters(
         &preflight::split_lists(&args.ids),
         &preflight::split_lists(&args.areas),
@@ -211,7 +260,11 @@ fn check_arguments(args: &Args) -> Result<(), String> {
 
 async fn run(args: Args) -> anyhow::Result<Ended> {
     let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
-    let mut config = SuiteConfig::new(args.url.clone(), args.mock_github.clone());
+    let mut config = if args.live {
+        SuiteConfig::live(args.url.clone(), Live::default())
+    } else {
+        SuiteConfig::new(args.url.clone(), args.mock_github.clone())
+    };
     config.mcp_path = args.mcp_path.clone();
     config.sse_path = args.sse_path.clone();
     config.transports = match args.transport {
@@ -282,6 +335,14 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
         return Ok(Ended::Passed);
     }
 
+    if config.live.is_some() {
+        let login = live_login(&args, &config).await?;
+        config.live = Some(Live {
+            login,
+            allow_destructive: args.allow_destructive,
+        });
+    }
+
     if let Some(advertised) =
         preflight::advertised_loopback_alias(&args.url, &args.mcp_path, config.request_timeout)
             .await
@@ -311,10 +372,26 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
         }
         say(&format!("{}\n", console::line(&r, verbose)));
     }));
-    say(&format!(
-        "mcp-auth-conformance: {} (mock GitHub {})\n",
-        args.url, args.mock_github
-    ));
+    say(&match &config.live {
+        Some(live) => format!(
+            "mcp-auth-conformance: {} (live: no mock GitHub; {}; {})\n",
+            args.url,
+            match &live.login {
+                Some(login) => format!("logged in with {}", login.source),
+                None => "no login".to_owned(),
+            },
+            if live.allow_destructive {
+                "destructive checks allowed"
+            } else {
+                "non-destructive"
+            }
+        ),
+        None => format!(
+            "mcp-auth-conformance: {} (mock GitHub {})\n",
+            args.url, args.mock_github
+        ),
+    });
+    let live = config.live.is_some();
     let started = Instant::now();
     let transports = config.transports.clone();
     let mut report = tokio::select! {
@@ -336,6 +413,9 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
         b.apply(&mut report);
     }
     say(&console::summary(&report));
+    if live {
+        say(&live_summary(&report));
+    }
     if let Some(path) = &args.json {
         write_report(path, &json::render(&report)?)?;
     }
@@ -350,6 +430,75 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
     } else {
         Ended::Failed
     })
+}
+
+/// The closing block of a live run: which checks could not run there, counted by reason.
+fn live_summary(report: &Report) -> String {
+    let skips = mcp_auth_conformance::live_skips(report);
+    if skips.is_empty() {
+        return "\nLive run: every selected check ran.\n".to_owned();
+    }
+    let total: usize = skips.iter().map(|(_, n)| n).sum();
+    let mut out = format!("\nLive run: {total} checks could not run here:\n");
+    for (reason, n) in skips {
+        out.push_str(&format!("  {n:>4}  {reason}\n"));
+    }
+    out
+}
+
+/// The user's login for a live run: `--token` (or its environment variable), else `--login
+/// browser` (`connect`'s login), else the tokens `connect` cached for the server, unless
+/// `--login none`. A cached token that has expired is not refreshed here (a refresh rotates the
+/// user's tokens); `--login browser` does that, as `connect` would.
+async fn live_login(args: &Args, config: &SuiteConfig) -> anyhow::Result<Option<LiveLogin>> {
+    if args.login == Some(LoginArg::None) {
+        return Ok(None);
+    }
+    if let Some(token) = args.token.clone().filter(|t| !t.is_empty()) {
+        return Ok(Some(LiveLogin {
+            access_token: token,
+            refresh_token: args.refresh_token.clone().filter(|t| !t.is_empty()),
+            source: "the given token".into(),
+            ..LiveLogin::default()
+        }));
+    }
+    let mcp_url = config.endpoint(
+        config
+            .transports
+            .first()
+            .copied()
+            .unwrap_or(Transport::StreamableHttp),
+    );
+    let from_entry = |entry: cache::Entry, source: &str| LiveLogin {
+        access_token: entry.access_token,
+        refresh_token: entry.refresh_token,
+        client_id: Some(entry.client_id),
+        client_secret: entry.client_secret,
+        source: source.to_owned(),
+    };
+    if args.login == Some(LoginArg::Browser) {
+        let entry = mcp_auth_conformance::connect::login_for(
+            &mcp_url,
+            config.request_timeout.max(Duration::from_secs(30)),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("the login for {mcp_url} failed: {e:#}"))?;
+        return Ok(Some(from_entry(entry, "a browser login")));
+    }
+    let cached = cache::Cache::new(None)
+        .and_then(|c| c.load(mcp_url.as_str()))
+        .unwrap_or_default();
+    match cached {
+        Some(entry) if !entry.expired() => Ok(Some(from_entry(entry, "the connect cache"))),
+        Some(_) => {
+            say(&format!(
+                "note: the token `connect` cached for {mcp_url} has expired; running without a \
+                 login (--login browser refreshes it)\n"
+            ));
+            Ok(None)
+        }
+        None => Ok(None),
+    }
 }
 
 fn write_report(path: &std::path::Path, text: &str) -> anyhow::Result<()> {

@@ -21,15 +21,24 @@ pub fn bearer_of(entry: &JournalEntry) -> Option<&str> {
 #[derive(Clone)]
 pub struct MockAdmin {
     pub http: Http,
-    pub base: Url,
+    /// The mock's base URL; `None` in live mode, where every call refuses with
+    /// [`live_reason::NEEDS_MOCK`](crate::checks::live_reason::NEEDS_MOCK) and sends nothing.
+    pub base: Option<Url>,
 }
 
 impl MockAdmin {
+    /// The URL of an admin endpoint, or the live-mode refusal.
+    fn at(&self, path: &str) -> anyhow::Result<Url> {
+        match &self.base {
+            Some(base) => Ok(base.join(path)?),
+            None => Err(crate::checks::refuse(
+                crate::checks::live_reason::NEEDS_MOCK,
+            )),
+        }
+    }
+
     pub async fn journal(&self) -> anyhow::Result<Vec<JournalEntry>> {
-        let ex = self
-            .http
-            .send(Req::get(self.base.join("/_mock/journal")?))
-            .await?;
+        let ex = self.http.send(Req::get(self.at("/_mock/journal")?)).await?;
         anyhow::ensure!(
             ex.status == 200,
             "GET /_mock/journal answered {}",
@@ -49,7 +58,7 @@ impl MockAdmin {
     pub async fn tokens(&self) -> anyhow::Result<Vec<IssuedToken>> {
         let ex = self
             .http
-            .send(Req::get(self.base.join(mock_github::TOKENS_PATH)?))
+            .send(Req::get(self.at(mock_github::TOKENS_PATH)?))
             .await?;
         anyhow::ensure!(
             ex.status == 200,
@@ -69,10 +78,7 @@ impl MockAdmin {
     pub async fn revoke(&self, access_token: &str) -> anyhow::Result<()> {
         let ex = self
             .http
-            .send(
-                Req::post(self.base.join("/_mock/revoke")?)
-                    .json(&json!({"access_token": access_token})),
-            )
+            .send(Req::post(self.at("/_mock/revoke")?).json(&json!({"access_token": access_token})))
             .await?;
         anyhow::ensure!(
             (200..300).contains(&ex.status),
@@ -84,10 +90,7 @@ impl MockAdmin {
 
     /// The fixture profiles, as `GET /user` returns them.
     pub async fn users(&self) -> anyhow::Result<Vec<Value>> {
-        let ex = self
-            .http
-            .send(Req::get(self.base.join("/_mock/users")?))
-            .await?;
+        let ex = self.http.send(Req::get(self.at("/_mock/users")?)).await?;
         anyhow::ensure!(ex.status == 200, "GET /_mock/users answered {}", ex.status);
         let doc: Value =
             serde_json::from_slice(&ex.body).context("GET /_mock/users is not JSON")?;

@@ -9,7 +9,9 @@
 //! [`Prerequisite`] error; if that check failed or errored in the same run, the result is
 //! **blocked** by it instead, and the report shows the defect once, in its own check. A check
 //! body returns [`Verdict::Skip`] only for a stated legitimate reason (the feature is not
-//! offered, the version is filtered out, `--slow` was not given).
+//! offered, the version is filtered out, `--slow` was not given). In live mode the helpers that
+//! need the mock GitHub or the user's login raise a [`Refusal`] instead of doing it, and the run
+//! skips the check with the refusal's reason; no check body handles live mode itself.
 
 pub mod auth_3p;
 pub mod auth_asm;
@@ -215,9 +217,9 @@ pub mod prerequisite {
 }
 
 /// Marks an error as the failure of a step the check `check` judges; an error that already
-/// names a prerequisite keeps it.
+/// names a prerequisite, or is a live-mode [`Refusal`], keeps it.
 pub fn needs(check: &'static str, error: anyhow::Error) -> anyhow::Error {
-    if prerequisite_of(&error).is_some() {
+    if prerequisite_of(&error).is_some() || refusal_of(&error).is_some() {
         return error;
     }
     anyhow::Error::new(Prerequisite {
@@ -233,6 +235,117 @@ pub fn prerequisite_of(error: &anyhow::Error) -> Option<&Prerequisite> {
     error
         .chain()
         .find_map(|cause| cause.downcast_ref::<Prerequisite>())
+}
+
+/// In live mode, a step that only the mock GitHub or the user's login can provide: a scripted
+/// login (as a given user, with an upstream fault, a walk through GitHub), the upstream journal,
+/// or any login when the user gave none. The helpers that need them raise it; the run turns the
+/// check into a skip with the reason, in live mode only (mock mode never raises it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: &'static str,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// Why a check did not run in live mode. Every reason ends in "(live mode)", so that a report
+/// reader tells them from the skips of mock mode.
+pub mod live_reason {
+    /// A scripted login at the mock (a given user, an upstream fault), or its admin endpoints.
+    pub const NEEDS_MOCK: &str = "needs the mock GitHub (live mode)";
+    /// An authenticated check, and the user gave no login.
+    pub const NEEDS_LOGIN: &str = "needs a login: --login browser, MCP_AUTH_CONFORMANCE_TOKEN, \
+                                   or a `connect` login to this server (live mode)";
+    /// The check inspects a login of its own (its code, its token response, its browser walk),
+    /// which only a scripted login at the mock gives.
+    pub const NEEDS_OWN_LOGIN: &str =
+        "needs a login of its own, which only the mock GitHub gives (live mode)";
+    /// The check revokes or rotates the user's tokens, or floods the server.
+    pub const DESTRUCTIVE: &str = "would revoke or rotate the user's tokens or load the server; \
+                                   --allow-destructive runs it (live mode)";
+}
+
+tokio::task_local! {
+    /// The first refusal raised inside the running check, kept even when the check caught the
+    /// error: a verdict reached past a refused step is not one.
+    static REFUSED: Arc<std::sync::Mutex<Option<&'static str>>>;
+}
+
+/// Raises a live-mode refusal, remembering it for the running check.
+pub fn refuse(reason: &'static str) -> anyhow::Error {
+    let _ = REFUSED.try_with(|r| {
+        if let Ok(mut first) = r.lock() {
+            first.get_or_insert(reason);
+        }
+    });
+    anyhow::Error::new(Refusal { reason })
+}
+
+/// The refusal an error carries, anywhere in its chain.
+pub fn refusal_of(error: &anyhow::Error) -> Option<&Refusal> {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<Refusal>())
+}
+
+/// Runs a check body and returns what it returned with the first refusal raised in it.
+pub async fn watching_refusals<T>(
+    body: impl std::future::Future<Output = T>,
+) -> (T, Option<&'static str>) {
+    let cell: Arc<std::sync::Mutex<Option<&'static str>>> = Arc::default();
+    let out = REFUSED.scope(cell.clone(), body).await;
+    let refused = cell.lock().ok().and_then(|r| *r);
+    (out, refused)
+}
+
+/// Checks that revoke or rotate the user's tokens, or send many requests: in live mode they run
+/// only with `--allow-destructive`. The robustness area (`ROBUST-*`) is in by its area.
+pub const DESTRUCTIVE: &[&str] = &[
+    // A refresh with `resource` rotates the user's refresh token.
+    "AUTH-FLOW-09",
+    // Refresh rotation revokes the user's refresh token by design.
+    "AUTH-FLOW-15",
+    // Revokes the access and refresh tokens.
+    "AUTH-FLOW-19",
+];
+
+/// Checks that judge a login of their own (its authorization code, browser trail, token
+/// response, client, or a token they wait to expire, revoke or rotate): live mode has one login,
+/// the user's, made before the run and shared by every check.
+pub const NEEDS_OWN_LOGIN: &[&str] = &[
+    "AUTH-3P-01",
+    "AUTH-FLOW-04",
+    "AUTH-FLOW-09",
+    "AUTH-FLOW-12",
+    "AUTH-FLOW-15",
+    "AUTH-FLOW-19",
+    "AUTH-GEN-05#expired",
+];
+
+/// Checks that tell a step at GitHub from one at the server by the mock's origin, which a live
+/// run does not know.
+pub const JUDGED_AT_THE_MOCK: &[&str] = &["AUTH-3P-04"];
+
+/// Why `check` does not run at all in a live run, if it does not.
+pub fn live_gate(check: &Check, live: &crate::config::Live) -> Option<&'static str> {
+    let key = check.key();
+    if JUDGED_AT_THE_MOCK.contains(&key.as_str()) {
+        return Some(live_reason::NEEDS_MOCK);
+    }
+    if NEEDS_OWN_LOGIN.contains(&key.as_str()) {
+        return Some(live_reason::NEEDS_OWN_LOGIN);
+    }
+    let destructive = DESTRUCTIVE.contains(&key.as_str()) || check.area() == "ROBUST";
+    if destructive && !live.allow_destructive {
+        return Some(live_reason::DESTRUCTIVE);
+    }
+    None
 }
 
 /// Collects the assertions of one check.
@@ -332,6 +445,8 @@ pub struct Shared {
     pub upstream_revocation: tokio::sync::Mutex<()>,
     /// The robustness phase's campaign, run once by the first ROBUST check that asks.
     pub robustness: tokio::sync::OnceCell<Result<Arc<crate::robustness::Campaign>, String>>,
+    /// In live mode, the user's login, which every check's [`Ctx::login`] returns.
+    pub live_login: Option<Login>,
 }
 
 /// A check's view of the run: the shared state and the transport it runs on (`None` for
@@ -429,6 +544,59 @@ impl Login {
     pub fn client(&self) -> &Client {
         &self.authorized.client
     }
+
+    /// The user's login of a live run, in the shape checks use. Only its tokens (and the client,
+    /// when known) are real: the checks that read its code, browser trail or token response are
+    /// in [`NEEDS_OWN_LOGIN`] and do not run live. The tokens are made known to the redactor.
+    pub fn from_live(live: &crate::config::LiveLogin, http: &Http, server: &Url) -> Login {
+        http.redactor.add(&live.access_token, "access-token");
+        if let Some(refresh) = &live.refresh_token {
+            http.redactor.add(refresh, "refresh-token");
+        }
+        if let Some(secret) = &live.client_secret {
+            http.redactor.add(secret, "client-secret");
+        }
+        let client = Client {
+            client_id: live.client_id.clone().unwrap_or_default(),
+            client_secret: live.client_secret.clone(),
+            redirect_uri: REDIRECT_URI.to_owned(),
+            auth_method: if live.client_secret.is_some() {
+                "client_secret_post".into()
+            } else {
+                "none".into()
+            },
+            name: "the user's login".into(),
+        };
+        // No request of this run produced these tokens; the placeholder exchange says so.
+        let exchange = Exchange {
+            request: Req::get(server.clone()),
+            status: 0,
+            headers: Default::default(),
+            body: Vec::new(),
+        };
+        Login {
+            authorized: Authorized {
+                client,
+                pkce: Pkce::s256(),
+                state: String::new(),
+                resource: None,
+                outcome: AuthOutcome {
+                    arrival: crate::oauth::browser::Arrival::Offsite(server.clone()),
+                    trail: Vec::new(),
+                },
+                callback: None,
+            },
+            code: String::new(),
+            tokens: Tokens {
+                access_token: live.access_token.clone(),
+                refresh_token: live.refresh_token.clone(),
+                expires_in: None,
+                token_type: Some("Bearer".into()),
+                scope: None,
+                exchange,
+            },
+        }
+    }
 }
 
 impl Ctx {
@@ -521,8 +689,19 @@ impl Ctx {
         );
     }
 
+    /// A fresh scripted browser. In live mode it walks the server's own pages only and refuses
+    /// to go on to the upstream login.
     pub fn browser(&self) -> Browser {
-        Browser::new(self.http().clone(), &self.config().mock_github)
+        if self.config().live.is_some() {
+            Browser::live(self.http().clone(), &self.config().url)
+        } else {
+            Browser::new(self.http().clone(), &self.config().mock_github)
+        }
+    }
+
+    /// Whether the run is in live mode.
+    pub fn live(&self) -> bool {
+        self.config().live.is_some()
     }
 
     /// The registration endpoint: the advertised one, else the 2025-03-26 default
@@ -621,7 +800,14 @@ impl Ctx {
     /// is taken inside the check that judges the step that failed (AUTH-GEN-08, AUTH-FLOW-09),
     /// nor for a login that asked for a given client or resource. When every way fails, the
     /// first failure is returned, naming the check that judges its step.
+    ///
+    /// In live mode there is one login, the user's, made before the run: a login with the
+    /// default options returns it (or refuses when there is none), and any other login (a given
+    /// user, an upstream fault, a client, scope, resource or state of its own) needs the mock.
     pub async fn login(&self, opts: LoginOptions) -> anyhow::Result<Login> {
+        if self.live() {
+            return self.live_login(&opts);
+        }
         let first = match self.login_once(&opts).await {
             Ok(login) => return Ok(login),
             Err(e) => e,
@@ -667,6 +853,24 @@ impl Ctx {
             }
         }
         Err(first)
+    }
+
+    fn live_login(&self, opts: &LoginOptions) -> anyhow::Result<Login> {
+        let default = LoginOptions::default();
+        let plain = opts.user == default.user
+            && opts.fault.is_none()
+            && opts.scope.is_none()
+            && matches!(opts.resource, Resource::Discovered)
+            && opts.client.is_none()
+            && matches!(opts.kind, ClientKind::Public)
+            && opts.state.is_none();
+        if !plain {
+            return Err(refuse(live_reason::NEEDS_MOCK));
+        }
+        self.shared
+            .live_login
+            .clone()
+            .ok_or_else(|| refuse(live_reason::NEEDS_LOGIN))
     }
 
     async fn login_once(&self, opts: &LoginOptions) -> anyhow::Result<Login> {

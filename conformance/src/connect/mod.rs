@@ -135,6 +135,21 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
+/// A usable login for the MCP endpoint `url`, as `connect` makes one: the cached tokens,
+/// refreshed when they have expired, else a login in the system browser (honouring `BROWSER`),
+/// kept in the cache. The suite's live mode uses it for `--login browser`.
+pub async fn login_for(url: &Url, timeout: Duration) -> anyhow::Result<Entry> {
+    let args = Args::try_parse_from(["connect", url.as_str()])?;
+    let http = Http::for_remote(timeout, Arc::new(Redactor::default()), !is_loopback(url))?;
+    let mut session = Session::new(args, http)?;
+    session.ensure_token().await?;
+    session.finish().await;
+    session
+        .entry
+        .clone()
+        .context("the server let the client in without a login, so there is no token to use")
+}
+
 async fn run(args: Args) -> anyhow::Result<bool> {
     let redactor = Arc::new(Redactor::default());
     let timeout = Duration::try_from_secs_f64(args.timeout).context("--timeout")?;

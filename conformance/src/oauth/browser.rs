@@ -250,6 +250,9 @@ pub struct Browser {
     /// Whether the mock intercepts `github.com` for a server with GitHub's URLs fixed in its
     /// code; asked of the mock the first time a walk meets `https://github.com`.
     mock_intercepts: Option<bool>,
+    /// In live mode, the origin of the server under test: the walk follows only its pages, and
+    /// refuses to go on to the upstream login, where a person would log in.
+    live_server: Option<url::Origin>,
     /// Every exchange of the last walk, in order.
     pub trail: Vec<Exchange>,
 }
@@ -265,7 +268,19 @@ impl Browser {
             mock_origin: mock_github.origin(),
             mock_github: mock_github.clone(),
             mock_intercepts: None,
+            live_server: None,
             trail: Vec::new(),
+        }
+    }
+
+    /// A browser for live mode: no mock GitHub; it walks the pages of the server at `server`
+    /// (which may be on another machine) and stops where the server sends it to log in upstream.
+    pub fn live(http: Http, server: &Url) -> Browser {
+        let placeholder =
+            Url::parse(crate::config::NO_MOCK_GITHUB).expect("the placeholder is a URL");
+        Browser {
+            live_server: Some(server.origin()),
+            ..Browser::new(http, &placeholder)
         }
     }
 
@@ -311,6 +326,27 @@ impl Browser {
             if at_redirect_uri(&next.url, &script.redirect_uri) {
                 return Ok(Arrival::Callback(next.url));
             }
+            if let Some(server) = &self.live_server {
+                if next.url.origin() != *server {
+                    // An authorization request to another origin (it names a client) is the
+                    // upstream login, which only the mock lets the suite script; anything else
+                    // off the server is where it sent the browser, for the check to judge.
+                    if next.url.query_pairs().any(|(k, _)| k == "client_id") {
+                        return Err(crate::checks::refuse(
+                            crate::checks::live_reason::NEEDS_MOCK,
+                        ));
+                    }
+                    return Ok(Arrival::Offsite(next.url));
+                }
+                let ex = self.request(next).await?;
+                match self.next_hop(ex, script).await? {
+                    Ok(req) => {
+                        next = req;
+                        continue;
+                    }
+                    Err(arrival) => return Ok(arrival),
+                }
+            }
             if !is_loopback(&next.url) {
                 match self.github_at_the_mock(&next.url).await {
                     Some(mock_url) => next.url = mock_url,
@@ -329,31 +365,42 @@ impl Browser {
                 }
             }
             let ex = self.request(next).await?;
-            if ex.is_redirect() {
-                let location = ex
-                    .location()
-                    .context("a redirect with an unusable Location")?;
-                next = Req::get(location);
-                continue;
+            match self.next_hop(ex, script).await? {
+                Ok(req) => next = req,
+                Err(arrival) => return Ok(arrival),
             }
-            let is_html = ex.content_type().as_deref() == Some("text/html");
-            if ex.status == 200 && is_html && script.consent != Consent::Stop {
-                let page_url = ex.request.url.clone();
-                if let Some(form) = consent_form(&page_url, &ex.text(), script.consent) {
-                    let submitted = self.submit(&form, &page_url).await?;
-                    if submitted.is_redirect() {
-                        let location = submitted
-                            .location()
-                            .context("a redirect with an unusable Location")?;
-                        next = Req::get(location);
-                        continue;
-                    }
-                    return Ok(Arrival::Page(submitted));
-                }
-            }
-            return Ok(Arrival::Page(ex));
         }
         bail!("more than {MAX_HOPS} redirects");
+    }
+
+    /// After a response: the next request (a redirect, or a consent form submitted as the
+    /// script says), or where the walk ends.
+    async fn next_hop(
+        &mut self,
+        ex: Exchange,
+        script: &Script,
+    ) -> anyhow::Result<Result<Req, Arrival>> {
+        if ex.is_redirect() {
+            let location = ex
+                .location()
+                .context("a redirect with an unusable Location")?;
+            return Ok(Ok(Req::get(location)));
+        }
+        let is_html = ex.content_type().as_deref() == Some("text/html");
+        if ex.status == 200 && is_html && script.consent != Consent::Stop {
+            let page_url = ex.request.url.clone();
+            if let Some(form) = consent_form(&page_url, &ex.text(), script.consent) {
+                let submitted = self.submit(&form, &page_url).await?;
+                if submitted.is_redirect() {
+                    let location = submitted
+                        .location()
+                        .context("a redirect with an unusable Location")?;
+                    return Ok(Ok(Req::get(location)));
+                }
+                return Ok(Err(Arrival::Page(submitted)));
+            }
+        }
+        Ok(Err(Arrival::Page(ex)))
     }
 }
 
