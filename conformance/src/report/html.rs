@@ -155,9 +155,9 @@ pub fn render(report: &Report) -> String {
             }
         }
         let shown: Vec<&str> = versions.get(area).into_iter().flatten().copied().collect();
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<td class=\"versions\">{}</td></tr>\n",
+            "<td class=\"versions\">{}</td></tr>",
             escape(&shown.join(", "))
         );
     }
