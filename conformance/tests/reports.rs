@@ -7,6 +7,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use mcp_auth_conformance::Report;
@@ -297,7 +298,12 @@ fn screenshot(page: &Path, png: &Path) {
                 .is_ok_and(|o| o.status.success())
         })
     else {
-        println!("SKIPPED: the HTML report's screenshot: no chromium on the PATH");
+        // Straight to stderr: the harness captures `println!` of passing tests, and a skip
+        // must show.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: the HTML report's screenshot: no chromium on the PATH"
+        );
         return;
     };
     let profile = std::env::temp_dir().join(format!("report-chromium-{}", std::process::id()));
@@ -326,5 +332,9 @@ fn screenshot(page: &Path, png: &Path) {
     assert!(status.success(), "chromium renders the page: {status}");
     let size = std::fs::metadata(png).map(|m| m.len()).unwrap_or(0);
     assert!(size > 10_000, "the screenshot has content ({size} bytes)");
-    println!("the HTML report's screenshot: {}", png.display());
+    let _ = writeln!(
+        std::io::stderr(),
+        "the HTML report's screenshot: {}",
+        png.display()
+    );
 }
