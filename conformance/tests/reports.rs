@@ -338,3 +338,37 @@ fn screenshot(page: &Path, png: &Path) {
         png.display()
     );
 }
+
+/// The report options are in `--help`, and a report path that cannot be written is an error
+/// before anything runs (exit 2, naming the path), as for `--json` and `--junit`.
+#[test]
+fn the_report_options_are_documented_and_their_paths_checked_first() {
+    let suite = env!("CARGO_BIN_EXE_mcp-auth-conformance");
+    let help = std::process::Command::new(suite)
+        .arg("--help")
+        .output()
+        .expect("the suite runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for option in [
+        "--sarif <SARIF>",
+        "--sarif-artifact <PATH>",
+        "--html <HTML>",
+    ] {
+        assert!(help.contains(option), "--help names {option}:\n{help}");
+    }
+    for option in ["--sarif", "--html"] {
+        let path = format!("/nonexistent-dir/report{option}");
+        let output = std::process::Command::new(suite)
+            // Nothing listens on port 9 (discard), so a run that started would fail otherwise.
+            .args(["--url", "http://127.0.0.1:9", option, &path])
+            .output()
+            .expect("the suite runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&path), "the error names {path}: {stderr}");
+        assert!(
+            stderr.contains(option),
+            "the error names {option}: {stderr}"
+        );
+    }
+}
