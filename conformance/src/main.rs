@@ -11,7 +11,7 @@ use clap::Parser;
 use mcp_auth_conformance::baseline::Baseline;
 use mcp_auth_conformance::config::{Live, LiveLogin};
 use mcp_auth_conformance::connect::cache;
-use mcp_auth_conformance::report::{CheckResult, console, json, junit};
+use mcp_auth_conformance::report::{CheckResult, console, html, json, junit, sarif};
 use mcp_auth_conformance::{Report, SuiteConfig, Transport, Version, preflight};
 use url::Url;
 
@@ -117,6 +117,19 @@ struct Args {
     /// Write the report as JUnit XML.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Write the report as SARIF 2.1.0, for GitHub code scanning and other SARIF viewers: a
+    /// rule per requirement, a result per failing, erroring or warning check.
+    #[arg(long)]
+    sarif: Option<PathBuf>,
+    /// The repository path SARIF results point at (code scanning needs a file location; a
+    /// conformance finding has none of its own). Name your server's entry point to see the
+    /// alerts on it.
+    #[arg(long, value_name = "PATH", default_value = sarif::DEFAULT_ARTIFACT)]
+    sarif_artifact: String,
+    /// Write the report as one self-contained HTML page (summary, area × transport grid,
+    /// every check with its evidence and requirement, filterable).
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// Write the normalized transcript per transport (`<transport>.json`).
     #[arg(long)]
     snapshot_dir: Option<PathBuf>,
@@ -251,6 +264,12 @@ fn check_arguments(args: &Args) -> Result<(), String> {
     }
     if let Some(path) = &args.junit {
         preflight::check_output_file("--junit", path)?;
+    }
+    if let Some(path) = &args.sarif {
+        preflight::check_output_file("--sarif", path)?;
+    }
+    if let Some(path) = &args.html {
+        preflight::check_output_file("--html", path)?;
     }
     if let Some(dir) = &args.snapshot_dir {
         preflight::check_output_dir("--snapshot-dir", dir)?;
@@ -422,6 +441,7 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
     if let Some(path) = &args.junit {
         write_report(path, &junit::render(&report)?)?;
     }
+    write_other_reports(&args, &report)?;
     if let Some(dir) = &args.snapshot_dir {
         report.transcript.write_dir(dir, &report.transports)?;
     }
@@ -526,6 +546,18 @@ fn interrupted(args: &Args, partial: &Report, planned: usize) -> anyhow::Result<
     }
     if let Some(path) = &args.junit {
         write_report(path, &junit::render(partial)?)?;
+    }
+    write_other_reports(args, partial)?;
+    Ok(())
+}
+
+/// The SARIF and HTML reports, when asked for.
+fn write_other_reports(args: &Args, report: &Report) -> anyhow::Result<()> {
+    if let Some(path) = &args.sarif {
+        write_report(path, &sarif::render(report, &args.sarif_artifact)?)?;
+    }
+    if let Some(path) = &args.html {
+        write_report(path, &html::render(report))?;
     }
     Ok(())
 }

@@ -348,6 +348,19 @@ pub fn live_gate(check: &Check, live: &crate::config::Live) -> Option<&'static s
     None
 }
 
+/// An optional value as a message shows it: the value itself, or `absent`. Messages use this
+/// instead of `{:?}`, which prints Rust's `Some(...)` and `None` to a reader who asked what
+/// the server sent.
+pub fn shown<T: fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "absent".to_owned(), |v| v.to_string())
+}
+
+/// An optional JSON value as a message shows it: compact JSON text (`"abc"`, `{"a":1}`), or
+/// `absent`; never Rust's `Some(Object {...})`.
+pub fn shown_json(value: Option<&Value>) -> String {
+    value.map_or_else(|| "absent".to_owned(), Value::to_string)
+}
+
 /// Collects the assertions of one check.
 #[derive(Debug, Default)]
 pub struct Findings {
@@ -366,9 +379,13 @@ impl Findings {
         }
     }
 
+    /// Keeps the exchange a finding is about; an exchange several findings share is shown once.
     fn attach(&mut self, ex: Option<&Exchange>) {
         if let (Some(ex), Some(r)) = (ex, &self.redactor) {
-            self.exchanges.push(ex.evidence(r));
+            let evidence = ex.evidence(r);
+            if !self.exchanges.contains(&evidence) {
+                self.exchanges.push(evidence);
+            }
         }
     }
 

@@ -135,10 +135,17 @@ impl Exchange {
         (300..400).contains(&self.status) && self.headers.contains_key("location")
     }
 
-    /// The request line, status, the interesting headers and a body excerpt, with secrets
-    /// removed: what a failure shows the reader.
+    /// What was sent and what came back, with secrets removed: what a failure shows the reader.
+    /// The first line is `METHOD url -> status`; below it, `>` lines are the request's headers
+    /// and body (an excerpt), `<` lines the response's telling headers and body (an excerpt).
     pub fn evidence(&self, redactor: &Redactor) -> String {
         let mut out = format!("{} -> {}", self.request.line(), self.status);
+        for (name, value) in &self.request.headers {
+            let _ = write!(out, "\n> {name}: {}", sent_header_value(name, value));
+        }
+        if let Some(body) = self.request.body.as_deref().filter(|b| !b.is_empty()) {
+            let _ = write!(out, "\n> {}", excerpt(&String::from_utf8_lossy(body), 300));
+        }
         for name in [
             "content-type",
             "location",
@@ -150,19 +157,42 @@ impl Exchange {
             "set-cookie",
         ] {
             for value in self.header_all(name) {
-                let _ = write!(out, "\n{name}: {value}");
+                let _ = write!(out, "\n< {name}: {value}");
             }
         }
         let body = self.text();
-        if !body.is_empty() {
-            let excerpt: String = body.chars().take(600).collect();
-            let _ = write!(out, "\n{excerpt}");
-            if body.chars().count() > 600 {
-                out.push_str(" [...]");
-            }
+        if body.is_empty() {
+            out.push_str("\n< (empty body)");
+        } else {
+            let _ = write!(out, "\n< {}", excerpt(&body, 600));
         }
         redactor.redact(&out)
     }
+}
+
+/// The first `limit` characters of `text` on one line each (continuation lines keep the
+/// evidence's `>`/`<` column), marked when cut.
+fn excerpt(text: &str, limit: usize) -> String {
+    let mut shown: String = text.chars().take(limit).collect();
+    if text.chars().count() > limit {
+        shown.push_str(" [...]");
+    }
+    shown.trim_end().replace('\n', "\n  ")
+}
+
+/// A request header's value as evidence shows it: credentials whose shape the redactor does not
+/// know (Basic authentication carries the client secret, cookies carry sessions) are blanked.
+fn sent_header_value(name: &str, value: &str) -> String {
+    if name.eq_ignore_ascii_case("authorization") {
+        if let Some((scheme, _)) = value.split_once(' ')
+            && !scheme.eq_ignore_ascii_case("bearer")
+        {
+            return format!("{scheme} [redacted]");
+        }
+    } else if name.eq_ignore_ascii_case("cookie") {
+        return "[redacted]".into();
+    }
+    value.to_owned()
 }
 
 pub fn media_type(value: Option<&str>) -> Option<String> {

@@ -36,6 +36,13 @@ pub fn line(r: &CheckResult, verbose: bool) -> String {
             for ex in e.exchanges.iter().take(shown.min(3)) {
                 let _ = write!(out, "\n      | {}", ex.replace('\n', "\n      | "));
             }
+            // What was expected and where it is written: always under a failure, under
+            // warnings and errors with --verbose.
+            if (verbose || matches!(r.outcome, Outcome::Fail(_)))
+                && let Some(why) = super::requirement_text(r.id)
+            {
+                let _ = write!(out, "\n      expected, {} {why}", r.id);
+            }
             if verbose && !r.trace.is_empty() {
                 let _ = write!(
                     out,

@@ -1,11 +1,13 @@
 //! The JUnit XML rendering (`--junit FILE`): a test suite per area, a test case per check and
 //! transport; failures carry the evidence, errors are `<error>`, blocked checks are skipped with
-//! the prerequisite that blocked them, warnings are passes with the warning as output.
+//! the prerequisite that blocked them. A warning is a pass (a SHOULD does not fail a run) that
+//! CI tools still show: a `warning` property on the test case (GitLab, Jenkins and the JUnit
+//! viewers of GitHub Actions list properties) and the evidence as its output.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 
 use super::{BaselineMark, Outcome, Report};
 
@@ -17,6 +19,9 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
             for ex in &e.exchanges {
                 text.push_str("\n\n");
                 text.push_str(ex);
+            }
+            if let Some(why) = super::requirement_text(r.id) {
+                text.push_str(&format!("\n\nexpected, {} {why}", r.id));
             }
             text
         };
@@ -70,8 +75,14 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
         case.set_classname(format!("{}.{}", r.area, r.transport));
         case.set_time(Duration::from_millis(r.duration_ms));
         if let Outcome::Warn(e) = &r.outcome {
+            case.add_property(Property::new(
+                "warning",
+                format!("{}: {}", r.level, e.message),
+            ));
             case.set_system_out(format!("WARN ({}): {}", r.level, evidence(e)));
         }
+        case.add_property(Property::new("requirement", r.id));
+        case.add_property(Property::new("level", r.level.to_string()));
         suites
             .entry(r.area)
             .or_insert_with(|| TestSuite::new(r.area))

@@ -1,9 +1,12 @@
 //! Results of a run and their renderings: one line per check while it runs ([`console`]), a
-//! summary by area and level, JSON ([`json`]) and JUnit XML ([`junit`]).
+//! summary by area and level, JSON ([`json`]), JUnit XML ([`junit`]), SARIF for code scanning
+//! ([`sarif`]) and a single-file HTML page ([`html`]).
 
 pub mod console;
+pub mod html;
 pub mod json;
 pub mod junit;
+pub mod sarif;
 
 use std::time::Duration;
 
@@ -11,6 +14,21 @@ use serde::Serialize;
 
 use crate::checks::{Evidence, Level};
 use crate::config::Transport;
+
+/// The tool's name and version, as every report names them.
+pub const TOOL_NAME: &str = "mcp-auth-conformance";
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why a check's requirement holds, from the catalogue: `MUST (source): "sentence" <url>`. A
+/// failure shows it under its evidence so the reader sees what was expected and where it is
+/// written. `None` for an ID the catalogue lacks (a test's made-up result).
+pub fn requirement_text(id: &str) -> Option<String> {
+    let requirement = crate::catalogue::get(id)?;
+    Some(format!(
+        "{} ({}): \"{}\" <{}>",
+        requirement.level, requirement.source, requirement.quote, requirement.url
+    ))
+}
 
 /// The label of a result's transport; authorization-server checks have none.
 pub fn transport_label(t: Option<Transport>) -> &'static str {
