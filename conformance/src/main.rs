@@ -73,6 +73,18 @@ struct Args {
     /// Also run checks that wait for the server's upstream timeout.
     #[arg(long)]
     slow: bool,
+    /// A client registered beforehand, for servers without dynamic client registration.
+    #[arg(long)]
+    client_id: Option<String>,
+    /// The secret of the --client-id client, if it is confidential.
+    #[arg(long, requires = "client_id")]
+    client_secret: Option<String>,
+    /// The redirect URI registered for the --client-id client (a loopback URL).
+    #[arg(long, requires = "client_id")]
+    redirect_uri: Option<String>,
+    /// The tool contract checked besides the spec's rules: github (get_user_profile) or none.
+    #[arg(long, default_value = "github")]
+    tool_profile: mcp_auth_conformance::config::ToolProfile,
     /// Show evidence for warnings and notes for passes.
     #[arg(long, short)]
     verbose: bool,
@@ -121,6 +133,18 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     config.request_timeout = Duration::try_from_secs_f64(args.timeout)?;
     config.jobs = args.jobs;
     config.slow = args.slow;
+    config.client =
+        args.client_id.clone().map(
+            |client_id| mcp_auth_conformance::config::PreRegisteredClient {
+                client_id,
+                client_secret: args.client_secret.clone(),
+                redirect_uri: args
+                    .redirect_uri
+                    .clone()
+                    .unwrap_or_else(|| mcp_auth_conformance::oauth::REDIRECT_URI.to_owned()),
+            },
+        );
+    config.tool_profile = args.tool_profile;
 
     if args.list {
         for p in mcp_auth_conformance::plan(&config) {

@@ -88,6 +88,20 @@ fn build(config: Config, shutdown: CancellationToken) -> Router {
         config,
         shutdown,
     };
+    let pre_registered = [
+        injected!(state.config, NoRegistrationEndpoint),
+        injected!(state.config, UnadvertisedRegistration),
+    ];
+    if pre_registered.contains(&true) {
+        // The client a server without registration has been told about out of band.
+        state.store.register_client(store::Client {
+            client_id: "conformance-preregistered".into(),
+            secret_digest: None,
+            client_name: Some("pre-registered conformance client".into()),
+            redirect_uris: vec!["http://127.0.0.1:33418/callback".into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        });
+    }
     Router::new()
         .merge(
             oauth::routes()

@@ -129,6 +129,10 @@ struct Maps {
     grants: HashMap<String, Grant>,
     access_tokens: HashMap<[u8; 32], AccessToken>,
     refresh_tokens: HashMap<[u8; 32], RefreshToken>,
+    /// Client id -> the GitHub token of its latest login; only the
+    /// `github-token-per-client` fault keeps it.
+    #[cfg(feature = "fault-injection")]
+    client_github_tokens: HashMap<String, String>,
 }
 
 /// Why a code could not be redeemed.
@@ -324,6 +328,22 @@ impl Store {
             .iter()
             .find(|(_, grant)| grant.github_token == token)
             .map(|(id, grant)| (id.clone(), grant.clone()))
+    }
+
+    /// Remembers a GitHub token under its client; used only by the
+    /// `github-token-per-client` fault.
+    #[cfg(feature = "fault-injection")]
+    pub fn cache_client_github_token(&self, client_id: &str, github_token: &str) {
+        self.maps()
+            .client_github_tokens
+            .insert(client_id.to_owned(), github_token.to_owned());
+    }
+
+    /// The GitHub token last cached for a client; used only by the
+    /// `github-token-per-client` fault.
+    #[cfg(feature = "fault-injection")]
+    pub fn client_github_token(&self, client_id: &str) -> Option<String> {
+        self.maps().client_github_tokens.get(client_id).cloned()
     }
 
     pub fn revoke_access_token(&self, access_token: &str) {

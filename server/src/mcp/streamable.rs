@@ -76,17 +76,23 @@ async fn bind_sessions(
         return jsonrpc_error(StatusCode::NOT_IMPLEMENTED, -32600, "Not implemented");
     }
     if let Some(session_id) = &session_id {
-        let owner = state
-            .sessions
-            .streamable()
-            .get(session_id)
-            .map(|owner| owner.user.id);
-        match owner {
+        let owner = state.sessions.streamable().get(session_id).cloned();
+        let unbound = [
+            crate::injected!(config, UnboundSessions),
+            crate::injected!(config, UnboundStreamableSessions),
+        ]
+        .contains(&true);
+        match owner.as_ref().map(|owner| owner.user.id) {
+            Some(owner_id)
+                if owner_id != caller.user.id && crate::injected!(config, SessionRunsAsOwner) =>
+            {
+                if let Some(owner) = owner {
+                    request.extensions_mut().insert(owner);
+                }
+            }
             // Answer as if the session did not exist: another user's session is
             // none of this caller's business.
-            Some(owner)
-                if owner != caller.user.id && !crate::injected!(config, UnboundSessions) =>
-            {
+            Some(owner_id) if owner_id != caller.user.id && !unbound => {
                 return session_not_found();
             }
             Some(_) if method == Method::DELETE && crate::injected!(config, DeleteKeepsSession) => {
