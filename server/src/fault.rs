@@ -261,6 +261,9 @@ faults! {
     RefuseResourceOnRefresh = "refuse-resource-on-refresh" => ["AUTH-FLOW-09"],
     /// Tokens issued for another resource are accepted.
     AcceptForeignResourceTokens = "accept-foreign-resource-tokens" => ["AUTH-FLOW-10", "AUTH-TOK-02"],
+    /// A token issued for one of this server's resources works at all of its endpoints:
+    /// the `/sse` resource's token at `/mcp` and the other way round.
+    AcceptSiblingResourceTokens = "accept-sibling-resource-tokens" => ["AUTH-TOK-02"],
     /// `resource` is compared case-sensitively, so an uppercase scheme or host is refused.
     CaseSensitiveResource = "case-sensitive-resource" => ["AUTH-FLOW-11"],
     /// Token responses lack `Cache-Control: no-store`.
@@ -434,6 +437,13 @@ faults! {
 
     /// The tool's `inputSchema` has no `"type": "object"`.
     UntypedInputSchema = "untyped-input-schema" => ["TOOLS-02"],
+    /// `tools/list` lists no tools, though `get_user_profile` still answers: the
+    /// profile's tool is missing from the list. TOOLS-08 then finds no output schema
+    /// to check against and skips.
+    UnlistedProfileTool = "unlisted-profile-tool" => ["TOOLS-02"],
+    /// Successful tool results say `"isError": "false"`, a string where the schema has a
+    /// boolean. Failed ones keep `true`, so only the result-shape checks see it.
+    ToolResultIsErrorAsString = "tool-result-is-error-as-string" => ["TOOLS-06"],
     /// `get_user_profile` returns another user's profile, also to SHTTP5-22's stateless
     /// call, which expects the logged-in user's.
     WrongUserProfile = "wrong-user-profile" => ["TOOLS-06"] also ["SHTTP5-22"],

@@ -83,6 +83,7 @@ fn build(config: Config, shutdown: CancellationToken) -> Router {
         github: Arc::new(github::GitHubClient::new(&config)),
         store: Arc::default(),
         sessions: Arc::default(),
+        // The bearer check relies on this order.
         resources: [config.issuer(), config.url("/mcp"), config.url("/sse")].into(),
         tools: Arc::new(mcp::ToolList::new(&config)),
         config,

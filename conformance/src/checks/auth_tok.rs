@@ -81,6 +81,7 @@ pub fn checks() -> Vec<Check> {
 
 async fn foreign_resource_tokens_are_refused(cx: Ctx) -> anyhow::Result<Verdict> {
     let mut f = Findings::new(&cx);
+    sibling_resource_token(&cx, &mut f).await?;
     let foreign = "https://other.example/mcp".to_owned();
     let authorized = cx
         .authorize(LoginOptions {
@@ -127,6 +128,46 @@ async fn foreign_resource_tokens_are_refused(cx: Ctx) -> anyhow::Result<Verdict>
         Some(&probe),
     );
     Ok(f.verdict())
+}
+
+/// A token for another resource of the same server (the other transport's endpoint, when
+/// the resource metadata names different resources for them) is no token for this one:
+/// the authorization server accepts that `resource`, so only the resource server can
+/// refuse it.
+async fn sibling_resource_token(cx: &Ctx, f: &mut Findings) -> anyhow::Result<()> {
+    let other = match cx.transport() {
+        crate::config::Transport::StreamableHttp => crate::config::Transport::Sse,
+        crate::config::Transport::Sse => crate::config::Transport::StreamableHttp,
+    };
+    let Some(Ok(sibling)) = cx.shared.discovery.get(&other) else {
+        f.note(format!(
+            "{other} was not discovered, so its resource's token was not tried here"
+        ));
+        return Ok(());
+    };
+    let sibling = sibling.resource();
+    let own = cx.discovery()?.resource();
+    if sibling == own {
+        f.note(format!("both transports are the one resource {own}"));
+        return Ok(());
+    }
+    let login = cx
+        .login(LoginOptions {
+            resource: Resource::Value(sibling.clone()),
+            ..LoginOptions::default()
+        })
+        .await?;
+    let probe = cx.probe_bearer(login.access_token()).await?;
+    f.require(
+        probe.status == 401,
+        format!(
+            "a token for {sibling} answered {} at {}",
+            probe.status,
+            cx.mcp_url()
+        ),
+        Some(&probe),
+    );
+    Ok(())
 }
 
 async fn no_token_passthrough(cx: Ctx) -> anyhow::Result<Verdict> {
@@ -397,45 +438,54 @@ async fn two_users_through_one_client(cx: Ctx) -> anyhow::Result<Verdict> {
         ..LoginOptions::user(user)
     };
     let mut f = Findings::new(&cx);
+    let users = cx.mock().users().await?;
+    let id_of = |login: &str| -> anyhow::Result<Value> {
+        users
+            .iter()
+            .find(|u| u.get("login").and_then(Value::as_str) == Some(login))
+            .and_then(|u| u.get("id").cloned())
+            .ok_or_else(|| anyhow::anyhow!("the mock has no user {login:?}"))
+    };
+    let (octocat_id, mona_id) = (id_of("octocat")?, id_of("mona")?);
 
     // One after the other: octocat logs in and uses the tool, then mona logs in through the
     // same client, and octocat's session is used again.
     let octocat = cx.login(as_user("octocat")).await?;
     let (mut octocat_conn, _) = cx.connect(Some(octocat.access_token())).await?;
-    expect_profile(
-        &cx,
+    expect_user(
         &mut f,
         &mut octocat_conn,
-        "octocat",
+        &octocat_id,
         "octocat's first call",
     )
     .await?;
     let mona = cx.login(as_user("mona")).await?;
     let (mut mona_conn, _) = cx.connect(Some(mona.access_token())).await?;
-    expect_profile(&cx, &mut f, &mut mona_conn, "mona", "mona's call").await?;
-    expect_profile(
-        &cx,
+    expect_user(&mut f, &mut mona_conn, &mona_id, "mona's call").await?;
+    expect_user(
         &mut f,
         &mut octocat_conn,
-        "octocat",
+        &octocat_id,
         "octocat's call after mona logged in",
     )
     .await?;
 
-    // Interleaved: both authorizations first, then the codes redeemed in the other order.
+    // Interleaved: both authorizations at once, then the codes redeemed in the other order.
     let (first, second) = futures::try_join!(
         cx.authorize(as_user("octocat")),
         cx.authorize(as_user("mona"))
     )?;
     let mona_again = redeem(&cx, second).await?;
     let octocat_again = redeem(&cx, first).await?;
-    for (login, user) in [(&octocat_again, "octocat"), (&mona_again, "mona")] {
+    for (login, id, user) in [
+        (&octocat_again, &octocat_id, "octocat"),
+        (&mona_again, &mona_id, "mona"),
+    ] {
         let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
-        expect_profile(
-            &cx,
+        expect_user(
             &mut f,
             &mut conn,
-            user,
+            id,
             &format!("{user}'s call after the interleaved logins"),
         )
         .await?;
@@ -474,24 +524,25 @@ async fn redeem(cx: &Ctx, authorized: super::Authorized) -> anyhow::Result<Login
     })
 }
 
-/// Calls `get_user_profile` and requires the profile of `user`.
-async fn expect_profile(
-    cx: &Ctx,
+/// Calls `get_user_profile` and requires the profile of the GitHub user with `id`. The id
+/// says whose profile it is; the profile's shape is TOOLS-06's and TOOLS-08's business, so
+/// a number sent as a string still counts.
+async fn expect_user(
     f: &mut Findings,
     conn: &mut McpConn,
-    user: &str,
+    id: &Value,
     what: &str,
 ) -> anyhow::Result<()> {
     let (ex, result) = conn.call_tool("get_user_profile", json!({})).await?;
     let got = super::tools::profile_in(&result);
-    let login = got
-        .as_ref()
-        .and_then(|p| p.get("login"))
-        .and_then(Value::as_str);
-    let expected = cx.mock().user(user).await?;
+    let got_id = got.as_ref().and_then(|p| p.get("id"));
+    let as_text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
     f.require(
-        got.as_ref() == Some(&expected),
-        format!("{what} returned the profile of {login:?}, not {user}'s"),
+        got_id.map(as_text) == Some(as_text(id)),
+        format!(
+            "{what} returned the profile of {:?} (id {got_id:?}), not of the user with id {id}",
+            got.as_ref().and_then(|p| p.get("login"))
+        ),
         Some(&ex),
     );
     Ok(())

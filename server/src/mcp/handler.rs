@@ -215,6 +215,9 @@ impl ServerHandler for ProfileServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        if crate::injected!(self.state.config, UnlistedProfileTool) {
+            return Ok(ListToolsResult::with_all_items(Vec::new()));
+        }
         let version = negotiated_version(&context);
         Ok(ListToolsResult::with_all_items(
             self.state.tools.for_version(&version).to_vec(),
