@@ -164,6 +164,12 @@ fn accepts_resource(state: &AppState, path: &str, resource: &str) -> bool {
     let [whole, streamable, sse] = &state.resources[..] else {
         return false;
     };
+    // An endpoint's resource is the one its metadata names, swapped or not.
+    let (streamable, sse) = if crate::injected!(state.config, SwappedResources) {
+        (sse, streamable)
+    } else {
+        (streamable, sse)
+    };
     let endpoint = match path {
         "/mcp" => streamable,
         path if path == "/sse" || path.starts_with("/messages") => sse,
