@@ -53,6 +53,42 @@ impl FromStr for Transport {
     }
 }
 
+/// A client registered with the server beforehand, for servers that do not offer dynamic
+/// client registration (optional: SHOULD in 2025-03-26 and 2025-06-18, MAY from
+/// 2025-11-25).
+#[derive(Debug, Clone)]
+pub struct PreRegisteredClient {
+    pub client_id: String,
+    /// Present for a confidential client (sent with `client_secret_post`).
+    pub client_secret: Option<String>,
+    /// The redirect URI registered for it; it must be a loopback URL the suite's
+    /// scripted browser can recognise.
+    pub redirect_uri: String,
+}
+
+/// Which tool contract the suite holds the server to, besides the spec's own rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ToolProfile {
+    /// This project's GitHub-login servers: a `get_user_profile` tool that returns the
+    /// logged-in user's GitHub profile. The checks that need it run.
+    #[default]
+    GitHub,
+    /// Any MCP server: only the spec's rules for tools, with whatever tools it has.
+    None,
+}
+
+impl FromStr for ToolProfile {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "github" => Ok(ToolProfile::GitHub),
+            "none" => Ok(ToolProfile::None),
+            other => Err(format!("unknown tool profile {other:?} (github, none)")),
+        }
+    }
+}
+
 /// Called once per finished check, in completion order (the binary prints a line).
 pub type Progress = Arc<dyn Fn(&CheckResult) + Send + Sync>;
 
@@ -92,6 +128,10 @@ pub struct SuiteConfig {
     pub robustness: Option<crate::robustness::Settings>,
     /// Live mode: the server where it runs, without the mock GitHub (see [`Live`]).
     pub live: Option<Live>,
+    /// The client to log in with when the server offers no registration endpoint.
+    pub client: Option<PreRegisteredClient>,
+    /// The tool contract checked besides the spec's rules.
+    pub tool_profile: ToolProfile,
     pub progress: Option<Progress>,
 }
 
@@ -169,6 +209,8 @@ impl SuiteConfig {
             slow: false,
             robustness: None,
             live: None,
+            client: None,
+            tool_profile: ToolProfile::GitHub,
             progress: None,
         }
     }

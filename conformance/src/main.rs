@@ -161,6 +161,18 @@ struct Args {
     /// How much the target's resident memory may grow during the robustness phase, in MiB.
     #[arg(long, default_value_t = 64)]
     memory_limit_mib: u64,
+    /// A client registered beforehand, for servers without dynamic client registration.
+    #[arg(long)]
+    client_id: Option<String>,
+    /// The secret of the --client-id client, if it is confidential.
+    #[arg(long, requires = "client_id")]
+    client_secret: Option<String>,
+    /// The redirect URI registered for the --client-id client (a loopback URL).
+    #[arg(long, requires = "client_id")]
+    redirect_uri: Option<String>,
+    /// The tool contract checked besides the spec's rules: github (get_user_profile) or none.
+    #[arg(long, default_value = "github")]
+    tool_profile: mcp_auth_conformance::config::ToolProfile,
     /// Show evidence for warnings, notes for passes, and for each failure or error the check's
     /// last requests and responses in full (redacted).
     #[arg(long, short)]
@@ -313,6 +325,18 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
             ..Default::default()
         });
     }
+    config.client =
+        args.client_id.clone().map(
+            |client_id| mcp_auth_conformance::config::PreRegisteredClient {
+                client_id,
+                client_secret: args.client_secret.clone(),
+                redirect_uri: args
+                    .redirect_uri
+                    .clone()
+                    .unwrap_or_else(|| mcp_auth_conformance::oauth::REDIRECT_URI.to_owned()),
+            },
+        );
+    config.tool_profile = args.tool_profile;
 
     let planned = mcp_auth_conformance::plan(&config);
     if planned.is_empty() {

@@ -17,21 +17,35 @@
 //! - `only [...]`: the checks the run is limited to, when the fault would make the
 //!   others fail at random (for example by expiring every token within a second).
 //! - `env [...]`: server variables the fault needs to be observable quickly.
+//! - `args [...]`: suite options the run needs (for both the clean and the faulty run),
+//!   such as the pre-registered client of a server without registration.
 //!
 //! No other check may get worse than in a clean run with the same `only` and `env`.
+//!
+//! An entry written `=> allowed [...]` is no defect but a conforming variant: behaviour
+//! the spec allows that a naive check would fail (no revocation endpoint, a stricter
+//! redirect-URI policy, ...). The IDs it lists are the requirements whose allowed
+//! alternative it shows; their checks may warn, naming what is missing, and nothing may
+//! fail, error or get worse otherwise.
 
 use std::{fmt, str::FromStr};
 
 macro_rules! faults {
+    // The one word an entry may put before its IDs.
+    (@allowed allowed) => {
+        true
+    };
     ($(
         $(#[doc = $doc:literal])*
-        $variant:ident = $name:literal => [$($id:literal),+ $(,)?]
+        $variant:ident = $name:literal => $($allowed:ident)? [$($id:literal),+ $(,)?]
         $(also [$($also:literal),+ $(,)?])?
         $(only [$($only:literal),+ $(,)?])?
         $(env [$($var:literal = $value:literal),+ $(,)?])?
+        $(args [$($arg:literal),+ $(,)?])?
         ,
     )*) => {
-        /// A defect the server can be told to have. Each breaks one requirement.
+        /// A defect the server can be told to have. Each breaks one requirement, or is a
+        /// conforming variant ([`Fault::allowed`]).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Fault {
             $($(#[doc = $doc])* $variant,)*
@@ -56,6 +70,15 @@ macro_rules! faults {
                 }
             }
 
+            /// Whether this is a conforming variant rather than a defect: the IDs of
+            /// [`Fault::breaks`] are then the requirements whose allowed alternative it
+            /// shows, and their checks may only warn.
+            pub fn allowed(self) -> bool {
+                match self {
+                    $(Fault::$variant => false $(|| faults!(@allowed $allowed))?,)*
+                }
+            }
+
             /// Checks that see the same defect a second way; the fault's
             /// documentation says why. They must get worse as well.
             pub fn also_breaks(self) -> &'static [&'static str] {
@@ -76,6 +99,13 @@ macro_rules! faults {
             pub fn env(self) -> &'static [(&'static str, &'static str)] {
                 match self {
                     $(Fault::$variant => &[$($(($var, $value)),+)?],)*
+                }
+            }
+
+            /// Suite options a run with this fault needs.
+            pub fn suite_args(self) -> &'static [&'static str] {
+                match self {
+                    $(Fault::$variant => &[$($($arg),+)?],)*
                 }
             }
 
@@ -176,11 +206,26 @@ faults! {
     IgnoreTokenScope = "ignore-token-scope" => ["AUTH-SCOPE-01"],
     /// The 403 `insufficient_scope` challenge does not name the scope that is missing.
     InsufficientScopeWithoutScope = "insufficient-scope-without-scope" => ["AUTH-SCOPE-02"],
+    /// Allowed: the authorization server adds the resource's required scope to every
+    /// grant, whatever the client asked for, and says so in the token response's `scope`
+    /// (RFC 6749 section 3.3 lets it ignore the requested scope). No token without the
+    /// scope exists, so the scope checks have nothing to refuse.
+    GrantRequiredScope = "grant-required-scope" => allowed ["AUTH-SCOPE-01"],
 
     // AUTH-REG: dynamic client registration.
 
     /// The metadata does not advertise the registration endpoint (which still works).
-    UnadvertisedRegistration = "unadvertised-registration" => ["AUTH-REG-01"],
+    /// The suite then registers nothing, so it logs in with the pre-registered client of
+    /// `no-registration-endpoint`.
+    UnadvertisedRegistration = "unadvertised-registration" => ["AUTH-REG-01"]
+        args ["--client-id", "conformance-preregistered"],
+    /// Allowed: no dynamic client registration at all (SHOULD in 2025-03-26 and
+    /// 2025-06-18, MAY from 2025-11-25): `/register` is gone and not advertised, and the
+    /// server knows one pre-registered public client, `conformance-preregistered`, with
+    /// the suite's redirect URI, which the suite is given with `--client-id`. Only
+    /// AUTH-REG-01 reports the missing registration.
+    NoRegistrationEndpoint = "no-registration-endpoint" => allowed ["AUTH-REG-01"]
+        args ["--client-id", "conformance-preregistered"],
     /// Confidential clients get a secret without `client_secret_expires_at`.
     OmitSecretExpiry = "omit-secret-expiry" => ["AUTH-REG-02"],
     /// `/register` accepts plain-http redirect URIs on public hosts.
@@ -189,6 +234,10 @@ faults! {
     RejectUnknownClientMetadata = "reject-unknown-client-metadata" => ["AUTH-REG-05"],
     /// `/authorize` without `client_id` redirects its error to the `redirect_uri`.
     RedirectWithoutClientId = "redirect-without-client-id" => ["AUTH-REG-07"],
+    /// Allowed: registration refuses the host name `localhost` in redirect URIs and takes
+    /// only the loopback IP literals (RFC 8252 section 8.3): a stricter acceptance policy
+    /// than the MCP rule, which only says what must be refused.
+    StricterRedirectPolicy = "stricter-redirect-policy" => allowed ["AUTH-REG-03"],
 
     // AUTH-FLOW: the authorization and token endpoints.
 
@@ -212,6 +261,9 @@ faults! {
     RefuseResourceOnRefresh = "refuse-resource-on-refresh" => ["AUTH-FLOW-09"],
     /// Tokens issued for another resource are accepted.
     AcceptForeignResourceTokens = "accept-foreign-resource-tokens" => ["AUTH-FLOW-10", "AUTH-TOK-02"],
+    /// A token issued for one of this server's resources works at all of its endpoints:
+    /// the `/sse` resource's token at `/mcp` and the other way round.
+    AcceptSiblingResourceTokens = "accept-sibling-resource-tokens" => ["AUTH-TOK-02"],
     /// `resource` is compared case-sensitively, so an uppercase scheme or host is refused.
     CaseSensitiveResource = "case-sensitive-resource" => ["AUTH-FLOW-11"],
     /// Token responses lack `Cache-Control: no-store`.
@@ -222,8 +274,23 @@ faults! {
     NoRefreshRotation = "no-refresh-rotation" => ["AUTH-FLOW-15"],
     /// Authorization responses carry no `iss`, though the metadata says they do.
     OmitIss = "omit-iss" => ["AUTH-FLOW-18"],
+    /// Authorization responses carry `iss`, but the metadata does not say
+    /// `authorization_response_iss_parameter_supported`.
+    IssNotAdvertised = "iss-not-advertised" => ["AUTH-FLOW-18"],
     /// Revoked tokens are still accepted.
     AcceptRevokedTokens = "accept-revoked-tokens" => ["AUTH-FLOW-19"],
+    /// Allowed: no revocation endpoint is advertised; RFC 7009 is optional and the MCP
+    /// specification does not mention revocation. The revocation check warns that it
+    /// could not run.
+    NoRevocationEndpoint = "no-revocation-endpoint" => allowed ["AUTH-FLOW-19"],
+    /// Allowed: revoking an access token answers 400 `unsupported_token_type`, which RFC
+    /// 7009 section 2.2.1 provides for servers that revoke only refresh tokens
+    /// (access-token revocation is a SHOULD there). Refresh tokens are still revoked.
+    RevocationUnsupportedTokenType = "revocation-unsupported-token-type" => allowed ["AUTH-FLOW-19"],
+    /// Allowed: no refresh tokens are issued, and the metadata does not list the
+    /// `refresh_token` grant; clients "MUST NOT assume refresh tokens will be issued".
+    /// The rotation and revocation checks warn that they could not judge refresh tokens.
+    NoRefreshTokens = "no-refresh-tokens" => allowed ["AUTH-FLOW-15", "AUTH-FLOW-19"],
 
     // AUTH-TOK: token validation at the MCP endpoints.
 
@@ -236,8 +303,21 @@ faults! {
     /// A GitHub 401 during the tool leaves the grant in place, so the client keeps
     /// using a token whose upstream authorization is gone.
     KeepGrantAfterGitHub401 = "keep-grant-after-github-401" => ["AUTH-TOK-04"],
-    /// Sessions are not bound to the user who opened them.
+    /// Sessions are not bound to the user who opened them. On SSE another user's POST to
+    /// a session's endpoint is answered on the owner's stream (a MUST failure); on
+    /// Streamable HTTP it runs as the caller, which breaks only the SHOULD (SEC-02).
     UnboundSessions = "unbound-sessions" => ["AUTH-TOK-05"],
+    /// On Streamable HTTP a request that names another user's session runs as the user
+    /// who opened it: the session, not the token, decides who is calling.
+    SessionRunsAsOwner = "session-runs-as-owner" => ["AUTH-TOK-05"],
+    /// Allowed: Streamable HTTP sessions are not bound to a user, but every request runs
+    /// as the user of its own token, so a session id cannot be used to act as someone
+    /// else. Only the SHOULD to bind sessions to users (SEC-02) is missed; SSE sessions
+    /// stay bound.
+    UnboundStreamableSessions = "unbound-streamable-sessions" => allowed ["AUTH-TOK-05"],
+    /// The GitHub token is kept per client instead of per grant: the last user to log in
+    /// through a client is the one every token of that client acts as at GitHub.
+    GitHubTokenPerClient = "github-token-per-client" => ["AUTH-TOK-04"],
     /// The 401 for an invalid token has no `error="invalid_token"`.
     InvalidTokenWithoutError = "invalid-token-without-error" => ["AUTH-TOK-06"],
 
@@ -330,6 +410,10 @@ faults! {
     OmitToolsCapability = "omit-tools-capability" => ["LIFE-02"],
     /// Any requested protocol version is echoed, even one that does not exist.
     EchoAnyProtocolVersion = "echo-any-protocol-version" => ["LIFE-03"],
+    /// Allowed: `initialize` with a version the server does not support gets the error
+    /// the specification's own example shows (-32602 "Unsupported protocol version",
+    /// with `data.supported`) instead of a counter-offer. LIFE-03 warns.
+    UnsupportedVersionAsInvalidParams = "unsupported-version-as-invalid-params" => allowed ["LIFE-03"],
     /// `ping` answers with a result that is not empty.
     PingResultNotEmpty = "ping-result-not-empty" => ["LIFE-07"],
 
@@ -353,9 +437,21 @@ faults! {
 
     /// The tool's `inputSchema` has no `"type": "object"`.
     UntypedInputSchema = "untyped-input-schema" => ["TOOLS-02"],
+    /// `tools/list` lists no tools, though `get_user_profile` still answers: the
+    /// profile's tool is missing from the list. TOOLS-08 then finds no output schema
+    /// to check against and skips.
+    UnlistedProfileTool = "unlisted-profile-tool" => ["TOOLS-02"],
+    /// Successful tool results say `"isError": "false"`, a string where the schema has a
+    /// boolean. Failed ones keep `true`, so only the result-shape checks see it.
+    ToolResultIsErrorAsString = "tool-result-is-error-as-string" => ["TOOLS-06"],
     /// `get_user_profile` returns another user's profile, also to SHTTP5-22's stateless
     /// call, which expects the logged-in user's.
     WrongUserProfile = "wrong-user-profile" => ["TOOLS-06"] also ["SHTTP5-22"],
+    /// Allowed: the server has other tools than this project's profile tool: one
+    /// read-only tool, `describe_server`, and no `get_user_profile`. Run with
+    /// `--tool-profile none`, the spec's tool checks must pass as for any MCP server.
+    OtherToolsOnly = "other-tools-only" => allowed ["TOOLS-02", "TOOLS-06"]
+        args ["--tool-profile", "none"],
     /// `structuredContent` gives the user's `id` as a string, against the output schema.
     StructuredContentMismatch = "structured-content-mismatch" => ["TOOLS-08"],
     /// `structuredContent` is sent in sessions of versions before 2025-06-18, whose
@@ -408,6 +504,7 @@ impl Fault {
     pub fn to_json(self) -> serde_json::Value {
         serde_json::json!({
             "name": self.name(),
+            "allowed": self.allowed(),
             "breaks": self.breaks(),
             "also_breaks": self.also_breaks(),
             "only": self.only(),
@@ -416,6 +513,7 @@ impl Fault {
                 .iter()
                 .map(|(name, value)| ((*name).to_owned(), serde_json::Value::from(*value)))
                 .collect::<serde_json::Map<_, _>>(),
+            "args": self.suite_args(),
             "description": self.description(),
         })
     }

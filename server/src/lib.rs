@@ -85,6 +85,7 @@ fn new_state(config: Config, shutdown: CancellationToken) -> AppState {
         github: Arc::new(github::GitHubClient::new(&config)),
         store: Arc::new(store::Store::new(store::Limits::new(&config))),
         sessions: Arc::default(),
+        // The bearer check relies on this order.
         resources: [config.issuer(), config.url("/mcp"), config.url("/sse")].into(),
         tools: Arc::new(mcp::ToolList::new(&config)),
         config,
@@ -95,6 +96,20 @@ fn new_state(config: Config, shutdown: CancellationToken) -> AppState {
 fn build(config: Config, shutdown: CancellationToken) -> Router {
     let state = new_state(config, shutdown);
     let body_timeout = state.config.body_timeout;
+    let pre_registered = [
+        injected!(state.config, NoRegistrationEndpoint),
+        injected!(state.config, UnadvertisedRegistration),
+    ];
+    if pre_registered.contains(&true) {
+        // The client a server without registration has been told about out of band.
+        let _ = state.store.register_client(store::Client {
+            client_id: "conformance-preregistered".into(),
+            secret_digest: None,
+            client_name: Some("pre-registered conformance client".into()),
+            redirect_uris: vec!["http://127.0.0.1:33418/callback".into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        });
+    }
     let router = Router::new()
         .merge(
             oauth::routes()

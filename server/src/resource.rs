@@ -162,6 +162,31 @@ fn session_checked_first(state: &AppState, request: &Request) -> bool {
     !opens_session && state.sessions.owner_of(request).is_none()
 }
 
+/// Whether a token for `resource` may be used at `path`. A token names one resource (RFC
+/// 8707): the endpoint it is presented at, or the server as a whole (the root metadata's
+/// resource, which 2025-03-26 clients ask for). A token for `/sse` is no token for `/mcp`.
+fn accepts_resource(state: &AppState, path: &str, resource: &str) -> bool {
+    // The order of `AppState::resources`: the issuer, `/mcp`, `/sse`.
+    let [whole, streamable, sse] = &state.resources[..] else {
+        return false;
+    };
+    // An endpoint's resource is the one its metadata names, swapped or not.
+    let (streamable, sse) = if crate::injected!(state.config, SwappedResources) {
+        (sse, streamable)
+    } else {
+        (streamable, sse)
+    };
+    let endpoint = match path {
+        "/mcp" => streamable,
+        path if path == "/sse" || path.starts_with("/messages") => sse,
+        _ => return state.resources.iter().any(|known| known == resource),
+    };
+    resource == whole
+        || resource == endpoint
+        || (crate::injected!(state.config, AcceptSiblingResourceTokens)
+            && state.resources.iter().any(|known| known == resource))
+}
+
 fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Refusal> {
     let config = &state.config;
     let mut headers = request.headers().get_all(header::AUTHORIZATION).iter();
@@ -199,7 +224,7 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
     if access.expires_at <= store::now() && !crate::injected!(config, AcceptExpiredTokens) {
         return Err(Refusal::Invalid("the access token expired"));
     }
-    if !state.resources.contains(&grant.resource)
+    if !accepts_resource(state, request.uri().path(), &grant.resource)
         && !crate::injected!(config, AcceptForeignResourceTokens)
     {
         return Err(Refusal::Invalid(

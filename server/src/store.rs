@@ -269,6 +269,10 @@ struct Maps {
     /// Refresh tokens replaced by rotation -> their grant: presenting one again means
     /// it was stolen (RFC 9700 section 4.14.2).
     rotated_refresh_tokens: Expiring<[u8; 32], String>,
+    /// Client id -> the GitHub token of its latest login; only the
+    /// `github-token-per-client` fault keeps it.
+    #[cfg(feature = "fault-injection")]
+    client_github_tokens: HashMap<String, String>,
 }
 
 /// Why a code could not be redeemed.
@@ -543,6 +547,22 @@ impl Store {
             ended: entry.ended.child_token(),
         };
         Some((grant_id, entry.grant.clone(), stand_in))
+    }
+
+    /// Remembers a GitHub token under its client; used only by the
+    /// `github-token-per-client` fault.
+    #[cfg(feature = "fault-injection")]
+    pub fn cache_client_github_token(&self, client_id: &str, github_token: &str) {
+        self.maps()
+            .client_github_tokens
+            .insert(client_id.to_owned(), github_token.to_owned());
+    }
+
+    /// The GitHub token last cached for a client; used only by the
+    /// `github-token-per-client` fault.
+    #[cfg(feature = "fault-injection")]
+    pub fn client_github_token(&self, client_id: &str) -> Option<String> {
+        self.maps().client_github_tokens.get(client_id).cloned()
     }
 
     pub fn revoke_access_token(&self, access_token: &str) {

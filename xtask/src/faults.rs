@@ -57,6 +57,8 @@ const START_ATTEMPTS: usize = 3;
 #[derive(Debug, Clone)]
 struct FaultSpec {
     name: String,
+    /// A conforming variant: the checks it names may warn, nothing may fail.
+    allowed: bool,
     breaks: Vec<String>,
     also_breaks: Vec<String>,
     setup: Setup,
@@ -80,6 +82,8 @@ impl FaultSpec {
 struct Setup {
     env: Vec<(String, String)>,
     only: Vec<String>,
+    /// Suite options, such as a pre-registered client.
+    args: Vec<String>,
 }
 
 /// One check on one transport in a report.
@@ -207,7 +211,13 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             .map(|(_, report)| report)
             .context("a faulty run is missing")?;
         let row = judge(spec, clean[&spec.setup], report);
-        for key in &row.tripped {
+        // A conforming variant proves no check can fail.
+        let tripping = if spec.allowed {
+            &[][..]
+        } else {
+            &row.tripped[..]
+        };
+        for key in tripping {
             tripped_by
                 .entry(key.clone())
                 .or_default()
@@ -333,11 +343,13 @@ fn list_faults(server: &Path) -> anyhow::Result<Vec<FaultSpec>> {
                 .as_str()
                 .context("a fault without a name")?
                 .to_owned(),
+            allowed: row["allowed"].as_bool().unwrap_or(false),
             breaks: strings(&row["breaks"]),
             also_breaks: strings(&row["also_breaks"]),
             setup: Setup {
                 env,
                 only: strings(&row["only"]),
+                args: strings(&row["args"]),
             },
         });
     }
@@ -442,6 +454,7 @@ fn run_one(binaries: &Binaries, work: &Path, run: &Run) -> anyhow::Result<Report
             suite.extend(["--target-pid".to_owned(), pid.to_string()]);
         }
     }
+    suite.extend(run.setup.args.iter().cloned());
     // The exit status says whether a MUST failed, which faulty runs are meant to do; the
     // report is what is judged.
     duct::cmd(&binaries.suite, &suite)
@@ -558,6 +571,25 @@ fn judge(spec: &FaultSpec, clean: &Report, faulty: &Report) -> Row {
         })
         .collect();
     let mut problems = Vec::new();
+    if spec.allowed {
+        // A conforming variant: the checks it names may warn that something optional is
+        // missing; nothing may fail, and nothing else may get worse.
+        for (key, outcome) in &worse {
+            if outcome.severity >= 2 || !names(outcome) {
+                problems.push(format!(
+                    "{}: the allowed variant made {} [{}] worse ({}: {})",
+                    spec.name, key.0, key.1, outcome.word, outcome.message
+                ));
+            }
+        }
+        return Row {
+            fault: spec.name.clone(),
+            breaks: spec.breaks.clone(),
+            also_breaks: spec.also_breaks.clone(),
+            tripped: worse.into_iter().map(|(key, _)| key.clone()).collect(),
+            problems,
+        };
+    }
     for (key, outcome) in worse.iter().filter(|(_, outcome)| !names(outcome)) {
         problems.push(format!(
             "{}: tripped {} [{}], which it does not name ({}: {})",
@@ -708,6 +740,7 @@ mod tests {
     fn spec(breaks: &[&str], also: &[&str]) -> FaultSpec {
         FaultSpec {
             name: "f".into(),
+            allowed: false,
             breaks: breaks.iter().map(|b| (*b).to_owned()).collect(),
             also_breaks: also.iter().map(|a| (*a).to_owned()).collect(),
             setup: Setup::default(),

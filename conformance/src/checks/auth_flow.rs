@@ -5,8 +5,8 @@ use serde_json::Value;
 use url::Url;
 
 use super::{
-    Authorized, BOTH, Check, Ctx, Findings, Level, LoginOptions, Resource, Scope, Verdict,
-    json_error,
+    Authorized, BOTH, Check, Ctx, Evidence, Findings, Level, LoginOptions, Resource, Scope,
+    Verdict, json_error,
 };
 use crate::body;
 use crate::http::Req;
@@ -162,10 +162,23 @@ pub fn checks() -> Vec<Check> {
             run: body!(iss_in_responses),
         },
         Check {
+            id: "AUTH-FLOW-18",
+            case: Some("advertised"),
+            also: &["AUTH-ASM-11"],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "iss is sent exactly when the metadata says authorization_response_iss_parameter_supported",
+            run: body!(iss_matches_metadata),
+        },
+        Check {
             id: "AUTH-FLOW-19",
             case: None,
             also: &[],
-            level: Level::Must,
+            // Revocation is optional (RFC 7009, not mentioned by the MCP specification),
+            // so no MCP client depends on it: what the RFC asks of a server that offers
+            // it is reported, never fails the run.
+            level: Level::Should,
             versions: V25_03,
             scope: BOTH,
             title: "revoked access and refresh tokens stop working",
@@ -209,7 +222,7 @@ async fn pkce_is_required(cx: Ctx) -> anyhow::Result<Verdict> {
     );
     params.code_challenge = None;
     params.code_challenge_method = None;
-    let arrival = walk(&cx, &params, REDIRECT_URI).await?;
+    let arrival = walk(&cx, &params, &client.redirect_uri).await?;
     let mut f = Findings::new(&cx);
     f.require(
         !got_code(&arrival),
@@ -234,7 +247,7 @@ async fn only_s256(cx: Ctx) -> anyhow::Result<Verdict> {
             None,
         );
         params.code_challenge_method = Some(method.into());
-        let arrival = walk(&cx, &params, REDIRECT_URI).await?;
+        let arrival = walk(&cx, &params, &client.redirect_uri).await?;
         f.require(
             !got_code(&arrival),
             format!("code_challenge_method={method} got a code"),
@@ -325,25 +338,30 @@ async fn codes_are_bound(cx: Ctx) -> anyhow::Result<Verdict> {
         cx.authorize(LoginOptions::default()),
         cx.register(ClientKind::Public, "conformance other client")
     )?;
-    let code = a.code(cx.http())?;
-    let ex = flow::exchange_code(
-        cx.http(),
-        &token,
-        &other,
-        &code,
-        Some(&a.pkce.verifier),
-        a.resource.as_deref(),
-    )
-    .await?;
-    f.require(
-        ex.status == 400 && json_error(&ex).as_deref() == Some("invalid_grant"),
-        format!(
-            "another client redeeming the code answered {} {:?}",
-            ex.status,
-            json_error(&ex)
-        ),
-        Some(&ex),
-    );
+    if other.client_id == a.client.client_id {
+        // Without registration the suite has only the --client-id client.
+        f.note("only one client is available, so redeeming by another client was not tried");
+    } else {
+        let code = a.code(cx.http())?;
+        let ex = flow::exchange_code(
+            cx.http(),
+            &token,
+            &other,
+            &code,
+            Some(&a.pkce.verifier),
+            a.resource.as_deref(),
+        )
+        .await?;
+        f.require(
+            ex.status == 400 && json_error(&ex).as_deref() == Some("invalid_grant"),
+            format!(
+                "another client redeeming the code answered {} {:?}",
+                ex.status,
+                json_error(&ex)
+            ),
+            Some(&ex),
+        );
+    }
     let code = b.code(cx.http())?;
     let mut moved = b.client.clone();
     moved.redirect_uri = "http://127.0.0.1:33418/other".into();
@@ -374,10 +392,11 @@ async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict> {
         .register(ClientKind::Public, "conformance redirect")
         .await?;
     let resource = cx.discovery()?.resource();
+    let registered = client.redirect_uri.clone();
     let variants = [
-        format!("{REDIRECT_URI}/x"),
-        format!("{REDIRECT_URI}?x=1"),
-        REDIRECT_URI.to_uppercase().replace("HTTP://", "http://"),
+        format!("{registered}/x"),
+        format!("{registered}?x=1"),
+        registered.to_uppercase().replace("HTTP://", "http://"),
         "https://evil.example/callback".to_owned(),
     ];
     for bad in variants {
@@ -393,8 +412,12 @@ async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict> {
             None,
         );
     }
-    // With several registered URIs, leaving redirect_uri out is ambiguous and must not redirect.
-    let endpoint = cx.registration_endpoint()?;
+    // With several registered URIs, leaving redirect_uri out is ambiguous and must not
+    // redirect. That needs a client of our own making, so registration must be offered.
+    let Some(endpoint) = cx.registration_offered()? else {
+        f.note("registration is not offered, so a client with two redirect URIs was not tried");
+        return Ok(f.verdict());
+    };
     let two = registration::post(
         cx.http(),
         &endpoint,
@@ -519,6 +542,8 @@ async fn resource_is_accepted(cx: Ctx) -> anyhow::Result<Verdict> {
             format!("a refresh with resource answered {}", ex.status),
             Some(&ex),
         );
+    } else {
+        f.note("no refresh token was issued, so the refresh request with resource was not tried");
     }
     Ok(f.verdict())
 }
@@ -646,7 +671,15 @@ async fn token_errors(cx: Ctx) -> anyhow::Result<Verdict> {
 async fn refresh_rotates(cx: Ctx) -> anyhow::Result<Verdict> {
     let login = cx.login(LoginOptions::default()).await?;
     let Some(old) = login.tokens.refresh_token.clone() else {
-        return Ok(Verdict::Skip("no refresh token was issued".into()));
+        // Issuing refresh tokens is optional ("clients MUST NOT assume refresh tokens will
+        // be issued"), but a reader must see that the rotation rule went unchecked.
+        return Ok(Verdict::Warn(Evidence {
+            message: "no refresh token was issued, so the rotation of refresh tokens for \
+                      public clients (OAuth 2.1 section 4.3.1, a MUST from 2025-06-18) could not \
+                      be checked"
+                .into(),
+            exchanges: vec![cx.evidence(&login.tokens.exchange)],
+        }));
     };
     let token = cx.endpoints()?.token;
     // Rotation has nothing to do with the audience, so these refreshes leave `resource`
@@ -698,12 +731,6 @@ async fn refresh_rotates(cx: Ctx) -> anyhow::Result<Verdict> {
 async fn iss_in_responses(cx: Ctx) -> anyhow::Result<Verdict> {
     let d = cx.discovery()?;
     let issuer = d.metadata_str("issuer").unwrap_or(&d.issuer).to_owned();
-    let advertised = d
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get("authorization_response_iss_parameter_supported"))
-        .and_then(Value::as_bool)
-        == Some(true);
     // Only this check sends a state with characters that need encoding; every other login
     // sends a URL-safe one, so a server that mangles them fails here alone.
     let (ok, denied) = futures::try_join!(
@@ -730,11 +757,6 @@ async fn iss_in_responses(cx: Ctx) -> anyhow::Result<Verdict> {
                     format!("{what} has iss={iss:?}, the issuer is {issuer:?}"),
                     None,
                 );
-                f.require(
-                    advertised,
-                    "iss is sent but authorization_response_iss_parameter_supported is not true",
-                    None,
-                );
             }
             None => {
                 f.prefer(false, format!("{what} has no iss"), None);
@@ -744,9 +766,87 @@ async fn iss_in_responses(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
+/// RFC 9207 section 3 defines `authorization_response_iss_parameter_supported` as a
+/// "Boolean parameter indicating whether the authorization server provides the iss
+/// parameter in the authorization response". Clients decide from it whether to demand
+/// `iss` (section 2.4), so the metadata is a promise both ways: a server that advertises
+/// it and leaves `iss` out gets its responses refused, and one that sends `iss` without
+/// advertising it leaves clients that trust the metadata open to mix-up. So `iss` is sent
+/// if and only if the metadata says so, with the issuer's exact value.
+async fn iss_matches_metadata(cx: Ctx) -> anyhow::Result<Verdict> {
+    let d = cx.discovery()?;
+    let issuer = d.metadata_str("issuer").unwrap_or(&d.issuer).to_owned();
+    let advertised = d
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("authorization_response_iss_parameter_supported"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    let (ok, denied) = futures::try_join!(
+        cx.authorize(LoginOptions::default()),
+        cx.authorize(LoginOptions {
+            fault: Some("access_denied".into()),
+            ..LoginOptions::default()
+        })
+    )?;
+    let mut f = Findings::new(&cx);
+    for (what, a) in [
+        ("the success redirect", &ok),
+        ("the error redirect", &denied),
+    ] {
+        let Some(callback) = &a.callback else {
+            anyhow::bail!(
+                "{what} never reached the client: {}",
+                a.outcome.describe(cx.http())
+            );
+        };
+        match (&callback.iss, advertised) {
+            (Some(iss), true) => {
+                f.require(
+                    *iss == issuer,
+                    format!("{what} has iss={iss:?}, the issuer is {issuer:?}"),
+                    None,
+                );
+            }
+            (Some(_), false) => {
+                f.require(
+                    false,
+                    format!(
+                        "{what} carries iss, but the metadata does not say \
+                         authorization_response_iss_parameter_supported: true"
+                    ),
+                    None,
+                );
+            }
+            (None, true) => {
+                f.require(
+                    false,
+                    format!(
+                        "{what} has no iss, though the metadata says \
+                         authorization_response_iss_parameter_supported: true"
+                    ),
+                    None,
+                );
+            }
+            (None, false) => {}
+        }
+    }
+    if !advertised && !f.failed() {
+        f.note("the server neither advertises nor sends iss");
+    }
+    Ok(f.verdict())
+}
+
 async fn revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
     let Some(endpoint) = cx.endpoints()?.revocation else {
-        return Ok(Verdict::Skip("no revocation_endpoint is advertised".into()));
+        // A missing endpoint is allowed, but a reader must see that nothing was checked.
+        return Ok(Verdict::Warn(Evidence {
+            message: "no revocation_endpoint is advertised: token revocation (RFC 7009) is \
+                      optional and not required by the MCP specification, so revoked tokens \
+                      could not be checked"
+                .into(),
+            exchanges: Vec::new(),
+        }));
     };
     let mut f = Findings::new(&cx);
     let login = cx.login(LoginOptions::default()).await?;
@@ -764,48 +864,71 @@ async fn revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
         ],
     );
     let ex = flow::token_request(cx.http(), &endpoint, &fields).await?;
-    f.require(
-        ex.status == 200,
-        format!("revoking the access token answered {}", ex.status),
-        Some(&ex),
-    );
-    let after = cx.probe_bearer(login.access_token()).await?;
-    f.require(
-        after.status == 401,
-        format!("the revoked access token answered {}", after.status),
-        Some(&after),
-    );
-    if let Some(refresh) = &login.tokens.refresh_token {
-        let fields = flow::with_client_auth(
-            login.client(),
-            vec![
-                ("token".into(), refresh.clone()),
-                ("token_type_hint".into(), "refresh_token".into()),
-            ],
-        );
-        let ex = flow::token_request(cx.http(), &endpoint, &fields).await?;
-        f.require(
-            ex.status == 200,
-            format!("revoking the refresh token answered {}", ex.status),
+    // RFC 7009 section 2: "Implementations MUST support the revocation of refresh tokens
+    // and SHOULD support the revocation of access tokens"; section 2.2.1 gives a server
+    // that does not the error `unsupported_token_type`.
+    if ex.status == 400 && json_error(&ex).as_deref() == Some("unsupported_token_type") {
+        f.prefer(
+            false,
+            "access tokens cannot be revoked (unsupported_token_type; RFC 7009 section 2 \
+             SHOULD support their revocation)",
             Some(&ex),
         );
-        let used = flow::refresh(
-            cx.http(),
-            &cx.endpoints()?.token,
-            login.client(),
-            refresh,
-            login.authorized.resource.as_deref(),
-        )
-        .await?;
+    } else {
         f.require(
-            used.status == 400 && json_error(&used).as_deref() == Some("invalid_grant"),
+            ex.status == 200,
             format!(
-                "the revoked refresh token answered {} {:?}",
-                used.status,
-                json_error(&used)
+                "revoking the access token answered {} {:?}",
+                ex.status,
+                json_error(&ex)
             ),
-            Some(&used),
+            Some(&ex),
+        );
+        let after = cx.probe_bearer(login.access_token()).await?;
+        f.require(
+            after.status == 401,
+            format!("the revoked access token answered {}", after.status),
+            Some(&after),
         );
     }
+    let Some(refresh) = &login.tokens.refresh_token else {
+        f.prefer(
+            false,
+            "no refresh token was issued, so the revocation of refresh tokens (RFC 7009 \
+             section 2, a MUST for servers that offer revocation) could not be checked",
+            None,
+        );
+        return Ok(f.verdict());
+    };
+    let fields = flow::with_client_auth(
+        login.client(),
+        vec![
+            ("token".into(), refresh.clone()),
+            ("token_type_hint".into(), "refresh_token".into()),
+        ],
+    );
+    let ex = flow::token_request(cx.http(), &endpoint, &fields).await?;
+    f.require(
+        ex.status == 200,
+        format!("revoking the refresh token answered {}", ex.status),
+        Some(&ex),
+    );
+    let used = flow::refresh(
+        cx.http(),
+        &cx.endpoints()?.token,
+        login.client(),
+        refresh,
+        login.authorized.resource.as_deref(),
+    )
+    .await?;
+    f.require(
+        used.status == 400 && json_error(&used).as_deref() == Some("invalid_grant"),
+        format!(
+            "the revoked refresh token answered {} {:?}",
+            used.status,
+            json_error(&used)
+        ),
+        Some(&used),
+    );
     Ok(f.verdict())
 }

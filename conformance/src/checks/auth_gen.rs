@@ -497,6 +497,14 @@ async fn public_and_confidential_clients(cx: Ctx) -> anyhow::Result<Verdict> {
         f.note("the server advertises no confidential client authentication; only the public client was tested");
         return Ok(f.verdict());
     }
+    if cx.registration_offered()?.is_none()
+        && cx
+            .pre_registered()
+            .is_none_or(|c| c.client_secret.is_none())
+    {
+        f.note("registration is not offered and --client-id is no confidential client; only the public client was tested");
+        return Ok(f.verdict());
+    }
     let client = cx
         .register(ClientKind::Confidential, "conformance confidential")
         .await?;

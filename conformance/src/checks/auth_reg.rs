@@ -68,8 +68,19 @@ pub fn checks() -> Vec<Check> {
     ]
 }
 
-fn registration_endpoint(cx: &Ctx) -> anyhow::Result<url::Url> {
-    cx.registration_endpoint()
+/// The endpoint to judge, or why there is nothing to judge. Dynamic client registration
+/// is optional: "Authorization servers and MCP clients SHOULD support" it (2025-03-26,
+/// 2025-06-18; AUTH-REG-01 reports its absence) and "MAY" from 2025-11-25. A server whose
+/// metadata advertises no `registration_endpoint` does not offer it, and a guessed
+/// `/register` proves nothing about it.
+fn registration_endpoint(cx: &Ctx) -> anyhow::Result<Result<url::Url, Verdict>> {
+    Ok(cx.registration_offered()?.ok_or_else(|| {
+        Verdict::Skip(
+            "no registration_endpoint is advertised: dynamic client registration is optional \
+             (SHOULD in 2025-03-26 and 2025-06-18, see AUTH-REG-01; MAY from 2025-11-25)"
+                .into(),
+        )
+    }))
 }
 
 async fn registration_is_offered(cx: Ctx) -> anyhow::Result<Verdict> {
@@ -89,7 +100,10 @@ async fn registration_is_offered(cx: Ctx) -> anyhow::Result<Verdict> {
 }
 
 async fn registration_answers_201(cx: Ctx) -> anyhow::Result<Verdict> {
-    let endpoint = registration_endpoint(&cx)?;
+    let endpoint = match registration_endpoint(&cx)? {
+        Ok(endpoint) => endpoint,
+        Err(not_offered) => return Ok(not_offered),
+    };
     let mut f = Findings::new(&cx);
     let body = registration::metadata(
         ClientKind::Public,
@@ -166,7 +180,10 @@ async fn registration_answers_201(cx: Ctx) -> anyhow::Result<Verdict> {
 }
 
 async fn redirect_uri_rules(cx: Ctx) -> anyhow::Result<Verdict> {
-    let endpoint = registration_endpoint(&cx)?;
+    let endpoint = match registration_endpoint(&cx)? {
+        Ok(endpoint) => endpoint,
+        Err(not_offered) => return Ok(not_offered),
+    };
     let mut f = Findings::new(&cx);
     let accepted = [
         "http://localhost:33418/cb",
@@ -178,6 +195,10 @@ async fn redirect_uri_rules(cx: Ctx) -> anyhow::Result<Verdict> {
         "javascript:alert(1)",
         "https://app.example/cb#frag",
     ];
+    // Only the refusal is a MUST ("All redirect URIs MUST be either localhost or use
+    // HTTPS"); a server may be stricter about what it accepts (RFC 8252 section 8.3, for
+    // one, recommends the loopback IP literal over `localhost`), as long as it refuses
+    // clearly.
     for uri in accepted {
         let ex = registration::post(
             cx.http(),
@@ -185,11 +206,18 @@ async fn redirect_uri_rules(cx: Ctx) -> anyhow::Result<Verdict> {
             &registration::metadata(ClientKind::Public, "conformance", &[uri]),
         )
         .await?;
-        f.require(
-            ex.status == 201,
-            format!("registering {uri} answered {}", ex.status),
-            Some(&ex),
-        );
+        if ex.status == 400 {
+            f.note(format!(
+                "{uri} was refused ({:?}): a stricter policy than the MCP rule, which is allowed",
+                json_error(&ex)
+            ));
+        } else {
+            f.require(
+                ex.status == 201,
+                format!("registering {uri} answered {}", ex.status),
+                Some(&ex),
+            );
+        }
     }
     for uri in rejected {
         let ex = registration::post(
@@ -219,7 +247,10 @@ async fn redirect_uri_rules(cx: Ctx) -> anyhow::Result<Verdict> {
 }
 
 async fn invalid_registrations_get_400(cx: Ctx) -> anyhow::Result<Verdict> {
-    let endpoint = registration_endpoint(&cx)?;
+    let endpoint = match registration_endpoint(&cx)? {
+        Ok(endpoint) => endpoint,
+        Err(not_offered) => return Ok(not_offered),
+    };
     let mut f = Findings::new(&cx);
     let not_json = cx
         .http()

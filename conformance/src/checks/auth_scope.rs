@@ -60,6 +60,11 @@ fn split(scopes: &str) -> Vec<String> {
 /// (for the reference server, `offline_access` without `user`), then uses the token: the
 /// transport's first request, and if that succeeds, the tool.
 async fn attempt_without_required_scope(cx: &Ctx) -> anyhow::Result<Attempt> {
+    if cx.config().tool_profile == crate::config::ToolProfile::None {
+        return Ok(Err(format!(
+            "--tool-profile none: the check needs {TOOL} as the operation that requires the scope"
+        )));
+    }
     let probe = cx.probe(None).await?;
     let d = cx.discovery()?;
     let list = |doc: Option<&Value>| -> Vec<String> {
@@ -99,6 +104,24 @@ async fn attempt_without_required_scope(cx: &Ctx) -> anyhow::Result<Attempt> {
             ..LoginOptions::default()
         })
         .await?;
+    // What counts is the scope granted, not the one asked for: RFC 6749 section 3.3 lets
+    // the authorization server "fully or partially ignore the scope requested by the
+    // client", and section 5.1 makes the token response's `scope` REQUIRED when it
+    // differs from the request.
+    let granted = login
+        .tokens
+        .scope
+        .as_deref()
+        .map(split)
+        .unwrap_or_else(|| others.clone());
+    if required.iter().all(|s| granted.contains(s)) {
+        return Ok(Err(format!(
+            "the authorization server granted {} when asked for {} only, so no token \
+             without the required scope could be obtained",
+            granted.join(" "),
+            others.join(" ")
+        )));
+    }
     let first = cx.probe_bearer(login.access_token()).await?;
     if !(200..300).contains(&first.status) {
         return Ok(Ok(Refused {

@@ -3,9 +3,10 @@
 
 use serde_json::{Value, json};
 
-use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Resource, Verdict, challenge};
+use super::{BOTH, Check, Ctx, Findings, Level, Login, LoginOptions, Resource, Verdict, challenge};
 use crate::body;
 use crate::client::McpConn;
+use crate::config::ToolProfile;
 use crate::http::Req;
 use crate::oauth::flow;
 use crate::version::{Version, Versions};
@@ -46,6 +47,16 @@ pub fn checks() -> Vec<Check> {
             run: body!(upstream_revocation_ends_the_grant),
         },
         Check {
+            id: "AUTH-TOK-04",
+            case: Some("one-client"),
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: BOTH,
+            title: "two users logged in through one client each act as themselves at GitHub",
+            run: body!(two_users_through_one_client),
+        },
+        Check {
             id: "AUTH-TOK-05",
             case: None,
             also: &["SEC-02", "SSE-09"],
@@ -70,6 +81,7 @@ pub fn checks() -> Vec<Check> {
 
 async fn foreign_resource_tokens_are_refused(cx: Ctx) -> anyhow::Result<Verdict> {
     let mut f = Findings::new(&cx);
+    sibling_resource_token(&cx, &mut f).await?;
     let foreign = "https://other.example/mcp".to_owned();
     let authorized = cx
         .authorize(LoginOptions {
@@ -118,7 +130,53 @@ async fn foreign_resource_tokens_are_refused(cx: Ctx) -> anyhow::Result<Verdict>
     Ok(f.verdict())
 }
 
+/// A token for another resource of the same server (the other transport's endpoint, when
+/// the resource metadata names different resources for them) is no token for this one:
+/// the authorization server accepts that `resource`, so only the resource server can
+/// refuse it.
+async fn sibling_resource_token(cx: &Ctx, f: &mut Findings) -> anyhow::Result<()> {
+    let other = match cx.transport() {
+        crate::config::Transport::StreamableHttp => crate::config::Transport::Sse,
+        crate::config::Transport::Sse => crate::config::Transport::StreamableHttp,
+    };
+    let Some(Ok(sibling)) = cx.shared.discovery.get(&other) else {
+        f.note(format!(
+            "{other} was not discovered, so its resource's token was not tried here"
+        ));
+        return Ok(());
+    };
+    let sibling = sibling.resource();
+    let own = cx.discovery()?.resource();
+    if sibling == own {
+        f.note(format!("both transports are the one resource {own}"));
+        return Ok(());
+    }
+    let login = cx
+        .login(LoginOptions {
+            resource: Resource::Value(sibling.clone()),
+            ..LoginOptions::default()
+        })
+        .await?;
+    let probe = cx.probe_bearer(login.access_token()).await?;
+    f.require(
+        probe.status == 401,
+        format!(
+            "a token for {sibling} answered {} at {}",
+            probe.status,
+            cx.mcp_url()
+        ),
+        Some(&probe),
+    );
+    Ok(())
+}
+
 async fn no_token_passthrough(cx: Ctx) -> anyhow::Result<Verdict> {
+    if cx.config().tool_profile == ToolProfile::None {
+        return Ok(Verdict::Skip(
+            "--tool-profile none: the check needs get_user_profile to make the server call GitHub"
+                .into(),
+        ));
+    }
     let mut f = Findings::new(&cx);
     let login = cx.login(LoginOptions::default()).await?;
     let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
@@ -206,6 +264,12 @@ async fn no_token_passthrough(cx: Ctx) -> anyhow::Result<Verdict> {
 const REVOKED_USER: &str = "hubot";
 
 async fn upstream_revocation_ends_the_grant(cx: Ctx) -> anyhow::Result<Verdict> {
+    if cx.config().tool_profile == ToolProfile::None {
+        return Ok(Verdict::Skip(
+            "--tool-profile none: the check needs get_user_profile to make the server call GitHub"
+                .into(),
+        ));
+    }
     // Which GitHub token the server holds for this login is not visible from outside, so
     // every live one of the user is revoked; the check's runs on the two transports take
     // turns, so neither revokes the other's token mid-login.
@@ -268,7 +332,20 @@ async fn upstream_revocation_ends_the_grant(cx: Ctx) -> anyhow::Result<Verdict> 
     Ok(f.verdict())
 }
 
+/// "MCP servers that implement authorization MUST verify all inbound requests. MCP Servers
+/// MUST NOT use sessions for authentication." / "MCP servers SHOULD bind session IDs to
+/// user-specific information." Another user's request on a session must never run as the
+/// session's owner (the MUST); running it as its own token's user only misses the binding
+/// (the SHOULD, SEC-02). On SSE the answer to a POST goes to the session's stream, so an
+/// answer there is the owner's stream serving someone else: a MUST failure.
 async fn sessions_are_bound_to_users(cx: Ctx) -> anyhow::Result<Verdict> {
+    if cx.config().tool_profile == ToolProfile::None {
+        return Ok(Verdict::Skip(
+            "--tool-profile none: without get_user_profile the suite cannot see as whom a \
+             request ran"
+                .into(),
+        ));
+    }
     let mut f = Findings::new(&cx);
     let (a, b) = futures::try_join!(
         cx.login(LoginOptions::user("octocat")),
@@ -292,18 +369,21 @@ async fn sessions_are_bound_to_users(cx: Ctx) -> anyhow::Result<Verdict> {
                 .as_ref()
                 .is_some_and(|r| mentions_login(r, "octocat"));
             f.require(
-                !(200..300).contains(&reply.exchange.status) || result.is_none(),
-                format!(
-                    "mona's token on octocat's session answered {} with a result",
-                    reply.exchange.status
-                ),
-                Some(&reply.exchange),
-            );
-            f.require(
                 !as_a,
-                "mona's request ran as octocat",
+                "mona's request on octocat's session ran as octocat",
                 Some(&reply.exchange),
             );
+            if !as_a {
+                f.prefer(
+                    !(200..300).contains(&reply.exchange.status) || result.is_none(),
+                    format!(
+                        "mona's token on octocat's session answered {} with a result (as mona): \
+                         the session is not bound to its user (SEC-02, SHOULD)",
+                        reply.exchange.status
+                    ),
+                    Some(&reply.exchange),
+                );
+            }
         }
         McpConn::Sse(mut s) => {
             let ex = cx
@@ -319,18 +399,157 @@ async fn sessions_are_bound_to_users(cx: Ctx) -> anyhow::Result<Verdict> {
                 .iter()
                 .any(|m| m.get("id") == Some(&json!(77)) && m.get("result").is_some());
             f.require(
-                (400..500).contains(&ex.status),
-                format!("mona's POST to octocat's endpoint answered {}", ex.status),
-                Some(&ex),
-            );
-            f.require(
                 !leaked,
                 "mona's request was answered on octocat's stream",
                 Some(&ex),
             );
+            if !leaked {
+                f.prefer(
+                    (400..500).contains(&ex.status),
+                    format!(
+                        "mona's POST to octocat's endpoint answered {}: the session is not \
+                         bound to its user (SEC-02, SHOULD)",
+                        ex.status
+                    ),
+                    Some(&ex),
+                );
+            }
         }
     }
     Ok(f.verdict())
+}
+
+/// AUTH-TOK-04: "Maintain secure mapping between third-party tokens and issued MCP tokens".
+/// Two users logging in through the same client, one after the other and interleaved, must
+/// each reach GitHub with their own upstream token: a server that keeps the GitHub token per
+/// client (or per anything but the grant) shows one user the other's profile.
+async fn two_users_through_one_client(cx: Ctx) -> anyhow::Result<Verdict> {
+    if cx.config().tool_profile == ToolProfile::None {
+        return Ok(Verdict::Skip(
+            "--tool-profile none: without get_user_profile the suite cannot see whose GitHub \
+             token a request used"
+                .into(),
+        ));
+    }
+    let client = cx
+        .register(
+            crate::oauth::registration::ClientKind::Public,
+            "conformance shared client",
+        )
+        .await?;
+    let as_user = |user: &str| LoginOptions {
+        client: Some(client.clone()),
+        ..LoginOptions::user(user)
+    };
+    let mut f = Findings::new(&cx);
+    let users = cx.mock().users().await?;
+    let id_of = |login: &str| -> anyhow::Result<Value> {
+        users
+            .iter()
+            .find(|u| u.get("login").and_then(Value::as_str) == Some(login))
+            .and_then(|u| u.get("id").cloned())
+            .ok_or_else(|| anyhow::anyhow!("the mock has no user {login:?}"))
+    };
+    let (octocat_id, mona_id) = (id_of("octocat")?, id_of("mona")?);
+
+    // One after the other: octocat logs in and uses the tool, then mona logs in through the
+    // same client, and octocat's session is used again.
+    let octocat = cx.login(as_user("octocat")).await?;
+    let (mut octocat_conn, _) = cx.connect(Some(octocat.access_token())).await?;
+    expect_user(
+        &mut f,
+        &mut octocat_conn,
+        &octocat_id,
+        "octocat's first call",
+    )
+    .await?;
+    let mona = cx.login(as_user("mona")).await?;
+    let (mut mona_conn, _) = cx.connect(Some(mona.access_token())).await?;
+    expect_user(&mut f, &mut mona_conn, &mona_id, "mona's call").await?;
+    expect_user(
+        &mut f,
+        &mut octocat_conn,
+        &octocat_id,
+        "octocat's call after mona logged in",
+    )
+    .await?;
+
+    // Interleaved: both authorizations at once, then the codes redeemed in the other order.
+    let (first, second) = futures::try_join!(
+        cx.authorize(as_user("octocat")),
+        cx.authorize(as_user("mona"))
+    )?;
+    let mona_again = redeem(&cx, second).await?;
+    let octocat_again = redeem(&cx, first).await?;
+    for (login, id, user) in [
+        (&octocat_again, &octocat_id, "octocat"),
+        (&mona_again, &mona_id, "mona"),
+    ] {
+        let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+        expect_user(
+            &mut f,
+            &mut conn,
+            id,
+            &format!("{user}'s call after the interleaved logins"),
+        )
+        .await?;
+    }
+
+    // Neither user's client sees a GitHub token, their own or the other's.
+    let issued = cx.mock().tokens().await?;
+    for login in [&octocat, &mona, &octocat_again, &mona_again] {
+        let body = login.tokens.exchange.text();
+        f.require(
+            !issued.iter().any(|t| body.contains(&t.access_token)),
+            "a token response of the shared client contains a GitHub access token",
+            Some(&login.tokens.exchange),
+        );
+    }
+    Ok(f.verdict())
+}
+
+/// The code of an authorization exchanged for tokens.
+async fn redeem(cx: &Ctx, authorized: super::Authorized) -> anyhow::Result<Login> {
+    let code = authorized.code(cx.http())?;
+    let ex = flow::exchange_code(
+        cx.http(),
+        &cx.endpoints()?.token,
+        &authorized.client,
+        &code,
+        Some(&authorized.pkce.verifier),
+        authorized.resource.as_deref(),
+    )
+    .await?;
+    let tokens = flow::parse_tokens(cx.http(), ex)?;
+    Ok(Login {
+        authorized,
+        code,
+        tokens,
+    })
+}
+
+/// Calls `get_user_profile` and requires the profile of the GitHub user with `id`. The id
+/// says whose profile it is; the profile's shape is TOOLS-06's and TOOLS-08's business, so
+/// a number sent as a string still counts.
+async fn expect_user(
+    f: &mut Findings,
+    conn: &mut McpConn,
+    id: &Value,
+    what: &str,
+) -> anyhow::Result<()> {
+    let (ex, result) = conn.call_tool("get_user_profile", json!({})).await?;
+    let got = super::tools::profile_in(&result);
+    let got_id = got.as_ref().and_then(|p| p.get("id"));
+    let as_text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    f.require(
+        got_id.map(as_text) == Some(as_text(id)),
+        format!(
+            "{what} returned the profile of {:?} (id {got_id:?}), not of the user with id {id}",
+            got.as_ref().and_then(|p| p.get("login"))
+        ),
+        Some(&ex),
+    );
+    Ok(())
 }
 
 fn mentions_login(v: &Value, login: &str) -> bool {

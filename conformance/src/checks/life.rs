@@ -188,6 +188,10 @@ async fn version_negotiation(cx: Ctx) -> anyhow::Result<Verdict> {
                 (exchange, response)
             }
         };
+        let error_code = response
+            .as_ref()
+            .and_then(|r| r.pointer("/error/code"))
+            .and_then(Value::as_i64);
         let answer = response
             .as_ref()
             .and_then(|r| r.pointer("/result/protocolVersion"))
@@ -200,17 +204,17 @@ async fn version_negotiation(cx: Ctx) -> anyhow::Result<Verdict> {
                     response.map(|r| r.to_string()).unwrap_or_default()
                 )
             });
-        answers.push((requested, answer));
+        answers.push((requested, answer, error_code));
     }
     // A version that does not exist cannot be supported, however the server answers it.
     let real = |v: &str| Version::ALL.iter().any(|known| known.as_str() == v);
     let supported: Vec<String> = answers
         .iter()
-        .filter_map(|(req, ans)| ans.as_ref().ok().filter(|a| a.as_str() == *req).cloned())
+        .filter_map(|(req, ans, _)| ans.as_ref().ok().filter(|a| a.as_str() == *req).cloned())
         .filter(|v| real(v))
         .collect();
     let mut f = Findings::new(&cx);
-    for (requested, answer) in &answers {
+    for (requested, answer, error_code) in &answers {
         match answer {
             Ok(got) if got == requested && !real(requested) => {
                 f.require(
@@ -229,6 +233,20 @@ async fn version_negotiation(cx: Ctx) -> anyhow::Result<Verdict> {
             }
             // 2026-07-28 has no initialize; a server may refuse it (SHTTP5-23).
             Err(_) if *requested == "2026-07-28" => {}
+            // The lifecycle page's own error-handling example answers an unsupported
+            // version with -32602 "Unsupported protocol version"; it contradicts the MUST
+            // to offer another version, so it is reported, not failed.
+            Err(e) if *error_code == Some(-32602) && !supported.iter().any(|v| v == requested) => {
+                f.prefer(
+                    false,
+                    format!(
+                        "requesting {requested} got the -32602 error of the specification's \
+                         example instead of a version the server supports: {}",
+                        cx.redact(e)
+                    ),
+                    None,
+                );
+            }
             Err(e) => {
                 f.require(
                     false,

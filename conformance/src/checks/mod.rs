@@ -721,30 +721,72 @@ impl Ctx {
         self.config().live.is_some()
     }
 
-    /// The registration endpoint: the advertised one, else the 2025-03-26 default
-    /// `/register` on the server's origin. Every check needs clients, so a server that
-    /// only forgets to advertise registration fails AUTH-REG-01 alone.
-    pub fn registration_endpoint(&self) -> anyhow::Result<Url> {
-        match self.endpoints()?.registration {
-            Some(endpoint) => Ok(endpoint),
-            None => Ok(self.config().url.join("/register")?),
-        }
+    /// The registration endpoint when the server offers one: the advertised one, or with no
+    /// authorization server metadata at all the 2025-03-26 default `/register` (discovery
+    /// applies that fallback). Metadata without `registration_endpoint` means registration
+    /// is not offered (it is optional), and no endpoint is guessed.
+    pub fn registration_offered(&self) -> anyhow::Result<Option<Url>> {
+        Ok(self.endpoints()?.registration)
     }
 
-    /// Registers a client with the suite's redirect URI. A registration whose connection was
-    /// reset is sent once more (the suite's own registrations are idempotent: a second client
-    /// is as good as the first), and the evidence says so. A failure names AUTH-REG-02.
+    /// The registration endpoint, or an error saying that registration is not offered.
+    pub fn registration_endpoint(&self) -> anyhow::Result<Url> {
+        self.registration_offered()?.ok_or_else(|| {
+            anyhow!(
+                "the server offers no dynamic client registration (its metadata has no \
+                 registration_endpoint) and no --client-id was given"
+            )
+        })
+    }
+
+    /// The `--client-id` client, as the flow uses clients.
+    pub fn pre_registered(&self) -> Option<Client> {
+        self.config().client.as_ref().map(|c| Client {
+            client_id: c.client_id.clone(),
+            client_secret: c.client_secret.clone(),
+            redirect_uri: c.redirect_uri.clone(),
+            auth_method: if c.client_secret.is_some() {
+                "client_secret_post".into()
+            } else {
+                "none".into()
+            },
+            name: "pre-registered client".into(),
+        })
+    }
+
+    /// Registers a client with the suite's redirect URI. When the server offers no
+    /// registration, the `--client-id` client stands in, if it is of the kind asked for. A
+    /// registration whose connection was reset is sent once more (the suite's own
+    /// registrations are idempotent: a second client is as good as the first), and the
+    /// evidence says so. A failure names AUTH-REG-02.
     pub async fn register(&self, kind: ClientKind, name: &str) -> anyhow::Result<Client> {
-        let endpoint = self.registration_endpoint()?;
-        let result =
-            match registration::register(self.http(), &endpoint, kind, name, REDIRECT_URI).await {
-                Err(e) if crate::http::is_connection_reset(&e) => {
-                    self.http().retried(&Req::post(endpoint.clone()), &e);
-                    registration::register(self.http(), &endpoint, kind, name, REDIRECT_URI).await
+        match (self.registration_offered()?, self.pre_registered()) {
+            (Some(endpoint), _) => {
+                let result =
+                    match registration::register(self.http(), &endpoint, kind, name, REDIRECT_URI)
+                        .await
+                    {
+                        Err(e) if crate::http::is_connection_reset(&e) => {
+                            self.http().retried(&Req::post(endpoint.clone()), &e);
+                            registration::register(self.http(), &endpoint, kind, name, REDIRECT_URI)
+                                .await
+                        }
+                        other => other,
+                    };
+                result.map_err(|e| needs(prerequisite::REGISTRATION, e))
+            }
+            (None, Some(client)) => {
+                let confidential = client.client_secret.is_some();
+                if confidential != (kind == ClientKind::Confidential) {
+                    bail!(
+                        "the check needs a {kind:?} client; the server offers no registration \
+                         and the --client-id client is not one"
+                    );
                 }
-                other => other,
-            };
-        result.map_err(|e| needs(prerequisite::REGISTRATION, e))
+                Ok(client)
+            }
+            (None, None) => Err(self.registration_endpoint().unwrap_err()),
+        }
     }
 
     pub fn script(&self, user: &str, fault: Option<&str>, consent: Consent) -> Script {
@@ -794,7 +836,8 @@ impl Ctx {
             opts.scope.as_deref(),
         );
         let url = params.url(&self.endpoints()?.authorization);
-        let script = self.script(&opts.user, opts.fault.as_deref(), consent);
+        let mut script = self.script(&opts.user, opts.fault.as_deref(), consent);
+        script.redirect_uri = Url::parse(&client.redirect_uri)?;
         let outcome = flow::authorize(browser, url, &script)
             .await
             .map_err(|e| needs(prerequisite::AUTHORIZATION, e))?;

@@ -1,11 +1,18 @@
-//! TOOLS: `tools/list` and the `get_user_profile` tool: the profile of the user who logged in,
-//! structured content that matches the output schema, and upstream failures as `isError`.
+//! TOOLS: the spec's rules for `tools/list` and tool results, which any MCP server must meet
+//! whatever its tools, and this project's tool profile (`--tool-profile github`, the
+//! default): the `get_user_profile` tool returns the profile of the user who logged in,
+//! structured content matches its output schema, and upstream failures are `isError`. The
+//! profile checks are the `#profile` cases and the checks that need the tool; with
+//! `--tool-profile none` they are skipped.
 
 use serde_json::{Value, json};
+
+use base64::Engine as _;
 
 use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Verdict};
 use crate::body;
 use crate::client::McpConn;
+use crate::config::ToolProfile;
 use crate::version::{Version, Versions};
 
 const TOOL: &str = "get_user_profile";
@@ -19,17 +26,37 @@ pub fn checks() -> Vec<Check> {
             level: Level::Must,
             versions: Versions::ALL,
             scope: BOTH,
-            title: "tools/list lists get_user_profile with an object inputSchema",
+            title: "tools/list answers an array of tools, each named with an object inputSchema",
             run: body!(tools_list_shape),
+        },
+        Check {
+            id: "TOOLS-02",
+            case: Some("profile"),
+            also: &[],
+            level: Level::Must,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "tool profile github: tools/list lists get_user_profile",
+            run: body!(profile_tool_is_listed),
         },
         Check {
             id: "TOOLS-06",
             case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "a tool result has a content array of known blocks and a boolean isError",
+            run: body!(tool_result_shape),
+        },
+        Check {
+            id: "TOOLS-06",
+            case: Some("profile"),
             also: &["SHTTP-24"],
             level: Level::Must,
             versions: Versions::ALL,
             scope: BOTH,
-            title: "get_user_profile returns exactly the logged-in user's GitHub profile",
+            title: "tool profile github: get_user_profile returns exactly the logged-in user's GitHub profile",
             run: body!(profile_of_the_user),
         },
         Check {
@@ -100,11 +127,138 @@ async fn tools_list_shape(cx: Ctx) -> anyhow::Result<Verdict> {
             None,
         );
     }
+    Ok(f.verdict())
+}
+
+/// Why a profile check does not run, when the profile is off.
+fn profile_off(cx: &Ctx) -> Option<Verdict> {
+    (cx.config().tool_profile == ToolProfile::None).then(|| {
+        Verdict::Skip(format!(
+            "--tool-profile none: the {TOOL} contract of the GitHub-login profile is not checked"
+        ))
+    })
+}
+
+async fn profile_tool_is_listed(cx: Ctx) -> anyhow::Result<Verdict> {
+    if let Some(off) = profile_off(&cx) {
+        return Ok(off);
+    }
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let (ex, result) = list_tools(&mut conn).await?;
+    let mut f = Findings::new(&cx);
+    let listed = result
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| tools.iter().any(|t| t.get("name") == Some(&json!(TOOL))));
+    f.require(listed, format!("no {TOOL} tool"), Some(&ex));
+    Ok(f.verdict())
+}
+
+/// The tool the result-shape check calls: one that says it changes nothing
+/// (`readOnlyHint`) and needs no arguments, else the profile's tool. The suite does not
+/// call tools that may change state on the server under test.
+fn callable_tool(cx: &Ctx, tools: &Value) -> Option<String> {
+    let tools = tools.get("tools").and_then(Value::as_array)?;
+    let needs_no_arguments = |t: &Value| {
+        t.pointer("/inputSchema/required")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+    };
+    let read_only = tools.iter().find(|t| {
+        t.pointer("/annotations/readOnlyHint") == Some(&json!(true)) && needs_no_arguments(t)
+    });
+    let profile = tools.iter().find(|t| {
+        cx.config().tool_profile == ToolProfile::GitHub && t.get("name") == Some(&json!(TOOL))
+    });
+    profile
+        .or(read_only)
+        .and_then(|t| t.get("name")?.as_str().map(str::to_owned))
+}
+
+/// The content block types of a version's `CallToolResult`.
+fn content_types(negotiated: &str) -> &'static [&'static str] {
+    if negotiated >= "2025-06-18" {
+        &["text", "image", "audio", "resource", "resource_link"]
+    } else if negotiated >= "2025-03-26" {
+        &["text", "image", "audio", "resource"]
+    } else {
+        &["text", "image", "resource"]
+    }
+}
+
+/// TOOLS-06: `CallToolResult { content: ContentBlock[]; isError?: boolean }`, each block of
+/// a type the negotiated version knows, base64 fields that decode.
+async fn tool_result_shape(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
+    let negotiated = init
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let (_, tools) = list_tools(&mut conn).await?;
+    let Some(name) = callable_tool(&cx, &tools) else {
+        return Ok(Verdict::Skip(
+            "no tool is marked readOnlyHint and callable without arguments, and the suite does \
+             not call tools that may change state"
+                .into(),
+        ));
+    };
+    let (ex, result) = conn.call_tool(&name, json!({})).await?;
+    let mut f = Findings::new(&cx);
     f.require(
-        tools.iter().any(|t| t.get("name") == Some(&json!(TOOL))),
-        format!("no {TOOL} tool"),
+        result.get("content").is_some_and(Value::is_array),
+        format!("{name}: result.content is not an array"),
         Some(&ex),
     );
+    f.require(
+        result.get("isError").is_none_or(Value::is_boolean),
+        format!("{name}: isError is not a boolean"),
+        Some(&ex),
+    );
+    let known = content_types(&negotiated);
+    let blocks = result
+        .get("content")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let decodes = |v: Option<&Value>| {
+        v.and_then(Value::as_str).is_some_and(|data| {
+            base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .is_ok()
+        })
+    };
+    for block in &blocks {
+        let kind = block
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        f.require(
+            known.contains(&kind),
+            format!("{name}: content block type {kind:?} is not one of {negotiated}'s"),
+            Some(&ex),
+        );
+        let ok = match kind {
+            "text" => block.get("text").is_some_and(Value::is_string),
+            "image" | "audio" => {
+                decodes(block.get("data")) && block.get("mimeType").is_some_and(Value::is_string)
+            }
+            "resource" => block.pointer("/resource/uri").is_some_and(Value::is_string),
+            "resource_link" => {
+                block.get("uri").is_some_and(Value::is_string)
+                    && block.get("name").is_some_and(Value::is_string)
+            }
+            _ => true,
+        };
+        f.require(
+            ok,
+            format!("{name}: a {kind} block lacks its required fields"),
+            Some(&ex),
+        );
+    }
+    f.note(format!("called {name}"));
     Ok(f.verdict())
 }
 
@@ -123,6 +277,9 @@ pub(super) fn profile_in(result: &Value) -> Option<Value> {
 }
 
 async fn profile_of_the_user(cx: Ctx) -> anyhow::Result<Verdict> {
+    if let Some(off) = profile_off(&cx) {
+        return Ok(off);
+    }
     // mona has a non-ASCII name, so this also checks UTF-8 end to end (SHTTP-24).
     let login = cx.login(LoginOptions::user("mona")).await?;
     let expected = cx.mock().user("mona").await?;
@@ -167,6 +324,9 @@ async fn profile_of_the_user(cx: Ctx) -> anyhow::Result<Verdict> {
 }
 
 async fn structured_content(cx: Ctx) -> anyhow::Result<Verdict> {
+    if let Some(off) = profile_off(&cx) {
+        return Ok(off);
+    }
     let login = cx.login(LoginOptions::default()).await?;
     let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
     let negotiated = init
@@ -227,6 +387,9 @@ async fn structured_content(cx: Ctx) -> anyhow::Result<Verdict> {
 }
 
 async fn upstream_failure_is_tool_error(cx: Ctx) -> anyhow::Result<Verdict> {
+    if let Some(off) = profile_off(&cx) {
+        return Ok(off);
+    }
     // GitHub works for the login (the server reads the profile then) and fails with 502
     // afterwards, when the tool calls it.
     let login = cx

@@ -70,6 +70,30 @@ pub async fn start_behind(
     Target { mock, url }
 }
 
+/// Applies the suite options a fault's table entry asks for (`Fault::suite_args`), as
+/// the command line would.
+pub fn apply_suite_args(config: &mut SuiteConfig, args: &[&str]) {
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .expect("every suite option of the fault table takes a value");
+        match *flag {
+            "--client-id" => {
+                config.client = Some(mcp_auth_conformance::config::PreRegisteredClient {
+                    client_id: (*value).to_owned(),
+                    client_secret: None,
+                    redirect_uri: mcp_auth_conformance::oauth::REDIRECT_URI.to_owned(),
+                });
+            }
+            "--tool-profile" => {
+                config.tool_profile = value.parse().expect("a tool profile");
+            }
+            other => panic!("the tests do not know the suite option {other}"),
+        }
+    }
+}
+
 /// Runs the suite and prints every non-passing result, so a failing test shows why.
 pub async fn run(config: SuiteConfig) -> Report {
     let report = run_quietly(config).await;

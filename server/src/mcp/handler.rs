@@ -18,6 +18,8 @@ use serde_json::{Map, Value, json};
 use crate::{AppState, github::UpstreamError, resource::Authenticated};
 
 pub const TOOL_NAME: &str = "get_user_profile";
+/// The one tool of the `other-tools-only` variant.
+const OTHER_TOOL_NAME: &str = "describe_server";
 
 #[derive(Clone)]
 pub struct ProfileServer {
@@ -95,6 +97,17 @@ fn tool_definition(config: &crate::Config, version: &str) -> Tool {
     let Value::Object(input_schema) = input_schema else {
         unreachable!("the literal is an object")
     };
+    if crate::injected!(config, OtherToolsOnly) {
+        let mut tool = Tool::new(
+            OTHER_TOOL_NAME,
+            "Describes this server in one sentence.",
+            Arc::new(input_schema),
+        );
+        if at_least(version, &ProtocolVersion::V_2025_03_26) {
+            tool = tool.with_annotations(ToolAnnotations::new().read_only(true));
+        }
+        return tool;
+    }
     let mut tool = Tool::new(
         TOOL_NAME,
         "Returns the GitHub profile of the user who authorized this client, as GitHub's \
@@ -173,6 +186,23 @@ impl ServerHandler for ProfileServer {
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
         context.peer.set_peer_info(request.clone());
+        if crate::injected!(self.state.config, UnsupportedVersionAsInvalidParams) {
+            let requested = request.protocol_version.as_str();
+            let known = ProtocolVersion::KNOWN_VERSIONS
+                .iter()
+                .any(|known| known.as_str() == requested);
+            if !known {
+                // The error of the specification's lifecycle example.
+                let supported: Vec<&str> = ProtocolVersion::KNOWN_VERSIONS
+                    .iter()
+                    .map(|known| known.as_str())
+                    .collect();
+                return Err(McpError::invalid_params(
+                    "Unsupported protocol version",
+                    Some(json!({"supported": supported, "requested": requested})),
+                ));
+            }
+        }
         let mut result = self.negotiate_initialize(&request)?;
         if crate::injected!(self.state.config, EchoAnyProtocolVersion) {
             result.protocol_version = request.protocol_version.clone();
@@ -185,6 +215,9 @@ impl ServerHandler for ProfileServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        if crate::injected!(self.state.config, UnlistedProfileTool) {
+            return Ok(ListToolsResult::with_all_items(Vec::new()));
+        }
         let version = negotiated_version(&context);
         Ok(ListToolsResult::with_all_items(
             self.state.tools.for_version(&version).to_vec(),
@@ -196,6 +229,18 @@ impl ServerHandler for ProfileServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        if crate::injected!(self.state.config, OtherToolsOnly) {
+            if request.name == OTHER_TOOL_NAME {
+                return Ok(CallToolResult::success(vec![ContentBlock::text(
+                    "A GitHub profile MCP server listing another tool.",
+                )])
+                .into());
+            }
+            return Err(McpError::invalid_params(
+                format!("Unknown tool: {}", request.name),
+                None,
+            ));
+        }
         if request.name != TOOL_NAME {
             let message = format!("Unknown tool: {}", request.name);
             if crate::injected!(self.state.config, UnknownToolAsToolError) {
@@ -272,6 +317,11 @@ impl ProfileServer {
         #[cfg(feature = "fault-injection")]
         let github_token = if crate::injected!(state.config, SendMcpTokenToGitHub) {
             caller.mcp_token.clone()
+        } else if crate::injected!(state.config, GitHubTokenPerClient) {
+            state
+                .store
+                .client_github_token(&grant.client_id)
+                .unwrap_or_else(|| grant.github_token.clone())
         } else {
             grant.github_token.clone()
         };

@@ -134,6 +134,14 @@ pub(crate) fn rewrite_outgoing(config: &crate::Config, message: &mut serde_json:
     {
         message["result"] = serde_json::json!({"status": "ok"});
     }
+    // A tool result is the only result with `content`.
+    if crate::injected!(config, ToolResultIsErrorAsString)
+        && let Some(result) = message.get_mut("result")
+        && result.get("content").is_some()
+        && result.get("isError") != Some(&serde_json::json!(true))
+    {
+        result["isError"] = serde_json::json!("false");
+    }
 }
 
 /// Whether any fault asks for outgoing messages to be rewritten, so that streams are
@@ -142,6 +150,7 @@ pub(crate) fn rewrites_outgoing(config: &crate::Config) -> bool {
     let rewriting = [
         crate::injected!(config, DoubleEncodedStringIds),
         crate::injected!(config, PingResultNotEmpty),
+        crate::injected!(config, ToolResultIsErrorAsString),
     ];
     rewriting.contains(&true)
 }

@@ -202,14 +202,24 @@ async fn bind_sessions(
             .get_mut(session_id)
             .map(|owner| {
                 owner.last_used = store::now();
-                owner.caller.user.id
+                owner.caller.clone()
             });
-        match owner {
+        let unbound = [
+            crate::injected!(config, UnboundSessions),
+            crate::injected!(config, UnboundStreamableSessions),
+        ]
+        .contains(&true);
+        match owner.as_ref().map(|owner| owner.user.id) {
+            Some(owner_id)
+                if owner_id != caller.user.id && crate::injected!(config, SessionRunsAsOwner) =>
+            {
+                if let Some(owner) = owner {
+                    request.extensions_mut().insert(owner);
+                }
+            }
             // Answer as if the session did not exist: another user's session is
             // none of this caller's business.
-            Some(owner)
-                if owner != caller.user.id && !crate::injected!(config, UnboundSessions) =>
-            {
+            Some(owner_id) if owner_id != caller.user.id && !unbound => {
                 return session_not_found();
             }
             Some(_) if method == Method::DELETE && crate::injected!(config, DeleteKeepsSession) => {

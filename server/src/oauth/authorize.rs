@@ -220,6 +220,13 @@ fn start_authorization(state: &AppState, params: Vec<(String, String)>) -> Respo
     };
 
     let scope = scope.unwrap_or_else(|| config.mcp_scope.clone());
+    let scope = if crate::injected!(config, GrantRequiredScope)
+        && !scope.split(' ').any(|item| item == config.mcp_scope)
+    {
+        format!("{} {scope}", config.mcp_scope).trim().to_owned()
+    } else {
+        scope
+    };
     let supported_scopes = [config.mcp_scope.as_str(), "offline_access"];
     if scope.len() > MAX_SCOPE_BYTES
         || scope

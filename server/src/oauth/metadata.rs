@@ -84,8 +84,25 @@ fn document(state: &AppState) -> Value {
         if crate::injected!(config, OmitResponseTypes) {
             fields.remove("response_types_supported");
         }
-        if crate::injected!(config, UnadvertisedRegistration) {
+        let unadvertised = [
+            crate::injected!(config, UnadvertisedRegistration),
+            crate::injected!(config, NoRegistrationEndpoint),
+        ];
+        if unadvertised.contains(&true) {
             fields.remove("registration_endpoint");
+        }
+        if crate::injected!(config, IssNotAdvertised) {
+            fields.remove("authorization_response_iss_parameter_supported");
+        }
+        if crate::injected!(config, NoRevocationEndpoint) {
+            fields.remove("revocation_endpoint");
+            fields.remove("revocation_endpoint_auth_methods_supported");
+        }
+        if crate::injected!(config, NoRefreshTokens) {
+            fields.insert(
+                "grant_types_supported".into(),
+                json!(["authorization_code"]),
+            );
         }
         if crate::injected!(config, PlainHttpEndpoint) {
             fields.insert(

@@ -50,6 +50,9 @@ const KNOWN_METADATA: [&str; 17] = [
 ];
 
 pub async fn register(State(state): State<AppState>, body: Body) -> Response {
+    if crate::injected!(state.config, NoRegistrationEndpoint) {
+        return crate::http_util::not_found().await;
+    }
     let body = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         // http-body-util's `LengthLimitError`, as axum wraps it.
@@ -120,6 +123,16 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
             crate::injected!(state.config, AcceptInsecureRedirectUris),
         )
         .map_err(|reason| OAuthError::new("invalid_redirect_uri", format!("{uri}: {reason}")))?;
+    }
+    if crate::injected!(state.config, StricterRedirectPolicy)
+        && let Some(named) = redirect_uris
+            .iter()
+            .find(|uri| Url::parse(uri).is_ok_and(|parsed| parsed.host_str() == Some("localhost")))
+    {
+        return Err(OAuthError::new(
+            "invalid_redirect_uri",
+            format!("{named}: use the loopback address 127.0.0.1 or [::1], not localhost"),
+        ));
     }
 
     let auth_method = match metadata.get("token_endpoint_auth_method") {

@@ -13,7 +13,7 @@ use base64::{
     Engine,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{OAuthError, authorize::is_valid_pkce_string, canonical_resource};
@@ -191,7 +191,17 @@ fn authorization_code(
         .store
         .redeem_code(code, &client.client_id, allow_reuse)
     {
-        Ok((_, tokens)) => Ok(token_response(state, tokens)),
+        Ok((authorization, tokens)) => {
+            #[cfg(feature = "fault-injection")]
+            if crate::injected!(config, GitHubTokenPerClient) {
+                state.store.cache_client_github_token(
+                    &authorization.grant.client_id,
+                    &authorization.grant.github_token,
+                );
+            }
+            let _ = authorization;
+            Ok(token_response(state, tokens))
+        }
         Err(RedeemError::Reused) => Err(OAuthError::invalid_grant(
             "the code was already used; tokens issued from it are revoked",
         )),
@@ -287,14 +297,19 @@ fn check_resource(state: &AppState, params: &Params, grant: &Grant) -> Result<()
 }
 
 fn token_response(state: &AppState, tokens: IssuedTokens) -> Response {
-    let mut response = Json(json!({
+    let mut body = json!({
         "access_token": tokens.access_token,
         "token_type": "Bearer",
         "expires_in": tokens.expires_in,
         "refresh_token": tokens.refresh_token,
         "scope": tokens.scope,
-    }))
-    .into_response();
+    });
+    if crate::injected!(state.config, NoRefreshTokens)
+        && let Value::Object(fields) = &mut body
+    {
+        fields.remove("refresh_token");
+    }
+    let mut response = Json(body).into_response();
     if !crate::injected!(state.config, CacheableTokenResponses) {
         http_util::no_store(response.headers_mut());
     }
@@ -320,6 +335,12 @@ pub async fn revoke(
             if grant.client_id != client.client_id {
                 return Err(OAuthError::invalid_request(
                     "the token was issued to another client",
+                ));
+            }
+            if crate::injected!(state.config, RevocationUnsupportedTokenType) {
+                return Err(OAuthError::new(
+                    "unsupported_token_type",
+                    "only refresh tokens can be revoked here",
                 ));
             }
             state.store.revoke_access_token(token);
