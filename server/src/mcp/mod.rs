@@ -48,6 +48,9 @@ struct SseSession {
     incoming: mpsc::Sender<Box<ClientJsonRpcMessage>>,
     /// Whether `initialize` arrived; only the `ignore-before-initialize` fault asks.
     initialized: bool,
+    /// Only with the `response-only-in-post-body` fault: the requests whose response
+    /// goes to the POST that carried them instead of to the stream, by serialized id.
+    diverted: std::sync::Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>>,
 }
 
 /// Every live session and the caller who opened it, so that another user's token
@@ -56,11 +59,20 @@ struct SseSession {
 pub struct Sessions {
     streamable_owners: Mutex<HashMap<String, Authenticated>>,
     sse: Mutex<HashMap<String, SseSession>>,
+    /// Only with the `sequential-session-ids` fault: the counter id a client holds, and
+    /// the id rmcp knows the session by.
+    streamable_aliases: Mutex<HashMap<String, String>>,
 }
 
 impl Sessions {
     fn streamable(&self) -> std::sync::MutexGuard<'_, HashMap<String, Authenticated>> {
         self.streamable_owners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn streamable_aliases(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.streamable_aliases
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -198,9 +210,14 @@ fn read_message(
     } else {
         StatusCode::BAD_REQUEST
     };
+    let code = if crate::injected!(config, InvalidRequestAsParseError) {
+        -32700
+    } else {
+        -32600
+    };
     Err(Box::new(jsonrpc_error(
         status,
-        -32600,
+        code,
         "Invalid Request: not a JSON-RPC request, notification or response",
     )))
 }

@@ -79,12 +79,14 @@ async fn connect(
     let (to_server, from_client) = mpsc::channel::<Box<ClientJsonRpcMessage>>(CHANNEL_CAPACITY);
     let (to_client, from_server) =
         futures::channel::mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
+    let diverted = std::sync::Arc::default();
     state.sessions.sse().insert(
         session_id.clone(),
         SseSession {
             owner: caller,
             incoming: to_server,
             initialized: false,
+            diverted: std::sync::Arc::clone(&diverted),
         },
     );
 
@@ -120,16 +122,63 @@ async fn connect(
         Some(Ok::<_, Infallible>(endpoint))
     };
     let config = state.config.clone();
-    let messages = from_server.map(move |message| {
+    let messages = from_server.filter_map(move |message| {
         // The guard lives as long as the stream.
         let _ = &guard;
-        let serialized = if super::rewrites_outgoing(&config) {
-            serde_json::to_value(&message).map(|mut value| {
-                super::rewrite_outgoing(&config, &mut value);
+        let message = divert_response(&diverted, message);
+        futures::future::ready(message.map(|message| event_for(&config, &message)))
+    });
+    let stream = stream::iter(first)
+        .chain(messages)
+        .take_until(service.cancelled_owned());
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+/// Diverted responses map, by serialized request id.
+type Diverted = std::sync::Mutex<
+    std::collections::HashMap<String, tokio::sync::oneshot::Sender<serde_json::Value>>,
+>;
+
+/// Only with the `response-only-in-post-body` fault: hands a response to the POST
+/// waiting for it instead of to the stream.
+fn divert_response(
+    diverted: &Diverted,
+    message: ServerJsonRpcMessage,
+) -> Option<ServerJsonRpcMessage> {
+    let id = match &message {
+        ServerJsonRpcMessage::Response(response) => Some(&response.id),
+        ServerJsonRpcMessage::Error(error) => error.id.as_ref(),
+        _ => None,
+    };
+    let waiting = id
+        .and_then(|id| serde_json::to_string(id).ok())
+        .and_then(|id| {
+            diverted
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remove(&id)
+        });
+    match waiting {
+        Some(post) => {
+            let _ = post.send(serde_json::to_value(&message).unwrap_or_default());
+            None
+        }
+        None => Some(message),
+    }
+}
+
+/// A `message` event carrying one outgoing JSON-RPC message.
+fn event_for(config: &crate::Config, message: &ServerJsonRpcMessage) -> Result<Event, Infallible> {
+    {
+        let serialized = if super::rewrites_outgoing(config) {
+            serde_json::to_value(message).map(|mut value| {
+                super::rewrite_outgoing(config, &mut value);
                 value.to_string()
             })
         } else {
-            serde_json::to_string(&message)
+            serde_json::to_string(message)
         };
         let data = serialized.unwrap_or_else(|error| {
             json!({
@@ -140,13 +189,7 @@ async fn connect(
             .to_string()
         });
         Ok(Event::default().event("message").data(data))
-    });
-    let stream = stream::iter(first)
-        .chain(messages)
-        .take_until(service.cancelled_owned());
-    Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
+    }
 }
 
 /// 202 Accepted, as the SDKs answer a POST whose reply travels on the stream.
@@ -164,14 +207,18 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
     let Some(session_id) = session_id else {
         return jsonrpc_error(StatusCode::BAD_REQUEST, -32600, "session_id is required");
     };
-    let (incoming, initialized) = {
+    let (incoming, initialized, diverted) = {
         let sessions = state.sessions.sse();
         match sessions.get(&session_id) {
             Some(session)
                 if session.owner.user.id == caller.user.id
                     || crate::injected!(config, UnboundSessions) =>
             {
-                (session.incoming.clone(), session.initialized)
+                (
+                    session.incoming.clone(),
+                    session.initialized,
+                    std::sync::Arc::clone(&session.diverted),
+                )
             }
             // Another user's session is answered exactly like a missing one.
             _ => {
@@ -218,7 +265,31 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
         }
         _ => {}
     }
-    match tokio::time::timeout(ENQUEUE_TIMEOUT, incoming.send(Box::new(message))).await {
+    let post_answer = match &request_id {
+        Some(id) if crate::injected!(config, ResponseOnlyInPostBody) => {
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            if let Ok(key) = serde_json::to_string(id) {
+                diverted
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert(key, sender);
+            }
+            Some(receiver)
+        }
+        _ => None,
+    };
+    let enqueued = tokio::time::timeout(ENQUEUE_TIMEOUT, incoming.send(Box::new(message))).await;
+    if let (Ok(Ok(())), Some(receiver)) = (&enqueued, post_answer) {
+        return match tokio::time::timeout(ENQUEUE_TIMEOUT, receiver).await {
+            Ok(Ok(response)) => (StatusCode::OK, axum::Json(response)).into_response(),
+            _ => jsonrpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -32603,
+                "The session did not answer in time",
+            ),
+        };
+    }
+    match enqueued {
         Ok(Ok(())) => match request_id {
             Some(id) if crate::injected!(config, ResultInPostBody) => (
                 accepted(config, Transport::Sse).status(),
