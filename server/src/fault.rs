@@ -119,8 +119,10 @@ faults! {
     MalformedCredentialsGet400 = "malformed-credentials-get-400" => ["AUTH-GEN-05"],
     /// A request that names a live session runs as the session's owner whatever its
     /// token: an unknown, altered or expired token is only refused on the request that
-    /// opens a session.
-    SessionOverridesInvalidToken = "session-overrides-invalid-token" => ["AUTH-GEN-05"],
+    /// opens a session. AUTH-TOK-04's token, invalid once GitHub refused the grant, is
+    /// then still served in its session.
+    SessionOverridesInvalidToken = "session-overrides-invalid-token" => ["AUTH-GEN-05"]
+        also ["AUTH-TOK-04"],
     /// Expired access tokens are still accepted. Tokens live one second, so only the
     /// expiry check runs: every other check's tokens would expire under it.
     AcceptExpiredTokens = "accept-expired-tokens" => ["AUTH-GEN-05"]
