@@ -262,6 +262,12 @@ async fn challenge_points_to_metadata(cx: Ctx) -> anyhow::Result<Verdict> {
     // Unauthorized": every 401, so also the requests that do not open a session (the
     // catalogue: "the same challenge on GET $MCP, GET $SSE and the legacy POST endpoint").
     for (what, ex) in other_unauthenticated_requests(&cx).await? {
+        // Only a 401 must carry the challenge; whether these requests get one at all is
+        // AUTH-GEN-01's finding.
+        if ex.status != 401 {
+            f.note(format!("{what} answered {}, not 401", ex.status));
+            continue;
+        }
         if let Some(other) = judge_challenge(&cx, &mut f, &what, &ex) {
             f.require(
                 other == rm,

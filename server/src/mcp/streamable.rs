@@ -74,6 +74,9 @@ async fn bind_sessions(
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     let method = request.method().clone();
+    if let Some(refusal) = unsupported_version_without_body(config, &mut request) {
+        return refusal;
+    }
 
     if method == Method::GET && crate::injected!(config, GetNotImplemented) {
         return jsonrpc_error(StatusCode::NOT_IMPLEMENTED, -32600, "Not implemented");
@@ -101,9 +104,6 @@ async fn bind_sessions(
         }
     }
     if let Some(refusal) = protocol_version_faults(config, &mut request, session_id.is_some()) {
-        return refusal;
-    }
-    if let Some(refusal) = unsupported_version_without_body(config, &mut request) {
         return refusal;
     }
 
