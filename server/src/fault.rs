@@ -147,6 +147,12 @@ faults! {
     /// A malformed `Authorization` header (another scheme, an empty bearer token) gets
     /// 400 `invalid_request` instead of 401.
     MalformedCredentialsGet400 = "malformed-credentials-get-400" => ["AUTH-GEN-05"],
+    /// A request that names a live session runs as the session's owner whatever its
+    /// token: an unknown, altered or expired token is only refused on the request that
+    /// opens a session. AUTH-TOK-04's token, invalid once GitHub refused the grant, is
+    /// then still served in its session.
+    SessionOverridesInvalidToken = "session-overrides-invalid-token" => ["AUTH-GEN-05"]
+        also ["AUTH-TOK-04"],
     /// Expired access tokens are still accepted. Tokens live one second, so only the
     /// expiry check runs: every other check's tokens would expire under it.
     AcceptExpiredTokens = "accept-expired-tokens" => ["AUTH-GEN-05"]
@@ -158,6 +164,9 @@ faults! {
     ErrorInBareChallenge = "error-in-bare-challenge" => ["AUTH-GEN-07"],
     /// `/token` does not check the secrets of confidential clients.
     SkipClientSecretCheck = "skip-client-secret-check" => ["AUTH-GEN-08"],
+    /// `/token` checks a confidential client's secret only when it comes by HTTP Basic:
+    /// a wrong or missing `client_secret` in the body (`client_secret_post`) passes.
+    SecretCheckedOnlyOverBasic = "secret-checked-only-over-basic" => ["AUTH-GEN-08"],
 
     // AUTH-ASM: authorization server metadata.
 
@@ -172,6 +181,13 @@ faults! {
     OmitResponseTypes = "omit-response-types" => ["AUTH-ASM-07"],
     /// The metadata omits `S256` from `code_challenge_methods_supported`.
     OmitS256 = "omit-s256" => ["AUTH-ASM-08"],
+    /// Besides the RFC 8414 document, an OpenID Connect discovery document is served
+    /// without `code_challenge_methods_supported`.
+    OidcWithoutPkceMethods = "oidc-without-pkce-methods" => ["AUTH-ASM-08"],
+    /// `grant_types_supported` lists only `authorization_code`, though refresh tokens
+    /// are issued, and `token_endpoint_auth_methods_supported` lacks `none`, though
+    /// public clients are accepted.
+    MetadataListsDisagree = "metadata-lists-disagree" => ["AUTH-ASM-07"],
     /// Metadata requests carrying an `MCP-Protocol-Version` the server does not know get 400.
     MetadataChecksProtocolVersion = "metadata-checks-protocol-version" => ["AUTH-ASM-13"],
     /// The authorization server metadata is served as `text/plain`.
@@ -188,10 +204,18 @@ faults! {
     /// The metadata of `/mcp` names `/sse` as its resource and the other way round. The
     /// path-suffixed document's `resource` is also what AUTH-PRM-05 compares.
     SwappedResources = "swapped-resources" => ["AUTH-PRM-03"] also ["AUTH-PRM-05"],
+    /// The path-suffixed resource metadata names its resource with a trailing slash
+    /// (`…/mcp/`): a prefix of what a client would compare, not the URL the document is
+    /// served for. Tokens are still issued, since `resource` is compared without it.
+    PrmResourceTrailingSlash = "prm-resource-trailing-slash" => ["AUTH-PRM-03"],
     /// 401 and 403 responses carry no `WWW-Authenticate` challenge. Without one the
     /// invalid-token 401 cannot say `error="invalid_token"` (AUTH-TOK-06), nor the 403
     /// name the missing scope (AUTH-SCOPE-02).
     DropWwwAuthenticate = "drop-www-authenticate" => ["AUTH-PRM-04"] also ["AUTH-TOK-06", "AUTH-SCOPE-02"],
+    /// Only the requests that open a session (POST on `/mcp`, `GET /sse`) get the
+    /// challenge with `resource_metadata`; the 401 to a request without credentials on
+    /// GET or DELETE `/mcp` or on the message endpoint has a bare `Bearer` challenge.
+    ChallengeOnlyWhereSessionsOpen = "challenge-only-where-sessions-open" => ["AUTH-PRM-04"],
     /// The root metadata document names another authorization server than the
     /// path-suffixed ones.
     RootMetadataDisagrees = "root-metadata-disagrees" => ["AUTH-PRM-05"],
@@ -273,10 +297,13 @@ faults! {
     /// Refreshing keeps the old refresh token valid.
     NoRefreshRotation = "no-refresh-rotation" => ["AUTH-FLOW-15"],
     /// Authorization responses carry no `iss`, though the metadata says they do.
-    OmitIss = "omit-iss" => ["AUTH-FLOW-18"],
-    /// Authorization responses carry `iss`, but the metadata does not say
-    /// `authorization_response_iss_parameter_supported`.
-    IssNotAdvertised = "iss-not-advertised" => ["AUTH-FLOW-18"],
+    /// AUTH-ASM-11 sees the same broken promise from the metadata's side: the flag is set
+    /// and `iss` is missing.
+    OmitIss = "omit-iss" => ["AUTH-FLOW-18"] also ["AUTH-ASM-11"],
+    /// Authorization responses carry `iss`, but the metadata does not set
+    /// `authorization_response_iss_parameter_supported`. AUTH-ASM-11 judges the
+    /// metadata's side of the same promise.
+    IssNotAdvertised = "iss-not-advertised" => ["AUTH-FLOW-18", "AUTH-ASM-11"],
     /// Revoked tokens are still accepted.
     AcceptRevokedTokens = "accept-revoked-tokens" => ["AUTH-FLOW-19"],
     /// Allowed: no revocation endpoint is advertised; RFC 7009 is optional and the MCP
@@ -333,6 +360,10 @@ faults! {
     ProfileFailureErrorPage = "profile-failure-error-page" => ["AUTH-3P-02"],
     /// `/authorize` goes straight to GitHub without the per-client consent page.
     SkipConsent = "skip-consent" => ["AUTH-3P-03"],
+    /// The consent page submits its own approval with a script as soon as it loads:
+    /// an interstitial, not a consent. AUTH-3P-04 finds the same page needs no explicit
+    /// approval.
+    ConsentAutoSubmits = "consent-auto-submits" => ["AUTH-3P-03"] also ["AUTH-3P-04"],
     /// The consent form is accepted without its CSRF token.
     SkipConsentCsrf = "skip-consent-csrf" => ["AUTH-3P-04"],
     /// The consent cookie is not `HttpOnly`.
@@ -345,8 +376,16 @@ faults! {
 
     /// A foreign `Origin` is not rejected, on either transport.
     SkipOriginCheck = "skip-origin-check" => ["SHTTP-02", "SSE-07"],
+    /// A foreign `Origin` on `/mcp` gets 400 instead of 403. Any 4xx is allowed for
+    /// clients of versions before 2025-11-25; a 2025-11-25 session, the suite's
+    /// default, must get 403.
+    ForeignOriginGets400 = "foreign-origin-gets-400" => ["SHTTP-02"],
     /// Notifications to `/mcp` are answered with 200 instead of 202.
     NotificationsGet200 = "notifications-get-200" => ["SHTTP-05"],
+    /// `notifications/initialized` on `/mcp` gets 400. Every session's handshake then
+    /// fails, so only the check that names the defect runs.
+    RefuseInitializedNotification = "refuse-initialized-notification" => ["SHTTP-05"]
+        only ["SHTTP-05"],
     /// A message that is not JSON-RPC and has no usable id gets 200 with an error body
     /// instead of a 4xx.
     InvalidInputGets200 = "invalid-input-gets-200" => ["SHTTP-06"],
@@ -357,6 +396,9 @@ faults! {
     GetNotImplemented = "get-not-implemented" => ["SHTTP-12"],
     /// Session ids contain a space, which is not a visible ASCII character.
     SessionIdWithSpace = "session-id-with-space" => ["SHTTP-16"],
+    /// Streamable HTTP session ids come from a counter (`session-1`, `session-2`, ...):
+    /// unique and visible ASCII, but guessable.
+    SequentialSessionIds = "sequential-session-ids" => ["SHTTP-16"],
     /// A request without `Mcp-Session-Id` is routed to a session its token opened.
     HeaderlessJoinsSession = "headerless-joins-session" => ["SHTTP-17"],
     /// DELETE answers 200 but leaves the session open.
@@ -365,6 +407,9 @@ faults! {
     /// 2026-07-28 request with an unsupported version then lacks the header and gets
     /// `HeaderMismatch` (-32020) instead of `UnsupportedProtocolVersion` (SHTTP5-10).
     IgnoreUnsupportedProtocolVersion = "ignore-unsupported-protocol-version" => ["SHTTP-20"] also ["SHTTP5-10"],
+    /// An unsupported `MCP-Protocol-Version` is refused on POST only: GET and DELETE
+    /// with one are served as if it were the negotiated version.
+    ProtocolVersionCheckedOnPostOnly = "protocol-version-checked-on-post-only" => ["SHTTP-20"],
     /// Requests in a session without `MCP-Protocol-Version` get 400.
     RequireProtocolVersionHeader = "require-protocol-version-header" => ["SHTTP-21"],
 
@@ -381,6 +426,8 @@ faults! {
     MethodNotFoundGets200 = "method-not-found-gets-200" => ["SHTTP5-11"],
     /// `server/discover` is not implemented: it gets 404 and -32601.
     NoServerDiscover = "no-server-discover" => ["SHTTP5-20"],
+    /// The `server/discover` result lacks `resultType`, `ttlMs` and `cacheScope`.
+    DiscoverWithoutCacheHints = "discover-without-cache-hints" => ["SHTTP5-20"],
     /// A 2026-07-28 `tools/call` without a session is refused with 400, as if its context
     /// had to come from an earlier `initialize` on the connection.
     StatelessCallNeedsSession = "stateless-call-needs-session" => ["SHTTP5-22"],
@@ -392,6 +439,10 @@ faults! {
     /// The message endpoint acknowledges each request with a placeholder JSON-RPC result
     /// in the POST body, besides the real response on the stream.
     ResultInPostBody = "result-in-post-body" => ["SSE-04"],
+    /// The message endpoint answers each request with its response in the POST body
+    /// (200) and sends nothing on the stream. Every SSE session's `initialize` then
+    /// waits in vain on the stream, so only the check that names the defect runs.
+    ResponseOnlyInPostBody = "response-only-in-post-body" => ["SSE-04"] only ["SSE-04"],
     /// The message endpoint answers 200 instead of 202.
     SsePostsGet200 = "sse-posts-get-200" => ["SSE-05"],
     /// POSTs for an unknown session get 400 instead of 404.
@@ -425,6 +476,10 @@ faults! {
     NullIdAsNotification = "null-id-as-notification" => ["RPC-05"],
     /// Parse errors carry code -32600 instead of -32700.
     WrongParseErrorCode = "wrong-parse-error-code" => ["RPC-06"],
+    /// JSON that is no JSON-RPC request gets the parse error code -32700 instead of
+    /// -32600 (still with 400). A request with `id: null` is such a message, so RPC-05
+    /// sees the wrong code too.
+    InvalidRequestAsParseError = "invalid-request-as-parse-error" => ["RPC-07"] also ["RPC-05"],
     /// A malformed request that has an id is accepted with 202 and dropped.
     DropInvalidRequests = "drop-invalid-requests" => ["RPC-07"],
     /// An unknown method gets code -32603 instead of -32601. On a 2026-07-28 request
@@ -432,6 +487,10 @@ faults! {
     WrongMethodNotFoundCode = "wrong-method-not-found-code" => ["RPC-08"] also ["SHTTP5-11"],
     /// An unknown tool gets an `isError` result instead of a JSON-RPC error.
     UnknownToolAsToolError = "unknown-tool-as-tool-error" => ["RPC-09"],
+    /// Invalid `tools/call` and `tools/list` params (an unknown tool, no name, an
+    /// `arguments` that is no object, a cursor the server never issued) get -32603
+    /// instead of -32602.
+    InvalidParamsAsInternalError = "invalid-params-as-internal-error" => ["RPC-09"],
 
     // TOOLS: tools/list and tools/call.
 

@@ -246,8 +246,15 @@ pub async fn check_origin(State(state): State<AppState>, request: Request, next:
                     .any(|allowed| allowed == origin)
         });
         if !allowed {
+            let status = if crate::injected!(state.config, ForeignOriginGets400)
+                && request.uri().path() == "/mcp"
+            {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::FORBIDDEN
+            };
             return (
-                StatusCode::FORBIDDEN,
+                status,
                 axum::Json(json!({
                     "jsonrpc": "2.0",
                     "error": {"code": -32600, "message": "Forbidden: Origin is not allowed"}

@@ -56,6 +56,11 @@ fn protected_resource_metadata(config: &Config, resource: String, root: bool) ->
     if crate::injected!(config, OmnibusScope) {
         scopes.push("all".into());
     }
+    let resource = if !root && crate::injected!(config, PrmResourceTrailingSlash) {
+        format!("{resource}/")
+    } else {
+        resource
+    };
     Json(json!({
         "resource": resource,
         "authorization_servers": authorization_servers,
@@ -131,7 +136,25 @@ pub async fn require_bearer(
                 )
                     .into_response();
             }
+            if crate::injected!(state.config, ChallengeOnlyWhereSessionsOpen)
+                && !opens_session(&request)
+            {
+                return without_metadata_url(refuse(
+                    &state.config,
+                    &metadata_url,
+                    Refusal::Missing,
+                ));
+            }
             refuse(&state.config, &metadata_url, Refusal::Missing)
+        }
+        Err(Refusal::Invalid(description)) => {
+            if crate::injected!(state.config, SessionOverridesInvalidToken)
+                && let Some(owner) = state.sessions.owner_of(&request)
+            {
+                request.extensions_mut().insert(owner);
+                return next.run(request).await;
+            }
+            refuse(&state.config, &metadata_url, Refusal::Invalid(description))
         }
         Err(refusal) => refuse(&state.config, &metadata_url, refusal),
     }
@@ -152,14 +175,44 @@ fn session_checked_first(state: &AppState, request: &Request) -> bool {
     if !crate::injected!(state.config, SessionCheckBeforeAuth) {
         return false;
     }
-    let opens_session = match request.uri().path() {
+    !opens_session(request) && state.sessions.owner_of(request).is_none()
+}
+
+/// Whether a request is the first of a session: POST on `/mcp` without a session
+/// header, or `GET /sse`.
+fn opens_session(request: &Request) -> bool {
+    match request.uri().path() {
         "/mcp" => {
             request.method() == axum::http::Method::POST
                 && !request.headers().contains_key("mcp-session-id")
         }
         path => path == "/sse",
-    };
-    !opens_session && state.sessions.owner_of(request).is_none()
+    }
+}
+
+/// Only with the `challenge-only-where-sessions-open` fault: the challenge loses its
+/// `resource_metadata` parameter and keeps the others.
+fn without_metadata_url(mut response: Response) -> Response {
+    let stripped = response
+        .headers()
+        .get(header::WWW_AUTHENTICATE)
+        .and_then(|value| value.to_str().ok())
+        .map(|challenge| {
+            let params: Vec<&str> = challenge
+                .trim_start_matches("Bearer")
+                .split(',')
+                .map(str::trim)
+                .filter(|param| !param.is_empty() && !param.starts_with("resource_metadata="))
+                .collect();
+            format!("Bearer {}", params.join(", "))
+        })
+        .and_then(|challenge| HeaderValue::from_str(challenge.trim_end()).ok());
+    if let Some(value) = stripped {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 /// Whether a token for `resource` may be used at `path`. A token names one resource (RFC

@@ -297,7 +297,81 @@ async fn consent_per_client(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         None,
     );
+    // "MUST obtain user consent for each dynamically registered client": a page that is
+    // not about this client, or that approves by itself, obtains nothing.
+    if let (true, Arrival::Page(page)) = (consent, &second.outcome.arrival) {
+        let html = page.text();
+        f.require(
+            html.contains(&second.client.name),
+            format!(
+                "the page for the new client does not name it ({:?})",
+                second.client.name
+            ),
+            Some(page),
+        );
+        let redirect = Url::parse(&second.client.redirect_uri)?;
+        f.require(
+            redirect.host_str().is_some_and(|h| html.contains(h)),
+            "the page for the new client does not show where it redirects",
+            Some(page),
+        );
+        for scope in github_scopes(&cx, &first.outcome.trail) {
+            f.require(
+                html.contains(&scope),
+                format!("the page for the new client does not show the GitHub scope {scope:?}"),
+                Some(page),
+            );
+        }
+        if let Some(why) = approves_by_itself(&html) {
+            f.require(
+                false,
+                format!("the page for the new client is no consent page: {why}"),
+                Some(page),
+            );
+        }
+    }
     Ok(f.verdict())
+}
+
+/// The scopes the server asked GitHub for, from the authorize request a login's trail sent
+/// there.
+fn github_scopes(cx: &Ctx, trail: &[Exchange]) -> Vec<String> {
+    let github = cx.config().mock_github.origin();
+    trail
+        .iter()
+        .filter(|ex| ex.request.url.origin() == github)
+        .find_map(|ex| {
+            ex.request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "scope")
+                .map(|(_, v)| v.into_owned())
+        })
+        .map(|scope| {
+            scope
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Why a consent page would approve without the person, if it would: a meta refresh, or a
+/// script or `onload` handler that submits or clicks. Consent "needs an explicit approval"
+/// (security best practices: the MCP-level consent page).
+fn approves_by_itself(html: &str) -> Option<&'static str> {
+    let lower = html.to_ascii_lowercase();
+    let compact: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.contains("http-equiv=\"refresh\"") || compact.contains("http-equiv=refresh") {
+        return Some("it moves on by itself with a meta refresh");
+    }
+    let submits = [".submit(", ".requestsubmit(", ".click("];
+    let scripted = lower.contains("<script") || lower.contains("onload=");
+    if scripted && submits.iter().any(|s| compact.contains(s)) {
+        return Some("a script submits its form without the person");
+    }
+    None
 }
 
 /// Fetches the consent page for a fresh client, in `browser`.
@@ -365,6 +439,13 @@ async fn consent_page_protections(cx: Ctx) -> anyhow::Result<Verdict> {
         "the consent page can be framed (no X-Frame-Options: DENY or CSP frame-ancestors)",
         Some(&page),
     );
+    if let Some(why) = approves_by_itself(&html) {
+        f.require(
+            false,
+            format!("the consent page needs no explicit approval: {why}"),
+            Some(&page),
+        );
+    }
     let Some(form) = consent_form(&page.request.url, &html, Consent::Approve) else {
         anyhow::bail!("the consent page has no approve form");
     };

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Check, Ctx, Findings, Level, Scope, Verdict};
+use super::{Check, Ctx, Findings, Level, LoginOptions, Scope, Verdict};
 use crate::body;
 use crate::http::Req;
 use crate::oauth::discovery::AsSource;
@@ -49,7 +49,7 @@ pub fn checks() -> Vec<Check> {
             level: Level::Must,
             versions: Versions::since(Version::V2025_03_26),
             scope: AS,
-            title: "metadata has the required fields and consistent lists",
+            title: "every metadata document has the required fields and lists consistent with the server",
             run: body!(required_fields),
         },
         Check {
@@ -59,8 +59,18 @@ pub fn checks() -> Vec<Check> {
             level: Level::Must,
             versions: Versions::since(Version::V2025_03_26),
             scope: AS,
-            title: "code_challenge_methods_supported lists S256",
+            title: "every metadata document's code_challenge_methods_supported lists S256",
             run: body!(s256_is_advertised),
+        },
+        Check {
+            id: "AUTH-ASM-11",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::only(Version::V2026_07_28),
+            scope: AS,
+            title: "iss in authorization responses if and only if authorization_response_iss_parameter_supported",
+            run: body!(iss_is_advertised),
         },
         Check {
             id: "AUTH-ASM-13",
@@ -203,37 +213,65 @@ async fn issuer_matches(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
+/// Every metadata document the authorization server serves at the URLs clients try
+/// (RFC 8414 and OpenID Connect discovery), with the URL it came from. The one discovery
+/// found comes first.
+async fn served_documents(cx: &Ctx) -> anyhow::Result<Vec<(url::Url, Value)>> {
+    let d = cx.discovery()?;
+    let mut out: Vec<(url::Url, Value)> = d
+        .metadata_url
+        .clone()
+        .zip(d.metadata.clone())
+        .into_iter()
+        .collect();
+    let Ok(issuer) = url::Url::parse(&d.issuer) else {
+        return Ok(out);
+    };
+    for url in crate::oauth::discovery::as_metadata_urls(&issuer) {
+        if out.iter().any(|(u, _)| *u == url) {
+            continue;
+        }
+        let ex = cx
+            .http()
+            .send(Req::get(url.clone()).header("Accept", "application/json"))
+            .await?;
+        if ex.status == 200
+            && let Some(doc) = ex.json().filter(Value::is_object)
+        {
+            out.push((url, doc));
+        }
+    }
+    Ok(out)
+}
+
+fn strings(doc: &Value, key: &str) -> Option<Vec<String>> {
+    doc.get(key)?.as_array().map(|a| {
+        a.iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
 async fn required_fields(cx: Ctx) -> anyhow::Result<Verdict> {
     let doc = metadata(&cx)?;
     let mut f = Findings::new(&cx);
-    for key in ["issuer", "authorization_endpoint", "token_endpoint"] {
-        f.require(
-            doc.get(key).and_then(Value::as_str).is_some(),
-            format!("{key} is missing"),
-            None,
-        );
-    }
-    let strings = |key: &str| -> Option<Vec<String>> {
-        doc.get(key)?.as_array().map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-    };
-    match strings("response_types_supported") {
-        Some(types) => f.require(
-            types.iter().any(|t| t == "code"),
-            "response_types_supported lacks \"code\"",
-            None,
+    // What the server does, to compare the lists with: a public client's login (the suite's
+    // default) and whether its token response carried a refresh token.
+    // A login that fails is another check's finding; the lists are then judged without it.
+    let (public_accepted, refresh_issued) = match cx.login(LoginOptions::default()).await {
+        Ok(login) => (
+            login.client().auth_method == "none",
+            login.tokens.refresh_token.is_some(),
         ),
-        None => f.require(false, "response_types_supported is missing", None),
+        Err(e) => {
+            f.note(format!(
+                "the lists were not compared with a login, which failed: {e:#}"
+            ));
+            (false, false)
+        }
     };
-    if let Some(grants) = strings("grant_types_supported") {
-        f.require(
-            grants.iter().any(|g| g == "authorization_code"),
-            "grant_types_supported lacks authorization_code",
-            None,
-        );
+    for (url, doc) in served_documents(&cx).await? {
+        judge_required_fields(&mut f, &url, &doc, public_accepted, refresh_issued);
     }
     f.prefer(
         doc.get("scopes_supported").is_some(),
@@ -264,22 +302,137 @@ async fn required_fields(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
-async fn s256_is_advertised(cx: Ctx) -> anyhow::Result<Verdict> {
-    let doc = metadata(&cx)?;
-    let mut f = Findings::new(&cx);
-    let methods: Vec<&str> = doc
-        .get("code_challenge_methods_supported")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    f.require(
-        methods.contains(&"S256"),
-        format!(
-            "code_challenge_methods_supported is {:?}",
-            doc.get("code_challenge_methods_supported")
+/// RFC 8414 §2's REQUIRED fields, and lists that agree with what the server does:
+/// `grant_types_supported` names `refresh_token` when refresh tokens are issued, and
+/// `token_endpoint_auth_methods_supported` names `none` when public clients are accepted
+/// (the catalogue's consistency checks). A list that is absent is not judged.
+fn judge_required_fields(
+    f: &mut Findings,
+    url: &url::Url,
+    doc: &Value,
+    public_accepted: bool,
+    refresh_issued: bool,
+) {
+    for key in ["issuer", "authorization_endpoint", "token_endpoint"] {
+        f.require(
+            doc.get(key).and_then(Value::as_str).is_some(),
+            format!("{key} is missing from {url}"),
+            None,
+        );
+    }
+    match strings(doc, "response_types_supported") {
+        Some(types) => f.require(
+            types.iter().any(|t| t == "code"),
+            format!("response_types_supported of {url} lacks \"code\""),
+            None,
         ),
-        None,
-    );
+        None => f.require(
+            false,
+            format!("response_types_supported is missing from {url}"),
+            None,
+        ),
+    };
+    if let Some(grants) = strings(doc, "grant_types_supported") {
+        f.require(
+            grants.iter().any(|g| g == "authorization_code"),
+            format!("grant_types_supported of {url} lacks authorization_code"),
+            None,
+        );
+        f.require(
+            !refresh_issued || grants.iter().any(|g| g == "refresh_token"),
+            format!(
+                "the server issues refresh tokens, but grant_types_supported of {url} is {grants:?}"
+            ),
+            None,
+        );
+    }
+    if let Some(methods) = strings(doc, "token_endpoint_auth_methods_supported") {
+        f.require(
+            !public_accepted || methods.iter().any(|m| m == "none"),
+            format!(
+                "the server accepts public clients, but token_endpoint_auth_methods_supported of {url} is {methods:?}"
+            ),
+            None,
+        );
+    }
+}
+
+async fn s256_is_advertised(cx: Ctx) -> anyhow::Result<Verdict> {
+    metadata(&cx)?;
+    let mut f = Findings::new(&cx);
+    // "Authorization servers providing OpenID Connect Discovery 1.0 MUST include
+    // code_challenge_methods_supported in their metadata" (2025-11-25), and PKCE is required
+    // of every client: so every served document, OAuth and OIDC, lists S256.
+    for (url, doc) in served_documents(&cx).await? {
+        let methods: Vec<&str> = doc
+            .get("code_challenge_methods_supported")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        f.require(
+            methods.contains(&"S256"),
+            format!(
+                "code_challenge_methods_supported of {url} is {:?}",
+                doc.get("code_challenge_methods_supported")
+            ),
+            None,
+        );
+    }
+    Ok(f.verdict())
+}
+
+/// "Authorization servers that include the iss parameter MUST advertise this by setting
+/// authorization_response_iss_parameter_supported to true in their metadata" (2026-07-28),
+/// and RFC 9207 §3: a server that advertises it "MUST" include `iss` in every authorization
+/// response, success and error.
+async fn iss_is_advertised(cx: Ctx) -> anyhow::Result<Verdict> {
+    let d = cx.discovery()?;
+    let advertised = d
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("authorization_response_iss_parameter_supported"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    let (ok, denied) = futures::try_join!(
+        cx.authorize(LoginOptions::default()),
+        cx.authorize(LoginOptions {
+            fault: Some("access_denied".into()),
+            ..LoginOptions::default()
+        })
+    )?;
+    let mut f = Findings::new(&cx);
+    for (what, a) in [
+        ("the success redirect", &ok),
+        ("the error redirect", &denied),
+    ] {
+        let Some(callback) = a.callback.as_ref() else {
+            anyhow::bail!(
+                "{what} never reached the client: {}",
+                a.outcome.describe(cx.http())
+            );
+        };
+        match (&callback.iss, advertised) {
+            (Some(_), false) => {
+                f.require(
+                    false,
+                    format!(
+                        "{what} carries iss, but the metadata does not set authorization_response_iss_parameter_supported to true"
+                    ),
+                    None,
+                );
+            }
+            (None, true) => {
+                f.require(
+                    false,
+                    format!(
+                        "the metadata sets authorization_response_iss_parameter_supported, but {what} has no iss"
+                    ),
+                    None,
+                );
+            }
+            _ => {}
+        }
+    }
     Ok(f.verdict())
 }
 

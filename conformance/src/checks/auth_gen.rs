@@ -68,7 +68,7 @@ pub fn checks() -> Vec<Check> {
             level: Level::Must,
             versions: V25_03,
             scope: BOTH,
-            title: "random and tampered tokens get 401",
+            title: "random, tampered and foreign-issuer tokens get 401, also inside a session",
             run: body!(invalid_tokens_get_401),
         },
         Check {
@@ -78,7 +78,7 @@ pub fn checks() -> Vec<Check> {
             level: Level::Must,
             versions: V25_03,
             scope: BOTH,
-            title: "an expired token gets 401",
+            title: "an expired token gets 401, also inside the session it opened",
             run: body!(expired_tokens_get_401),
         },
         Check {
@@ -108,7 +108,7 @@ pub fn checks() -> Vec<Check> {
             level: Level::Must,
             versions: V25_03,
             scope: Scope::AuthServer,
-            title: "public clients complete the flow; a confidential client's wrong secret gets invalid_client",
+            title: "public clients complete the flow; a wrong or missing confidential secret gets invalid_client",
             run: body!(public_and_confidential_clients),
         },
     ]
@@ -337,14 +337,47 @@ async fn invalid_tokens_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
         ("an empty bearer token", "Bearer ".to_owned()),
         ("Basic credentials", "Basic dXNlcjpwYXNz".to_owned()),
     ];
-    for (what, header) in cases {
-        let ex = cx.probe(Some(&header)).await?;
+    for (what, header) in &cases {
+        let ex = cx.probe(Some(header)).await?;
         f.require(
             ex.status == 401,
             format!("{what} answered {}", ex.status),
             Some(&ex),
         );
     }
+    // "Invalid or expired tokens MUST receive a HTTP 401 response": every request, not only
+    // the one that opens a session. A server that trusts a live session id instead of the
+    // token on each request fails here.
+    let (conn, _) = cx.connect(Some(login.access_token())).await?;
+    let foreign = foreign_issuer_token(&cx);
+    let in_session = [
+        (cases[0].0, cases[0].1.clone()),
+        (cases[1].0, cases[1].1.clone()),
+        (
+            "a well-formed JWT from another issuer",
+            format!("Bearer {foreign}"),
+        ),
+    ];
+    for (what, header) in in_session {
+        let ex = request_in_session(&cx, &conn, &header).await?;
+        f.require(
+            ex.status == 401,
+            format!(
+                "{what}, inside a session the valid token opened, answered {}",
+                ex.status
+            ),
+            Some(&ex),
+        );
+    }
+    let first = cx.probe(Some(&format!("Bearer {foreign}"))).await?;
+    f.require(
+        first.status == 401,
+        format!(
+            "a well-formed JWT from another issuer answered {}",
+            first.status
+        ),
+        Some(&first),
+    );
     // RFC 9110 §11.1: the scheme is case-insensitive, so `bearer` must work too.
     let lower = cx
         .probe(Some(&format!("bearer {}", login.access_token())))
@@ -382,6 +415,7 @@ async fn expired_tokens_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
             cx.evidence(&before)
         );
     }
+    let (conn, _) = cx.connect(Some(login.access_token())).await?;
     // Expiry is the subject here, so the check has to let the lifetime pass. It then
     // looks again every 100 ms for up to 1.1 s more, which covers servers that count
     // whole seconds without making every run wait for them.
@@ -402,7 +436,70 @@ async fn expired_tokens_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&after),
     );
+    // The session the token opened while it was valid must not keep it alive.
+    let header = format!("Bearer {}", login.access_token());
+    let ex = request_in_session(&cx, &conn, &header).await?;
+    f.require(
+        ex.status == 401,
+        format!(
+            "inside the session it opened, the expired token answered {}",
+            ex.status
+        ),
+        Some(&ex),
+    );
     Ok(f.verdict())
+}
+
+/// `tools/list` inside an open session, with a chosen `Authorization` header value instead of
+/// the token that opened it. Only the response head matters.
+async fn request_in_session(
+    cx: &Ctx,
+    conn: &crate::client::McpConn,
+    authorization: &str,
+) -> anyhow::Result<crate::http::Exchange> {
+    let message = json!({"jsonrpc": "2.0", "id": 77, "method": "tools/list"});
+    let req = match conn {
+        crate::client::McpConn::Shttp(c) => {
+            let mut other = c.clone();
+            other.token = None;
+            other.req(Method::POST).json(&message)
+        }
+        crate::client::McpConn::Sse(s) => Req::post(s.endpoint.clone()).json(&message),
+    };
+    cx.http()
+        .send_head(req.header("Authorization", authorization))
+        .await
+}
+
+/// A token this server never issued, in the form other authorization servers use: a JWT
+/// (RFC 9068 claims) from another issuer, for this resource, unexpired, signed with a key the
+/// server cannot know.
+fn foreign_issuer_token(cx: &Ctx) -> String {
+    use base64::Engine as _;
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let header = b64(&json!({"alg": "HS256", "typ": "at+jwt"}));
+    let claims = b64(&json!({
+        "iss": "https://rogue-issuer.example",
+        "aud": cx.mcp_url().as_str(),
+        "sub": "octocat",
+        "client_id": "conformance",
+        "scope": cx.discovery().ok().and_then(|d| d.prm.clone())
+            .and_then(|p| p.get("scopes_supported").cloned())
+            .and_then(|s| s.as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" ")))
+            .unwrap_or_default(),
+        "iat": now,
+        "exp": now + 3600,
+        "jti": flow::random_state(),
+    }));
+    let signature =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(flow::random_state().as_bytes());
+    format!("{header}.{claims}.{signature}")
 }
 
 async fn malformed_requests_get_errors(cx: Ctx) -> anyhow::Result<Verdict> {
@@ -542,6 +639,32 @@ async fn public_and_confidential_clients(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&wrong),
     );
+    // The same by client_secret_post, and with no secret at all: "invalid_client: Client
+    // authentication failed (e.g., unknown client, no client authentication included, or
+    // unsupported authentication method)" (RFC 6749 §5.2). Without an Authorization header
+    // the status may be 400 or 401.
+    let wrong_secret = [
+        ("client_id", client.client_id.as_str()),
+        ("client_secret", "wrong-secret"),
+    ];
+    let no_secret = [("client_id", client.client_id.as_str())];
+    for (what, credentials) in [
+        ("a wrong client_secret in the body", &wrong_secret[..]),
+        ("no client secret at all", &no_secret[..]),
+    ] {
+        let ex = cx
+            .http()
+            .send(
+                Req::post(cx.endpoints()?.token)
+                    .form(fields.iter().chain(credentials.iter()).copied()),
+            )
+            .await?;
+        f.require(
+            matches!(ex.status, 400 | 401) && json_error(&ex).as_deref() == Some("invalid_client"),
+            format!("{what} answered {} {:?}", ex.status, json_error(&ex)),
+            Some(&ex),
+        );
+    }
     let ok = flow::exchange_code(
         cx.http(),
         &cx.endpoints()?.token,

@@ -2,10 +2,11 @@
 
 use serde_json::Value;
 
-use super::{BOTH, Check, Ctx, Findings, Level, Verdict, challenge};
+use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Verdict, challenge};
 use crate::body;
-use crate::http::Req;
+use crate::config::Transport;
 use crate::http::challenge::parse_challenges;
+use crate::http::{Exchange, Req};
 use crate::oauth::discovery::prm_urls;
 use crate::version::{Version, Versions};
 
@@ -180,27 +181,34 @@ async fn resource_is_the_endpoint(cx: Ctx) -> anyhow::Result<Verdict> {
         }
         Some(r) => {
             f.require(r.fragment().is_none(), "resource has a fragment", None);
-            let exact = resource == Some(mcp.as_str())
-                || resource == Some(mcp.as_str().trim_end_matches('/'));
-            let prefix = r.origin() == mcp.origin()
-                && mcp.path().starts_with(r.path().trim_end_matches('/'));
-            // RFC 9728 §3.3: the resource must be identical to the URL the metadata was looked up
-            // for; a same-origin path prefix is what the TypeScript SDK accepts, so it only warns.
-            f.require(
-                prefix,
-                format!(
-                    "resource {r} (from {url}) is not the MCP endpoint {mcp} or a prefix of it"
+            let resource = resource.unwrap_or_default();
+            // RFC 9728 §3.3: "The resource value returned MUST be identical to the protected
+            // resource's resource identifier value into which the well-known URI path suffix
+            // was inserted to create the URL used to retrieve the metadata", and a document
+            // found through WWW-Authenticate must name the URL the client requested. Identity
+            // is byte for byte: a same-origin prefix (what the TypeScript SDK tolerates) or a
+            // stray trailing slash is another identifier.
+            let (expected, how) = match fetched_for(&url) {
+                Some(identifier) => (identifier, format!("the identifier {url} was built from")),
+                None => (
+                    mcp.to_string(),
+                    format!("the endpoint whose challenge named {url}"),
                 ),
+            };
+            // An origin's identifier is written with or without the empty path's slash.
+            let same = resource == expected
+                || (fetched_for(&url).is_some_and(|_| url.path().ends_with("-resource"))
+                    && resource.trim_end_matches('/') == expected);
+            f.require(
+                same,
+                format!("resource {resource:?} is not identical to {expected:?}, {how}"),
                 None,
             );
+            // A root document names the origin, which is only a prefix of the MCP endpoint:
+            // allowed by RFC 9728, but clients following MCP compare with the endpoint.
             f.prefer(
-                exact,
-                format!("resource {r} is a prefix of, not equal to, the MCP endpoint {mcp}"),
-                None,
-            );
-            f.prefer(
-                !r.as_str().ends_with('/') || mcp.as_str().ends_with('/'),
-                "resource has a trailing slash the endpoint does not have",
+                resource == mcp.as_str() || resource == mcp.as_str().trim_end_matches('/'),
+                format!("resource {resource:?} is not the MCP endpoint {mcp}"),
                 None,
             );
         }
@@ -208,50 +216,31 @@ async fn resource_is_the_endpoint(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
+/// The resource identifier a well-known metadata URL was built from: the URL without the
+/// `/.well-known/oauth-protected-resource` segment (RFC 9728 §3.1). `None` for a URL that is
+/// not well-known, such as one a `resource_metadata` challenge named.
+fn fetched_for(metadata_url: &url::Url) -> Option<String> {
+    const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+    let rest = metadata_url.path().strip_prefix(WELL_KNOWN)?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let origin = metadata_url.origin().ascii_serialization();
+    let mut identifier = format!("{origin}{rest}");
+    if let Some(query) = metadata_url.query() {
+        identifier.push('?');
+        identifier.push_str(query);
+    }
+    Some(identifier)
+}
+
 async fn challenge_points_to_metadata(cx: Ctx) -> anyhow::Result<Verdict> {
     let probe = cx.probe(None).await?;
     let mut f = Findings::new(&cx);
-    f.require(
-        probe.status == 401,
-        format!("an unauthenticated request answered {}", probe.status),
-        Some(&probe),
-    );
-    let values = probe.header_all("www-authenticate");
-    if values.is_empty() {
-        f.require(
-            false,
-            "the 401 has no WWW-Authenticate header",
-            Some(&probe),
-        );
-        return Ok(f.verdict());
-    }
-    let parsed = match parse_challenges(values.iter().copied()) {
-        Ok(p) => p,
-        Err(e) => {
-            f.require(
-                false,
-                format!("WWW-Authenticate does not parse: {e}"),
-                Some(&probe),
-            );
-            return Ok(f.verdict());
-        }
-    };
-    let Some(bearer) = parsed.iter().find(|c| c.is_bearer()) else {
-        f.require(false, "no Bearer challenge", Some(&probe));
+    let Some(rm) = judge_challenge(&cx, &mut f, "an unauthenticated request", &probe) else {
         return Ok(f.verdict());
     };
-    let Some(rm) = bearer.param("resource_metadata") else {
-        // 2025-11-25 accepts well-known discovery instead; 2025-06-18 does not.
-        let well_known = cx.discovery().ok().and_then(|d| d.prm.clone()).is_some();
-        let only_later = !cx.version_selected(Version::V2025_06_18);
-        f.require(
-            only_later && well_known,
-            "the Bearer challenge has no resource_metadata (required by 2025-06-18)",
-            Some(&probe),
-        );
-        return Ok(f.verdict());
-    };
-    match url::Url::parse(rm) {
+    match url::Url::parse(&rm) {
         Ok(u) => {
             f.prefer(
                 u.origin() == cx.mcp_url().origin(),
@@ -273,7 +262,114 @@ async fn challenge_points_to_metadata(cx: Ctx) -> anyhow::Result<Verdict> {
             );
         }
     }
+    // "MCP servers MUST use the HTTP header WWW-Authenticate when returning a 401
+    // Unauthorized": every 401, so also the requests that do not open a session (the
+    // catalogue: "the same challenge on GET $MCP, GET $SSE and the legacy POST endpoint").
+    for (what, ex) in other_unauthenticated_requests(&cx).await? {
+        // Only a 401 must carry the challenge; whether these requests get one at all is
+        // AUTH-GEN-01's finding.
+        if ex.status != 401 {
+            f.note(format!("{what} answered {}, not 401", ex.status));
+            continue;
+        }
+        if let Some(other) = judge_challenge(&cx, &mut f, &what, &ex) {
+            f.require(
+                other == rm,
+                format!("{what} names resource_metadata {other:?}, the first request {rm:?}"),
+                Some(&ex),
+            );
+        }
+    }
     Ok(f.verdict())
+}
+
+/// The unauthenticated requests of the transport besides its first one: GET and DELETE on the
+/// Streamable HTTP endpoint; a POST to the legacy message endpoint (which a stream opened with
+/// a token names).
+async fn other_unauthenticated_requests(cx: &Ctx) -> anyhow::Result<Vec<(String, Exchange)>> {
+    let url = cx.mcp_url();
+    let mut out = Vec::new();
+    match cx.transport() {
+        Transport::StreamableHttp => {
+            let get = cx
+                .http()
+                .send_head(Req::get(url.clone()).header("Accept", "text/event-stream"))
+                .await?;
+            out.push((format!("GET {url} without credentials"), get));
+            let delete = cx
+                .http()
+                .send(Req::new(reqwest::Method::DELETE, url.clone()).header(
+                    "Mcp-Session-Id",
+                    "conformance-never-issued-0123456789abcdef",
+                ))
+                .await?;
+            out.push((format!("DELETE {url} without credentials"), delete));
+        }
+        Transport::Sse => {
+            let login = cx.login(LoginOptions::default()).await?;
+            let s = cx.open_sse(Some(login.access_token())).await?;
+            let post = cx
+                .http()
+                .send(
+                    Req::post(s.endpoint.clone())
+                        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})),
+                )
+                .await?;
+            out.push((
+                "a POST to the message endpoint without credentials".into(),
+                post,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Requires a 401 whose Bearer challenge names `resource_metadata` (2025-06-18; from
+/// 2025-11-25 a well-known document may stand in for it), and returns that URL.
+fn judge_challenge(cx: &Ctx, f: &mut Findings, what: &str, ex: &Exchange) -> Option<String> {
+    f.require(
+        ex.status == 401,
+        format!("{what} answered {}", ex.status),
+        Some(ex),
+    );
+    let values = ex.header_all("www-authenticate");
+    if values.is_empty() {
+        f.require(
+            false,
+            format!("the 401 to {what} has no WWW-Authenticate header"),
+            Some(ex),
+        );
+        return None;
+    }
+    let parsed = match parse_challenges(values.iter().copied()) {
+        Ok(p) => p,
+        Err(e) => {
+            f.require(
+                false,
+                format!("WWW-Authenticate of {what} does not parse: {e}"),
+                Some(ex),
+            );
+            return None;
+        }
+    };
+    let Some(bearer) = parsed.iter().find(|c| c.is_bearer()) else {
+        f.require(false, format!("no Bearer challenge to {what}"), Some(ex));
+        return None;
+    };
+    let Some(rm) = bearer.param("resource_metadata") else {
+        // 2025-11-25 accepts well-known discovery instead; 2025-06-18 does not.
+        let well_known = cx.discovery().ok().and_then(|d| d.prm.clone()).is_some();
+        let only_later = !cx.version_selected(Version::V2025_06_18);
+        f.require(
+            only_later && well_known,
+            format!(
+                "the Bearer challenge to {what} has no resource_metadata (required by 2025-06-18)"
+            ),
+            Some(ex),
+        );
+        return None;
+    };
+    Some(rm.to_owned())
 }
 
 async fn well_known_locations_agree(cx: Ctx) -> anyhow::Result<Verdict> {

@@ -38,7 +38,7 @@ pub fn checks() -> Vec<Check> {
             level: Level::Must,
             versions: Versions::ALL,
             scope: BOTH,
-            title: "invalid JSON gets a 4xx or a -32700 parse error",
+            title: "invalid JSON gets the parse error -32700",
             run: body!(parse_error),
         },
         Check {
@@ -48,7 +48,7 @@ pub fn checks() -> Vec<Check> {
             level: Level::Must,
             versions: Versions::ALL,
             scope: BOTH,
-            title: "malformed requests get -32600 or 400",
+            title: "malformed requests get the Invalid Request error -32600",
             run: body!(invalid_request),
         },
         Check {
@@ -68,10 +68,22 @@ pub fn checks() -> Vec<Check> {
             level: Level::Must,
             versions: Versions::ALL,
             scope: BOTH,
-            title: "an unknown tool or a call without a name gets -32602",
+            title: "an unknown tool, a call without a name or object arguments, and a bad cursor get -32602",
             run: body!(invalid_params),
         },
     ]
+}
+
+/// What a response was, for messages: its error code, a result, or nothing.
+fn describe_answer(response: &Option<Value>) -> String {
+    match response {
+        None => "no response".into(),
+        Some(r) => match r.pointer("/error/code") {
+            Some(code) => format!("code {code}"),
+            None if r.get("result").is_some() => "a result".into(),
+            None => "an answer that is neither result nor error".into(),
+        },
+    }
 }
 
 fn error_code(response: &Option<Value>) -> Option<i64> {
@@ -94,11 +106,24 @@ async fn parse_error(cx: Ctx) -> anyhow::Result<Verdict> {
         format!("invalid JSON answered {} without an error", ex.status),
         Some(&ex),
     );
-    f.prefer(
-        error_code(&response) == Some(-32700),
-        format!("the error code is {:?}, not -32700", error_code(&response)),
-        Some(&ex),
-    );
+    // JSON-RPC 2.0 §5.1: "-32700 Parse error: Invalid JSON was received by the server."
+    // A bare 4xx without a body tells nothing; an error body must carry this code.
+    if response.is_some() || !(400..500).contains(&ex.status) {
+        f.require(
+            error_code(&response) == Some(-32700),
+            format!("the error code is {:?}, not -32700", error_code(&response)),
+            Some(&ex),
+        );
+    } else {
+        f.prefer(
+            false,
+            format!(
+                "invalid JSON answered {} without a JSON-RPC error body",
+                ex.status
+            ),
+            Some(&ex),
+        );
+    }
     Ok(f.verdict())
 }
 
@@ -118,7 +143,9 @@ async fn invalid_request(cx: Ctx) -> anyhow::Result<Verdict> {
             format!("{message} answered {} without an error", ex.status),
             Some(&ex),
         );
-        f.prefer(
+        // JSON-RPC 2.0 §5.1: "-32600 Invalid Request: The JSON sent is not a valid Request
+        // object." Only a bare 4xx without a body carries no code to judge.
+        f.require(
             error_code(&response).is_none_or(|c| c == -32600),
             format!("{message} got code {:?}, not -32600", error_code(&response)),
             Some(&ex),
@@ -201,12 +228,19 @@ async fn invalid_params(cx: Ctx) -> anyhow::Result<Verdict> {
     let login = cx.login(LoginOptions::default()).await?;
     let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
     let mut f = Findings::new(&cx);
+    // JSON-RPC 2.0 §5.1: "-32602 Invalid params: Invalid method parameter(s)"; the schema
+    // names "Unknown tool name or invalid tool arguments" among its uses, and `arguments`
+    // that is no object fails the CallToolRequest schema (TOOLS-10).
     for (what, params) in [
         (
             "an unknown tool",
             json!({"name": "__nope__", "arguments": {}}),
         ),
         ("a call without a name", json!({"arguments": {}})),
+        (
+            "arguments that are no object",
+            json!({"name": "__nope__", "arguments": "notanobject"}),
+        ),
     ] {
         let (ex, response) = conn
             .send_raw(
@@ -214,15 +248,33 @@ async fn invalid_params(cx: Ctx) -> anyhow::Result<Verdict> {
             )
             .await?;
         f.require(
-            error_code(&response).is_some(),
-            format!("{what} did not get a JSON-RPC error: {response:?}"),
-            Some(&ex),
-        );
-        f.prefer(
             error_code(&response) == Some(-32602),
-            format!("{what} got code {:?}, not -32602", error_code(&response)),
+            format!(
+                "{what} got {}, not the error -32602",
+                describe_answer(&response)
+            ),
             Some(&ex),
         );
     }
+    // Pagination: "Invalid cursors SHOULD result in an error with code -32602". Ignoring
+    // the cursor only warns; an error with another code breaks the code table.
+    let (ex, response) = conn
+        .send_raw(&json!({"jsonrpc": "2.0", "id": 13, "method": "tools/list", "params": {"cursor": "conformance-never-issued"}}))
+        .await?;
+    match error_code(&response) {
+        Some(code) => f.require(
+            code == -32602,
+            format!("a cursor the server never issued got code {code}, not -32602"),
+            Some(&ex),
+        ),
+        None => f.prefer(
+            false,
+            format!(
+                "a cursor the server never issued got {}, not the error -32602",
+                describe_answer(&response)
+            ),
+            Some(&ex),
+        ),
+    };
     Ok(f.verdict())
 }

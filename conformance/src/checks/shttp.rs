@@ -19,7 +19,7 @@ pub fn checks() -> Vec<Check> {
             level: Level::Must,
             versions: Versions::since(Version::V2025_03_26),
             scope: SHTTP,
-            title: "a foreign Origin gets 403; no Origin or the server's own is fine",
+            title: "a foreign Origin gets 403 (any 4xx before 2025-11-25); the server's own is fine",
             run: body!(origin_is_checked),
         },
         Check {
@@ -99,7 +99,7 @@ pub fn checks() -> Vec<Check> {
             level: Level::Must,
             versions: Versions::range(Version::V2025_06_18, Version::V2025_11_25),
             scope: SHTTP,
-            title: "an unsupported MCP-Protocol-Version gets 400",
+            title: "an unsupported MCP-Protocol-Version gets 400 on POST, GET and DELETE",
             run: body!(bad_protocol_version_gets_400),
         },
         Check {
@@ -148,13 +148,12 @@ async fn origin_is_checked(cx: Ctx) -> anyhow::Result<Verdict> {
         .await?
         .exchange;
     cx.record_exchange("403 foreign origin", &evil);
-    f.require(
-        evil.status == 403,
-        format!(
-            "POST with Origin: https://evil.example answered {}",
-            evil.status
-        ),
-        Some(&evil),
+    // The initialize names the version it asks for; the server has negotiated nothing yet.
+    judge_origin_refusal(
+        &mut f,
+        "POST initialize",
+        cx.protocol_version().as_str(),
+        &evil,
     );
     let own = c
         .send(
@@ -171,15 +170,15 @@ async fn origin_is_checked(cx: Ctx) -> anyhow::Result<Verdict> {
     );
     let mut s = c.clone();
     s.initialize(cx.protocol_version().as_str()).await?;
+    let negotiated = s
+        .version
+        .clone()
+        .unwrap_or_else(|| cx.protocol_version().as_str().to_owned());
     let get = cx
         .http()
         .send_head(s.req(Method::GET).header("Origin", "https://evil.example"))
         .await?;
-    f.require(
-        get.status == 403,
-        format!("GET with a foreign Origin answered {}", get.status),
-        Some(&get),
-    );
+    judge_origin_refusal(&mut f, "GET", &negotiated, &get);
     let delete = cx
         .http()
         .send(
@@ -187,16 +186,54 @@ async fn origin_is_checked(cx: Ctx) -> anyhow::Result<Verdict> {
                 .header("Origin", "https://evil.example"),
         )
         .await?;
-    f.require(
-        delete.status == 403,
-        format!("DELETE with a foreign Origin answered {}", delete.status),
-        Some(&delete),
-    );
+    judge_origin_refusal(&mut f, "DELETE", &negotiated, &delete);
     Ok(f.verdict())
 }
 
+/// "Servers MUST validate the Origin header on all incoming connections" (2025-03-26 on);
+/// 2025-11-25 adds "If the Origin header is present and invalid, servers MUST respond with
+/// HTTP 403 Forbidden". So a request at an earlier version may be refused with any 4xx
+/// (403 preferred), and one at 2025-11-25 or later must get 403.
+fn judge_origin_refusal(f: &mut Findings, what: &str, version: &str, ex: &crate::http::Exchange) {
+    let needs_403 = version >= Version::V2025_11_25.as_str();
+    if needs_403 {
+        f.require(
+            ex.status == 403,
+            format!(
+                "{what} with a foreign Origin answered {} at version {version}, which requires 403",
+                ex.status
+            ),
+            Some(ex),
+        );
+    } else if f.require(
+        (400..500).contains(&ex.status),
+        format!(
+            "{what} with a foreign Origin answered {} at version {version}",
+            ex.status
+        ),
+        Some(ex),
+    ) {
+        f.prefer(
+            ex.status == 403,
+            format!(
+                "{what} with a foreign Origin answered {}; 403 is what 2025-11-25 requires",
+                ex.status
+            ),
+            Some(ex),
+        );
+    }
+}
+
 async fn notifications_get_202(cx: Ctx) -> anyhow::Result<Verdict> {
-    let c = session(&cx).await?;
+    // The handshake's own notification is the first one judged, so a server that refuses
+    // it fails here instead of leaving the check without a session.
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut c = Shttp::new(
+        cx.http().clone(),
+        cx.mcp_url(),
+        Some(login.access_token().to_owned()),
+    );
+    c.initialize_request(cx.protocol_version().as_str()).await?;
     let mut f = Findings::new(&cx);
     for message in [
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
@@ -291,20 +328,25 @@ async fn get_is_a_stream_or_405(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
+/// How many session ids the uniqueness and entropy checks collect (the catalogue's SHTTP-16).
+pub(super) const SESSION_ID_SAMPLES: usize = 20;
+
 async fn session_ids_are_good(cx: Ctx) -> anyhow::Result<Verdict> {
     let login = cx.login(LoginOptions::default()).await?;
     let mut ids = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..SESSION_ID_SAMPLES {
         let mut c = Shttp::new(
             cx.http().clone(),
             cx.mcp_url(),
             Some(login.access_token().to_owned()),
         );
         c.initialize(cx.protocol_version().as_str()).await?;
-        match c.session {
+        match c.session.clone() {
             Some(s) => ids.push(s),
             None => return Ok(Verdict::Skip("the server issues no session ids".into())),
         }
+        // Sessions are not left open for the server to keep.
+        let _ = c.delete().await;
     }
     let mut f = Findings::new(&cx);
     for id in &ids {
@@ -319,15 +361,100 @@ async fn session_ids_are_good(cx: Ctx) -> anyhow::Result<Verdict> {
             None,
         );
     }
-    let mut unique = ids.clone();
+    judge_session_ids(&mut f, &ids, "initializations");
+    Ok(f.verdict())
+}
+
+/// Uniqueness and unpredictability of a sample of session ids, in the order they were issued:
+/// "The session ID SHOULD be globally unique and cryptographically secure" (transports), and
+/// "MCP servers MUST use secure, non-deterministic session IDs" (security best practices,
+/// SEC-01). A counter, or ids that vary in too few characters to hold 64 random bits, fail.
+pub(super) fn judge_session_ids(f: &mut Findings, ids: &[String], what: &str) {
+    let mut unique = ids.to_vec();
     unique.sort();
     unique.dedup();
     f.require(
         unique.len() == ids.len(),
-        "two initializations got the same session id",
+        format!("two {what} got the same session id"),
         None,
     );
-    Ok(f.verdict())
+    if let Some(weakness) = session_id_weakness(ids) {
+        f.require(false, weakness, None);
+    }
+}
+
+/// Why a sample of session ids is predictable, if it is: the part that varies is a number
+/// that only grows by small steps, or the varying characters hold fewer than 64 bits (counted
+/// as the number of positions that vary times log2 of the characters seen there, which
+/// overestimates a counter and underestimates nothing random).
+pub(super) fn session_id_weakness(ids: &[String]) -> Option<String> {
+    if ids.len() < 2 {
+        return None;
+    }
+    let first = ids[0].as_bytes();
+    let prefix = ids.iter().fold(first.len(), |n, id| {
+        n.min(
+            id.bytes()
+                .zip(first.iter())
+                .take_while(|(a, b)| a == *b)
+                .count(),
+        )
+    });
+    let suffix = ids.iter().fold(first.len() - prefix, |n, id| {
+        n.min(
+            id.bytes()
+                .rev()
+                .zip(first.iter().rev())
+                .take_while(|(a, b)| a == *b)
+                .count(),
+        )
+        .min(id.len() - prefix)
+    });
+    let middles: Vec<&str> = ids
+        .iter()
+        .map(|id| &id[prefix.min(id.len())..id.len() - suffix.min(id.len() - prefix)])
+        .collect();
+    let numbers: Option<Vec<u128>> = middles
+        .iter()
+        .map(|m| {
+            if m.is_empty() || m.len() > 30 {
+                None
+            } else if m.bytes().all(|b| b.is_ascii_digit()) {
+                m.parse().ok()
+            } else {
+                u128::from_str_radix(m, 16).ok()
+            }
+        })
+        .collect();
+    if let Some(numbers) = numbers
+        && numbers
+            .windows(2)
+            .all(|w| w[1] > w[0] && w[1] - w[0] <= 1 << 16)
+    {
+        return Some(format!(
+            "session ids are sequential: {:?} then {:?} (they differ only in a growing number)",
+            ids[0], ids[1]
+        ));
+    }
+    let longest = ids.iter().map(String::len).max().unwrap_or(0);
+    let mut varying = 0usize;
+    let mut alphabet = std::collections::BTreeSet::new();
+    for i in 0..longest {
+        let column: std::collections::BTreeSet<Option<u8>> =
+            ids.iter().map(|id| id.as_bytes().get(i).copied()).collect();
+        if column.len() > 1 {
+            varying += 1;
+            alphabet.extend(column.into_iter().flatten());
+        }
+    }
+    let bits = varying as f64 * (alphabet.len().max(1) as f64).log2();
+    (bits < 64.0).then(|| {
+        format!(
+            "session ids are low in entropy: {} ids vary in {varying} positions over {} characters, about {bits:.0} bits (at least 64 expected)",
+            ids.len(),
+            alphabet.len()
+        )
+    })
 }
 
 async fn missing_session_gets_400(cx: Ctx) -> anyhow::Result<Verdict> {
@@ -431,6 +558,37 @@ async fn bad_protocol_version_gets_400(cx: Ctx) -> anyhow::Result<Verdict> {
         format!("the negotiated version answered {}", good.status),
         Some(&good),
     );
+    // "If the server receives a request with an invalid or unsupported
+    // MCP-Protocol-Version, it MUST respond with 400 Bad Request": every request, so the
+    // GET stream and DELETE too. The DELETE comes last: a server that ignored the header
+    // would end the session with it.
+    for method in [Method::GET, Method::DELETE] {
+        let mut b = c.clone();
+        b.version = None;
+        let req = b
+            .req(method.clone())
+            .header("MCP-Protocol-Version", "1999-01-01");
+        let ex = if method == Method::GET {
+            cx.http().send_head(req).await?
+        } else {
+            cx.http().send(req).await?
+        };
+        if ex.status == 405 {
+            // A server may offer no GET stream (SHTTP-12) and no DELETE (SHTTP-19).
+            f.note(format!(
+                "{method} answered 405: the server does not offer it"
+            ));
+            continue;
+        }
+        f.require(
+            ex.status == 400,
+            format!(
+                "{method} with MCP-Protocol-Version: 1999-01-01 answered {}",
+                ex.status
+            ),
+            Some(&ex),
+        );
+    }
     Ok(f.verdict())
 }
 

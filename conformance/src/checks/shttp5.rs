@@ -56,7 +56,7 @@ pub fn checks() -> Vec<Check> {
             level: Level::Must,
             versions: STATELESS,
             scope: SHTTP,
-            title: "server/discover lists 2026-07-28 and the server's capabilities",
+            title: "server/discover lists 2026-07-28, the capabilities, resultType, ttlMs and cacheScope",
             run: body!(discover_is_implemented),
         },
         Check {
@@ -274,6 +274,43 @@ async fn discover_is_implemented(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         result.get("capabilities").is_some_and(Value::is_object),
         "the result has no capabilities object",
+        Some(ex),
+    );
+    // 2026-07-28 schema: "The result MUST include a resultType field" (SHTTP5-19), and the
+    // DiscoverResult requires `ttlMs` (a non-negative integer of milliseconds) and
+    // `cacheScope` ("public" or "private").
+    f.require(
+        result.get("resultType") == Some(&json!("complete")),
+        format!(
+            "resultType is {:?}, not \"complete\"",
+            result.get("resultType")
+        ),
+        Some(ex),
+    );
+    f.require(
+        result.get("ttlMs").is_some_and(|t| t.as_u64().is_some()),
+        format!(
+            "ttlMs is {:?}, not a non-negative integer",
+            result.get("ttlMs")
+        ),
+        Some(ex),
+    );
+    f.require(
+        matches!(
+            result.get("cacheScope").and_then(Value::as_str),
+            Some("public" | "private")
+        ),
+        format!(
+            "cacheScope is {:?}, not \"public\" or \"private\"",
+            result.get("cacheScope")
+        ),
+        Some(ex),
+    );
+    f.prefer(
+        result
+            .pointer("/_meta/io.modelcontextprotocol~1serverInfo")
+            .is_some_and(|info| info.get("name").is_some() && info.get("version").is_some()),
+        "_meta has no io.modelcontextprotocol/serverInfo with name and version (SHOULD)",
         Some(ex),
     );
     Ok(f.verdict())

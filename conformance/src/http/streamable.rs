@@ -219,6 +219,21 @@ impl Shttp {
     /// `initialize` followed by `notifications/initialized`; remembers the session id and the
     /// negotiated version. Returns the initialize reply and its `result`.
     pub async fn initialize(&mut self, version: &str) -> anyhow::Result<(RpcReply, Value)> {
+        let (reply, result) = self.initialize_request(version).await?;
+        let ack = self.notify("notifications/initialized", None).await?;
+        if !(200..300).contains(&ack.exchange.status) {
+            bail!(
+                "notifications/initialized was refused:\n{}",
+                ack.exchange.evidence(&self.http.redactor)
+            );
+        }
+        Ok((reply, result))
+    }
+
+    /// Only the `initialize` request, without the `notifications/initialized` that completes
+    /// the handshake, for checks that judge that notification's answer themselves. Remembers
+    /// the session id and the negotiated version.
+    pub async fn initialize_request(&mut self, version: &str) -> anyhow::Result<(RpcReply, Value)> {
         let (reply, response) = self.call("initialize", initialize_params(version)).await?;
         let Some(result) = response.get("result").cloned() else {
             bail!(
@@ -234,13 +249,6 @@ impl Shttp {
             .get("protocolVersion")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let ack = self.notify("notifications/initialized", None).await?;
-        if !(200..300).contains(&ack.exchange.status) {
-            bail!(
-                "notifications/initialized was refused:\n{}",
-                ack.exchange.evidence(&self.http.redactor)
-            );
-        }
         Ok((reply, result))
     }
 

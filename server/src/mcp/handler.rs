@@ -30,6 +30,17 @@ impl ProfileServer {
     pub fn new(state: AppState) -> ProfileServer {
         ProfileServer { state }
     }
+
+    /// An Invalid params error (-32602); the `invalid-params-as-internal-error` fault
+    /// gives it the Internal error code instead.
+    fn invalid_params(&self, message: &str) -> McpError {
+        let code = if crate::injected!(self.state.config, InvalidParamsAsInternalError) {
+            ErrorCode::INTERNAL_ERROR
+        } else {
+            ErrorCode::INVALID_PARAMS
+        };
+        McpError::new(code, message.to_owned(), None)
+    }
 }
 
 /// The version this request's session runs at. rmcp reports what the client asked
@@ -212,11 +223,17 @@ impl ServerHandler for ProfileServer {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         if crate::injected!(self.state.config, UnlistedProfileTool) {
             return Ok(ListToolsResult::with_all_items(Vec::new()));
+        }
+        // Every tool fits on one page, so the server never issues a cursor and any
+        // cursor a client sends is invalid: "Invalid cursors SHOULD result in an error
+        // with code -32602 (Invalid params)" (pagination utility).
+        if request.is_some_and(|request| request.cursor.is_some()) {
+            return Err(self.invalid_params("invalid cursor: this server issues none"));
         }
         let version = negotiated_version(&context);
         Ok(ListToolsResult::with_all_items(
@@ -246,7 +263,7 @@ impl ServerHandler for ProfileServer {
             if crate::injected!(self.state.config, UnknownToolAsToolError) {
                 return Ok(tool_error(message).into());
             }
-            return Err(McpError::invalid_params(message, None));
+            return Err(self.invalid_params(&message));
         }
         if request
             .arguments
@@ -283,10 +300,7 @@ impl ServerHandler for ProfileServer {
         // stays unknown whatever its params.
         const IMPLEMENTED_METHODS: &[&str] = &["initialize", "ping", "tools/list", "tools/call"];
         if IMPLEMENTED_METHODS.contains(&request.method.as_str()) {
-            Err(McpError::invalid_params(
-                format!("invalid params for {}", request.method),
-                None,
-            ))
+            Err(self.invalid_params(&format!("invalid params for {}", request.method)))
         } else {
             let code = if crate::injected!(self.state.config, WrongMethodNotFoundCode) {
                 ErrorCode::INTERNAL_ERROR

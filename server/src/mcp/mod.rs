@@ -58,6 +58,9 @@ struct SseSession {
     incoming: mpsc::Sender<Box<ClientJsonRpcMessage>>,
     /// Whether `initialize` arrived; only the `ignore-before-initialize` fault asks.
     initialized: bool,
+    /// Only with the `response-only-in-post-body` fault: the requests whose response
+    /// goes to the POST that carried them instead of to the stream, by serialized id.
+    diverted: std::sync::Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>>,
 }
 
 /// Every live session and the caller who opened it, so that another user's token
@@ -68,6 +71,9 @@ pub struct Sessions {
     sse: Mutex<HashMap<String, SseSession>>,
     /// (session id, JSON-RPC id) of every Streamable HTTP request still being answered.
     streamable_in_flight: Mutex<HashSet<(String, String)>>,
+    /// Only with the `sequential-session-ids` fault: the counter id a client holds, and
+    /// the id rmcp knows the session by.
+    streamable_aliases: Mutex<HashMap<String, String>>,
 }
 
 /// Who opened a Streamable HTTP session, and when it was last used: at a user's cap,
@@ -86,6 +92,12 @@ impl Sessions {
 
     fn streamable_in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
         self.streamable_in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn streamable_aliases(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.streamable_aliases
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -253,9 +265,14 @@ fn read_message(
     } else {
         StatusCode::BAD_REQUEST
     };
+    let code = if crate::injected!(config, InvalidRequestAsParseError) {
+        -32700
+    } else {
+        -32600
+    };
     Err(Box::new(jsonrpc_error(
         status,
-        -32600,
+        code,
         "Invalid Request: not a JSON-RPC request, notification or response",
     )))
 }

@@ -87,6 +87,7 @@ async fn connect(
     let (to_client, from_server) =
         futures::channel::mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
     let service = state.shutdown.child_token();
+    let diverted = std::sync::Arc::default();
     {
         let mut sessions = state.sessions.sse();
         // At the user's cap, their oldest stream ends to make room.
@@ -112,6 +113,7 @@ async fn connect(
                 in_flight: Default::default(),
                 incoming: to_server,
                 initialized: false,
+                diverted: std::sync::Arc::clone(&diverted),
             },
         );
     }
@@ -154,9 +156,12 @@ async fn connect(
     // its token, and that reply must still arrive).
     let answered = Arc::new(tokio::sync::Notify::new());
     let answered_signal = answered.clone();
-    let messages = from_server.map(move |message| {
+    let messages = from_server.filter_map(move |message| {
         // The guard lives as long as the stream.
         let _ = &guard;
+        let Some(message) = divert_response(&diverted, message) else {
+            return futures::future::ready(None);
+        };
         let answered = match &message {
             ServerJsonRpcMessage::Response(response) => Some(&response.id),
             ServerJsonRpcMessage::Error(error) => error.id.as_ref(),
@@ -185,7 +190,9 @@ async fn connect(
             })
             .to_string()
         });
-        Ok(Event::default().event("message").data(data))
+        futures::future::ready(Some(Ok::<_, Infallible>(
+            Event::default().event("message").data(data),
+        )))
     });
     // The stream ends with the server, with its session, and with the token that
     // opened it: when that is revoked or expires.
@@ -227,6 +234,39 @@ async fn connect(
         .into_response()
 }
 
+/// Diverted responses, by serialized request id.
+type Diverted = std::sync::Mutex<
+    std::collections::HashMap<String, tokio::sync::oneshot::Sender<serde_json::Value>>,
+>;
+
+/// Only with the `response-only-in-post-body` fault: hands a response to the POST
+/// waiting for it instead of to the stream.
+fn divert_response(
+    diverted: &Diverted,
+    message: ServerJsonRpcMessage,
+) -> Option<ServerJsonRpcMessage> {
+    let id = match &message {
+        ServerJsonRpcMessage::Response(response) => Some(&response.id),
+        ServerJsonRpcMessage::Error(error) => error.id.as_ref(),
+        _ => None,
+    };
+    let waiting = id
+        .and_then(|id| serde_json::to_string(id).ok())
+        .and_then(|id| {
+            diverted
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remove(&id)
+        });
+    match waiting {
+        Some(post) => {
+            let _ = post.send(serde_json::to_value(&message).unwrap_or_default());
+            None
+        }
+        None => Some(message),
+    }
+}
+
 /// 202 Accepted, as the SDKs answer a POST whose reply travels on the stream.
 async fn message(State(state): State<AppState>, request: Request) -> Response {
     let config = &state.config;
@@ -242,14 +282,18 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
     let Some(session_id) = session_id else {
         return jsonrpc_error(StatusCode::BAD_REQUEST, -32600, "session_id is required");
     };
-    let (incoming, initialized) = {
+    let (incoming, initialized, diverted) = {
         let sessions = state.sessions.sse();
         match sessions.get(&session_id) {
             Some(session)
                 if session.owner.user.id == caller.user.id
                     || crate::injected!(config, UnboundSessions) =>
             {
-                (session.incoming.clone(), session.initialized)
+                (
+                    session.incoming.clone(),
+                    session.initialized,
+                    std::sync::Arc::clone(&session.diverted),
+                )
             }
             // Another user's session is answered exactly like a missing one.
             _ => {
@@ -317,7 +361,30 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
         }
         _ => {}
     }
+    let post_answer = match &request_id {
+        Some(id) if crate::injected!(config, ResponseOnlyInPostBody) => {
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            if let Ok(key) = serde_json::to_string(id) {
+                diverted
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert(key, sender);
+            }
+            Some(receiver)
+        }
+        _ => None,
+    };
     let sent = tokio::time::timeout(ENQUEUE_TIMEOUT, incoming.send(Box::new(message))).await;
+    if let (Ok(Ok(())), Some(receiver)) = (&sent, post_answer) {
+        return match tokio::time::timeout(ENQUEUE_TIMEOUT, receiver).await {
+            Ok(Ok(response)) => (StatusCode::OK, axum::Json(response)).into_response(),
+            _ => jsonrpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -32603,
+                "The session did not answer in time",
+            ),
+        };
+    }
     if !matches!(sent, Ok(Ok(())))
         && let Some(id) = &in_flight
         && let Some(session) = state.sessions.sse().get_mut(&session_id)

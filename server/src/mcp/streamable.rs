@@ -14,7 +14,8 @@ use axum::{
 };
 use futures::Stream;
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion, ServerJsonRpcMessage,
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, GetMeta, ProtocolVersion,
+    ServerJsonRpcMessage,
 };
 use rmcp::transport::{
     WorkerTransport,
@@ -185,12 +186,16 @@ async fn bind_sessions(
         return jsonrpc_error(StatusCode::UNAUTHORIZED, -32600, "Unauthorized");
     };
     undress_session_id(config, &mut request);
+    unalias_session_id(&state, &mut request);
     let session_id = request
         .headers()
         .get(SESSION_HEADER)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     let method = request.method().clone();
+    if let Some(refusal) = unsupported_version_without_body(config, &mut request) {
+        return refusal;
+    }
 
     if method == Method::GET && crate::injected!(config, GetNotImplemented) {
         return jsonrpc_error(StatusCode::NOT_IMPLEMENTED, -32600, "Not implemented");
@@ -235,6 +240,7 @@ async fn bind_sessions(
     }
 
     let mut in_flight = None;
+    let mut discover = false;
     let (request, stateless) = if method == Method::POST {
         let (mut parts, body) = request.into_parts();
         let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
@@ -248,6 +254,16 @@ async fn bind_sessions(
             Ok(message) => message,
             Err(answer) => return *answer,
         };
+        if crate::injected!(config, RefuseInitializedNotification)
+            && matches!(&message, ClientJsonRpcMessage::Notification(notification)
+                if matches!(notification.notification, ClientNotification::InitializedNotification(_)))
+        {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                "Bad Request: unexpected notification",
+            );
+        }
         let stateless = is_stateless(&message);
         if let (Some(session_id), ClientJsonRpcMessage::Request(request)) = (&session_id, &message)
         {
@@ -267,6 +283,8 @@ async fn bind_sessions(
         {
             make_room_for_session(&state, &manager, &caller).await;
         }
+        discover = matches!(&message, ClientJsonRpcMessage::Request(request)
+            if matches!(request.request, ClientRequest::DiscoverRequest(_)));
         if let Some(early) =
             sessionless_request_faults(&state, &caller, &mut parts, &message, stateless)
         {
@@ -304,6 +322,7 @@ async fn bind_sessions(
             },
         );
         dress_session_id(config, &mut response);
+        alias_session_id(&state, &mut response);
     }
     if method == Method::DELETE
         && response.status().is_success()
@@ -313,6 +332,9 @@ async fn bind_sessions(
     }
     if response.status() == StatusCode::ACCEPTED && crate::injected!(config, NotificationsGet200) {
         *response.status_mut() = StatusCode::OK;
+    }
+    if discover && crate::injected!(config, DiscoverWithoutCacheHints) && is_json(&response) {
+        response = drop_discover_cache_hints(response).await;
     }
     if stateless && rewrites_stateless_errors(config) && is_json(&response) {
         response = rewrite_stateless_error(config, response).await;
@@ -465,6 +487,46 @@ fn dress_session_id(config: &crate::Config, response: &mut Response) {
     }
 }
 
+/// Numbers the sessions of the `sequential-session-ids` fault.
+static SESSION_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// With the `sequential-session-ids` fault, clients hold `session-<n>`; rmcp and the
+/// owner table know the id rmcp issued.
+fn alias_session_id(state: &AppState, response: &mut Response) {
+    if !crate::injected!(state.config, SequentialSessionIds) {
+        return;
+    }
+    let Some(issued) = response
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    let n = SESSION_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    let alias = format!("session-{n}");
+    if let Ok(value) = HeaderValue::from_str(&alias) {
+        state.sessions.streamable_aliases().insert(alias, issued);
+        response.headers_mut().insert(SESSION_HEADER, value);
+    }
+}
+
+fn unalias_session_id(state: &AppState, request: &mut Request) {
+    if !crate::injected!(state.config, SequentialSessionIds) {
+        return;
+    }
+    let issued = request
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|alias| state.sessions.streamable_aliases().get(alias).cloned())
+        .and_then(|issued| HeaderValue::from_str(&issued).ok());
+    if let Some(issued) = issued {
+        request.headers_mut().insert(SESSION_HEADER, issued);
+    }
+}
+
 /// The faults about `MCP-Protocol-Version`: dropping an unsupported value, or
 /// refusing a request in a session that has none.
 fn protocol_version_faults(
@@ -495,6 +557,64 @@ fn protocol_version_faults(
             "MCP-Protocol-Version is required",
         )
     })
+}
+
+/// GET and DELETE carry `MCP-Protocol-Version` like every request in a session: "If
+/// the server receives a request with an invalid or unsupported MCP-Protocol-Version,
+/// it MUST respond with 400 Bad Request" (2025-06-18 transports). rmcp judges the
+/// header of POSTs while it reads their body; requests without one are judged here.
+/// The `protocol-version-checked-on-post-only` fault drops the header instead.
+fn unsupported_version_without_body(
+    config: &crate::Config,
+    request: &mut Request,
+) -> Option<Response> {
+    if request.method() == Method::POST {
+        return None;
+    }
+    let version = request.headers().get(PROTOCOL_VERSION_HEADER)?;
+    let supported = version.to_str().is_ok_and(|version| {
+        ProtocolVersion::KNOWN_VERSIONS
+            .iter()
+            .any(|known| known.as_str() == version)
+    });
+    if supported {
+        return None;
+    }
+    if crate::injected!(config, ProtocolVersionCheckedOnPostOnly) {
+        request.headers_mut().remove(PROTOCOL_VERSION_HEADER);
+        return None;
+    }
+    Some(jsonrpc_error(
+        StatusCode::BAD_REQUEST,
+        -32600,
+        "Bad Request: unsupported MCP-Protocol-Version",
+    ))
+}
+
+/// Only with the `discover-without-cache-hints` fault: the `server/discover` result
+/// loses `resultType`, `ttlMs` and `cacheScope`.
+async fn drop_discover_cache_hints(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return jsonrpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            -32603,
+            "Response too large",
+        );
+    };
+    let Ok(mut message) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    if let Some(result) = message
+        .get_mut("result")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for key in ["resultType", "ttlMs", "cacheScope"] {
+            result.remove(key);
+        }
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(message.to_string()))
 }
 
 /// The faults about requests without `Mcp-Session-Id`: joining a session the same

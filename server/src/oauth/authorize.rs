@@ -418,6 +418,13 @@ fn consent_page(
         request_id = html_escape(request_id),
         csrf = html_escape(&pending.csrf_token),
     );
+    let body = if crate::injected!(state.config, ConsentAutoSubmits) {
+        format!(
+            "{body}\n<script>document.forms[0].requestSubmit(document.querySelector('button[value=approve]'));</script>"
+        )
+    } else {
+        body
+    };
     let mut response = http_util::html_page(StatusCode::OK, "Authorize access", &body);
     set_binding_cookie(state, &mut response, pending);
     response

@@ -21,6 +21,13 @@ pub async fn authorization_server(State(state): State<AppState>, headers: Header
 /// same document as an OpenID Connect discovery document.
 #[cfg(feature = "fault-injection")]
 pub async fn openid_configuration(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if crate::injected!(state.config, OidcWithoutPkceMethods) {
+        let mut document = document(&state);
+        if let Value::Object(fields) = &mut document {
+            fields.remove("code_challenge_methods_supported");
+        }
+        return Json(document).into_response();
+    }
     if !crate::injected!(state.config, OidcDiscoveryOnly) {
         return crate::http_util::not_found().await;
     }
@@ -64,7 +71,16 @@ fn document(state: &AppState) -> Value {
     } else {
         &["S256"]
     };
-    let auth_methods = ["none", "client_secret_post", "client_secret_basic"];
+    let auth_methods: &[&str] = if crate::injected!(config, MetadataListsDisagree) {
+        &["client_secret_post", "client_secret_basic"]
+    } else {
+        &["none", "client_secret_post", "client_secret_basic"]
+    };
+    let grant_types: &[&str] = if crate::injected!(config, MetadataListsDisagree) {
+        &["authorization_code"]
+    } else {
+        &["authorization_code", "refresh_token"]
+    };
     let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": config.url("/authorize"),
@@ -74,13 +90,16 @@ fn document(state: &AppState) -> Value {
         "scopes_supported": [config.mcp_scope, "offline_access"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": grant_types,
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "code_challenge_methods_supported": challenge_methods,
         "authorization_response_iss_parameter_supported": true,
     });
     if let Value::Object(fields) = &mut document {
+        if crate::injected!(config, IssNotAdvertised) {
+            fields.remove("authorization_response_iss_parameter_supported");
+        }
         if crate::injected!(config, OmitResponseTypes) {
             fields.remove("response_types_supported");
         }
@@ -90,9 +109,6 @@ fn document(state: &AppState) -> Value {
         ];
         if unadvertised.contains(&true) {
             fields.remove("registration_endpoint");
-        }
-        if crate::injected!(config, IssNotAdvertised) {
-            fields.remove("authorization_response_iss_parameter_supported");
         }
         if crate::injected!(config, NoRevocationEndpoint) {
             fields.remove("revocation_endpoint");

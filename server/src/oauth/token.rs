@@ -121,6 +121,11 @@ fn authenticate_client(
     match (&client.secret_digest, secret) {
         (None, _) => Ok(client),
         (Some(_), _) if crate::injected!(state.config, SkipClientSecretCheck) => Ok(client),
+        (Some(_), _)
+            if basic.is_none() && crate::injected!(state.config, SecretCheckedOnlyOverBasic) =>
+        {
+            Ok(client)
+        }
         (Some(expected), Some(secret))
             if store::constant_time_eq(&store::digest(&secret), expected) =>
         {
