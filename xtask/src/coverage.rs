@@ -119,6 +119,9 @@ struct FaultRow {
     breaks: Vec<String>,
     also_breaks: Vec<String>,
     only: Vec<String>,
+    /// A conforming variant (`=> allowed [...]`): it makes no check fail, so it proves
+    /// nothing and is left out of the list.
+    allowed: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -158,6 +161,10 @@ fn parse_fault_table(source: &str) -> anyhow::Result<Vec<FaultRow>> {
             bail!("fault table: expected `=>` after {name:?}");
         }
         at += 1;
+        let allowed = tokens.get(at) == Some(&Token::Ident("allowed".into()));
+        if allowed {
+            at += 1;
+        }
         let breaks = string_list(&tokens, &mut at)
             .with_context(|| format!("fault table: the IDs of {name:?}"))?;
         let mut also_breaks = Vec::new();
@@ -169,7 +176,7 @@ fn parse_fault_table(source: &str) -> anyhow::Result<Vec<FaultRow>> {
             match column.as_str() {
                 "also" => also_breaks = list,
                 "only" => only = list,
-                "env" => {}
+                "env" | "args" => {}
                 other => bail!("fault table: unknown column `{other}` of {name:?}"),
             }
         }
@@ -182,6 +189,7 @@ fn parse_fault_table(source: &str) -> anyhow::Result<Vec<FaultRow>> {
             breaks,
             also_breaks,
             only,
+            allowed,
         });
     }
     if rows.is_empty() {
@@ -263,7 +271,7 @@ fn faults_toml(rows: &[FaultRow]) -> String {
          # `mcp-auth-conformance explain` and `cargo xtask coverage`. Generated from\n\
          # server/src/fault.rs by `cargo xtask coverage`; do not edit.\n",
     );
-    for row in rows {
+    for row in rows.iter().filter(|row| !row.allowed) {
         let _ = write!(
             out,
             "\n[[fault]]\nname = {:?}\nbreaks = {}\nalso_breaks = {}\nonly = {}\n",
