@@ -556,6 +556,16 @@ mod tests {
             "AUTH-3P-02#timeout: versions 25-03+ but the catalogue says 2025-03-26",
             "the third-party authorization section is only in 2025-03-26",
         ),
+        (
+            "AUTH-FLOW-19: level SHOULD but the catalogue says MUST",
+            "the check judges access-token revocation (a SHOULD in RFC 7009 §2) and warns when \
+             no endpoint is offered (revocation is optional); refresh-token revocation, the \
+             MUST half, is judged in the same check until it has a case of its own",
+        ),
+        (
+            "AUTH-TOK-04#one-client: versions 25-03+ but the catalogue says 2025-03-26",
+            "the third-party authorization section is only in 2025-03-26",
+        ),
     ];
 
     #[test]

@@ -165,8 +165,10 @@ pub fn checks() -> Vec<Check> {
             id: "AUTH-FLOW-18",
             case: Some("advertised"),
             also: &["AUTH-ASM-11"],
-            level: Level::Must,
-            versions: V25_03,
+            // The MUST half of this promise is AUTH-ASM-11's (2026-07-28); this case judges
+            // it from the authorization responses' side, at AUTH-FLOW-18's level.
+            level: Level::Should,
+            versions: Versions::only(Version::V2026_07_28),
             scope: AS,
             title: "iss is sent exactly when the metadata says authorization_response_iss_parameter_supported",
             run: body!(iss_matches_metadata),
