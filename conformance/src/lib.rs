@@ -375,6 +375,7 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
         upstream_revocation: Default::default(),
         robustness: Default::default(),
         live_login,
+        live_token_accepted: Default::default(),
     });
 
     let planned = plan(&config);

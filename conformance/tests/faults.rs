@@ -18,6 +18,14 @@ use mcp_auth_conformance::checks::Level;
 use mcp_auth_conformance::report::{CheckResult, Outcome};
 use mcp_github_server::Fault;
 
+/// Checks this test cannot judge, and the faults that prove them, with the reason: they
+/// are proven by `cargo xtask faults`, which launches the server as a process of its own.
+const OUT_OF_PROCESS: &[(&str, Fault, &str)] = &[(
+    "ROBUST-04",
+    Fault::KeepRequestBodies,
+    "the memory verdict reads the server's own process, and here the server shares this one",
+)];
+
 /// How many suite runs share the machine at once.
 const PARALLEL_RUNS: usize = 4;
 
@@ -44,6 +52,15 @@ async fn run_with(fault: Option<Fault>, setup: &Setup) -> Report {
     let mut config = target.config();
     config.ids = only.iter().map(|id| (*id).to_owned()).collect();
     support::apply_suite_args(&mut config, args);
+    // The ROBUST checks judge the robustness phase, which runs only when asked for; a fixed
+    // seed makes the clean and the faulty run send the same requests.
+    if only.iter().any(|id| id.starts_with("ROBUST-")) {
+        config.robustness = Some(mcp_auth_conformance::robustness::Settings {
+            cases: 3000,
+            seed: 20261130,
+            ..Default::default()
+        });
+    }
     support::run_quietly(config).await
 }
 
@@ -168,11 +185,13 @@ async fn each_fault_fails_exactly_the_checks_it_names_and_every_check_can_fail()
         "the clean server fails: {failing_clean:#?}"
     );
 
-    let faulty: Vec<(Fault, Report)> = futures::stream::iter(Fault::ALL.iter().copied())
-        .map(|fault| async move { (fault, run_with(Some(fault), &setup(fault)).await) })
-        .buffer_unordered(PARALLEL_RUNS)
-        .collect()
-        .await;
+    let in_process = |fault: &Fault| !OUT_OF_PROCESS.iter().any(|(_, f, _)| f == fault);
+    let faulty: Vec<(Fault, Report)> =
+        futures::stream::iter(Fault::ALL.iter().copied().filter(in_process))
+            .map(|fault| async move { (fault, run_with(Some(fault), &setup(fault)).await) })
+            .buffer_unordered(PARALLEL_RUNS)
+            .collect()
+            .await;
 
     let mut all_problems = Vec::new();
     let mut tripped: BTreeSet<Key> = BTreeSet::new();
@@ -195,7 +214,7 @@ async fn each_fault_fails_exactly_the_checks_it_names_and_every_check_can_fail()
         all_problems.extend(found);
     }
     for r in &full_clean.results {
-        if !tripped.contains(&key(r)) {
+        if !tripped.contains(&key(r)) && !OUT_OF_PROCESS.iter().any(|(id, _, _)| *id == r.id) {
             all_problems.push(format!(
                 "{} [{}] is tripped by no fault",
                 r.key, r.transport

@@ -325,8 +325,9 @@ faults! {
     AcceptGitHubTokens = "accept-github-tokens" => ["AUTH-TOK-03"],
     /// The tool sends the client's MCP token to GitHub instead of the GitHub token.
     /// GitHub refuses it, so the tool cannot return the profile either (TOOLS-06,
-    /// TOOLS-08, and SHTTP5-22's stateless call, which expects the profile).
-    SendMcpTokenToGitHub = "send-mcp-token-to-github" => ["AUTH-TOK-03"] also ["TOOLS-06", "TOOLS-08", "SHTTP5-22"],
+    /// TOOLS-08, and SHTTP5-22's stateless call, which expects the profile), and
+    /// AUTH-TOK-04's checks cannot start: the tool fails before GitHub revokes anything.
+    SendMcpTokenToGitHub = "send-mcp-token-to-github" => ["AUTH-TOK-03"] also ["TOOLS-06", "TOOLS-08", "SHTTP5-22", "AUTH-TOK-04"],
     /// A GitHub 401 during the tool leaves the grant in place, so the client keeps
     /// using a token whose upstream authorization is gone.
     KeepGrantAfterGitHub401 = "keep-grant-after-github-401" => ["AUTH-TOK-04"],
@@ -513,9 +514,10 @@ faults! {
         args ["--tool-profile", "none"],
     /// `structuredContent` gives the user's `id` as a string, against the output schema.
     StructuredContentMismatch = "structured-content-mismatch" => ["TOOLS-08"],
-    /// `structuredContent` is sent in sessions of versions before 2025-06-18, whose
-    /// schema has no such field (what the suite's SSE sessions, at 2024-11-05, see).
-    StructuredContentInOldSessions = "structured-content-in-old-sessions" => ["TOOLS-08"],
+    /// Allowed: `structuredContent` is sent in sessions of versions before 2025-06-18,
+    /// whose schema has no such field (what the suite's SSE sessions, at 2024-11-05, see).
+    /// A result may carry fields its version does not define; clients ignore them.
+    StructuredContentInOldSessions = "structured-content-in-old-sessions" => allowed ["TOOLS-08"],
     /// A failing tool is reported as a JSON-RPC error instead of `isError`.
     ToolFailureAsRpcError = "tool-failure-as-rpc-error" => ["TOOLS-10"],
 

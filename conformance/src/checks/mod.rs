@@ -266,6 +266,11 @@ pub mod live_reason {
     /// which only a scripted login at the mock gives.
     pub const NEEDS_OWN_LOGIN: &str =
         "needs a login of its own, which only the mock GitHub gives (live mode)";
+    /// The user's token is refused at this transport's endpoint: it was issued for another
+    /// resource (RFC 8707), as a server with one resource per endpoint does.
+    pub const TOKEN_ELSEWHERE: &str = "the user's token is not accepted at this transport's \
+                                       endpoint (it was issued for another resource); log in \
+                                       for this endpoint to check it (live mode)";
     /// The check revokes or rotates the user's tokens, or floods the server.
     pub const DESTRUCTIVE: &str = "would revoke or rotate the user's tokens or load the server; \
                                    --allow-destructive runs it (live mode)";
@@ -464,6 +469,9 @@ pub struct Shared {
     pub robustness: tokio::sync::OnceCell<Result<Arc<crate::robustness::Campaign>, String>>,
     /// In live mode, the user's login, which every check's [`Ctx::login`] returns.
     pub live_login: Option<Login>,
+    /// In live mode, whether each transport's endpoint accepts the user's token, found out
+    /// by the first check that needs it.
+    pub live_token_accepted: tokio::sync::Mutex<BTreeMap<Transport, bool>>,
 }
 
 /// A check's view of the run: the shared state and the transport it runs on (`None` for
@@ -866,7 +874,7 @@ impl Ctx {
     /// user, an upstream fault, a client, scope, resource or state of its own) needs the mock.
     pub async fn login(&self, opts: LoginOptions) -> anyhow::Result<Login> {
         if self.live() {
-            return self.live_login(&opts);
+            return self.live_login(&opts).await;
         }
         let first = match self.login_once(&opts).await {
             Ok(login) => return Ok(login),
@@ -915,7 +923,7 @@ impl Ctx {
         Err(first)
     }
 
-    fn live_login(&self, opts: &LoginOptions) -> anyhow::Result<Login> {
+    async fn live_login(&self, opts: &LoginOptions) -> anyhow::Result<Login> {
         let default = LoginOptions::default();
         let plain = opts.user == default.user
             && opts.fault.is_none()
@@ -927,10 +935,27 @@ impl Ctx {
         if !plain {
             return Err(refuse(live_reason::NEEDS_MOCK));
         }
-        self.shared
+        let login = self
+            .shared
             .live_login
             .clone()
-            .ok_or_else(|| refuse(live_reason::NEEDS_LOGIN))
+            .ok_or_else(|| refuse(live_reason::NEEDS_LOGIN))?;
+        if let Some(transport) = self.transport {
+            let mut accepted = self.shared.live_token_accepted.lock().await;
+            let ok = match accepted.get(&transport) {
+                Some(ok) => *ok,
+                None => {
+                    let ex = self.probe_bearer(login.access_token()).await?;
+                    let ok = !matches!(ex.status, 401 | 403);
+                    accepted.insert(transport, ok);
+                    ok
+                }
+            };
+            if !ok {
+                return Err(refuse(live_reason::TOKEN_ELSEWHERE));
+            }
+        }
+        Ok(login)
     }
 
     async fn login_once(&self, opts: &LoginOptions) -> anyhow::Result<Login> {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use base64::Engine as _;
 
-use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Verdict};
+use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, SHTTP, Verdict};
 use crate::body;
 use crate::client::McpConn;
 use crate::config::ToolProfile;
@@ -65,8 +65,10 @@ pub fn checks() -> Vec<Check> {
             also: &["TOOLS-07", "TOOLS-09", "LIFE-06"],
             level: Level::Must,
             versions: Versions::since(Version::V2025_06_18),
-            scope: BOTH,
-            title: "structuredContent matches outputSchema (and is absent before 2025-06-18)",
+            // The suite's SSE sessions negotiate 2024-11-05, which has no structuredContent
+            // to judge.
+            scope: SHTTP,
+            title: "structuredContent matches outputSchema",
             run: body!(structured_content),
         },
         Check {
