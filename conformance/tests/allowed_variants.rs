@@ -75,4 +75,5 @@ allowed_variant_tests! {
     unbound_streamable_sessions => UnboundStreamableSessions,
     unsupported_version_as_invalid_params => UnsupportedVersionAsInvalidParams,
     other_tools_only => OtherToolsOnly,
+    structured_content_in_old_sessions => StructuredContentInOldSessions,
 }
