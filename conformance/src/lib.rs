@@ -380,8 +380,15 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
 
     let planned = plan(&config);
     let jobs = config.jobs.max(1);
-    let mut results: Vec<(usize, CheckResult, Option<&'static str>)> =
-        futures::stream::iter(planned.into_iter().enumerate())
+    // The robustness phase floods the server on purpose, so it runs after every other check
+    // has finished: its load must not turn their waits into timeouts.
+    let (phase, regular): (Vec<_>, Vec<_>) = planned
+        .into_iter()
+        .enumerate()
+        .partition(|(_, p)| p.check.area() == "ROBUST");
+    let mut results: Vec<(usize, CheckResult, Option<&'static str>)> = Vec::new();
+    for batch in [regular, phase] {
+        let done: Vec<(usize, CheckResult, Option<&'static str>)> = futures::stream::iter(batch)
             .map(|(i, p)| {
                 let cx = Ctx {
                     shared: shared.clone(),
@@ -406,6 +413,8 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
             .buffer_unordered(jobs)
             .collect()
             .await;
+        results.extend(done);
+    }
     results.sort_by_key(|(i, _, _)| *i);
     let pending: Vec<Option<&'static str>> = results.iter().map(|(_, _, p)| *p).collect();
     let mut results: Vec<CheckResult> = results.into_iter().map(|(_, r, _)| r).collect();

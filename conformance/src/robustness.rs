@@ -298,6 +298,9 @@ pub async fn run(
     let mut statuses = std::collections::BTreeMap::new();
     for (case, result) in results {
         match result {
+            Ok(NOT_SENT) => {
+                *statuses.entry("not sent".to_owned()).or_insert(0) += 1;
+            }
             Ok(status) => {
                 *statuses.entry(format!("{}xx", status / 100)).or_insert(0) += 1;
                 if status >= 500 {
@@ -346,6 +349,9 @@ pub fn resident_kib(pid: u32) -> Option<u64> {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// The status recorded for a case the client library could not send.
+const NOT_SENT: u16 = 0;
+
 /// What one case got: the status, or the class of misbehaviour and what was seen.
 type Answer = Result<u16, (Class, String)>;
 
@@ -380,6 +386,9 @@ async fn send(client: &reqwest::Client, input: &Input, timeout: Duration) -> Ans
                 Err(_) => Err((Class::Hang, format!("no response head within {timeout:?}"))),
                 Ok(Ok(response)) => Ok(response.status().as_u16()),
                 Ok(Err(e)) if e.is_timeout() => Err((Class::Hang, format!("{e}"))),
+                // The client library refused to build the request: nothing reached the
+                // server, so there is nothing to judge.
+                Ok(Err(e)) if e.is_builder() => Ok(NOT_SENT),
                 // A server may answer a large body early and close the connection while the
                 // client is still sending (RFC 9112 §9.6): the client then sees the write fail.
                 Ok(Err(_)) if *large => Ok(413),
@@ -467,6 +476,9 @@ fn generate(
     }
     Ok(out)
 }
+
+/// The longest query string a case sends.
+const MAX_QUERY: usize = 8 * 1024;
 
 /// Known OAuth parameter names: garbage under a real name reaches real code paths.
 const OAUTH_KEYS: &[&str] = &[
@@ -787,6 +799,15 @@ fn case_strategy(endpoints: Vec<Endpoint>, credentials: Credentials) -> BoxedStr
                         let mut url = endpoint.url.clone();
                         if let Some(q) = &query {
                             let mut q = String::from_utf8_lossy(q).into_owned();
+                            // Long enough to be odd, short enough for every HTTP library to
+                            // send (servers may refuse longer targets with 414).
+                            if q.len() > MAX_QUERY {
+                                let mut end = MAX_QUERY;
+                                while !q.is_char_boundary(end) {
+                                    end -= 1;
+                                }
+                                q.truncate(end);
+                            }
                             // Keep the legacy endpoint's session parameter (an unknown session is
                             // part of what is probed) and a real client id half of the time, so
                             // that garbage reaches code past the first lookup.
