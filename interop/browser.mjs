@@ -29,10 +29,10 @@ const modes = {
   },
 
   async keyboard(page) {
-    // Approve has autofocus; Tab must still go round the page and come back to it,
-    // so a keyboard user who moved away can reach it again.
+    // Approve has no autofocus, so that a keystroke meant for another window cannot
+    // approve by accident (keyjacking); Tab alone must reach it from the top of the page.
     const stops = [await focused(page)];
-    if (stops[0] !== "approve") throw new Error(`the page opens with focus on ${stops[0]}, not Approve`);
+    if (stops[0] === "approve") throw new Error("the page opens with focus on Approve (autofocus)");
     for (let presses = 1; presses <= 10; presses += 1) {
       await page.keyboard.press("Tab");
       stops.push(await focused(page));
@@ -42,7 +42,7 @@ const modes = {
         return `focus ${stops.join(" -Tab-> ")}, then Enter`;
       }
     }
-    throw new Error(`Tab never came back to Approve: ${stops.join(", ")}`);
+    throw new Error(`Tab never reached Approve: ${stops.join(", ")}`);
   },
 
   async "no-js"(page) {
