@@ -479,7 +479,7 @@ mod tests {
                 r.id
             );
         }
-        // The catalogue keeps CHECKLIST order: areas in one block each.
+        // The catalogue keeps its areas in one block each.
         let mut areas: Vec<&str> = parsed.requirement.iter().map(|r| r.area.as_str()).collect();
         areas.dedup();
         let distinct: BTreeSet<&str> = areas.iter().copied().collect();

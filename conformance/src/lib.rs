@@ -5,7 +5,7 @@
 //! (the MCP "third-party authorization" shape). It speaks both HTTP transports: legacy HTTP+SSE
 //! (`GET /sse` + the POST endpoint it announces) and Streamable HTTP (`/mcp`).
 //!
-//! Every check is named after a requirement in `shared/spec/CHECKLIST.md` (`AUTH-FLOW-04`,
+//! Every check is named after a requirement in `conformance/requirements.toml` (`AUTH-FLOW-04`,
 //! `SHTTP-18`, ...), has a level (MUST fails the run; SHOULD, MAY and informational checks
 //! warn), the spec versions and transports it applies to, and on failure shows the request line
 //! and a response excerpt with tokens, codes and secrets redacted.
@@ -73,7 +73,7 @@
 //!
 //! - [`http`]: raw clients (Streamable HTTP, legacy SSE), the SSE parser, `WWW-Authenticate`.
 //! - [`oauth`]: discovery, registration, the scripted browser, the PKCE flow.
-//! - [`checks`]: one module per CHECKLIST area; [`checks::Ctx`] is what a check can use.
+//! - [`checks`]: one module per catalogue area; [`checks::Ctx`] is what a check can use.
 //! - [`report`]: console, JSON and JUnit renderings; [`baseline`]: known failures.
 //! - [`snapshot`]: the normalized transcript written by `--snapshot-dir`.
 

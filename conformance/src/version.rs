@@ -44,7 +44,7 @@ impl Version {
         }
     }
 
-    /// The short tag CHECKLIST.md uses (`25-06`).
+    /// The short tag of a version (`25-06`).
     pub fn tag(self) -> &'static str {
         &self.as_str()[2..7]
     }
@@ -70,7 +70,7 @@ impl FromStr for Version {
     }
 }
 
-/// An inclusive range of versions, as CHECKLIST.md writes them (`25-06+`, `25-03..25-11`).
+/// An inclusive range of versions, written (`25-06+`, `25-03..25-11`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Versions {
     pub from: Version,

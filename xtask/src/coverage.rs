@@ -328,7 +328,7 @@ fn latest_status(dir: &Path) -> Option<BTreeMap<String, String>> {
     Some(worst.into_iter().map(|(id, (_, w))| (id, w)).collect())
 }
 
-/// The versions as CHECKLIST.md writes them: `25-06+`, `25-03..25-11`, `24-11`.
+/// The versions in short form: `25-06+`, `25-03..25-11`, `24-11`.
 fn version_tag(versions: &[Value]) -> String {
     let list: Vec<&str> = versions.iter().filter_map(Value::as_str).collect();
     let tag = |v: &str| v.get(2..7).unwrap_or(v).to_owned();

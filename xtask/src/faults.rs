@@ -652,7 +652,7 @@ fn tripped_checks(row: &Row, transports: &Transports) -> String {
         .join(", ")
 }
 
-/// Areas in the order of the catalogue (CHECKLIST.md), then the number, then the case.
+/// Areas in the order of the catalogue, then the number, then the case.
 fn catalogue_order(key: &str) -> (usize, String) {
     const AREAS: &[&str] = &[
         "AUTH-GEN",

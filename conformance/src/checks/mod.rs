@@ -1,4 +1,4 @@
-//! The checks, one module per CHECKLIST.md area, and what they share: the [`Check`] record, the
+//! The checks, one module per area of the requirement catalogue (`requirements.toml`), and what they share: the [`Check`] record, the
 //! [`Verdict`] a check body returns, [`Findings`] for checks with several assertions, and the
 //! [`Ctx`] that gives each check logins, sessions and the recorded transcript.
 //!
@@ -53,7 +53,7 @@ use crate::oauth::registration::{self, Client, ClientKind};
 use crate::snapshot::Transcript;
 use crate::version::{Version, Versions};
 
-/// Requirement level, as CHECKLIST.md states it.
+/// Requirement level, as the catalogue states it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Level {
@@ -98,7 +98,7 @@ pub type CheckFn = fn(Ctx) -> BoxFuture<'static, anyhow::Result<Verdict>>;
 /// One check: which requirement it proves, how strictly, where, and the code.
 #[derive(Clone, Copy)]
 pub struct Check {
-    /// The CHECKLIST.md ID the check is named after.
+    /// The catalogue ID the check is named after.
     pub id: &'static str,
     /// A case name when one requirement has several checks (`AUTH-GEN-05#expired`).
     pub case: Option<&'static str>,
