@@ -209,7 +209,8 @@ pub fn closest(wanted: &str, n: usize) -> Vec<&'static str> {
     scored.into_iter().take(n).map(|(_, _, id)| id).collect()
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance over characters: how the suite suggests what a typo meant.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -66,7 +66,7 @@ pub fn closest<'a>(
         .into_iter()
         .map(|candidate| {
             (
-                edit_distance(&query, &candidate.to_ascii_uppercase()),
+                crate::catalogue::edit_distance(&query, &candidate.to_ascii_uppercase()),
                 candidate,
             )
         })
@@ -77,21 +77,6 @@ pub fn closest<'a>(
         .take(count)
         .map(|(_, candidate)| candidate.clone())
         .collect()
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 /// The suite logs in, registers clients and sends deliberately broken requests; it is

@@ -387,12 +387,7 @@ async fn s256_is_advertised(cx: Ctx) -> anyhow::Result<Verdict> {
 /// response, success and error.
 async fn iss_is_advertised(cx: Ctx) -> anyhow::Result<Verdict> {
     let d = cx.discovery()?;
-    let advertised = d
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get("authorization_response_iss_parameter_supported"))
-        .and_then(Value::as_bool)
-        == Some(true);
+    let advertised = d.iss_advertised();
     let (ok, denied) = futures::try_join!(
         cx.authorize(LoginOptions::default()),
         cx.authorize(LoginOptions {

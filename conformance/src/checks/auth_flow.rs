@@ -778,12 +778,7 @@ async fn iss_in_responses(cx: Ctx) -> anyhow::Result<Verdict> {
 async fn iss_matches_metadata(cx: Ctx) -> anyhow::Result<Verdict> {
     let d = cx.discovery()?;
     let issuer = d.metadata_str("issuer").unwrap_or(&d.issuer).to_owned();
-    let advertised = d
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get("authorization_response_iss_parameter_supported"))
-        .and_then(Value::as_bool)
-        == Some(true);
+    let advertised = d.iss_advertised();
     let (ok, denied) = futures::try_join!(
         cx.authorize(LoginOptions::default()),
         cx.authorize(LoginOptions {

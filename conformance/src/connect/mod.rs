@@ -676,12 +676,7 @@ impl Session {
         let expected = listener::Expected {
             state,
             issuer,
-            iss_required: found
-                .metadata
-                .as_ref()
-                .and_then(|m| m.get("authorization_response_iss_parameter_supported"))
-                .and_then(Value::as_bool)
-                == Some(true),
+            iss_required: found.iss_advertised(),
         };
         let login_timeout =
             Duration::try_from_secs_f64(self.args.login_timeout).context("--login-timeout")?;

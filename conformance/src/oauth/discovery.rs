@@ -62,6 +62,15 @@ impl Discovery {
             .unwrap_or_else(|| self.mcp_url.to_string())
     }
 
+    /// Whether the metadata promises `iss` in authorization responses (RFC 9207 §3).
+    pub fn iss_advertised(&self) -> bool {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.get("authorization_response_iss_parameter_supported"))
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+    }
+
     pub fn metadata_str(&self, key: &str) -> Option<&str> {
         self.metadata.as_ref()?.get(key)?.as_str()
     }
