@@ -551,9 +551,8 @@ fn write_report(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
 
 /// Ctrl-C: the summary of the checks that finished, and the reports with what there is.
 /// The JSON report says `"incomplete": true` and how many checks were planned, so that no
-/// tool mistakes it for a whole run.
-// The JUnit rendering has no field for this yet; the report layer is the place to add one
-// (a suite property or an error case), and this function the place to pass it.
+/// tool mistakes it for a whole run; JUnit gains an error test case, SARIF an unsuccessful
+/// invocation and HTML a banner, each with the same sentence.
 fn interrupted(args: &Args, partial: &Report, planned: usize) -> anyhow::Result<()> {
     say(&console::summary(partial));
     eprintln!(
@@ -569,9 +568,17 @@ fn interrupted(args: &Args, partial: &Report, planned: usize) -> anyhow::Result<
         write_report(path, &(serde_json::to_string_pretty(&value)? + "\n"))?;
     }
     if let Some(path) = &args.junit {
-        write_report(path, &junit::render(partial)?)?;
+        write_report(path, &junit::render_interrupted(partial, planned)?)?;
     }
-    write_other_reports(args, partial)?;
+    if let Some(path) = &args.sarif {
+        write_report(
+            path,
+            &sarif::render_interrupted(partial, &args.sarif_artifact, planned)?,
+        )?;
+    }
+    if let Some(path) = &args.html {
+        write_report(path, &html::render_interrupted(partial, planned))?;
+    }
     Ok(())
 }
 

@@ -199,6 +199,9 @@ async fn ctrl_c_prints_the_summary_so_far_and_writes_an_incomplete_report() {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("report.json");
+    let junit = dir.join("report.xml");
+    let sarif = dir.join("report.sarif");
+    let html = dir.join("report.html");
     let mut child = Command::new(BINARY)
         .args([
             "--url",
@@ -207,6 +210,12 @@ async fn ctrl_c_prints_the_summary_so_far_and_writes_an_incomplete_report() {
             &mock.base_url(),
             "--json",
             json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+            "--sarif",
+            sarif.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
             // Expired-token checks wait out their token's lifetime; one job keeps the run
             // going long after the first line.
             "--jobs",
@@ -244,6 +253,9 @@ async fn ctrl_c_prints_the_summary_so_far_and_writes_an_incomplete_report() {
     .await
     .expect("the waiting thread finished");
     let report = std::fs::read_to_string(&json);
+    let junit = std::fs::read_to_string(&junit);
+    let sarif = std::fs::read_to_string(&sarif);
+    let html = std::fs::read_to_string(&html);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
@@ -255,6 +267,22 @@ async fn ctrl_c_prints_the_summary_so_far_and_writes_an_incomplete_report() {
     assert!(
         report["planned_checks"].as_u64().unwrap_or(0) > 1,
         "{report}"
+    );
+    // Every other report says so too, each in its own format's terms.
+    let junit = junit.expect("the partial JUnit report was written");
+    assert!(
+        junit.contains("type=\"incomplete\"") && junit.contains("interrupted after"),
+        "{junit}"
+    );
+    let sarif: serde_json::Value =
+        serde_json::from_str(&sarif.expect("the partial SARIF log was written")).unwrap();
+    let invocation = &sarif["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false, "{invocation}");
+    assert_eq!(invocation["properties"]["incomplete"], true, "{invocation}");
+    let html = html.expect("the partial HTML report was written");
+    assert!(
+        html.contains("id=\"incomplete\"") && html.contains("interrupted after"),
+        "the HTML report has no incomplete banner"
     );
     lines.clear();
 }

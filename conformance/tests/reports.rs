@@ -107,6 +107,21 @@ async fn the_reports_of_a_real_run_are_valid_and_complete() {
         load_json(&repo_root().join("conformance/tests/data/sarif-schema-2.1.0.json"));
     assert_valid(&sarif_schema, &log, "the SARIF log");
     assert_code_scanning_fields(&log, &report);
+    // The log of an interrupted run is as valid, and says so in the invocation.
+    let partial: Value = serde_json::from_str(
+        &sarif::render_interrupted(&report, "src/server.rs", report.results.len() + 5)
+            .expect("SARIF"),
+    )
+    .expect("JSON");
+    assert_valid(
+        &sarif_schema,
+        &partial,
+        "the SARIF log of an interrupted run",
+    );
+    assert_eq!(
+        partial["runs"][0]["invocations"][0]["executionSuccessful"],
+        false
+    );
     // Fingerprints depend on the check, the transport and the artifact, not on the run.
     assert_eq!(
         sarif::document(&report, "src/server.rs")["runs"][0]["results"],

@@ -76,6 +76,16 @@ fn tally_count(t: &Tally, class: &str) -> usize {
 }
 
 pub fn render(report: &Report) -> String {
+    render_with_notice(report, None)
+}
+
+/// The HTML report of an interrupted run, with a banner that says it is partial.
+pub fn render_interrupted(report: &Report, planned: usize) -> String {
+    let notice = super::interrupted_notice(report.results.len(), planned);
+    render_with_notice(report, Some(&notice))
+}
+
+fn render_with_notice(report: &Report, notice: Option<&str>) -> String {
     let tally = report.tally();
     let mut out = String::new();
     let verdict = if report.ok() {
@@ -90,7 +100,7 @@ pub fn render(report: &Report) -> String {
          <title>MCP auth conformance: {target}</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
          <header><h1>MCP auth conformance</h1>\n<p class=\"meta\">target <code>{target}</code> · \
          {tool} {version} · {checks} checks in {secs:.1} s</p>\n\
-         <p class=\"verdict {vclass}\">{vtext}</p>\n</header>\n",
+         <p class=\"verdict {vclass}\">{vtext}</p>\n{notice}</header>\n",
         target = escape(&report.target),
         tool = TOOL_NAME,
         version = TOOL_VERSION,
@@ -98,6 +108,12 @@ pub fn render(report: &Report) -> String {
         secs = report.wall_time().as_secs_f64(),
         vclass = verdict.0,
         vtext = verdict.1,
+        notice = notice
+            .map(|text| format!(
+                "<p class=\"verdict bad\" id=\"incomplete\">{}</p>\n",
+                escape(text)
+            ))
+            .unwrap_or_default(),
     );
 
     // The summary: one card per outcome that occurred.

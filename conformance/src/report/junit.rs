@@ -12,6 +12,23 @@ use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite}
 use super::{BaselineMark, Outcome, Report};
 
 pub fn render(report: &Report) -> anyhow::Result<String> {
+    Ok(build(report).to_string()?)
+}
+
+/// The JUnit report of an interrupted run: what finished, and one `<error>` test case that
+/// says the run stopped early, so that no CI tool counts the partial report as a whole run.
+pub fn render_interrupted(report: &Report, planned: usize) -> anyhow::Result<String> {
+    let mut junit = build(report);
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+    status.set_message(super::interrupted_notice(report.results.len(), planned));
+    status.set_type("incomplete");
+    let mut suite = TestSuite::new("run");
+    suite.add_test_case(TestCase::new("the run finished", status));
+    junit.add_test_suite(suite);
+    Ok(junit.to_string()?)
+}
+
+fn build(report: &Report) -> quick_junit::Report {
     let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
     for r in &report.results {
         let evidence = |e: &crate::checks::Evidence| {
@@ -91,5 +108,5 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
     let mut junit = quick_junit::Report::new("mcp-auth-conformance");
     junit.set_time(report.wall_time());
     junit.add_test_suites(suites.into_values());
-    Ok(junit.to_string()?)
+    junit
 }

@@ -19,6 +19,11 @@ use crate::config::Transport;
 pub const TOOL_NAME: &str = "mcp-auth-conformance";
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The one sentence every report of an interrupted run carries.
+pub fn interrupted_notice(finished: usize, planned: usize) -> String {
+    format!("incomplete: the run was interrupted after {finished} of {planned} checks")
+}
+
 /// Why a check's requirement holds, from the catalogue: `MUST (source): "sentence" <url>`. A
 /// failure shows it under its evidence so the reader sees what was expected and where it is
 /// written. `None` for an ID the catalogue lacks (a test's made-up result).

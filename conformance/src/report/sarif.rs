@@ -29,6 +29,26 @@ pub fn render(report: &Report, artifact: &str) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(&document(report, artifact))? + "\n")
 }
 
+/// The SARIF log of an interrupted run: the invocation did not succeed, and a tool
+/// execution notification says how much ran (SARIF 2.1.0 §3.20.14 and §3.20.21).
+pub fn render_interrupted(
+    report: &Report,
+    artifact: &str,
+    planned: usize,
+) -> anyhow::Result<String> {
+    let mut log = document(report, artifact);
+    if let Some(invocation) = log.pointer_mut("/runs/0/invocations/0") {
+        invocation["executionSuccessful"] = false.into();
+        invocation["toolExecutionNotifications"] = json!([{
+            "level": "error",
+            "message": {"text": super::interrupted_notice(report.results.len(), planned)},
+        }]);
+        invocation["properties"]["incomplete"] = true.into();
+        invocation["properties"]["planned_checks"] = planned.into();
+    }
+    Ok(serde_json::to_string_pretty(&log)? + "\n")
+}
+
 /// The SARIF log as a JSON value.
 pub fn document(report: &Report, artifact: &str) -> Value {
     // One rule per requirement ID, in ID order, with the index results refer to.
