@@ -52,11 +52,16 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     }
     // Each stage runs even when an earlier one failed, so one CI run shows every
     // problem; the run fails if any stage did.
-    let stages: [(&str, Stage); 6] = [
+    let stages: [(&str, Stage); 7] = [
         // Cheap: docs/coverage.md and conformance/faults.toml are current, and every
         // ID a check names is in the catalogue.
         ("the coverage file", || {
             crate::coverage::run(&["--check".into()])
+        }),
+        // Licenses, bans and sources of every dependency (deny.toml). The advisory
+        // database is not reachable from CI; `cargo xtask deny` checks it where it is.
+        ("dependency policy", || {
+            crate::deny::run(&["--no-advisories".into()])
         }),
         // With the robustness phase: generated malformed requests to every endpoint.
         ("conformance against the Rust server", || {
