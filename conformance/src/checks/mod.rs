@@ -112,6 +112,52 @@ pub struct Check {
 }
 
 impl Check {
+    /// The check of requirement `id`, run where `scope` says by `run`. Its level, versions and
+    /// title are the catalogue's (`requirements.toml`): one source of truth, so that a
+    /// declaration is one line. Panics on an ID the catalogue lacks, which the catalogue's
+    /// tests and `cargo xtask coverage --check` catch before a release.
+    pub fn new(id: &'static str, scope: Scope, run: CheckFn) -> Check {
+        let requirement = crate::catalogue::get(id)
+            .unwrap_or_else(|| panic!("check {id}: the catalogue has no such requirement"));
+        Check {
+            id,
+            case: None,
+            also: &[],
+            level: requirement.level,
+            // A requirement whose versions are not one range names its range at the check.
+            versions: requirement.version_range().unwrap_or(Versions::ALL),
+            scope,
+            title: requirement.title.as_str(),
+            run,
+        }
+    }
+
+    /// One of several checks of a requirement, with the title of what this case observes.
+    pub const fn case(mut self, case: &'static str, title: &'static str) -> Check {
+        self.case = Some(case);
+        self.title = title;
+        self
+    }
+
+    /// Further requirements the same observation proves.
+    pub const fn also(mut self, ids: &'static [&'static str]) -> Check {
+        self.also = ids;
+        self
+    }
+
+    /// A level other than the catalogue's; the call site says why, and the catalogue's tests
+    /// list each such disagreement.
+    pub const fn level(mut self, level: Level) -> Check {
+        self.level = level;
+        self
+    }
+
+    /// Versions other than the catalogue's; the call site says why.
+    pub const fn versions(mut self, versions: Versions) -> Check {
+        self.versions = versions;
+        self
+    }
+
     /// The unique name of the check: the ID, plus `#case` when there is one.
     pub fn key(&self) -> String {
         match self.case {
