@@ -162,9 +162,9 @@ async fn delegated_flow(cx: Ctx) -> anyhow::Result<Verdict> {
         f.require(
             ex.status == 400 && json_error(&ex).as_deref() == Some("invalid_grant"),
             format!(
-                "GitHub's code at the MCP /token answered {} {:?}",
+                "GitHub's code at the MCP /token answered {} {}",
                 ex.status,
-                json_error(&ex)
+                super::shown(json_error(&ex))
             ),
             Some(&ex),
         );
@@ -204,7 +204,11 @@ fn judge_error_redirect(cx: &Ctx, f: &mut Findings, fault: &str, a: &super::Auth
             );
             f.require(
                 cb.state.as_deref() == Some(a.state.as_str()),
-                format!("fault {fault}: state {:?}, sent {:?}", cb.state, a.state),
+                format!(
+                    "fault {fault}: state {}, sent {:?}",
+                    super::shown(cb.state.as_deref()),
+                    a.state
+                ),
                 None,
             );
             let expected: &[&str] = if fault == "access_denied" {
@@ -215,8 +219,8 @@ fn judge_error_redirect(cx: &Ctx, f: &mut Findings, fault: &str, a: &super::Auth
             f.prefer(
                 cb.error.as_deref().is_some_and(|e| expected.contains(&e)),
                 format!(
-                    "fault {fault}: error={:?}, expected one of {expected:?}",
-                    cb.error
+                    "fault {fault}: error={}, expected one of {expected:?}",
+                    super::shown(cb.error.as_deref())
                 ),
                 None,
             );

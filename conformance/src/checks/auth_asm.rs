@@ -126,8 +126,8 @@ async fn root_metadata_for_2025_03_26_clients(cx: Ctx) -> anyhow::Result<Verdict
         f.prefer(
             doc.get("issuer").and_then(Value::as_str) == Some(origin.as_str()),
             format!(
-                "the root metadata's issuer is {:?}, not the origin {origin:?}",
-                doc.get("issuer")
+                "the root metadata's issuer is {}, not the origin {origin:?}",
+                super::shown_json(doc.get("issuer"))
             ),
             Some(&ex),
         );
@@ -193,12 +193,12 @@ async fn issuer_matches(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         issuer == Some(d.issuer.as_str()),
         format!(
-            "metadata at {} has issuer {:?}; it was looked up for {:?} (compared byte for byte)",
+            "metadata at {} has issuer {}; it was looked up for {:?} (compared byte for byte)",
             d.metadata_url
                 .as_ref()
                 .map(|u| u.as_str())
                 .unwrap_or_default(),
-            issuer,
+            super::shown(issuer),
             d.issuer
         ),
         None,
@@ -372,8 +372,8 @@ async fn s256_is_advertised(cx: Ctx) -> anyhow::Result<Verdict> {
         f.require(
             methods.contains(&"S256"),
             format!(
-                "code_challenge_methods_supported of {url} is {:?}",
-                doc.get("code_challenge_methods_supported")
+                "code_challenge_methods_supported of {url} is {}",
+                super::shown_json(doc.get("code_challenge_methods_supported"))
             ),
             None,
         );
@@ -475,7 +475,10 @@ async fn metadata_is_public_json(cx: Ctx) -> anyhow::Result<Verdict> {
         );
         f.require(
             ex.content_type().as_deref() == Some("application/json"),
-            format!("{url} has Content-Type {:?}", ex.header("content-type")),
+            format!(
+                "{url} has Content-Type {}",
+                super::shown(ex.header("content-type"))
+            ),
             Some(&ex),
         );
         f.require(

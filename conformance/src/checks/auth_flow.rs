@@ -285,14 +285,21 @@ async fn verifier_is_checked(cx: Ctx) -> anyhow::Result<Verdict> {
         f.require(
             ex.status == 400
                 && matches!(error.as_deref(), Some("invalid_grant" | "invalid_request")),
-            format!("{what} answered {} {error:?}", ex.status),
+            format!(
+                "{what} answered {} {}",
+                ex.status,
+                super::shown(error.as_deref())
+            ),
             Some(&ex),
         );
         if what == "a wrong code_verifier" {
             cx.record_exchange("token error: wrong code_verifier", &ex);
             f.prefer(
                 error.as_deref() == Some("invalid_grant"),
-                format!("{what} got {error:?}, not invalid_grant"),
+                format!(
+                    "{what} got {}, not invalid_grant",
+                    super::shown(error.as_deref())
+                ),
                 Some(&ex),
             );
         }
@@ -316,9 +323,9 @@ async fn codes_are_single_use(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         again.status == 400 && json_error(&again).as_deref() == Some("invalid_grant"),
         format!(
-            "redeeming the code a second time answered {} {:?}",
+            "redeeming the code a second time answered {} {}",
             again.status,
-            json_error(&again)
+            super::shown(json_error(&again))
         ),
         Some(&again),
     );
@@ -357,9 +364,9 @@ async fn codes_are_bound(cx: Ctx) -> anyhow::Result<Verdict> {
         f.require(
             ex.status == 400 && json_error(&ex).as_deref() == Some("invalid_grant"),
             format!(
-                "another client redeeming the code answered {} {:?}",
+                "another client redeeming the code answered {} {}",
                 ex.status,
-                json_error(&ex)
+                super::shown(json_error(&ex))
             ),
             Some(&ex),
         );
@@ -379,9 +386,9 @@ async fn codes_are_bound(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         ex.status == 400 && json_error(&ex).as_deref() == Some("invalid_grant"),
         format!(
-            "redeeming with a different redirect_uri answered {} {:?}",
+            "redeeming with a different redirect_uri answered {} {}",
             ex.status,
-            json_error(&ex)
+            super::shown(json_error(&ex))
         ),
         Some(&ex),
     );
@@ -603,8 +610,8 @@ async fn token_response_shape(cx: Ctx) -> anyhow::Result<Verdict> {
         ex.header("cache-control")
             .is_some_and(|v| v.to_ascii_lowercase().contains("no-store")),
         format!(
-            "Cache-Control is {:?}, not no-store",
-            ex.header("cache-control")
+            "Cache-Control is {}, not no-store",
+            super::shown(ex.header("cache-control"))
         ),
         Some(ex),
     );
@@ -638,9 +645,9 @@ async fn token_errors(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         ex.status == 400 && json_error(&ex).as_deref() == Some("unsupported_grant_type"),
         format!(
-            "grant_type=password answered {} {:?}",
+            "grant_type=password answered {} {}",
             ex.status,
-            json_error(&ex)
+            super::shown(json_error(&ex))
         ),
         Some(&ex),
     );
@@ -661,9 +668,9 @@ async fn token_errors(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         bad_code.status == 400 && json_error(&bad_code).as_deref() == Some("invalid_grant"),
         format!(
-            "an unknown code answered {} {:?}",
+            "an unknown code answered {} {}",
             bad_code.status,
-            json_error(&bad_code)
+            super::shown(json_error(&bad_code))
         ),
         Some(&bad_code),
     );
@@ -721,9 +728,9 @@ async fn refresh_rotates(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         replay.status == 400 && json_error(&replay).as_deref() == Some("invalid_grant"),
         format!(
-            "replaying the old refresh token answered {} {:?}",
+            "replaying the old refresh token answered {} {}",
             replay.status,
-            json_error(&replay)
+            super::shown(json_error(&replay))
         ),
         Some(&replay),
     );
@@ -875,9 +882,9 @@ async fn revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
         f.require(
             ex.status == 200,
             format!(
-                "revoking the access token answered {} {:?}",
+                "revoking the access token answered {} {}",
                 ex.status,
-                json_error(&ex)
+                super::shown(json_error(&ex))
             ),
             Some(&ex),
         );
@@ -921,9 +928,9 @@ async fn revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         used.status == 400 && json_error(&used).as_deref() == Some("invalid_grant"),
         format!(
-            "the revoked refresh token answered {} {:?}",
+            "the revoked refresh token answered {} {}",
             used.status,
-            json_error(&used)
+            super::shown(json_error(&used))
         ),
         Some(&used),
     );

@@ -633,9 +633,9 @@ async fn public_and_confidential_clients(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         wrong.status == 401 && json_error(&wrong).as_deref() == Some("invalid_client"),
         format!(
-            "a wrong client secret over HTTP Basic answered {} {:?}",
+            "a wrong client secret over HTTP Basic answered {} {}",
             wrong.status,
-            json_error(&wrong)
+            super::shown(json_error(&wrong))
         ),
         Some(&wrong),
     );
@@ -661,7 +661,11 @@ async fn public_and_confidential_clients(cx: Ctx) -> anyhow::Result<Verdict> {
             .await?;
         f.require(
             matches!(ex.status, 400 | 401) && json_error(&ex).as_deref() == Some("invalid_client"),
-            format!("{what} answered {} {:?}", ex.status, json_error(&ex)),
+            format!(
+                "{what} answered {} {}",
+                ex.status,
+                super::shown(json_error(&ex))
+            ),
             Some(&ex),
         );
     }

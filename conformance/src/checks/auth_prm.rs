@@ -156,8 +156,8 @@ async fn authorization_servers_listed(cx: Ctx) -> anyhow::Result<Verdict> {
             f.require(
                 false,
                 format!(
-                    "authorization_servers is {:?}",
-                    doc.get("authorization_servers")
+                    "authorization_servers is {}",
+                    super::shown_json(doc.get("authorization_servers"))
                 ),
                 None,
             );
@@ -175,7 +175,10 @@ async fn resource_is_the_endpoint(cx: Ctx) -> anyhow::Result<Verdict> {
         None => {
             f.require(
                 false,
-                format!("resource is {:?}, not an absolute URI", doc.get("resource")),
+                format!(
+                    "resource is {}, not an absolute URI",
+                    super::shown_json(doc.get("resource"))
+                ),
                 None,
             );
         }
@@ -406,7 +409,10 @@ async fn well_known_locations_agree(cx: Ctx) -> anyhow::Result<Verdict> {
                 .and_then(Value::as_str)
                 .map(|r| r.trim_end_matches('/'))
                 == Some(mcp.as_str().trim_end_matches('/')),
-            format!("{url} has resource {:?}, not {mcp}", doc.get("resource")),
+            format!(
+                "{url} has resource {}, not {mcp}",
+                super::shown_json(doc.get("resource"))
+            ),
             None,
         );
     }

@@ -135,8 +135,8 @@ async fn registration_answers_201(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         doc.get("redirect_uris") == Some(&json!([REDIRECT_URI])),
         format!(
-            "redirect_uris are not echoed: {:?}",
-            doc.get("redirect_uris")
+            "redirect_uris are not echoed: {}",
+            super::shown_json(doc.get("redirect_uris"))
         ),
         Some(&a),
     );
@@ -208,8 +208,8 @@ async fn redirect_uri_rules(cx: Ctx) -> anyhow::Result<Verdict> {
         .await?;
         if ex.status == 400 {
             f.note(format!(
-                "{uri} was refused ({:?}): a stricter policy than the MCP rule, which is allowed",
-                json_error(&ex)
+                "{uri} was refused ({}): a stricter policy than the MCP rule, which is allowed",
+                super::shown(json_error(&ex))
             ));
         } else {
             f.require(
@@ -230,8 +230,8 @@ async fn redirect_uri_rules(cx: Ctx) -> anyhow::Result<Verdict> {
             f.prefer(
                 json_error(&ex).as_deref() == Some("invalid_redirect_uri"),
                 format!(
-                    "rejecting {uri} used error {:?}, not invalid_redirect_uri",
-                    json_error(&ex)
+                    "rejecting {uri} used error {}, not invalid_redirect_uri",
+                    super::shown(json_error(&ex))
                 ),
                 Some(&ex),
             );
@@ -275,9 +275,9 @@ async fn invalid_registrations_get_400(cx: Ctx) -> anyhow::Result<Verdict> {
                 Some("invalid_redirect_uri" | "invalid_client_metadata")
             ),
         format!(
-            "no redirect_uris answered {} {:?}",
+            "no redirect_uris answered {} {}",
             missing.status,
-            json_error(&missing)
+            super::shown(json_error(&missing))
         ),
         Some(&missing),
     );

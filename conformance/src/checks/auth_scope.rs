@@ -205,15 +205,18 @@ async fn insufficient_scope_challenge(cx: Ctx) -> anyhow::Result<Verdict> {
     };
     f.require(
         c.param("error") == Some("insufficient_scope"),
-        format!("error is {:?}, not insufficient_scope", c.param("error")),
+        format!(
+            "error is {}, not insufficient_scope",
+            super::shown(c.param("error"))
+        ),
         Some(&exchange),
     );
     let named = c.param("scope").map(split).unwrap_or_default();
     f.require(
         required.iter().all(|s| named.contains(s)),
         format!(
-            "the challenge's scope is {:?}; it does not name {}",
-            c.param("scope"),
+            "the challenge's scope is {}; it does not name {}",
+            super::shown(c.param("scope")),
             required.join(" ")
         ),
         Some(&exchange),

@@ -290,7 +290,10 @@ async fn upstream_revocation_ends_the_grant(cx: Ctx) -> anyhow::Result<Verdict> 
     if !worked {
         return Err(super::needs(
             "TOOLS-06",
-            anyhow::anyhow!("the tool failed before GitHub revoked anything: {before:?}"),
+            anyhow::anyhow!(
+                "the tool failed before GitHub revoked anything: {}",
+                super::shown_json(before.as_ref())
+            ),
         ));
     }
     for token in cx.mock().tokens().await? {
@@ -544,8 +547,9 @@ async fn expect_user(
     f.require(
         got_id.map(as_text) == Some(as_text(id)),
         format!(
-            "{what} returned the profile of {:?} (id {got_id:?}), not of the user with id {id}",
-            got.as_ref().and_then(|p| p.get("login"))
+            "{what} returned the profile of {} (id {}), not of the user with id {id}",
+            super::shown_json(got.as_ref().and_then(|p| p.get("login"))),
+            super::shown_json(got_id)
         ),
         Some(&ex),
     );
@@ -568,7 +572,7 @@ async fn invalid_token_challenge(cx: Ctx) -> anyhow::Result<Verdict> {
         Some(c) => {
             f.require(
                 c.param("error") == Some("invalid_token"),
-                format!("error is {:?}", c.param("error")),
+                format!("error is {}", super::shown(c.param("error"))),
                 Some(&ex),
             );
             f.require(

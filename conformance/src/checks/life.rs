@@ -227,7 +227,7 @@ async fn version_negotiation(cx: Ctx) -> anyhow::Result<Verdict> {
             Ok(got) => {
                 f.require(
                     supported.contains(got),
-                    format!("requesting {requested} got {got:?}, which the server does not echo when asked for it"),
+                    format!("requesting {requested} got {got}, which the server does not echo when asked for it"),
                     None,
                 );
             }
@@ -275,7 +275,10 @@ async fn ping_answers_empty(cx: Ctx) -> anyhow::Result<Verdict> {
             Some(r) => {
                 f.require(
                     r.get("id") == Some(&id),
-                    format!("ping id {id} came back as {:?}", r.get("id")),
+                    format!(
+                        "ping id {id} came back as {}",
+                        super::shown_json(r.get("id"))
+                    ),
                     Some(&ex),
                 );
                 f.require(

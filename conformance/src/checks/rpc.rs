@@ -111,7 +111,10 @@ async fn parse_error(cx: Ctx) -> anyhow::Result<Verdict> {
     if response.is_some() || !(400..500).contains(&ex.status) {
         f.require(
             error_code(&response) == Some(-32700),
-            format!("the error code is {:?}, not -32700", error_code(&response)),
+            format!(
+                "the error code is {}, not -32700",
+                super::shown(error_code(&response))
+            ),
             Some(&ex),
         );
     } else {
@@ -147,7 +150,10 @@ async fn invalid_request(cx: Ctx) -> anyhow::Result<Verdict> {
         // object." Only a bare 4xx without a body carries no code to judge.
         f.require(
             error_code(&response).is_none_or(|c| c == -32600),
-            format!("{message} got code {:?}, not -32600", error_code(&response)),
+            format!(
+                "{message} got code {}, not -32600",
+                super::shown(error_code(&response))
+            ),
             Some(&ex),
         );
     }
@@ -202,7 +208,10 @@ async fn null_id_is_an_error(cx: Ctx) -> anyhow::Result<Verdict> {
     );
     f.prefer(
         error_code(&response).is_none_or(|c| c == -32600),
-        format!("id null got code {:?}, not -32600", error_code(&response)),
+        format!(
+            "id null got code {}, not -32600",
+            super::shown(error_code(&response))
+        ),
         Some(&ex),
     );
     Ok(f.verdict())
@@ -218,7 +227,7 @@ async fn method_not_found(cx: Ctx) -> anyhow::Result<Verdict> {
     let mut f = Findings::new(&cx);
     f.require(
         error_code(&response) == Some(-32601),
-        format!("foo/bar got {response:?}"),
+        format!("foo/bar got {}", describe_answer(&response)),
         Some(&ex),
     );
     Ok(f.verdict())

@@ -292,7 +292,10 @@ async fn requests_get_a_response(cx: Ctx) -> anyhow::Result<Verdict> {
             ct.as_deref(),
             Some("application/json" | "text/event-stream")
         ),
-        format!("Content-Type is {:?}", ex.header("content-type")),
+        format!(
+            "Content-Type is {}",
+            super::shown(ex.header("content-type"))
+        ),
         Some(ex),
     );
     f.require(
@@ -322,7 +325,11 @@ async fn get_is_a_stream_or_405(cx: Ctx) -> anyhow::Result<Verdict> {
     let stream = ex.status == 200 && ex.content_type().as_deref() == Some("text/event-stream");
     f.require(
         stream || ex.status == 405,
-        format!("GET answered {} {:?}", ex.status, ex.header("content-type")),
+        format!(
+            "GET answered {} {}",
+            ex.status,
+            super::shown(ex.header("content-type"))
+        ),
         Some(&ex),
     );
     Ok(f.verdict())

@@ -158,7 +158,7 @@ fn expect_error(
         .and_then(Value::as_i64);
     f.require(
         got == Some(code),
-        format!("{what} got error code {got:?}, not {code}"),
+        format!("{what} got error code {}, not {code}", super::shown(got)),
         Some(ex),
     );
     error
@@ -216,16 +216,16 @@ async fn unsupported_version_gets_400(cx: Ctx) -> anyhow::Result<Verdict> {
         f.require(
             supported.is_some_and(|s| !s.is_empty() && s.iter().all(Value::is_string)),
             format!(
-                "error.data.supported is not a non-empty array of strings: {:?}",
-                error.pointer("/data/supported")
+                "error.data.supported is not a non-empty array of strings: {}",
+                super::shown_json(error.pointer("/data/supported"))
             ),
             Some(&reply.exchange),
         );
         f.prefer(
             error.pointer("/data/requested") == Some(&json!(UNKNOWN_VERSION)),
             format!(
-                "error.data.requested is {:?}, not {UNKNOWN_VERSION:?}",
-                error.pointer("/data/requested")
+                "error.data.requested is {}, not {UNKNOWN_VERSION:?}",
+                super::shown_json(error.pointer("/data/requested"))
             ),
             Some(&reply.exchange),
         );
@@ -266,8 +266,8 @@ async fn discover_is_implemented(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         versions.is_some_and(|v| v.contains(&json!(MODERN))),
         format!(
-            "supportedVersions {:?} does not contain {MODERN}",
-            result.get("supportedVersions")
+            "supportedVersions {} does not contain {MODERN}",
+            super::shown_json(result.get("supportedVersions"))
         ),
         Some(ex),
     );
@@ -282,16 +282,16 @@ async fn discover_is_implemented(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         result.get("resultType") == Some(&json!("complete")),
         format!(
-            "resultType is {:?}, not \"complete\"",
-            result.get("resultType")
+            "resultType is {}, not \"complete\"",
+            super::shown_json(result.get("resultType"))
         ),
         Some(ex),
     );
     f.require(
         result.get("ttlMs").is_some_and(|t| t.as_u64().is_some()),
         format!(
-            "ttlMs is {:?}, not a non-negative integer",
-            result.get("ttlMs")
+            "ttlMs is {}, not a non-negative integer",
+            super::shown_json(result.get("ttlMs"))
         ),
         Some(ex),
     );
@@ -301,8 +301,8 @@ async fn discover_is_implemented(cx: Ctx) -> anyhow::Result<Verdict> {
             Some("public" | "private")
         ),
         format!(
-            "cacheScope is {:?}, not \"public\" or \"private\"",
-            result.get("cacheScope")
+            "cacheScope is {}, not \"public\" or \"private\"",
+            super::shown_json(result.get("cacheScope"))
         ),
         Some(ex),
     );
@@ -362,7 +362,10 @@ async fn first_request_is_self_contained(cx: Ctx) -> anyhow::Result<Verdict> {
     let login = super::tools::profile_in(result).and_then(|p| p.get("login").cloned());
     f.require(
         login.is_some() && login.as_ref() == expected.get("login"),
-        format!("the result is not {user}'s profile (login {login:?})"),
+        format!(
+            "the result is not {user}'s profile (login {})",
+            super::shown_json(login.as_ref())
+        ),
         Some(ex),
     );
     Ok(f.verdict())

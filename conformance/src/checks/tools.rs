@@ -317,8 +317,8 @@ async fn profile_of_the_user(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         texts.first() == Some(&expected),
         format!(
-            "the text content is not mona's profile (login {:?})",
-            texts.first().and_then(|t| t.get("login"))
+            "the text content is not mona's profile (login {})",
+            super::shown_json(texts.first().and_then(|t| t.get("login")))
         ),
         Some(&ex),
     );
