@@ -9,6 +9,7 @@
 //! - `snapshot-diff`: how two targets' normalized transcripts differ.
 //! - `faults`: every check fails against a server that breaks its requirement.
 //! - `coverage`: the checks and faults measured against the requirement catalogue.
+//! - `mutants`: mutation testing of the reference server, with the suite as the test.
 //! - `deny`: `cargo deny check` (licenses, advisories, duplicates), installing
 //!   cargo-deny first when it is missing.
 //!
@@ -21,6 +22,7 @@ mod coverage;
 mod deny;
 mod faults;
 mod interop;
+mod mutants;
 mod process;
 mod progress;
 mod snapshot_diff;
@@ -91,6 +93,12 @@ tasks:
       Also rewrites conformance/faults.toml from server/src/fault.rs. --check fails
       when either file is stale (the status section aside) or when a check names an
       ID the catalogue lacks.
+  mutants [--shard K/N] [--file GLOB]... [--timeout SECS] [--jobs N] [--list]
+          [--no-warnings-pass] [--in-place] [--write-doc]
+      Mutation testing (cargo-mutants, installed when missing) of server/src with the
+      suite as the test: a mutant is caught when a MUST fails or errors; survivors are
+      tested again with warnings denied and counted apart. Exclusions with their reasons
+      in .cargo/mutants.toml; --write-doc writes docs/mutants.md from a whole run.
   deny
       cargo deny check with deny.toml: licenses, advisories, duplicate crates.
       Installs cargo-deny (cargo install --locked, a few minutes) when it is missing.
@@ -117,6 +125,7 @@ fn main() -> std::process::ExitCode {
         Some("snapshot-diff") => snapshot_diff::run(&rest),
         Some("faults") => faults::run(&rest),
         Some("coverage") => coverage::run(&rest),
+        Some("mutants") => mutants::run(&rest),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             return std::process::ExitCode::SUCCESS;
