@@ -413,6 +413,16 @@ faults! {
     ProtocolVersionCheckedOnPostOnly = "protocol-version-checked-on-post-only" => ["SHTTP-20"],
     /// Requests in a session without `MCP-Protocol-Version` get 400.
     RequireProtocolVersionHeader = "require-protocol-version-header" => ["SHTTP-21"],
+    /// JSON-RPC batches are refused in every session, 2025-03-26 ones included.
+    NoBatches = "no-batches" => ["SHTTP-22"],
+    /// JSON-RPC batches are received in sessions of every version, also from 2025-06-18,
+    /// where a POST body is one message.
+    BatchesInEveryVersion = "batches-in-every-version" => ["SHTTP-23"],
+    /// The initialize stream and every GET stream are primed with the event id `0`
+    /// (rmcp's own numbering), so ids repeat across a session's streams.
+    DuplicateEventIds = "duplicate-event-ids" => ["SHTTP-15"],
+    /// SSE responses to POSTs start without the priming event (an id and empty data).
+    NoPrimingEvent = "no-priming-event" => ["SHTTP-10"],
 
     // SHTTP5: stateless Streamable HTTP (2026-07-28).
 
