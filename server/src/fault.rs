@@ -423,6 +423,15 @@ faults! {
     DuplicateEventIds = "duplicate-event-ids" => ["SHTTP-15"],
     /// SSE responses to POSTs start without the priming event (an id and empty data).
     NoPrimingEvent = "no-priming-event" => ["SHTTP-10"],
+    /// GET on `/mcp` answers 404, as if the server's stream lived at another path.
+    GetStreamElsewhere = "get-stream-elsewhere" => ["SHTTP-01"],
+    /// A POST whose `Accept` lacks `text/event-stream` is served as if it listed both, so
+    /// a client that accepts only JSON gets an event stream.
+    AcceptNotChecked = "accept-not-checked" => ["SHTTP-04"],
+    /// SSE responses to POSTs stay open after their response, until the client leaves.
+    PostStreamStaysOpen = "post-stream-stays-open" => ["SHTTP-08"],
+    /// DELETE answers 405, which says sessions cannot be ended, yet ends the session.
+    DeleteRefusedButEnded = "delete-refused-but-ended" => ["SHTTP-19"],
 
     // SHTTP5: stateless Streamable HTTP (2026-07-28).
 
@@ -460,6 +469,9 @@ faults! {
     UnknownSseSessionGets400 = "unknown-sse-session-gets-400" => ["SSE-06"],
     /// SSE session ids come from a counter.
     SequentialSseSessionIds = "sequential-sse-session-ids" => ["SEC-01"],
+    /// A POST on the SSE URL opens a legacy stream instead of failing with 400, 404 or
+    /// 405, so a Streamable HTTP client never falls back to the old transport.
+    SseUrlAcceptsPost = "sse-url-accepts-post" => ["COMPAT-02"],
 
     // LIFE: the lifecycle.
 

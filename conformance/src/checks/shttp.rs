@@ -8,14 +8,24 @@ use serde_json::{Value, json};
 
 use super::{Check, Ctx, Findings, Level, LoginOptions, SHTTP, Verdict};
 use crate::body;
-use crate::http::streamable::{Shttp, initialize_params};
-use crate::http::{SseReader, Streaming, messages_from_events};
+use crate::http::streamable::{ACCEPT_BOTH, Shttp, initialize_params};
+use crate::http::{Req, SseReader, Streaming, messages_from_events};
 use crate::version::{Version, Versions};
 
 const SESSION_ERA: Versions = Versions::range(Version::V2025_03_26, Version::V2025_11_25);
 
 pub fn checks() -> Vec<Check> {
     vec![
+        Check {
+            id: "SHTTP-01",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "the MCP endpoint serves POST and GET at one path",
+            run: body!(one_path_for_post_and_get),
+        },
         Check {
             id: "SHTTP-02",
             case: None,
@@ -25,6 +35,16 @@ pub fn checks() -> Vec<Check> {
             scope: SHTTP,
             title: "a foreign Origin gets 403 (any 4xx before 2025-11-25); the server's own is fine",
             run: body!(origin_is_checked),
+        },
+        Check {
+            id: "SHTTP-04",
+            case: None,
+            also: &[],
+            level: Level::Info,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "a POST that accepts only JSON gets no event stream (SDKs answer 406)",
+            run: body!(json_only_accept),
         },
         Check {
             id: "SHTTP-05",
@@ -55,6 +75,16 @@ pub fn checks() -> Vec<Check> {
             scope: SHTTP,
             title: "requests get application/json or text/event-stream carrying the response",
             run: body!(requests_get_a_response),
+        },
+        Check {
+            id: "SHTTP-08",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "an SSE response ends after it carried the response",
+            run: body!(streams_end_after_the_response),
         },
         Check {
             id: "SHTTP-10",
@@ -115,6 +145,16 @@ pub fn checks() -> Vec<Check> {
             scope: SHTTP,
             title: "terminated and unknown sessions get 404; a new initialize recovers",
             run: body!(dead_sessions_get_404),
+        },
+        Check {
+            id: "SHTTP-19",
+            case: None,
+            also: &[],
+            level: Level::May,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "a DELETE answered 405 leaves the session usable",
+            run: body!(refused_delete_keeps_the_session),
         },
         Check {
             id: "SHTTP-20",
@@ -933,6 +973,148 @@ async fn batches_are_refused(cx: Ctx) -> anyhow::Result<Verdict> {
             "the refusal is not Invalid Request (-32600)",
             Some(ex),
         );
+    }
+    Ok(f.verdict())
+}
+
+/// "The server MUST provide a single HTTP endpoint path (hereafter referred to as the MCP
+/// endpoint) that supports both POST and GET methods." (2025-11-25 transports). GET may
+/// still be answered 405 (SHTTP-12 judges its answer); a 404 or a redirect says the path
+/// does not serve GET at all.
+async fn one_path_for_post_and_get(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let get = cx.http().send_head(c.req(Method::GET)).await?;
+    let mut f = Findings::new(&cx);
+    f.require(
+        get.status != 404 && !(300..400).contains(&get.status),
+        format!(
+            "POST works at the MCP endpoint, but GET there answered {}",
+            get.status
+        ),
+        Some(&get),
+    );
+    Ok(f.verdict())
+}
+
+/// "The client MUST include an Accept header, listing both application/json and
+/// text/event-stream as supported content types." The spec says nothing of a server's
+/// answer to a client that does not; the SDKs answer 406. What HTTP does not allow is an
+/// event stream to a client that accepts only JSON.
+async fn json_only_accept(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let mut req = Req::post(c.url.clone())
+        .bearer(c.token.as_deref())
+        .header("Accept", "application/json");
+    if let Some(session) = &c.session {
+        req = req.header("Mcp-Session-Id", session);
+    }
+    if let Some(version) = c.version.as_deref().filter(|v| *v >= "2025-06-18") {
+        req = req.header("MCP-Protocol-Version", version);
+    }
+    let ex = cx.http().send_head(req.json(&tools_list(12))).await?;
+    let mut f = Findings::new(&cx);
+    let stream = ex.content_type().as_deref() == Some("text/event-stream");
+    f.require(
+        !stream,
+        format!(
+            "a POST with Accept: application/json (not {ACCEPT_BOTH}) got {} text/event-stream",
+            ex.status
+        ),
+        Some(&ex),
+    );
+    if ex.status != 406 {
+        f.note(format!(
+            "a POST that accepts only JSON answered {} (the SDKs answer 406)",
+            ex.status
+        ));
+    }
+    Ok(f.verdict())
+}
+
+/// How long the suite waits for an SSE response to end after its JSON-RPC response.
+const STREAM_END_WAIT: Duration = Duration::from_secs(3);
+
+/// "After the JSON-RPC response has been sent, the server SHOULD terminate the SSE
+/// stream." (2025-11-25 transports). Only SSE responses are judged.
+async fn streams_end_after_the_response(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let Streaming { exchange, response } = cx
+        .http()
+        .open(c.req(Method::POST).json(&tools_list(43)))
+        .await?;
+    if exchange.content_type().as_deref() != Some("text/event-stream") {
+        return Ok(Verdict::Skip(format!(
+            "tools/list was answered {} with {:?}, not an SSE stream",
+            exchange.status,
+            exchange.header("content-type")
+        )));
+    }
+    let mut reader = SseReader::new(response);
+    let mut events = Vec::new();
+    let answered = loop {
+        match reader.next(cx.http().timeout).await {
+            Ok(Some(event)) => {
+                events.push(event);
+                let (messages, _) = messages_from_events(&events);
+                if messages.iter().any(|m| {
+                    m.get("id") == Some(&json!(43))
+                        && (m.get("result").is_some() || m.get("error").is_some())
+                }) {
+                    break true;
+                }
+            }
+            Ok(None) | Err(_) => break false,
+        }
+    };
+    let mut f = Findings::new(&cx);
+    if !f.require(
+        answered,
+        "the SSE stream carried no response to tools/list",
+        Some(&exchange),
+    ) {
+        return Ok(f.verdict());
+    }
+    let ended = loop {
+        match reader.next(STREAM_END_WAIT).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => break true,
+            Err(_) => break false,
+        }
+    };
+    f.require(
+        ended,
+        format!("the SSE stream stayed open {STREAM_END_WAIT:?} after its response"),
+        Some(&exchange),
+    );
+    Ok(f.verdict())
+}
+
+/// "The server MAY respond to this request with HTTP 405 Method Not Allowed, indicating
+/// that the server does not allow clients to terminate sessions." (2025-11-25
+/// transports). After a 405 the session is still the client's; after a 2xx SHTTP-18
+/// judges what follows.
+async fn refused_delete_keeps_the_session(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    if c.session.is_none() {
+        return Ok(Verdict::Skip("the server issues no session ids".into()));
+    }
+    let delete = c.delete().await?;
+    let mut f = Findings::new(&cx);
+    if delete.status == 405 {
+        let after = c.post(&tools_list(11)).await?.exchange;
+        f.require(
+            after.status == 200,
+            format!(
+                "DELETE answered 405, yet tools/list in the session then answered {}",
+                after.status
+            ),
+            Some(&after),
+        );
+    } else {
+        f.note(format!(
+            "DELETE answered {}: the server lets clients end sessions",
+            delete.status
+        ));
     }
     Ok(f.verdict())
 }

@@ -201,6 +201,15 @@ async fn bind_sessions(
     if method == Method::GET && crate::injected!(config, GetNotImplemented) {
         return jsonrpc_error(StatusCode::NOT_IMPLEMENTED, -32600, "Not implemented");
     }
+    if method == Method::GET && crate::injected!(config, GetStreamElsewhere) {
+        return jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Not Found");
+    }
+    if method == Method::POST && crate::injected!(config, AcceptNotChecked) {
+        request.headers_mut().insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+    }
     if let Some(session_id) = &session_id {
         let owner = state
             .sessions
@@ -348,6 +357,9 @@ async fn bind_sessions(
         && let Some(session_id) = &session_id
     {
         state.sessions.streamable().remove(session_id);
+        if crate::injected!(config, DeleteRefusedButEnded) {
+            return jsonrpc_error(StatusCode::METHOD_NOT_ALLOWED, -32600, "Method Not Allowed");
+        }
     }
     if response.status() == StatusCode::ACCEPTED && crate::injected!(config, NotificationsGet200) {
         *response.status_mut() = StatusCode::OK;
@@ -363,6 +375,14 @@ async fn bind_sessions(
     }
     if method == Method::POST && is_event_stream(&response) {
         response = rewrite_event_stream(config, response).await;
+        if crate::injected!(config, PostStreamStaysOpen) {
+            // The stream goes on after its response, until the client leaves or the
+            // server stops.
+            let (parts, body) = response.into_parts();
+            let held = body.into_data_stream().chain(futures::stream::pending());
+            let body = ScopedBody::new(Body::from_stream(held)).ended_by(state.shutdown.clone());
+            response = Response::from_parts(parts, body.into_body());
+        }
     }
     if method == Method::GET
         && last_event_id.is_none()
@@ -588,42 +608,34 @@ async fn split_batches(State(state): State<AppState>, request: Request, next: Ne
 }
 
 /// The JSON-RPC responses in the answer to one message of a batch: none for an accepted
-/// notification or response, the responses of an SSE stream (the server sends no
-/// requests or notifications of its own), or the JSON body of an error.
+/// notification or response, the response an SSE stream carries (read up to it: the
+/// server sends no requests or notifications of its own), or the JSON body of an error.
 async fn batch_answers(response: Response) -> Vec<serde_json::Value> {
     if response.status() == StatusCode::ACCEPTED {
         return Vec::new();
     }
     let stream = is_event_stream(&response);
     let status = response.status();
-    let bytes = match tokio::time::timeout(
-        BATCH_ANSWER_TIMEOUT,
-        to_bytes(response.into_body(), MAX_BODY_BYTES),
-    )
-    .await
-    {
-        Ok(Ok(bytes)) => bytes,
-        _ => {
-            return vec![json!({
-                "jsonrpc": "2.0",
-                "id": null,
-                "error": {"code": -32603, "message": "Internal error: no answer in time"}
-            })];
+    let read = async {
+        let mut body = response.into_body().into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > MAX_BODY_BYTES || (stream && !responses_in(&bytes, stream).is_empty())
+            {
+                break;
+            }
         }
+        bytes
     };
-    let text = String::from_utf8_lossy(&bytes);
-    let messages: Vec<serde_json::Value> = if stream {
-        text.lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .filter_map(|data| serde_json::from_str(data.trim()).ok())
-            .collect()
-    } else {
-        serde_json::from_str(&text).into_iter().collect()
+    let Ok(bytes) = tokio::time::timeout(BATCH_ANSWER_TIMEOUT, read).await else {
+        return vec![json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": -32603, "message": "Internal error: no answer in time"}
+        })];
     };
-    let responses: Vec<serde_json::Value> = messages
-        .into_iter()
-        .filter(|message| message.get("result").is_some() || message.get("error").is_some())
-        .collect();
+    let responses = responses_in(&bytes, stream);
     if responses.is_empty() && !status.is_success() {
         return vec![json!({
             "jsonrpc": "2.0",
@@ -632,6 +644,24 @@ async fn batch_answers(response: Response) -> Vec<serde_json::Value> {
         })];
     }
     responses
+}
+
+/// The JSON-RPC responses in an SSE body (its complete `data:` lines) or a JSON body.
+fn responses_in(bytes: &[u8], stream: bool) -> Vec<serde_json::Value> {
+    let text = String::from_utf8_lossy(bytes);
+    let messages: Vec<serde_json::Value> = if stream {
+        text.split_inclusive('\n')
+            .filter(|line| line.ends_with('\n'))
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .collect()
+    } else {
+        serde_json::from_str(&text).into_iter().collect()
+    };
+    messages
+        .into_iter()
+        .filter(|message| message.get("result").is_some() || message.get("error").is_some())
+        .collect()
 }
 
 /// The response's media type, without parameters such as `charset`.
