@@ -334,7 +334,7 @@ faults! {
     /// Sessions are not bound to the user who opened them. On SSE another user's POST to
     /// a session's endpoint is answered on the owner's stream (a MUST failure); on
     /// Streamable HTTP it runs as the caller, which breaks only the SHOULD (SEC-02).
-    UnboundSessions = "unbound-sessions" => ["AUTH-TOK-05"],
+    UnboundSessions = "unbound-sessions" => ["AUTH-TOK-05", "SSE-09"],
     /// On Streamable HTTP a request that names another user's session runs as the user
     /// who opened it: the session, not the token, decides who is calling.
     SessionRunsAsOwner = "session-runs-as-owner" => ["AUTH-TOK-05"],
@@ -432,6 +432,8 @@ faults! {
     PostStreamStaysOpen = "post-stream-stays-open" => ["SHTTP-08"],
     /// DELETE answers 405, which says sessions cannot be ended, yet ends the session.
     DeleteRefusedButEnded = "delete-refused-but-ended" => ["SHTTP-19"],
+    /// Every response also goes to the session's GET streams, besides the POST's own.
+    ResponsesOnGetStream = "responses-on-get-stream" => ["SHTTP-13", "SHTTP-14"],
 
     // SHTTP5: stateless Streamable HTTP (2026-07-28).
 

@@ -107,6 +107,26 @@ pub fn checks() -> Vec<Check> {
             run: body!(get_is_a_stream_or_405),
         },
         Check {
+            id: "SHTTP-13",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "the GET stream carries no JSON-RPC responses",
+            run: body!(no_responses_on_the_get_stream),
+        },
+        Check {
+            id: "SHTTP-14",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "each message goes to one of the session's streams only",
+            run: body!(one_stream_per_message),
+        },
+        Check {
             id: "SHTTP-15",
             case: None,
             also: &[],
@@ -1115,6 +1135,104 @@ async fn refused_delete_keeps_the_session(cx: Ctx) -> anyhow::Result<Verdict> {
             "DELETE answered {}: the server lets clients end sessions",
             delete.status
         ));
+    }
+    Ok(f.verdict())
+}
+
+/// The session's GET streams, up to `wanted`, each open and read from, or why there are
+/// none: a server may answer GET with 405 (SHTTP-12), and then the rules of the GET stream
+/// do not apply.
+async fn get_streams(c: &Shttp, wanted: usize) -> anyhow::Result<Result<Vec<SseReader>, String>> {
+    let mut readers = Vec::new();
+    for _ in 0..wanted {
+        let Streaming { exchange, response } = c.get_stream().await?;
+        if exchange.status != 200 || exchange.content_type().as_deref() != Some("text/event-stream")
+        {
+            if readers.is_empty() {
+                return Ok(Err(format!(
+                    "GET answered {}: the server offers no GET stream",
+                    exchange.status
+                )));
+            }
+            break;
+        }
+        readers.push(SseReader::new(response));
+    }
+    Ok(Ok(readers))
+}
+
+/// The JSON-RPC messages a GET stream sent until it was quiet for a moment.
+async fn drain(reader: &mut SseReader) -> Vec<Value> {
+    let mut events = Vec::new();
+    while let Ok(Some(event)) = reader.next(QUIET_STREAM).await {
+        events.push(event);
+        if events.len() >= 64 {
+            break;
+        }
+    }
+    messages_from_events(&events).0
+}
+
+fn is_response(message: &Value) -> bool {
+    message.get("result").is_some() || message.get("error").is_some()
+}
+
+/// "The server MUST NOT send a JSON-RPC response on the stream unless resuming a stream
+/// associated with a previous client request." (2025-11-25 transports, Listening for
+/// Messages from the Server). The stream is opened fresh, so it resumes nothing.
+async fn no_responses_on_the_get_stream(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let mut readers = match get_streams(&c, 1).await? {
+        Ok(readers) => readers,
+        Err(reason) => return Ok(Verdict::Skip(reason)),
+    };
+    for id in 51..54 {
+        c.post(&tools_list(id)).await?;
+    }
+    let mut f = Findings::new(&cx);
+    for reader in &mut readers {
+        for message in drain(reader).await {
+            f.require(
+                !is_response(&message),
+                format!("the GET stream carried the response {message}"),
+                None,
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+/// "The server MUST send each of its JSON-RPC messages on only one of the connected
+/// streams; that is, it MUST NOT broadcast the same message across multiple streams."
+/// (2025-11-25 transports, Multiple Connections). Two GET streams are open (when the server
+/// allows two) while requests are answered; every response must be seen once.
+async fn one_stream_per_message(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let mut readers = match get_streams(&c, 2).await? {
+        Ok(readers) => readers,
+        Err(reason) => return Ok(Verdict::Skip(reason)),
+    };
+    let mut seen: Vec<Value> = Vec::new();
+    for id in 61..64 {
+        seen.extend(c.post(&tools_list(id)).await?.messages);
+    }
+    for reader in &mut readers {
+        seen.extend(drain(reader).await);
+    }
+    let mut f = Findings::new(&cx);
+    for id in 61..64 {
+        let copies = seen
+            .iter()
+            .filter(|message| is_response(message) && message.get("id") == Some(&json!(id)))
+            .count();
+        f.require(
+            copies <= 1,
+            format!(
+                "the response to tools/list {id} was sent {copies} times over {} GET streams and its POST",
+                readers.len()
+            ),
+            None,
+        );
     }
     Ok(f.verdict())
 }

@@ -375,6 +375,11 @@ async fn bind_sessions(
     }
     if method == Method::POST && is_event_stream(&response) {
         response = rewrite_event_stream(config, response).await;
+        if let Some(session_id) = &session_id
+            && crate::injected!(config, ResponsesOnGetStream)
+        {
+            response = copy_responses(response, session_id);
+        }
         if crate::injected!(config, PostStreamStaysOpen) {
             // The stream goes on after its response, until the client leaves or the
             // server stops.
@@ -391,6 +396,13 @@ async fn bind_sessions(
     {
         let n = GET_STREAM_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         response = rename_first_event_id(response, format!("{GET_STREAM_EVENT_ID_PREFIX}{n}"));
+    }
+    if method == Method::GET
+        && is_event_stream(&response)
+        && let Some(session_id) = &session_id
+        && crate::injected!(config, ResponsesOnGetStream)
+    {
+        response = with_response_copies(response, session_id);
     }
     if method == Method::GET && is_event_stream(&response) {
         // The standalone stream lasts no longer than the token that opened it. A POST's
@@ -662,6 +674,65 @@ fn responses_in(bytes: &[u8], stream: bool) -> Vec<serde_json::Value> {
         .into_iter()
         .filter(|message| message.get("result").is_some() || message.get("error").is_some())
         .collect()
+}
+
+/// Only with the `responses-on-get-stream` fault: per session, the channel on which its
+/// GET streams get a copy of every response. Entries are never removed; the fault
+/// exists only for the suite's own tests.
+static RESPONSE_COPIES: std::sync::LazyLock<
+    std::sync::Mutex<
+        std::collections::HashMap<String, tokio::sync::broadcast::Sender<axum::body::Bytes>>,
+    >,
+> = std::sync::LazyLock::new(Default::default);
+
+fn response_copies(session_id: &str) -> tokio::sync::broadcast::Sender<axum::body::Bytes> {
+    RESPONSE_COPIES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .entry(session_id.to_owned())
+        .or_insert_with(|| tokio::sync::broadcast::channel(64).0)
+        .clone()
+}
+
+/// Only with the `responses-on-get-stream` fault: the GET stream also carries a copy of
+/// every response the session sends.
+fn with_response_copies(response: Response, session_id: &str) -> Response {
+    let receiver = response_copies(session_id).subscribe();
+    let copies = futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(frame) => return Some((Ok::<_, axum::Error>(frame), receiver)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let (parts, body) = response.into_parts();
+    let merged = futures::stream::select(body.into_data_stream(), copies);
+    Response::from_parts(parts, Body::from_stream(merged))
+}
+
+/// Only with the `responses-on-get-stream` fault: sends a copy of each response on a
+/// POST's stream to the session's GET streams.
+fn copy_responses(response: Response, session_id: &str) -> Response {
+    let copies = response_copies(session_id);
+    let (parts, body) = response.into_parts();
+    let teed = body.into_data_stream().map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            for data in String::from_utf8_lossy(bytes)
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .filter(|data| data.contains("\"result\"") || data.contains("\"error\""))
+            {
+                let _ = copies.send(axum::body::Bytes::from(format!(
+                    "data: {}\n\n",
+                    data.trim()
+                )));
+            }
+        }
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(teed))
 }
 
 /// The response's media type, without parameters such as `charset`.
