@@ -434,6 +434,9 @@ faults! {
     DeleteRefusedButEnded = "delete-refused-but-ended" => ["SHTTP-19"],
     /// Every response also goes to the session's GET streams, besides the POST's own.
     ResponsesOnGetStream = "responses-on-get-stream" => ["SHTTP-13", "SHTTP-14"],
+    /// A POST's stream in a session carries, before its response, a progress notification
+    /// for a token that no request of the client named.
+    ForeignProgressOnPostStream = "foreign-progress-on-post-stream" => ["SHTTP-09"],
 
     // SHTTP5: stateless Streamable HTTP (2026-07-28).
 

@@ -87,6 +87,16 @@ pub fn checks() -> Vec<Check> {
             run: body!(streams_end_after_the_response),
         },
         Check {
+            id: "SHTTP-09",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "messages before a response on its stream relate to the request",
+            run: body!(messages_before_the_response_relate),
+        },
+        Check {
             id: "SHTTP-10",
             case: None,
             also: &[],
@@ -1232,6 +1242,37 @@ async fn one_stream_per_message(cx: Ctx) -> anyhow::Result<Verdict> {
                 readers.len()
             ),
             None,
+        );
+    }
+    Ok(f.verdict())
+}
+
+/// "The server MAY send JSON-RPC requests and notifications before sending a JSON-RPC
+/// response. These messages SHOULD relate to the originating client request." (2025-03-26
+/// transports). The request names a progress token; a progress notification for another
+/// token, or a response to another request, relates to something else.
+async fn messages_before_the_response_relate(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let token = "conformance-progress-71";
+    let reply = c
+        .post(&json!({
+            "jsonrpc": "2.0", "id": 71, "method": "tools/list",
+            "params": {"_meta": {"progressToken": token}}
+        }))
+        .await?;
+    let mut f = Findings::new(&cx);
+    let before: Vec<&Value> = reply
+        .messages
+        .iter()
+        .take_while(|message| !(is_response(message) && message.get("id") == Some(&json!(71))))
+        .collect();
+    for message in before {
+        let foreign_progress = message.get("method") == Some(&json!("notifications/progress"))
+            && message.pointer("/params/progressToken") != Some(&json!(token));
+        f.require(
+            !foreign_progress && !is_response(message),
+            format!("before the response to tools/list 71, its stream carried {message}"),
+            Some(&reply.exchange),
         );
     }
     Ok(f.verdict())

@@ -380,6 +380,9 @@ async fn bind_sessions(
         {
             response = copy_responses(response, session_id);
         }
+        if session_id.is_some() && crate::injected!(config, ForeignProgressOnPostStream) {
+            response = with_foreign_progress(response);
+        }
         if crate::injected!(config, PostStreamStaysOpen) {
             // The stream goes on after its response, until the client leaves or the
             // server stops.
@@ -733,6 +736,29 @@ fn copy_responses(response: Response, session_id: &str) -> Response {
         chunk
     });
     Response::from_parts(parts, Body::from_stream(teed))
+}
+
+/// Only with the `foreign-progress-on-post-stream` fault: after its first event, a POST's
+/// stream carries a progress notification for a token no request of the client named.
+fn with_foreign_progress(response: Response) -> Response {
+    let foreign = json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/progress",
+        "params": {"progressToken": "another-request", "progress": 1}
+    });
+    let frame = axum::body::Bytes::from(format!("data: {foreign}\n\n"));
+    let (parts, body) = response.into_parts();
+    let frames = body
+        .into_data_stream()
+        .enumerate()
+        .flat_map(move |(index, chunk)| {
+            let mut frames = vec![chunk];
+            if index == 0 {
+                frames.push(Ok(frame.clone()));
+            }
+            futures::stream::iter(frames)
+        });
+    Response::from_parts(parts, Body::from_stream(frames))
 }
 
 /// The response's media type, without parameters such as `charset`.
