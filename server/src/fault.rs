@@ -334,7 +334,7 @@ faults! {
     /// Sessions are not bound to the user who opened them. On SSE another user's POST to
     /// a session's endpoint is answered on the owner's stream (a MUST failure); on
     /// Streamable HTTP it runs as the caller, which breaks only the SHOULD (SEC-02).
-    UnboundSessions = "unbound-sessions" => ["AUTH-TOK-05"],
+    UnboundSessions = "unbound-sessions" => ["AUTH-TOK-05", "SSE-09"],
     /// On Streamable HTTP a request that names another user's session runs as the user
     /// who opened it: the session, not the token, decides who is calling.
     SessionRunsAsOwner = "session-runs-as-owner" => ["AUTH-TOK-05"],
@@ -413,6 +413,30 @@ faults! {
     ProtocolVersionCheckedOnPostOnly = "protocol-version-checked-on-post-only" => ["SHTTP-20"],
     /// Requests in a session without `MCP-Protocol-Version` get 400.
     RequireProtocolVersionHeader = "require-protocol-version-header" => ["SHTTP-21"],
+    /// JSON-RPC batches are refused in every session, 2025-03-26 ones included.
+    NoBatches = "no-batches" => ["SHTTP-22"],
+    /// JSON-RPC batches are received in sessions of every version, also from 2025-06-18,
+    /// where a POST body is one message.
+    BatchesInEveryVersion = "batches-in-every-version" => ["SHTTP-23"],
+    /// The initialize stream and every GET stream are primed with the event id `0`
+    /// (rmcp's own numbering), so ids repeat across a session's streams.
+    DuplicateEventIds = "duplicate-event-ids" => ["SHTTP-15"],
+    /// SSE responses to POSTs start without the priming event (an id and empty data).
+    NoPrimingEvent = "no-priming-event" => ["SHTTP-10"],
+    /// GET on `/mcp` answers 404, as if the server's stream lived at another path.
+    GetStreamElsewhere = "get-stream-elsewhere" => ["SHTTP-01"],
+    /// A POST whose `Accept` lacks `text/event-stream` is served as if it listed both, so
+    /// a client that accepts only JSON gets an event stream.
+    AcceptNotChecked = "accept-not-checked" => ["SHTTP-04"],
+    /// SSE responses to POSTs stay open after their response, until the client leaves.
+    PostStreamStaysOpen = "post-stream-stays-open" => ["SHTTP-08"],
+    /// DELETE answers 405, which says sessions cannot be ended, yet ends the session.
+    DeleteRefusedButEnded = "delete-refused-but-ended" => ["SHTTP-19"],
+    /// Every response also goes to the session's GET streams, besides the POST's own.
+    ResponsesOnGetStream = "responses-on-get-stream" => ["SHTTP-13", "SHTTP-14"],
+    /// A POST's stream in a session carries, before its response, a progress notification
+    /// for a token that no request of the client named.
+    ForeignProgressOnPostStream = "foreign-progress-on-post-stream" => ["SHTTP-09"],
 
     // SHTTP5: stateless Streamable HTTP (2026-07-28).
 
@@ -450,6 +474,9 @@ faults! {
     UnknownSseSessionGets400 = "unknown-sse-session-gets-400" => ["SSE-06"],
     /// SSE session ids come from a counter.
     SequentialSseSessionIds = "sequential-sse-session-ids" => ["SEC-01"],
+    /// A POST on the SSE URL opens a legacy stream instead of failing with 400, 404 or
+    /// 405, so a Streamable HTTP client never falls back to the old transport.
+    SseUrlAcceptsPost = "sse-url-accepts-post" => ["COMPAT-02"],
 
     // LIFE: the lifecycle.
 

@@ -21,6 +21,7 @@ pub mod auth_prm;
 pub mod auth_reg;
 pub mod auth_scope;
 pub mod auth_tok;
+pub mod compat;
 pub mod life;
 pub mod robust;
 pub mod rpc;
@@ -194,6 +195,7 @@ pub fn all() -> Vec<Check> {
     out.extend(shttp::checks());
     out.extend(shttp5::checks());
     out.extend(sse::checks());
+    out.extend(compat::checks());
     out.extend(life::checks());
     out.extend(rpc::checks());
     out.extend(tools::checks());

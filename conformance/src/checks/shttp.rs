@@ -1,17 +1,31 @@
 //! SHTTP: the Streamable HTTP transport with sessions (2025-03-26 to 2025-11-25).
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Check, Ctx, Findings, Level, LoginOptions, SHTTP, Verdict};
 use crate::body;
-use crate::http::streamable::Shttp;
+use crate::http::streamable::{ACCEPT_BOTH, Shttp, initialize_params};
+use crate::http::{Req, SseReader, Streaming, messages_from_events};
 use crate::version::{Version, Versions};
 
 const SESSION_ERA: Versions = Versions::range(Version::V2025_03_26, Version::V2025_11_25);
 
 pub fn checks() -> Vec<Check> {
     vec![
+        Check {
+            id: "SHTTP-01",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "the MCP endpoint serves POST and GET at one path",
+            run: body!(one_path_for_post_and_get),
+        },
         Check {
             id: "SHTTP-02",
             case: None,
@@ -21,6 +35,16 @@ pub fn checks() -> Vec<Check> {
             scope: SHTTP,
             title: "a foreign Origin gets 403 (any 4xx before 2025-11-25); the server's own is fine",
             run: body!(origin_is_checked),
+        },
+        Check {
+            id: "SHTTP-04",
+            case: None,
+            also: &[],
+            level: Level::Info,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "a POST that accepts only JSON gets no event stream (SDKs answer 406)",
+            run: body!(json_only_accept),
         },
         Check {
             id: "SHTTP-05",
@@ -53,6 +77,36 @@ pub fn checks() -> Vec<Check> {
             run: body!(requests_get_a_response),
         },
         Check {
+            id: "SHTTP-08",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "an SSE response ends after it carried the response",
+            run: body!(streams_end_after_the_response),
+        },
+        Check {
+            id: "SHTTP-09",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "messages before a response on its stream relate to the request",
+            run: body!(messages_before_the_response_relate),
+        },
+        Check {
+            id: "SHTTP-10",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::only(Version::V2025_11_25),
+            scope: SHTTP,
+            title: "an SSE response starts with an event id and empty data",
+            run: body!(streams_are_primed),
+        },
+        Check {
             id: "SHTTP-12",
             case: None,
             also: &["SHTTP-01"],
@@ -61,6 +115,36 @@ pub fn checks() -> Vec<Check> {
             scope: SHTTP,
             title: "GET on the endpoint opens an event stream or answers 405",
             run: body!(get_is_a_stream_or_405),
+        },
+        Check {
+            id: "SHTTP-13",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "the GET stream carries no JSON-RPC responses",
+            run: body!(no_responses_on_the_get_stream),
+        },
+        Check {
+            id: "SHTTP-14",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "each message goes to one of the session's streams only",
+            run: body!(one_stream_per_message),
+        },
+        Check {
+            id: "SHTTP-15",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "event ids are unique across a session's streams; resumption replays only that stream",
+            run: body!(event_ids_are_unique),
         },
         Check {
             id: "SHTTP-16",
@@ -93,6 +177,16 @@ pub fn checks() -> Vec<Check> {
             run: body!(dead_sessions_get_404),
         },
         Check {
+            id: "SHTTP-19",
+            case: None,
+            also: &[],
+            level: Level::May,
+            versions: SESSION_ERA,
+            scope: SHTTP,
+            title: "a DELETE answered 405 leaves the session usable",
+            run: body!(refused_delete_keeps_the_session),
+        },
+        Check {
             id: "SHTTP-20",
             case: None,
             also: &[],
@@ -112,8 +206,55 @@ pub fn checks() -> Vec<Check> {
             title: "a request without MCP-Protocol-Version is still processed",
             run: body!(missing_protocol_version_is_fine),
         },
+        Check {
+            id: "SHTTP-22",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::only(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "a 2025-03-26 session receives batches: both answers, 202 for notifications, 400 for []",
+            run: body!(batches_are_received),
+        },
+        Check {
+            id: "SHTTP-23",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::range(Version::V2025_06_18, Version::V2025_11_25),
+            scope: SHTTP,
+            title: "a batch is refused in a session of 2025-06-18 or later",
+            run: body!(batches_are_refused),
+        },
     ]
 }
+
+/// A session at `version`, which the server may have answered with another version.
+async fn session_at(cx: &Ctx, version: Version) -> anyhow::Result<Shttp> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut c = Shttp::new(
+        cx.http().clone(),
+        cx.mcp_url(),
+        Some(login.access_token().to_owned()),
+    );
+    c.initialize(version.as_str()).await?;
+    Ok(c)
+}
+
+/// Why a check about `version` does not apply, when the server negotiated another one.
+fn other_version(c: &Shttp, version: Version) -> Option<Verdict> {
+    (c.version.as_deref() != Some(version.as_str())).then(|| {
+        Verdict::Skip(format!(
+            "asked for {version}, the server negotiated {}",
+            c.version.as_deref().unwrap_or("nothing"),
+            version = version.as_str()
+        ))
+    })
+}
+
+/// How long the suite waits for the first event of a GET stream, and for more events of a
+/// resumed one: a server that primes its streams sends at once.
+const QUIET_STREAM: Duration = Duration::from_secs(1);
 
 async fn session(cx: &Ctx) -> anyhow::Result<Shttp> {
     let login = cx.login(LoginOptions::default()).await?;
@@ -612,5 +753,534 @@ async fn missing_protocol_version_is_fine(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&ex),
     );
+    Ok(f.verdict())
+}
+
+/// "The server SHOULD immediately send an SSE event consisting of an event ID and an empty
+/// data field in order to prime the client to reconnect (using that event ID as
+/// Last-Event-ID)." (2025-11-25 transports). Only SSE responses are judged.
+async fn streams_are_primed(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session_at(&cx, Version::V2025_11_25).await?;
+    if let Some(skip) = other_version(&c, Version::V2025_11_25) {
+        return Ok(skip);
+    }
+    let reply = c.post(&tools_list(42)).await?;
+    if !reply.is_sse() {
+        return Ok(Verdict::Skip(format!(
+            "tools/list was answered with {:?}, not an SSE stream",
+            reply.exchange.header("content-type")
+        )));
+    }
+    let mut f = Findings::new(&cx);
+    let first = reply.events.first();
+    let primed = first.is_some_and(|event| {
+        event.id.as_deref().is_some_and(|id| !id.is_empty()) && event.data.trim().is_empty()
+    });
+    f.require(
+        primed,
+        format!("the stream's first event is {first:?}, not an event id with empty data"),
+        Some(&reply.exchange),
+    );
+    Ok(f.verdict())
+}
+
+/// "If present, the ID MUST be globally unique across all streams within that session [...]
+/// The server MUST NOT replay messages that would have been delivered on a different
+/// stream." (2025-11-25 transports, Resumability and Redelivery). Resumption itself is a
+/// MAY, so a server that answers the resuming GET with 405, or replays nothing, passes.
+async fn event_ids_are_unique(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut c = Shttp::new(
+        cx.http().clone(),
+        cx.mcp_url(),
+        Some(login.access_token().to_owned()),
+    );
+    let (init, _) = c.initialize(cx.protocol_version().as_str()).await?;
+    let mut f = Findings::new(&cx);
+    let mut seen: HashMap<String, String> = HashMap::new();
+    // An event without an `id:` field keeps the id in force (the event stream rules), so a
+    // stream's ids are the points where the id changes.
+    let mut collect = |f: &mut Findings, events: &[crate::http::sse::SseEvent], stream: String| {
+        let mut in_force = None;
+        for event in events {
+            if event.id == in_force {
+                continue;
+            }
+            in_force = event.id.clone();
+            let Some(id) = event.id.clone().filter(|id| !id.is_empty()) else {
+                continue;
+            };
+            if let Some(first) = seen.get(&id) {
+                f.require(
+                    false,
+                    format!("the event id {id:?} is used on {first} and again on {stream}"),
+                    None,
+                );
+            } else {
+                seen.insert(id, stream.clone());
+            }
+        }
+    };
+    collect(&mut f, &init.events, "the initialize stream".into());
+    let mut posts = Vec::new();
+    for id in 31..34 {
+        let reply = c.post(&tools_list(id)).await?;
+        collect(
+            &mut f,
+            &reply.events,
+            format!("the stream of tools/list {id}"),
+        );
+        posts.push((id, reply));
+    }
+    // Two GET streams at once, when the server offers them; both stay open while the
+    // second is read, so they are two streams of the session.
+    let mut open = Vec::new();
+    for n in 1..=2 {
+        let Streaming { exchange, response } = c.get_stream().await?;
+        if exchange.status != 200 || exchange.content_type().as_deref() != Some("text/event-stream")
+        {
+            f.note(format!(
+                "GET answered {}: no GET stream to judge",
+                exchange.status
+            ));
+            break;
+        }
+        let mut reader = SseReader::new(response);
+        if let Ok(Some(event)) = reader.next(QUIET_STREAM).await {
+            collect(
+                &mut f,
+                std::slice::from_ref(&event),
+                format!("GET stream {n}"),
+            );
+        }
+        open.push(reader);
+    }
+    drop(open);
+    let (last_id, last) = posts.last().expect("three requests were sent");
+    let Some(resume_from) = last
+        .events
+        .iter()
+        .find_map(|event| event.id.clone().filter(|id| !id.is_empty()))
+    else {
+        f.note("the POST streams carry no event ids: nothing to resume");
+        return Ok(f.verdict());
+    };
+    let Streaming { exchange, response } = cx
+        .http()
+        .open(
+            c.req(Method::GET)
+                .header("Last-Event-ID", resume_from.clone()),
+        )
+        .await?;
+    if exchange.status != 200 || exchange.content_type().as_deref() != Some("text/event-stream") {
+        f.note(format!(
+            "GET with Last-Event-ID answered {}: no resumption",
+            exchange.status
+        ));
+        return Ok(f.verdict());
+    }
+    let mut reader = SseReader::new(response);
+    let mut replayed = Vec::new();
+    while let Ok(Some(event)) = reader.next(QUIET_STREAM).await {
+        replayed.push(event);
+        if replayed.len() >= 64 {
+            break;
+        }
+    }
+    let (messages, _) = messages_from_events(&replayed);
+    for message in &messages {
+        let is_response = message.get("result").is_some() || message.get("error").is_some();
+        f.require(
+            !is_response || message.get("id") == Some(&json!(last_id)),
+            format!(
+                "resuming the stream of tools/list {last_id} from {resume_from:?} replayed {message}, which belongs to another stream"
+            ),
+            Some(&exchange),
+        );
+    }
+    f.note(format!(
+        "resuming from {resume_from:?} replayed {} messages",
+        messages.len()
+    ));
+    Ok(f.verdict())
+}
+
+fn cancelled(request_id: i64) -> Value {
+    json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": request_id}})
+}
+
+/// "MCP implementations MAY support sending JSON-RPC batches, but MUST support receiving
+/// JSON-RPC batches." (2025-03-26, Base Protocol, Batching). An empty array is no batch
+/// (JSON-RPC 2.0: "an Array with at least one value"), and "The initialize request MUST
+/// NOT be part of a JSON-RPC batch", which binds the client, so the server refusing it
+/// is only preferred.
+async fn batches_are_received(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session_at(&cx, Version::V2025_03_26).await?;
+    if let Some(skip) = other_version(&c, Version::V2025_03_26) {
+        return Ok(skip);
+    }
+    let mut f = Findings::new(&cx);
+    let both = c
+        .post(&json!([tools_list(21), {"jsonrpc": "2.0", "id": 22, "method": "ping"}]))
+        .await?;
+    let ex = &both.exchange;
+    f.require(
+        ex.status == 200,
+        format!("a batch of two requests answered {}", ex.status),
+        Some(ex),
+    );
+    for id in [21, 22] {
+        f.require(
+            both.response(&json!(id)).is_some(),
+            format!("the batch got no response with id {id}"),
+            Some(ex),
+        );
+    }
+    let notes = c.post(&json!([cancelled(998), cancelled(999)])).await?;
+    let ex = &notes.exchange;
+    f.require(
+        ex.status == 202 && ex.body.is_empty(),
+        format!(
+            "a batch of two notifications answered {} with {} body bytes",
+            ex.status,
+            ex.body.len()
+        ),
+        Some(ex),
+    );
+    let empty = c.post(&json!([])).await?;
+    let ex = &empty.exchange;
+    f.require(
+        ex.status == 400,
+        format!("an empty batch answered {}", ex.status),
+        Some(ex),
+    );
+    if let Some(body) = ex.json() {
+        f.prefer(
+            body.pointer("/error/code") == Some(&json!(-32600)),
+            "the empty batch's error is not Invalid Request (-32600)",
+            Some(ex),
+        );
+    }
+    let init = c
+        .post(&json!([
+            {"jsonrpc": "2.0", "id": 23, "method": "initialize", "params": initialize_params(Version::V2025_03_26.as_str())},
+            {"jsonrpc": "2.0", "id": 24, "method": "ping"}
+        ]))
+        .await?;
+    let ex = &init.exchange;
+    f.prefer(
+        (400..500).contains(&ex.status),
+        format!("a batch holding initialize answered {}", ex.status),
+        Some(ex),
+    );
+    Ok(f.verdict())
+}
+
+/// "The body of the POST request MUST be a single JSON-RPC request, notification, or
+/// response." (2025-06-18 and 2025-11-25 transports). The sentence binds the client and
+/// names no status, so a refusal (a 4xx, ideally 400 with -32600) is what is expected,
+/// at the level of a SHOULD.
+async fn batches_are_refused(cx: Ctx) -> anyhow::Result<Verdict> {
+    let version = if Versions::range(Version::V2025_06_18, Version::V2025_11_25)
+        .contains(cx.protocol_version())
+    {
+        cx.protocol_version()
+    } else {
+        Version::V2025_11_25
+    };
+    let c = session_at(&cx, version).await?;
+    if let Some(skip) = other_version(&c, version) {
+        return Ok(skip);
+    }
+    let mut f = Findings::new(&cx);
+    let reply = c.post(&json!([tools_list(25)])).await?;
+    let ex = &reply.exchange;
+    if f.require(
+        (400..500).contains(&ex.status),
+        format!(
+            "a batch in a {} session answered {}",
+            version.as_str(),
+            ex.status
+        ),
+        Some(ex),
+    ) && let Some(body) = ex.json()
+    {
+        f.prefer(
+            body.pointer("/error/code") == Some(&json!(-32600)),
+            "the refusal is not Invalid Request (-32600)",
+            Some(ex),
+        );
+    }
+    Ok(f.verdict())
+}
+
+/// "The server MUST provide a single HTTP endpoint path (hereafter referred to as the MCP
+/// endpoint) that supports both POST and GET methods." (2025-11-25 transports). GET may
+/// still be answered 405 (SHTTP-12 judges its answer); a 404 or a redirect says the path
+/// does not serve GET at all.
+async fn one_path_for_post_and_get(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let get = cx.http().send_head(c.req(Method::GET)).await?;
+    let mut f = Findings::new(&cx);
+    f.require(
+        get.status != 404 && !(300..400).contains(&get.status),
+        format!(
+            "POST works at the MCP endpoint, but GET there answered {}",
+            get.status
+        ),
+        Some(&get),
+    );
+    Ok(f.verdict())
+}
+
+/// "The client MUST include an Accept header, listing both application/json and
+/// text/event-stream as supported content types." The spec says nothing of a server's
+/// answer to a client that does not; the SDKs answer 406. What HTTP does not allow is an
+/// event stream to a client that accepts only JSON.
+async fn json_only_accept(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let mut req = Req::post(c.url.clone())
+        .bearer(c.token.as_deref())
+        .header("Accept", "application/json");
+    if let Some(session) = &c.session {
+        req = req.header("Mcp-Session-Id", session);
+    }
+    if let Some(version) = c.version.as_deref().filter(|v| *v >= "2025-06-18") {
+        req = req.header("MCP-Protocol-Version", version);
+    }
+    let ex = cx.http().send_head(req.json(&tools_list(12))).await?;
+    let mut f = Findings::new(&cx);
+    let stream = ex.content_type().as_deref() == Some("text/event-stream");
+    f.require(
+        !stream,
+        format!(
+            "a POST with Accept: application/json (not {ACCEPT_BOTH}) got {} text/event-stream",
+            ex.status
+        ),
+        Some(&ex),
+    );
+    if ex.status != 406 {
+        f.note(format!(
+            "a POST that accepts only JSON answered {} (the SDKs answer 406)",
+            ex.status
+        ));
+    }
+    Ok(f.verdict())
+}
+
+/// How long the suite waits for an SSE response to end after its JSON-RPC response.
+const STREAM_END_WAIT: Duration = Duration::from_secs(3);
+
+/// "After the JSON-RPC response has been sent, the server SHOULD terminate the SSE
+/// stream." (2025-11-25 transports). Only SSE responses are judged.
+async fn streams_end_after_the_response(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let Streaming { exchange, response } = cx
+        .http()
+        .open(c.req(Method::POST).json(&tools_list(43)))
+        .await?;
+    if exchange.content_type().as_deref() != Some("text/event-stream") {
+        return Ok(Verdict::Skip(format!(
+            "tools/list was answered {} with {:?}, not an SSE stream",
+            exchange.status,
+            exchange.header("content-type")
+        )));
+    }
+    let mut reader = SseReader::new(response);
+    let mut events = Vec::new();
+    let answered = loop {
+        match reader.next(cx.http().timeout).await {
+            Ok(Some(event)) => {
+                events.push(event);
+                let (messages, _) = messages_from_events(&events);
+                if messages.iter().any(|m| {
+                    m.get("id") == Some(&json!(43))
+                        && (m.get("result").is_some() || m.get("error").is_some())
+                }) {
+                    break true;
+                }
+            }
+            Ok(None) | Err(_) => break false,
+        }
+    };
+    let mut f = Findings::new(&cx);
+    if !f.require(
+        answered,
+        "the SSE stream carried no response to tools/list",
+        Some(&exchange),
+    ) {
+        return Ok(f.verdict());
+    }
+    let ended = loop {
+        match reader.next(STREAM_END_WAIT).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => break true,
+            Err(_) => break false,
+        }
+    };
+    f.require(
+        ended,
+        format!("the SSE stream stayed open {STREAM_END_WAIT:?} after its response"),
+        Some(&exchange),
+    );
+    Ok(f.verdict())
+}
+
+/// "The server MAY respond to this request with HTTP 405 Method Not Allowed, indicating
+/// that the server does not allow clients to terminate sessions." (2025-11-25
+/// transports). After a 405 the session is still the client's; after a 2xx SHTTP-18
+/// judges what follows.
+async fn refused_delete_keeps_the_session(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    if c.session.is_none() {
+        return Ok(Verdict::Skip("the server issues no session ids".into()));
+    }
+    let delete = c.delete().await?;
+    let mut f = Findings::new(&cx);
+    if delete.status == 405 {
+        let after = c.post(&tools_list(11)).await?.exchange;
+        f.require(
+            after.status == 200,
+            format!(
+                "DELETE answered 405, yet tools/list in the session then answered {}",
+                after.status
+            ),
+            Some(&after),
+        );
+    } else {
+        f.note(format!(
+            "DELETE answered {}: the server lets clients end sessions",
+            delete.status
+        ));
+    }
+    Ok(f.verdict())
+}
+
+/// The session's GET streams, up to `wanted`, each open and read from, or why there are
+/// none: a server may answer GET with 405 (SHTTP-12), and then the rules of the GET stream
+/// do not apply.
+async fn get_streams(c: &Shttp, wanted: usize) -> anyhow::Result<Result<Vec<SseReader>, String>> {
+    let mut readers = Vec::new();
+    for _ in 0..wanted {
+        let Streaming { exchange, response } = c.get_stream().await?;
+        if exchange.status != 200 || exchange.content_type().as_deref() != Some("text/event-stream")
+        {
+            if readers.is_empty() {
+                return Ok(Err(format!(
+                    "GET answered {}: the server offers no GET stream",
+                    exchange.status
+                )));
+            }
+            break;
+        }
+        readers.push(SseReader::new(response));
+    }
+    Ok(Ok(readers))
+}
+
+/// The JSON-RPC messages a GET stream sent until it was quiet for a moment.
+async fn drain(reader: &mut SseReader) -> Vec<Value> {
+    let mut events = Vec::new();
+    while let Ok(Some(event)) = reader.next(QUIET_STREAM).await {
+        events.push(event);
+        if events.len() >= 64 {
+            break;
+        }
+    }
+    messages_from_events(&events).0
+}
+
+fn is_response(message: &Value) -> bool {
+    message.get("result").is_some() || message.get("error").is_some()
+}
+
+/// "The server MUST NOT send a JSON-RPC response on the stream unless resuming a stream
+/// associated with a previous client request." (2025-11-25 transports, Listening for
+/// Messages from the Server). The stream is opened fresh, so it resumes nothing.
+async fn no_responses_on_the_get_stream(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let mut readers = match get_streams(&c, 1).await? {
+        Ok(readers) => readers,
+        Err(reason) => return Ok(Verdict::Skip(reason)),
+    };
+    for id in 51..54 {
+        c.post(&tools_list(id)).await?;
+    }
+    let mut f = Findings::new(&cx);
+    for reader in &mut readers {
+        for message in drain(reader).await {
+            f.require(
+                !is_response(&message),
+                format!("the GET stream carried the response {message}"),
+                None,
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+/// "The server MUST send each of its JSON-RPC messages on only one of the connected
+/// streams; that is, it MUST NOT broadcast the same message across multiple streams."
+/// (2025-11-25 transports, Multiple Connections). Two GET streams are open (when the server
+/// allows two) while requests are answered; every response must be seen once.
+async fn one_stream_per_message(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let mut readers = match get_streams(&c, 2).await? {
+        Ok(readers) => readers,
+        Err(reason) => return Ok(Verdict::Skip(reason)),
+    };
+    let mut seen: Vec<Value> = Vec::new();
+    for id in 61..64 {
+        seen.extend(c.post(&tools_list(id)).await?.messages);
+    }
+    for reader in &mut readers {
+        seen.extend(drain(reader).await);
+    }
+    let mut f = Findings::new(&cx);
+    for id in 61..64 {
+        let copies = seen
+            .iter()
+            .filter(|message| is_response(message) && message.get("id") == Some(&json!(id)))
+            .count();
+        f.require(
+            copies <= 1,
+            format!(
+                "the response to tools/list {id} was sent {copies} times over {} GET streams and its POST",
+                readers.len()
+            ),
+            None,
+        );
+    }
+    Ok(f.verdict())
+}
+
+/// "The server MAY send JSON-RPC requests and notifications before sending a JSON-RPC
+/// response. These messages SHOULD relate to the originating client request." (2025-03-26
+/// transports). The request names a progress token; a progress notification for another
+/// token, or a response to another request, relates to something else.
+async fn messages_before_the_response_relate(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session(&cx).await?;
+    let token = "conformance-progress-71";
+    let reply = c
+        .post(&json!({
+            "jsonrpc": "2.0", "id": 71, "method": "tools/list",
+            "params": {"_meta": {"progressToken": token}}
+        }))
+        .await?;
+    let mut f = Findings::new(&cx);
+    let before: Vec<&Value> = reply
+        .messages
+        .iter()
+        .take_while(|message| !(is_response(message) && message.get("id") == Some(&json!(71))))
+        .collect();
+    for message in before {
+        let foreign_progress = message.get("method") == Some(&json!("notifications/progress"))
+            && message.pointer("/params/progressToken") != Some(&json!(token));
+        f.require(
+            !foreign_progress && !is_response(message),
+            format!("before the response to tools/list 71, its stream carried {message}"),
+            Some(&reply.exchange),
+        );
+    }
     Ok(f.verdict())
 }

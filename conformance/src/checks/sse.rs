@@ -66,6 +66,16 @@ pub fn checks() -> Vec<Check> {
             run: body!(origin_is_checked),
         },
         Check {
+            id: "SSE-09",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V24_11,
+            scope: SSE,
+            title: "another user's token cannot POST to a session's endpoint",
+            run: body!(endpoint_belongs_to_its_user),
+        },
+        Check {
             id: "SEC-01",
             case: None,
             also: &[],
@@ -340,5 +350,40 @@ async fn session_ids_are_good(cx: Ctx) -> anyhow::Result<Verdict> {
         );
     }
     super::shttp::judge_session_ids(&mut f, &ids, "SSE connections");
+    Ok(f.verdict())
+}
+
+/// A session's POST endpoint belongs to the user who opened the stream: "MCP servers
+/// SHOULD bind session IDs to user-specific information" (2025-06-18 security best
+/// practices), which for the legacy transport means another user's token is refused
+/// there (4xx) and nothing it sent is answered on the owner's stream.
+async fn endpoint_belongs_to_its_user(cx: Ctx) -> anyhow::Result<Verdict> {
+    let (owner, intruder) = futures::try_join!(
+        cx.login(LoginOptions::user("octocat")),
+        cx.login(LoginOptions::user("mona"))
+    )?;
+    let mut s = cx.open_sse(Some(owner.access_token())).await?;
+    s.initialize(Version::V2024_11_05.as_str()).await?;
+    let ping = json!({"jsonrpc": "2.0", "id": 91, "method": "ping"});
+    let ex = cx
+        .http()
+        .send(
+            Req::post(s.endpoint.clone())
+                .bearer(Some(intruder.access_token()))
+                .json(&ping),
+        )
+        .await?;
+    let answered = s.drain(Duration::from_millis(400)).await;
+    let mut f = Findings::new(&cx);
+    f.require(
+        (400..500).contains(&ex.status),
+        format!("mona's POST to octocat's endpoint answered {}", ex.status),
+        Some(&ex),
+    );
+    f.require(
+        !answered.iter().any(|m| m.get("id") == Some(&json!(91))),
+        "mona's request was answered on octocat's stream",
+        Some(&ex),
+    );
     Ok(f.verdict())
 }

@@ -81,6 +81,9 @@ pub struct Sessions {
 struct StreamableOwner {
     caller: Authenticated,
     last_used: Instant,
+    /// The protocol version the session negotiated: JSON-RPC batches are received
+    /// only in 2025-03-26 sessions.
+    protocol_version: String,
 }
 
 impl Sessions {

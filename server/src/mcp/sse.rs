@@ -48,9 +48,27 @@ const MAX_IN_FLIGHT: usize = 256;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/sse", get(connect))
+        .route("/sse", get(connect).post(post_on_stream_url))
         .route("/messages/", post(message))
         .route("/messages", post(message))
+}
+
+/// A POST on the stream's URL is what a Streamable HTTP client sends first; a client
+/// that supports both transports falls back to this one "If it fails with the following
+/// HTTP status codes "400 Bad Request", "404 Not Found" or "405 Method Not Allowed""
+/// (2025-11-25 transports, Backwards Compatibility).
+async fn post_on_stream_url(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Authenticated>,
+) -> Response {
+    if crate::injected!(state.config, SseUrlAcceptsPost) {
+        return connect(State(state), Extension(caller)).await;
+    }
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(axum::http::header::ALLOW, "GET,HEAD")],
+    )
+        .into_response()
 }
 
 /// Removes the session when its stream ends, however it ends: the client went away,

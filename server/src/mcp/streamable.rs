@@ -12,7 +12,7 @@ use axum::{
     middleware::{Next, from_fn_with_state},
     response::{IntoResponse, Response},
 };
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, GetMeta, ProtocolVersion,
     ServerJsonRpcMessage,
@@ -169,6 +169,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route_service("/mcp", service)
         .route_layer(from_fn_with_state((state.clone(), manager), bind_sessions))
+        .route_layer(from_fn_with_state(state.clone(), split_batches))
 }
 
 fn session_not_found() -> Response {
@@ -199,6 +200,15 @@ async fn bind_sessions(
 
     if method == Method::GET && crate::injected!(config, GetNotImplemented) {
         return jsonrpc_error(StatusCode::NOT_IMPLEMENTED, -32600, "Not implemented");
+    }
+    if method == Method::GET && crate::injected!(config, GetStreamElsewhere) {
+        return jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Not Found");
+    }
+    if method == Method::POST && crate::injected!(config, AcceptNotChecked) {
+        request.headers_mut().insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
     }
     if let Some(session_id) = &session_id {
         let owner = state
@@ -241,6 +251,12 @@ async fn bind_sessions(
 
     let mut in_flight = None;
     let mut discover = false;
+    let mut initialize_version = None;
+    let last_event_id = if method == Method::GET {
+        resumed_event_id(config, &mut request)
+    } else {
+        None
+    };
     let (request, stateless) = if method == Method::POST {
         let (mut parts, body) = request.into_parts();
         let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
@@ -285,6 +301,13 @@ async fn bind_sessions(
         }
         discover = matches!(&message, ClientJsonRpcMessage::Request(request)
             if matches!(request.request, ClientRequest::DiscoverRequest(_)));
+        if let ClientJsonRpcMessage::Request(request) = &message
+            && let ClientRequest::InitializeRequest(initialize) = &request.request
+        {
+            initialize_version = Some(negotiated_version(
+                initialize.params.protocol_version.as_str(),
+            ));
+        }
         if let Some(early) =
             sessionless_request_faults(&state, &caller, &mut parts, &message, stateless)
         {
@@ -319,8 +342,13 @@ async fn bind_sessions(
             StreamableOwner {
                 caller: caller.clone(),
                 last_used: store::now(),
+                protocol_version: initialize_version
+                    .unwrap_or_else(|| ProtocolVersion::V_2025_11_25.to_string()),
             },
         );
+        if is_event_stream(&response) && !crate::injected!(config, DuplicateEventIds) {
+            response = rename_first_event_id(response, INITIALIZE_EVENT_ID.to_owned());
+        }
         dress_session_id(config, &mut response);
         alias_session_id(&state, &mut response);
     }
@@ -329,6 +357,9 @@ async fn bind_sessions(
         && let Some(session_id) = &session_id
     {
         state.sessions.streamable().remove(session_id);
+        if crate::injected!(config, DeleteRefusedButEnded) {
+            return jsonrpc_error(StatusCode::METHOD_NOT_ALLOWED, -32600, "Method Not Allowed");
+        }
     }
     if response.status() == StatusCode::ACCEPTED && crate::injected!(config, NotificationsGet200) {
         *response.status_mut() = StatusCode::OK;
@@ -344,6 +375,37 @@ async fn bind_sessions(
     }
     if method == Method::POST && is_event_stream(&response) {
         response = rewrite_event_stream(config, response).await;
+        if let Some(session_id) = &session_id
+            && crate::injected!(config, ResponsesOnGetStream)
+        {
+            response = copy_responses(response, session_id);
+        }
+        if session_id.is_some() && crate::injected!(config, ForeignProgressOnPostStream) {
+            response = with_foreign_progress(response);
+        }
+        if crate::injected!(config, PostStreamStaysOpen) {
+            // The stream goes on after its response, until the client leaves or the
+            // server stops.
+            let (parts, body) = response.into_parts();
+            let held = body.into_data_stream().chain(futures::stream::pending());
+            let body = ScopedBody::new(Body::from_stream(held)).ended_by(state.shutdown.clone());
+            response = Response::from_parts(parts, body.into_body());
+        }
+    }
+    if method == Method::GET
+        && last_event_id.is_none()
+        && is_event_stream(&response)
+        && !crate::injected!(config, DuplicateEventIds)
+    {
+        let n = GET_STREAM_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        response = rename_first_event_id(response, format!("{GET_STREAM_EVENT_ID_PREFIX}{n}"));
+    }
+    if method == Method::GET
+        && is_event_stream(&response)
+        && let Some(session_id) = &session_id
+        && crate::injected!(config, ResponsesOnGetStream)
+    {
+        response = with_response_copies(response, session_id);
     }
     if method == Method::GET && is_event_stream(&response) {
         // The standalone stream lasts no longer than the token that opened it. A POST's
@@ -390,6 +452,313 @@ async fn make_room_for_session(
         // `close_session` removed the record; make sure, so the loop always ends.
         state.sessions.streamable().remove(&id);
     }
+}
+
+/// The event id the initialize stream's priming event gets. rmcp primes it, and every
+/// GET stream, with the id `0`, which is also the id of the first message on the GET
+/// stream: "If present, the ID MUST be globally unique across all streams within that
+/// session" (2025-11-25 transports, Resumability and Redelivery). The initialize
+/// stream carries nothing after its response, so its id resumes nothing (rmcp answers
+/// an unknown id with an empty stream).
+const INITIALIZE_EVENT_ID: &str = "initialize";
+/// GET streams are primed with `get-<n>`, unique in the server; resuming from one asks
+/// rmcp for the standalone stream from its start (`0`).
+const GET_STREAM_EVENT_ID_PREFIX: &str = "get-";
+static GET_STREAM_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The version a session negotiates for the one its `initialize` asks for: that one
+/// when the server knows it, else the newest with an `initialize` handshake (what
+/// rmcp's negotiation and `handler.rs` answer).
+fn negotiated_version(requested: &str) -> String {
+    let known = ProtocolVersion::KNOWN_VERSIONS
+        .iter()
+        .any(|known| known.as_str() == requested);
+    if known {
+        requested.to_owned()
+    } else {
+        ProtocolVersion::V_2025_11_25.to_string()
+    }
+}
+
+/// The `Last-Event-ID` of a GET, with the ids this layer gave GET streams turned back
+/// into the one rmcp knows them by.
+fn resumed_event_id(config: &crate::Config, request: &mut Request) -> Option<String> {
+    let id = request
+        .headers()
+        .get(header::HeaderName::from_static("last-event-id"))?
+        .to_str()
+        .ok()?
+        .to_owned();
+    if id.starts_with(GET_STREAM_EVENT_ID_PREFIX) && !crate::injected!(config, DuplicateEventIds) {
+        request.headers_mut().insert(
+            header::HeaderName::from_static("last-event-id"),
+            HeaderValue::from_static("0"),
+        );
+    }
+    Some(id)
+}
+
+/// Gives the first event of an SSE stream that carries an id (rmcp's priming event)
+/// the id `to` instead. rmcp writes each event as one frame.
+fn rename_first_event_id(response: Response, to: String) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let mut pending = Some(to);
+    let stream = body.into_data_stream().map(move |chunk| {
+        let Ok(bytes) = chunk else {
+            return chunk;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        if pending.is_none() || !text.lines().any(|line| line.starts_with("id:")) {
+            return Ok(bytes);
+        }
+        let to = pending.take().unwrap_or_default();
+        let renamed: String = text
+            .split_inclusive('\n')
+            .map(|line| {
+                if line.starts_with("id:") {
+                    format!("id: {to}\n")
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect();
+        Ok(axum::body::Bytes::from(renamed))
+    });
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// How long one message of a batch may take to be answered.
+const BATCH_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// JSON-RPC batches, which 2025-03-26 requires servers to receive: "MCP implementations
+/// MAY support sending JSON-RPC batches, but MUST support receiving JSON-RPC batches"
+/// (2025-03-26, Base Protocol, Batching). rmcp reads one message per POST, so a batch in
+/// a session that negotiated 2025-03-26 is split here: each message goes through the
+/// rest of the layer and rmcp as a POST of its own, and the responses come back as one
+/// JSON array (202 when the batch held no request). From 2025-06-18 "the body of the
+/// POST request MUST be a single JSON-RPC request, notification, or response", and a
+/// batch is refused by `read_message` as JSON that is no message.
+async fn split_batches(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST || !request.headers().contains_key(SESSION_HEADER) {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return jsonrpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            -32600,
+            "Request body too large",
+        );
+    };
+    let batch = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Array(batch)) => batch,
+        _ => {
+            return next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+        }
+    };
+    let config = &state.config;
+    let caller = parts.extensions.get::<Authenticated>();
+    let session_version = parts
+        .headers
+        .get(SESSION_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|id| {
+            state
+                .sessions
+                .streamable()
+                .get(id)
+                .filter(|owner| caller.is_some_and(|caller| caller.user.id == owner.caller.user.id))
+                .map(|owner| owner.protocol_version.clone())
+        });
+    let receives_batches = match session_version.as_deref() {
+        Some(version) if crate::injected!(config, BatchesInEveryVersion) => {
+            version != ProtocolVersion::V_2024_11_05.as_str()
+        }
+        Some(version) => version == ProtocolVersion::V_2025_03_26.as_str(),
+        None => false,
+    };
+    if !receives_batches || crate::injected!(config, NoBatches) {
+        // Unknown sessions, another user's, and later versions: the layer and rmcp
+        // refuse them as they refuse any body that is not one message.
+        return next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
+    }
+    if batch.is_empty() {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            -32600,
+            "Invalid Request: an empty batch",
+        );
+    }
+    // "The initialize request MUST NOT be part of a JSON-RPC batch, as other requests
+    // and notifications are not possible until initialization has completed."
+    if batch.iter().any(|message| {
+        message.get("method").and_then(serde_json::Value::as_str) == Some("initialize")
+    }) {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            -32600,
+            "Invalid Request: initialize must not be part of a batch",
+        );
+    }
+    let mut answers = Vec::new();
+    for message in batch {
+        let mut single = Request::from_parts(parts.clone(), Body::from(message.to_string()));
+        single.headers_mut().remove(header::CONTENT_LENGTH);
+        let response = next.clone().run(single).await;
+        answers.extend(batch_answers(response).await);
+    }
+    if answers.is_empty() {
+        return accepted(config, Transport::StreamableHttp);
+    }
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::Value::Array(answers)),
+    )
+        .into_response()
+}
+
+/// The JSON-RPC responses in the answer to one message of a batch: none for an accepted
+/// notification or response, the response an SSE stream carries (read up to it: the
+/// server sends no requests or notifications of its own), or the JSON body of an error.
+async fn batch_answers(response: Response) -> Vec<serde_json::Value> {
+    if response.status() == StatusCode::ACCEPTED {
+        return Vec::new();
+    }
+    let stream = is_event_stream(&response);
+    let status = response.status();
+    let read = async {
+        let mut body = response.into_body().into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > MAX_BODY_BYTES || (stream && !responses_in(&bytes, stream).is_empty())
+            {
+                break;
+            }
+        }
+        bytes
+    };
+    let Ok(bytes) = tokio::time::timeout(BATCH_ANSWER_TIMEOUT, read).await else {
+        return vec![json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": -32603, "message": "Internal error: no answer in time"}
+        })];
+    };
+    let responses = responses_in(&bytes, stream);
+    if responses.is_empty() && !status.is_success() {
+        return vec![json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": -32600, "message": status.canonical_reason().unwrap_or("Bad Request")}
+        })];
+    }
+    responses
+}
+
+/// The JSON-RPC responses in an SSE body (its complete `data:` lines) or a JSON body.
+fn responses_in(bytes: &[u8], stream: bool) -> Vec<serde_json::Value> {
+    let text = String::from_utf8_lossy(bytes);
+    let messages: Vec<serde_json::Value> = if stream {
+        text.split_inclusive('\n')
+            .filter(|line| line.ends_with('\n'))
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .collect()
+    } else {
+        serde_json::from_str(&text).into_iter().collect()
+    };
+    messages
+        .into_iter()
+        .filter(|message| message.get("result").is_some() || message.get("error").is_some())
+        .collect()
+}
+
+/// Only with the `responses-on-get-stream` fault: per session, the channel on which its
+/// GET streams get a copy of every response. Entries are never removed; the fault
+/// exists only for the suite's own tests.
+static RESPONSE_COPIES: std::sync::LazyLock<
+    std::sync::Mutex<
+        std::collections::HashMap<String, tokio::sync::broadcast::Sender<axum::body::Bytes>>,
+    >,
+> = std::sync::LazyLock::new(Default::default);
+
+fn response_copies(session_id: &str) -> tokio::sync::broadcast::Sender<axum::body::Bytes> {
+    RESPONSE_COPIES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .entry(session_id.to_owned())
+        .or_insert_with(|| tokio::sync::broadcast::channel(64).0)
+        .clone()
+}
+
+/// Only with the `responses-on-get-stream` fault: the GET stream also carries a copy of
+/// every response the session sends.
+fn with_response_copies(response: Response, session_id: &str) -> Response {
+    let receiver = response_copies(session_id).subscribe();
+    let copies = futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(frame) => return Some((Ok::<_, axum::Error>(frame), receiver)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let (parts, body) = response.into_parts();
+    let merged = futures::stream::select(body.into_data_stream(), copies);
+    Response::from_parts(parts, Body::from_stream(merged))
+}
+
+/// Only with the `responses-on-get-stream` fault: sends a copy of each response on a
+/// POST's stream to the session's GET streams.
+fn copy_responses(response: Response, session_id: &str) -> Response {
+    let copies = response_copies(session_id);
+    let (parts, body) = response.into_parts();
+    let teed = body.into_data_stream().map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            for data in String::from_utf8_lossy(bytes)
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .filter(|data| data.contains("\"result\"") || data.contains("\"error\""))
+            {
+                let _ = copies.send(axum::body::Bytes::from(format!(
+                    "data: {}\n\n",
+                    data.trim()
+                )));
+            }
+        }
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(teed))
+}
+
+/// Only with the `foreign-progress-on-post-stream` fault: after its first event, a POST's
+/// stream carries a progress notification for a token no request of the client named.
+fn with_foreign_progress(response: Response) -> Response {
+    let foreign = json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/progress",
+        "params": {"progressToken": "another-request", "progress": 1}
+    });
+    let frame = axum::body::Bytes::from(format!("data: {foreign}\n\n"));
+    let (parts, body) = response.into_parts();
+    let frames = body
+        .into_data_stream()
+        .enumerate()
+        .flat_map(move |(index, chunk)| {
+            let mut frames = vec![chunk];
+            if index == 0 {
+                frames.push(Ok(frame.clone()));
+            }
+            futures::stream::iter(frames)
+        });
+    Response::from_parts(parts, Body::from_stream(frames))
 }
 
 /// The response's media type, without parameters such as `charset`.
@@ -747,7 +1116,8 @@ async fn rewrite_stateless_error(config: &crate::Config, response: Response) -> 
 /// the whole body first is safe.
 async fn rewrite_event_stream(config: &crate::Config, response: Response) -> Response {
     let prefix = crate::injected!(config, NonJsonSseEvent);
-    if !prefix && !super::rewrites_outgoing(config) {
+    let unprimed = crate::injected!(config, NoPrimingEvent);
+    if !prefix && !unprimed && !super::rewrites_outgoing(config) {
         return response;
     }
     let (mut parts, body) = response.into_parts();
@@ -758,7 +1128,14 @@ async fn rewrite_event_stream(config: &crate::Config, response: Response) -> Res
             "Response too large",
         );
     };
-    let text = String::from_utf8_lossy(&bytes);
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if unprimed {
+        // Only with the `no-priming-event` fault: the events without data go.
+        text = text
+            .split_inclusive("\n\n")
+            .filter(|event| !event.lines().any(|line| line.trim_end() == "data:"))
+            .collect();
+    }
     let mut out = String::new();
     if prefix {
         out.push_str("data: keep-alive\n\n");
@@ -813,6 +1190,7 @@ mod tests {
                     mcp_token: String::new(),
                 },
                 last_used: store::now(),
+                protocol_version: "2025-11-25".into(),
             },
         );
         assert!(manager.has_session(&id).await.unwrap());
