@@ -459,7 +459,7 @@ faults! {
     /// have no `initialize`, are left alone).
     IgnoreBeforeInitialize = "ignore-before-initialize" => ["LIFE-01"],
     /// The initialize result does not declare the `tools` capability.
-    OmitToolsCapability = "omit-tools-capability" => ["LIFE-02"],
+    OmitToolsCapability = "omit-tools-capability" => ["LIFE-02", "TOOLS-01"],
     /// Any requested protocol version is echoed, even one that does not exist.
     EchoAnyProtocolVersion = "echo-any-protocol-version" => ["LIFE-03"],
     /// Allowed: `initialize` with a version the server does not support gets the error
@@ -468,11 +468,19 @@ faults! {
     UnsupportedVersionAsInvalidParams = "unsupported-version-as-invalid-params" => allowed ["LIFE-03"],
     /// `ping` answers with a result that is not empty.
     PingResultNotEmpty = "ping-result-not-empty" => ["LIFE-07"],
+    /// A `ping` between `initialize` and `notifications/initialized` gets an error.
+    RefusePingBeforeInitialized = "refuse-ping-before-initialized" => ["LIFE-05"],
+    /// `prompts/list`, `resources/list` and `completion/complete` get empty results,
+    /// though the server declares none of their capabilities.
+    AnswerUndeclaredCapabilities = "answer-undeclared-capabilities" => ["LIFE-06"],
 
     // RPC: JSON-RPC.
 
     /// String ids come back JSON-encoded a second time (`"abc"` as `"\"abc\""`).
     DoubleEncodedStringIds = "double-encoded-string-ids" => ["RPC-02"],
+    /// The JSON-RPC error for a session the transport does not know carries its code as
+    /// a string (`"-32600"`), on both transports.
+    ErrorCodeAsString = "error-code-as-string" => ["RPC-03"],
     /// A request with `id: null` is taken for a notification: 202 and no answer.
     NullIdAsNotification = "null-id-as-notification" => ["RPC-05"],
     /// Parse errors carry code -32600 instead of -32700.
@@ -497,6 +505,14 @@ faults! {
 
     /// The tool's `inputSchema` has no `"type": "object"`.
     UntypedInputSchema = "untyped-input-schema" => ["TOOLS-02"],
+    /// The tool's `inputSchema` has `"required": "nothing"`, a string where the 2020-12
+    /// meta-schema wants an array of names.
+    InvalidInputSchema = "invalid-input-schema" => ["TOOLS-03"],
+    /// `tools/list` lists every tool twice.
+    DuplicateToolName = "duplicate-tool-name" => ["TOOLS-04"],
+    /// Every `tools/list` page carries the same `nextCursor`, and that cursor gets the
+    /// first page again: a client following the cursors never stops.
+    RepeatingToolPages = "repeating-tool-pages" => ["TOOLS-05"],
     /// `tools/list` lists no tools, though `get_user_profile` still answers: the
     /// profile's tool is missing from the list. TOOLS-08 then finds no output schema
     /// to check against and skips.
@@ -518,6 +534,9 @@ faults! {
     /// whose schema has no such field (what the suite's SSE sessions, at 2024-11-05, see).
     /// A result may carry fields its version does not define; clients ignore them.
     StructuredContentInOldSessions = "structured-content-in-old-sessions" => allowed ["TOOLS-08"],
+    /// `structuredContent` has a member (`served_by`) that the text block's JSON lacks;
+    /// both still hold the profile.
+    StructuredContentDiffersFromText = "structured-content-differs-from-text" => ["TOOLS-09"],
     /// A failing tool is reported as a JSON-RPC error instead of `isError`.
     ToolFailureAsRpcError = "tool-failure-as-rpc-error" => ["TOOLS-10"],
 

@@ -188,6 +188,17 @@ fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
         .into_response()
 }
 
+/// The code of the JSON-RPC error a transport answers for a session it does not know:
+/// an integer, as every error code must be. The `error-code-as-string` fault writes it
+/// as a string.
+fn unknown_session_code(config: &crate::Config) -> Value {
+    if crate::injected!(config, ErrorCodeAsString) {
+        json!("-32600")
+    } else {
+        json!(-32600)
+    }
+}
+
 /// The answer to a request that reuses the id of a request still in progress in the
 /// same session: JSON-RPC ids must be unique among a session's requests, and the
 /// SDK would otherwise lose one of the two replies.
