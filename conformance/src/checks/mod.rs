@@ -24,6 +24,7 @@ pub mod auth_tok;
 pub mod life;
 pub mod robust;
 pub mod rpc;
+pub mod sec;
 pub mod shttp;
 pub mod shttp5;
 pub mod sse;
@@ -151,6 +152,7 @@ pub fn all() -> Vec<Check> {
     out.extend(life::checks());
     out.extend(rpc::checks());
     out.extend(tools::checks());
+    out.extend(sec::checks());
     out.extend(robust::checks());
     out
 }
