@@ -553,6 +553,11 @@ faults! {
     /// `structuredContent` has a member (`served_by`) that the text block's JSON lacks;
     /// both still hold the profile.
     StructuredContentDiffersFromText = "structured-content-differs-from-text" => ["TOOLS-09"],
+    /// Tool results embed a `resource` content block, though the server does not declare
+    /// the resources capability.
+    EmbeddedResourceWithoutCapability = "embedded-resource-without-capability" => ["TOOLS-15"],
+    /// A failing tool's `isError` result carries the server's stack backtrace.
+    ToolFailureLeaksTrace = "tool-failure-leaks-trace" => ["RPC-10"],
     /// A failing tool is reported as a JSON-RPC error instead of `isError`.
     ToolFailureAsRpcError = "tool-failure-as-rpc-error" => ["TOOLS-10"],
 

@@ -31,6 +31,16 @@ pub fn checks() -> Vec<Check> {
             run: body!(error_codes_are_integers),
         },
         Check {
+            id: "RPC-10",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "a failing tool is an isError result or -32603, without a stack trace",
+            run: body!(tool_failure_is_reported_cleanly),
+        },
+        Check {
             id: "RPC-05",
             case: None,
             also: &[],
@@ -384,5 +394,63 @@ async fn error_codes_are_integers(cx: Ctx) -> anyhow::Result<Verdict> {
         f.require(false, "none of the requests got a JSON-RPC error", None);
     }
     f.note(format!("{judged} error(s) audited"));
+    Ok(f.verdict())
+}
+
+/// Marks of a stack trace in an error text: Rust backtraces and panics, Python tracebacks,
+/// JavaScript stack frames.
+const TRACE_MARKS: &[&str] = &[
+    "stack backtrace:",
+    "panicked at",
+    "Traceback (most recent call last)",
+    "    at Object.<anonymous>",
+    "node:internal/",
+];
+
+/// RPC-10: a failure inside a tool is "-32603 Internal error" or, preferred by the schema,
+/// a result: "Any errors that originate from the tool SHOULD be reported inside the result
+/// object, with `isError` set to true". Either way the text must not hand the server's
+/// stack trace to the client. The tool fails because GitHub answers 502 after the login.
+async fn tool_failure_is_reported_cleanly(cx: Ctx) -> anyhow::Result<Verdict> {
+    if cx.config().tool_profile == crate::config::ToolProfile::None {
+        return Ok(Verdict::Skip(
+            "--tool-profile none: the suite has no tool it can make fail".into(),
+        ));
+    }
+    let login = cx
+        .login(LoginOptions {
+            fault: Some("user_5xx_after_login".into()),
+            ..LoginOptions::default()
+        })
+        .await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let (ex, response) = conn
+        .call(
+            "tools/call",
+            json!({"name": "get_user_profile", "arguments": {}}),
+        )
+        .await?;
+    let mut f = Findings::new(&cx);
+    let is_error_result = response.pointer("/result/isError") == Some(&json!(true));
+    let internal_error = response.pointer("/error/code").and_then(Value::as_i64) == Some(-32603);
+    f.require(
+        is_error_result || internal_error,
+        format!("GitHub failing during the tool gave {response}, neither isError nor -32603"),
+        Some(&ex),
+    );
+    let text = response.to_string();
+    let leaked: Vec<&str> = TRACE_MARKS
+        .iter()
+        .copied()
+        .filter(|mark| text.contains(mark))
+        .collect();
+    f.require(
+        leaked.is_empty(),
+        format!(
+            "the failure's text carries a stack trace ({})",
+            leaked.join(", ")
+        ),
+        Some(&ex),
+    );
     Ok(f.verdict())
 }

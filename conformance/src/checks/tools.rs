@@ -123,6 +123,16 @@ pub fn checks() -> Vec<Check> {
             run: body!(structured_content_as_text),
         },
         Check {
+            id: "TOOLS-15",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: SHTTP,
+            title: "a server whose tool results embed resources declares the resources capability",
+            run: body!(embedded_resources_declared),
+        },
+        Check {
             id: "TOOLS-10",
             case: None,
             also: &[],
@@ -695,6 +705,45 @@ async fn structured_content_as_text(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         serialized,
         "no text block holds the structuredContent serialized as JSON",
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+/// TOOLS-15: "Servers that use embedded resources SHOULD implement the `resources`
+/// capability" (2025-06-18 on).
+async fn embedded_resources_declared(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
+    let (_, tools) = list_tools(&mut conn).await?;
+    let Some(name) = callable_tool(&cx, &tools) else {
+        return Ok(Verdict::Skip(
+            "no tool is marked readOnlyHint and callable without arguments, and the suite does \
+             not call tools that may change state"
+                .into(),
+        ));
+    };
+    let (ex, result) = conn.call_tool(&name, json!({})).await?;
+    let embedded = result
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| c.get("type") == Some(&json!("resource")))
+        .count();
+    if embedded == 0 {
+        return Ok(Verdict::Skip(format!(
+            "{name} returned no embedded resource"
+        )));
+    }
+    let mut f = Findings::new(&cx);
+    f.require(
+        init.pointer("/capabilities/resources")
+            .is_some_and(Value::is_object),
+        format!(
+            "{name} returned {embedded} embedded resource(s), but the initialize result \
+             declares no resources capability"
+        ),
         Some(&ex),
     );
     Ok(f.verdict())

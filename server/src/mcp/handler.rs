@@ -378,6 +378,22 @@ impl ServerHandler for ProfileServer {
             // A member the serialized text lacks: the text is no longer the same JSON.
             structured.insert("served_by".into(), json!("mcp-github-server"));
         }
+        if crate::injected!(self.state.config, EmbeddedResourceWithoutCapability)
+            && result.is_error != Some(true)
+        {
+            result.content.push(ContentBlock::embedded_text(
+                format!("github://user/{}", caller.user.login),
+                "The GitHub profile above, as a resource.",
+            ));
+        }
+        if crate::injected!(self.state.config, ToolFailureLeaksTrace)
+            && result.is_error == Some(true)
+        {
+            result.content.push(ContentBlock::text(
+                "stack backtrace:\n   0: mcp_github_server::github::GitHub::user\n             \
+                 at ./server/src/github.rs:88:17",
+            ));
+        }
         Ok(result.into())
     }
 
