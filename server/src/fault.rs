@@ -497,6 +497,9 @@ faults! {
     /// The JSON-RPC error for a session the transport does not know carries its code as
     /// a string (`"-32600"`), on both transports.
     ErrorCodeAsString = "error-code-as-string" => ["RPC-03"],
+    /// The JSON-RPC error for a session the transport does not know has no
+    /// `"jsonrpc": "2.0"`, on both transports.
+    ErrorWithoutJsonrpcVersion = "error-without-jsonrpc-version" => ["RPC-01"],
     /// A request with `id: null` is taken for a notification: 202 and no answer.
     NullIdAsNotification = "null-id-as-notification" => ["RPC-05"],
     /// Parse errors carry code -32600 instead of -32700.

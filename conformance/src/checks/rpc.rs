@@ -11,6 +11,16 @@ use crate::version::Versions;
 pub fn checks() -> Vec<Check> {
     vec![
         Check {
+            id: "RPC-01",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "every message the server sends is JSON-RPC 2.0, its own errors included",
+            run: body!(messages_are_jsonrpc),
+        },
+        Check {
             id: "RPC-02",
             case: None,
             also: &["RPC-01"],
@@ -452,5 +462,62 @@ async fn tool_failure_is_reported_cleanly(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&ex),
     );
+    Ok(f.verdict())
+}
+
+/// RPC-01: "All messages between MCP clients and servers MUST follow the JSON-RPC 2.0
+/// specification", whose Response object has "jsonrpc: A String specifying the version
+/// of the JSON-RPC protocol. MUST be exactly \"2.0\"". Audited over results from the MCP
+/// handler and errors from both the handler and the transport.
+async fn messages_are_jsonrpc(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let mut answers = Vec::new();
+    for (what, message) in [
+        (
+            "ping",
+            json!({"jsonrpc": "2.0", "id": 24, "method": "ping"}),
+        ),
+        (
+            "tools/list",
+            json!({"jsonrpc": "2.0", "id": 25, "method": "tools/list"}),
+        ),
+        (
+            "an unknown method",
+            json!({"jsonrpc": "2.0", "id": 26, "method": "foo/bar"}),
+        ),
+    ] {
+        let (ex, response) = conn.send_raw(&message).await?;
+        answers.push((what, ex, response));
+    }
+    let (ex, response) = conn.send_bytes(b"{\"jsonrpc\":").await?;
+    let response = response.or_else(|| ex.json());
+    answers.push(("invalid JSON", ex, response));
+    let (ex, response) = post_to_unknown_session(
+        &conn,
+        &json!({"jsonrpc": "2.0", "id": 27, "method": "ping"}),
+    )
+    .await?;
+    answers.push(("a request for an unknown session", ex, response));
+    let mut f = Findings::new(&cx);
+    let mut judged = 0;
+    for (what, ex, response) in &answers {
+        let Some(message) = response else {
+            continue;
+        };
+        judged += 1;
+        f.require(
+            message.get("jsonrpc") == Some(&json!("2.0")),
+            format!(
+                "the answer to {what} has jsonrpc {}, not \"2.0\"",
+                message
+                    .get("jsonrpc")
+                    .map_or("missing".into(), Value::to_string)
+            ),
+            Some(ex),
+        );
+    }
+    f.require(judged > 0, "no request got a JSON-RPC answer", None);
+    f.note(format!("{judged} message(s) audited"));
     Ok(f.verdict())
 }

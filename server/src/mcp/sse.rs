@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     SseSession, Transport, accepted, handler::ProfileServer, id_in_use, jsonrpc_error,
-    read_message, unknown_session_code,
+    read_message, unknown_session_error,
 };
 use crate::{AppState, resource::Authenticated, store};
 
@@ -305,11 +305,7 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
                 };
                 return (
                     status,
-                    axum::Json(serde_json::json!({
-                        "jsonrpc": "2.0",
-                        "id": null,
-                        "error": {"code": unknown_session_code(config), "message": "Could not find session"}
-                    })),
+                    axum::Json(unknown_session_error(config, "Could not find session")),
                 )
                     .into_response();
             }

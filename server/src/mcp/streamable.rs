@@ -32,7 +32,7 @@ use serde_json::json;
 
 use super::{
     Sessions, StreamableOwner, Transport, accepted, handler::ProfileServer, id_in_use,
-    jsonrpc_error, read_message, unknown_session_code,
+    jsonrpc_error, read_message, unknown_session_error,
 };
 use crate::{AppState, http_util::ScopedBody, resource::Authenticated, store};
 
@@ -443,16 +443,15 @@ async fn plain_text_to_jsonrpc(config: &crate::Config, response: Response) -> Re
     } else {
         text
     };
-    let code = if parts.status == StatusCode::NOT_FOUND {
-        unknown_session_code(config)
+    let body = if parts.status == StatusCode::NOT_FOUND {
+        unknown_session_error(config, &message)
     } else {
-        json!(-32600)
+        json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": -32600, "message": message}
+        })
     };
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": {"code": code, "message": message}
-    });
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
