@@ -1,203 +1,116 @@
-//! A small JSON Schema validator for `structuredContent` against a tool's `outputSchema`
-//! (TOOLS-08). It covers the keywords tool output schemas use in practice: `type` (including
-//! type arrays and `integer`), `properties`, `required`, `additionalProperties`, `items`,
-//! `enum`, `const`, `allOf`/`anyOf`/`oneOf`, `minimum`/`maximum`, `minLength`/`maxLength`,
-//! `minItems`/`maxItems`, and local `$ref`s (`#/$defs/..`, `#/definitions/..`). Other keywords
-//! (`pattern`, `format`, ...) are ignored, so a document it accepts may still be invalid for a
-//! full 2020-12 validator; it never rejects a valid one for a keyword it understands.
+//! JSON Schema, judged by a full validator (the `jsonschema` crate): whether a tool's
+//! `inputSchema` or `outputSchema` is a valid schema (TOOLS-03), and whether
+//! `structuredContent` conforms to its `outputSchema` (TOOLS-08).
+//!
+//! A schema without `$schema` is read as 2020-12: "Clients and servers MUST support JSON
+//! Schema 2020-12 for schemas without an explicit `$schema` field" (2025-11-25, Tools). One
+//! that names a dialect is read in that dialect. References resolve only within the schema
+//! and the bundled meta-schemas: the suite fetches nothing a server's schema points to.
 
 use serde_json::Value;
 
-/// Validates `value` against `schema`, returning one message per violation (empty when valid).
-pub fn validate(schema: &Value, value: &Value) -> Vec<String> {
-    let mut errors = Vec::new();
-    check(schema, schema, value, "", &mut errors, 0);
-    errors
+/// What is wrong with a schema, when something is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaProblem {
+    /// The document breaks its dialect's meta-schema or cannot be compiled (a `$ref` into
+    /// the document that leads nowhere, a `pattern` that is no regular expression).
+    Invalid(String),
+    /// `$schema` names a dialect the validator does not know, or a `$ref` points outside
+    /// the document: the schema may be valid, but nothing here can tell.
+    Unjudged(String),
 }
 
-fn type_matches(t: &str, v: &Value) -> bool {
-    match t {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        "number" => v.is_number(),
-        "integer" => {
-            v.as_i64().is_some()
-                || v.as_u64().is_some()
-                || v.as_f64().is_some_and(|f| f.fract() == 0.0)
+/// The JSON Schema dialects the validator bundles, by their meta-schema URIs.
+const KNOWN_DIALECTS: &[&str] = &[
+    "https://json-schema.org/draft/2020-12/schema",
+    "https://json-schema.org/draft/2019-09/schema",
+    "http://json-schema.org/draft-07/schema",
+    "http://json-schema.org/draft-06/schema",
+    "http://json-schema.org/draft-04/schema",
+];
+
+fn known_dialect(uri: &str) -> bool {
+    let uri = uri.trim_end_matches('#');
+    KNOWN_DIALECTS
+        .iter()
+        .any(|known| *known == uri || known.replacen("http://", "https://", 1) == uri)
+}
+
+/// Whether `schema` is a valid JSON Schema in its dialect (2020-12 without `$schema`).
+pub fn check_schema(schema: &Value) -> Result<(), SchemaProblem> {
+    if !schema.is_object() && !schema.is_boolean() {
+        return Err(SchemaProblem::Invalid(format!(
+            "a schema is an object or a boolean, not {}",
+            short(schema)
+        )));
+    }
+    match schema.get("$schema") {
+        Some(Value::String(uri)) if !known_dialect(uri) => {
+            return Err(SchemaProblem::Unjudged(format!(
+                "$schema names the dialect {uri:?}, which this validator does not know"
+            )));
         }
-        _ => true,
+        Some(Value::String(_)) | None => {}
+        Some(other) => {
+            return Err(SchemaProblem::Invalid(format!(
+                "$schema is {}, not a URI string",
+                short(other)
+            )));
+        }
+    }
+    if let Err(error) = jsonschema::meta::validate(schema) {
+        return Err(SchemaProblem::Invalid(format!(
+            "{} (at {})",
+            error,
+            pointer_or_root(error.instance_path().as_str())
+        )));
+    }
+    match jsonschema::validator_for(schema) {
+        Ok(_) => Ok(()),
+        Err(error) if refers_outside(schema) => Err(SchemaProblem::Unjudged(format!(
+            "the schema refers to another document, which the suite does not fetch: {error}"
+        ))),
+        Err(error) => Err(SchemaProblem::Invalid(error.to_string())),
     }
 }
 
-fn resolve<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
-    let pointer = reference.strip_prefix('#')?;
-    root.pointer(pointer)
+/// Whether some `$ref` or `$dynamicRef` in the schema leaves the document.
+fn refers_outside(schema: &Value) -> bool {
+    match schema {
+        Value::Object(fields) => fields.iter().any(|(key, value)| {
+            (matches!(key.as_str(), "$ref" | "$dynamicRef")
+                && value.as_str().is_some_and(|r| !r.starts_with('#')))
+                || refers_outside(value)
+        }),
+        Value::Array(items) => items.iter().any(refers_outside),
+        _ => false,
+    }
 }
 
-fn check(
-    root: &Value,
-    schema: &Value,
-    v: &Value,
-    path: &str,
-    errors: &mut Vec<String>,
-    depth: usize,
-) {
-    if depth > 64 {
-        errors.push(format!("{path}: schema nesting too deep (recursive $ref?)"));
-        return;
-    }
-    let Some(s) = schema.as_object() else {
-        if schema == &Value::Bool(false) {
-            errors.push(format!("{path}: no value is allowed here"));
-        }
-        return;
-    };
-    let at = |p: &str| {
-        if p.is_empty() {
-            "/".to_owned()
-        } else {
-            p.to_owned()
-        }
-    };
-    if let Some(r) = s.get("$ref").and_then(Value::as_str) {
-        match resolve(root, r) {
-            Some(target) => check(root, target, v, path, errors, depth + 1),
-            None => errors.push(format!("{}: unresolvable $ref {r}", at(path))),
-        }
-    }
-    if let Some(t) = s.get("type") {
-        let ok = match t {
-            Value::String(t) => type_matches(t, v),
-            Value::Array(ts) => ts
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|t| type_matches(t, v)),
-            _ => true,
-        };
-        if !ok {
-            errors.push(format!("{}: expected type {t}, got {}", at(path), short(v)));
-            return;
-        }
-    }
-    if let Some(options) = s.get("enum").and_then(Value::as_array)
-        && !options.contains(v)
-    {
-        errors.push(format!(
-            "{}: {} is not one of {}",
-            at(path),
-            short(v),
-            Value::Array(options.clone())
-        ));
-    }
-    if let Some(c) = s.get("const")
-        && c != v
-    {
-        errors.push(format!("{}: expected {c}, got {}", at(path), short(v)));
-    }
-    if let Some(all) = s.get("allOf").and_then(Value::as_array) {
-        for sub in all {
-            check(root, sub, v, path, errors, depth + 1);
-        }
-    }
-    for (kw, exactly_one) in [("anyOf", false), ("oneOf", true)] {
-        if let Some(options) = s.get(kw).and_then(Value::as_array) {
-            let matching = options
-                .iter()
-                .filter(|sub| {
-                    let mut e = Vec::new();
-                    check(root, sub, v, path, &mut e, depth + 1);
-                    e.is_empty()
-                })
-                .count();
-            if matching == 0 || (exactly_one && matching > 1) {
-                errors.push(format!(
-                    "{}: {kw} matched {matching} alternatives",
-                    at(path)
-                ));
-            }
-        }
-    }
-    if let Some(n) = v.as_f64() {
-        if let Some(min) = s.get("minimum").and_then(Value::as_f64)
-            && n < min
-        {
-            errors.push(format!("{}: {n} < minimum {min}", at(path)));
-        }
-        if let Some(max) = s.get("maximum").and_then(Value::as_f64)
-            && n > max
-        {
-            errors.push(format!("{}: {n} > maximum {max}", at(path)));
-        }
-    }
-    if let Some(text) = v.as_str() {
-        let len = text.chars().count() as u64;
-        if s.get("minLength")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| len < m)
-        {
-            errors.push(format!("{}: string shorter than minLength", at(path)));
-        }
-        if s.get("maxLength")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| len > m)
-        {
-            errors.push(format!("{}: string longer than maxLength", at(path)));
-        }
-    }
-    if let Some(items) = v.as_array() {
-        if let Some(item_schema) = s.get("items") {
-            for (i, item) in items.iter().enumerate() {
-                check(
-                    root,
-                    item_schema,
-                    item,
-                    &format!("{path}/{i}"),
-                    errors,
-                    depth + 1,
-                );
-            }
-        }
-        let n = items.len() as u64;
-        if s.get("minItems")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| n < m)
-        {
-            errors.push(format!("{}: fewer than minItems", at(path)));
-        }
-        if s.get("maxItems")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| n > m)
-        {
-            errors.push(format!("{}: more than maxItems", at(path)));
-        }
-    }
-    if let Some(obj) = v.as_object() {
-        if let Some(required) = s.get("required").and_then(Value::as_array) {
-            for name in required.iter().filter_map(Value::as_str) {
-                if !obj.contains_key(name) {
-                    errors.push(format!("{}: missing required property {name:?}", at(path)));
-                }
-            }
-        }
-        let props = s.get("properties").and_then(Value::as_object);
-        for (k, child) in obj {
-            let child_path = format!("{path}/{k}");
-            match props.and_then(|p| p.get(k)) {
-                Some(sub) => check(root, sub, child, &child_path, errors, depth + 1),
-                None => match s.get("additionalProperties") {
-                    Some(Value::Bool(false)) => {
-                        errors.push(format!("{}: property {k:?} is not allowed", at(path)));
-                    }
-                    Some(sub @ Value::Object(_)) => {
-                        check(root, sub, child, &child_path, errors, depth + 1)
-                    }
-                    _ => {}
-                },
-            }
-        }
+/// Validates `value` against `schema`: one message per violation, each with the path of
+/// the offending value (empty when valid). `Err` when the schema itself cannot be used,
+/// which TOOLS-03 judges.
+pub fn validate(schema: &Value, value: &Value) -> Result<Vec<String>, SchemaProblem> {
+    check_schema(schema)?;
+    let validator =
+        jsonschema::validator_for(schema).map_err(|e| SchemaProblem::Invalid(e.to_string()))?;
+    Ok(validator
+        .iter_errors(value)
+        .map(|error| {
+            format!(
+                "{}: {}",
+                pointer_or_root(error.instance_path().as_str()),
+                error
+            )
+        })
+        .collect())
+}
+
+fn pointer_or_root(pointer: &str) -> String {
+    if pointer.is_empty() {
+        "/".to_owned()
+    } else {
+        pointer.to_owned()
     }
 }
 
@@ -222,12 +135,12 @@ mod tests {
             "properties": {"login": {"type": "string"}, "id": {"type": "integer"}, "name": {"type": ["string", "null"]}},
             "required": ["login", "id"]
         });
-        assert!(
+        assert_eq!(
             validate(
                 &schema,
                 &json!({"login": "octocat", "id": 1, "name": null, "extra": true})
-            )
-            .is_empty()
+            ),
+            Ok(vec![])
         );
     }
 
@@ -239,10 +152,62 @@ mod tests {
             "required": ["id", "login"],
             "$defs": {"tag": {"type": "string"}}
         });
-        let errors = validate(&schema, &json!({"id": "1", "tags": ["a", 2]}));
+        let errors = validate(&schema, &json!({"id": "1", "tags": ["a", 2]})).unwrap();
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(errors.iter().any(|e| e.starts_with("/id:")));
         assert!(errors.iter().any(|e| e.starts_with("/tags/1:")));
         assert!(errors.iter().any(|e| e.contains("\"login\"")));
+    }
+
+    #[test]
+    fn keywords_beyond_types_are_judged() {
+        let schema = json!({"type": "object", "properties": {"login": {"type": "string", "pattern": "^[a-z]+$"}}});
+        assert_eq!(
+            validate(&schema, &json!({"login": "Not Valid"}))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn schemas_that_break_the_meta_schema_are_invalid() {
+        for schema in [
+            json!({"type": "object", "required": "login"}),
+            json!({"type": "strin"}),
+            json!({"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}}),
+            json!({"type": "string", "pattern": "("}),
+            json!(null),
+        ] {
+            assert!(
+                matches!(check_schema(&schema), Err(SchemaProblem::Invalid(_))),
+                "{schema} passed"
+            );
+        }
+    }
+
+    #[test]
+    fn valid_schemas_of_every_known_dialect_pass() {
+        for schema in [
+            json!({"type": "object", "properties": {}, "additionalProperties": false}),
+            json!(true),
+            json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "$defs": {"x": {"type": "integer"}}}),
+            json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "definitions": {}}),
+        ] {
+            assert_eq!(check_schema(&schema), Ok(()), "{schema}");
+        }
+    }
+
+    #[test]
+    fn unknown_dialects_and_outside_references_are_not_judged() {
+        for schema in [
+            json!({"$schema": "https://example.com/my-dialect", "type": "object"}),
+            json!({"type": "object", "properties": {"a": {"$ref": "https://example.com/a.json"}}}),
+        ] {
+            assert!(
+                matches!(check_schema(&schema), Err(SchemaProblem::Unjudged(_))),
+                "{schema}"
+            );
+        }
     }
 }

@@ -183,7 +183,13 @@ faults! {
     OmitS256 = "omit-s256" => ["AUTH-ASM-08"],
     /// Besides the RFC 8414 document, an OpenID Connect discovery document is served
     /// without `code_challenge_methods_supported`.
-    OidcWithoutPkceMethods = "oidc-without-pkce-methods" => ["AUTH-ASM-08"],
+    OidcWithoutPkceMethods = "oidc-without-pkce-methods" => ["AUTH-ASM-08", "AUTH-ASM-09"],
+    /// Besides the RFC 8414 document, an OpenID Connect discovery document is served
+    /// whose `issuer` is not the URL it is served for (`…/oidc`).
+    OidcWrongIssuer = "oidc-wrong-issuer" => ["AUTH-ASM-09"],
+    /// The metadata says `"client_id_metadata_document_supported": "true"`, a string
+    /// where clients test for the boolean.
+    CimdFlagNotBoolean = "cimd-flag-not-boolean" => ["AUTH-ASM-10"],
     /// `grant_types_supported` lists only `authorization_code`, though refresh tokens
     /// are issued, and `token_endpoint_auth_methods_supported` lacks `none`, though
     /// public clients are accepted.
@@ -219,6 +225,10 @@ faults! {
     /// The root metadata document names another authorization server than the
     /// path-suffixed ones.
     RootMetadataDisagrees = "root-metadata-disagrees" => ["AUTH-PRM-05"],
+    /// 401 and 403 challenges name every scope the server has (`user offline_access`),
+    /// not the one a request needs. The challenge then lists offline_access, which
+    /// AUTH-PRM-07 reports for AUTH-PRM-08.
+    ChallengeNamesEveryScope = "challenge-names-every-scope" => ["SEC-04"] also ["AUTH-PRM-07"],
     /// 401 challenges do not name the scope a token needs.
     NoScopeInChallenge = "no-scope-in-challenge" => ["AUTH-PRM-06"],
     /// The resource metadata's `scopes_supported` lists the omnibus scope `all`.
@@ -230,6 +240,10 @@ faults! {
     IgnoreTokenScope = "ignore-token-scope" => ["AUTH-SCOPE-01"],
     /// The 403 `insufficient_scope` challenge does not name the scope that is missing.
     InsufficientScopeWithoutScope = "insufficient-scope-without-scope" => ["AUTH-SCOPE-02"],
+    /// The 403 `insufficient_scope` challenge names the scopes the token was granted, not
+    /// the one it lacks: a client that steps up to them is refused again. AUTH-SCOPE-02
+    /// sees the missing scope unnamed.
+    ChallengeNamesGrantedScopes = "challenge-names-granted-scopes" => ["AUTH-SCOPE-03"] also ["AUTH-SCOPE-02"],
     /// Allowed: the authorization server adds the resource's required scope to every
     /// grant, whatever the client asked for, and says so in the token response's `scope`
     /// (RFC 6749 section 3.3 lets it ignore the requested scope). No token without the
@@ -256,6 +270,8 @@ faults! {
     AcceptInsecureRedirectUris = "accept-insecure-redirect-uris" => ["AUTH-REG-03"],
     /// Registration refuses client metadata fields it does not know instead of ignoring them.
     RejectUnknownClientMetadata = "reject-unknown-client-metadata" => ["AUTH-REG-05"],
+    /// Registration refuses any request that has `application_type`.
+    RejectApplicationType = "reject-application-type" => ["AUTH-REG-06"],
     /// `/authorize` without `client_id` redirects its error to the `redirect_uri`.
     RedirectWithoutClientId = "redirect-without-client-id" => ["AUTH-REG-07"],
     /// Allowed: registration refuses the host name `localhost` in redirect URIs and takes
@@ -360,11 +376,11 @@ faults! {
     /// redirect to the client.
     ProfileFailureErrorPage = "profile-failure-error-page" => ["AUTH-3P-02"],
     /// `/authorize` goes straight to GitHub without the per-client consent page.
-    SkipConsent = "skip-consent" => ["AUTH-3P-03"],
+    SkipConsent = "skip-consent" => ["AUTH-3P-03", "SEC-05"],
     /// The consent page submits its own approval with a script as soon as it loads:
     /// an interstitial, not a consent. AUTH-3P-04 finds the same page needs no explicit
     /// approval.
-    ConsentAutoSubmits = "consent-auto-submits" => ["AUTH-3P-03"] also ["AUTH-3P-04"],
+    ConsentAutoSubmits = "consent-auto-submits" => ["AUTH-3P-03", "SEC-05"] also ["AUTH-3P-04"],
     /// The consent form is accepted without its CSRF token.
     SkipConsentCsrf = "skip-consent-csrf" => ["AUTH-3P-04"],
     /// The consent cookie is not `HttpOnly`.
@@ -486,7 +502,7 @@ faults! {
     /// have no `initialize`, are left alone).
     IgnoreBeforeInitialize = "ignore-before-initialize" => ["LIFE-01"],
     /// The initialize result does not declare the `tools` capability.
-    OmitToolsCapability = "omit-tools-capability" => ["LIFE-02"],
+    OmitToolsCapability = "omit-tools-capability" => ["LIFE-02", "TOOLS-01"],
     /// Any requested protocol version is echoed, even one that does not exist.
     EchoAnyProtocolVersion = "echo-any-protocol-version" => ["LIFE-03"],
     /// Allowed: `initialize` with a version the server does not support gets the error
@@ -495,11 +511,22 @@ faults! {
     UnsupportedVersionAsInvalidParams = "unsupported-version-as-invalid-params" => allowed ["LIFE-03"],
     /// `ping` answers with a result that is not empty.
     PingResultNotEmpty = "ping-result-not-empty" => ["LIFE-07"],
+    /// A `ping` between `initialize` and `notifications/initialized` gets an error.
+    RefusePingBeforeInitialized = "refuse-ping-before-initialized" => ["LIFE-05"],
+    /// `prompts/list`, `resources/list` and `completion/complete` get empty results,
+    /// though the server declares none of their capabilities.
+    AnswerUndeclaredCapabilities = "answer-undeclared-capabilities" => ["LIFE-06"],
 
     // RPC: JSON-RPC.
 
     /// String ids come back JSON-encoded a second time (`"abc"` as `"\"abc\""`).
     DoubleEncodedStringIds = "double-encoded-string-ids" => ["RPC-02"],
+    /// The JSON-RPC error for a session the transport does not know carries its code as
+    /// a string (`"-32600"`), on both transports.
+    ErrorCodeAsString = "error-code-as-string" => ["RPC-03"],
+    /// The JSON-RPC error for a session the transport does not know has no
+    /// `"jsonrpc": "2.0"`, on both transports.
+    ErrorWithoutJsonrpcVersion = "error-without-jsonrpc-version" => ["RPC-01"],
     /// A request with `id: null` is taken for a notification: 202 and no answer.
     NullIdAsNotification = "null-id-as-notification" => ["RPC-05"],
     /// Parse errors carry code -32600 instead of -32700.
@@ -524,6 +551,14 @@ faults! {
 
     /// The tool's `inputSchema` has no `"type": "object"`.
     UntypedInputSchema = "untyped-input-schema" => ["TOOLS-02"],
+    /// The tool's `inputSchema` has `"required": "nothing"`, a string where the 2020-12
+    /// meta-schema wants an array of names.
+    InvalidInputSchema = "invalid-input-schema" => ["TOOLS-03"],
+    /// `tools/list` lists every tool twice.
+    DuplicateToolName = "duplicate-tool-name" => ["TOOLS-04"],
+    /// Every `tools/list` page carries the same `nextCursor`, and that cursor gets the
+    /// first page again: a client following the cursors never stops.
+    RepeatingToolPages = "repeating-tool-pages" => ["TOOLS-05"],
     /// `tools/list` lists no tools, though `get_user_profile` still answers: the
     /// profile's tool is missing from the list. TOOLS-08 then finds no output schema
     /// to check against and skips.
@@ -545,6 +580,14 @@ faults! {
     /// whose schema has no such field (what the suite's SSE sessions, at 2024-11-05, see).
     /// A result may carry fields its version does not define; clients ignore them.
     StructuredContentInOldSessions = "structured-content-in-old-sessions" => allowed ["TOOLS-08"],
+    /// `structuredContent` has a member (`served_by`) that the text block's JSON lacks;
+    /// both still hold the profile.
+    StructuredContentDiffersFromText = "structured-content-differs-from-text" => ["TOOLS-09"],
+    /// Tool results embed a `resource` content block, though the server does not declare
+    /// the resources capability.
+    EmbeddedResourceWithoutCapability = "embedded-resource-without-capability" => ["TOOLS-15"],
+    /// A failing tool's `isError` result carries the server's stack backtrace.
+    ToolFailureLeaksTrace = "tool-failure-leaks-trace" => ["RPC-10"],
     /// A failing tool is reported as a JSON-RPC error instead of `isError`.
     ToolFailureAsRpcError = "tool-failure-as-rpc-error" => ["TOOLS-10"],
 

@@ -101,7 +101,8 @@ enum Refusal {
     /// for any invalid token.
     Malformed(&'static str),
     Invalid(&'static str),
-    InsufficientScope,
+    /// The token lacks the scope; it carries the scopes it was granted.
+    InsufficientScope(String),
 }
 
 /// Requires a valid access token that this server issued for itself.
@@ -290,7 +291,7 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
         .any(|scope| scope == config.mcp_scope)
         && !crate::injected!(config, IgnoreTokenScope)
     {
-        return Err(Refusal::InsufficientScope);
+        return Err(Refusal::InsufficientScope(access.scope.clone()));
     }
     Ok(Authenticated {
         grant_id: access.grant_id,
@@ -335,7 +336,11 @@ fn github_token_grant(_: &AppState, _: &str) -> Result<Authenticated, Refusal> {
 
 fn refuse(config: &Config, metadata_url: &str, refusal: Refusal) -> Response {
     let mut challenge = format!("Bearer resource_metadata=\"{metadata_url}\"");
-    let scope = format!(", scope=\"{}\"", config.mcp_scope);
+    let scope = if crate::injected!(config, ChallengeNamesEveryScope) {
+        format!(", scope=\"{} offline_access\"", config.mcp_scope)
+    } else {
+        format!(", scope=\"{}\"", config.mcp_scope)
+    };
     let refusal = match refusal {
         Refusal::Malformed(description) if crate::injected!(config, MalformedCredentialsGet400) => {
             let mut response = (
@@ -373,8 +378,10 @@ fn refuse(config: &Config, metadata_url: &str, refusal: Refusal) -> Response {
             challenge.push_str(&format!(", error_description=\"{description}\""));
             (StatusCode::UNAUTHORIZED, "invalid_token", description)
         }
-        Refusal::InsufficientScope => {
-            if !crate::injected!(config, InsufficientScopeWithoutScope) {
+        Refusal::InsufficientScope(granted) => {
+            if crate::injected!(config, ChallengeNamesGrantedScopes) {
+                challenge.push_str(&format!(", scope=\"{granted}\""));
+            } else if !crate::injected!(config, InsufficientScopeWithoutScope) {
                 challenge.push_str(&scope);
             }
             let description = "the access token lacks the scope this endpoint needs";

@@ -268,7 +268,7 @@ async fn upstream_timeout(cx: Ctx) -> anyhow::Result<Verdict> {
     expect_error_redirects(&cx, &["token_timeout", "user_timeout"]).await
 }
 
-async fn consent_per_client(cx: Ctx) -> anyhow::Result<Verdict> {
+pub(super) async fn consent_per_client(cx: Ctx) -> anyhow::Result<Verdict> {
     let mut f = Findings::new(&cx);
     let mut browser = cx.browser();
     let first = cx

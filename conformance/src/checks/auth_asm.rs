@@ -63,6 +63,26 @@ pub fn checks() -> Vec<Check> {
             run: body!(s256_is_advertised),
         },
         Check {
+            id: "AUTH-ASM-09",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_11_25),
+            scope: AS,
+            title: "an OpenID Connect discovery document, where served, has the issuer and lists S256",
+            run: body!(oidc_document_is_consistent),
+        },
+        Check {
+            id: "AUTH-ASM-10",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_11_25),
+            scope: AS,
+            title: "client_id_metadata_document_supported, where present, is a boolean",
+            run: body!(cimd_support_is_advertised),
+        },
+        Check {
             id: "AUTH-ASM-11",
             case: None,
             also: &[],
@@ -486,6 +506,91 @@ async fn metadata_is_public_json(cx: Ctx) -> anyhow::Result<Verdict> {
             format!("{url} is not a JSON object"),
             Some(&ex),
         );
+    }
+    Ok(f.verdict())
+}
+
+/// AUTH-ASM-09: "Authorization servers providing OpenID Connect Discovery 1.0 MUST include
+/// `code_challenge_methods_supported` in their metadata to ensure MCP compatibility"
+/// (2025-11-25), and OpenID Connect Discovery 1.0 section 4.3: "The issuer value returned
+/// MUST be identical to the Issuer URL that was used as the prefix to
+/// /.well-known/openid-configuration". The fields OpenID Connect itself requires of a
+/// provider (`jwks_uri`, ...) are noted, not judged: an OAuth server that publishes its
+/// metadata at the OIDC location need not issue ID tokens for MCP.
+async fn oidc_document_is_consistent(cx: Ctx) -> anyhow::Result<Verdict> {
+    let d = cx.discovery()?;
+    let oidc: Vec<(url::Url, Value)> = served_documents(&cx)
+        .await?
+        .into_iter()
+        .filter(|(url, _)| url.path().contains("openid-configuration"))
+        .collect();
+    if oidc.is_empty() {
+        return Ok(Verdict::Skip(
+            "no OpenID Connect discovery document is served (RFC 8414 metadata is enough)".into(),
+        ));
+    }
+    let mut f = Findings::new(&cx);
+    for (url, doc) in &oidc {
+        let issuer = doc.get("issuer").and_then(Value::as_str);
+        f.require(
+            issuer == Some(d.issuer.as_str()),
+            format!(
+                "{url} has issuer {issuer:?}; it was looked up for {:?} (compared byte for byte)",
+                d.issuer
+            ),
+            None,
+        );
+        let methods = strings(doc, "code_challenge_methods_supported").unwrap_or_default();
+        f.require(
+            methods.iter().any(|m| m == "S256"),
+            format!(
+                "{url}: code_challenge_methods_supported is {:?}, without S256",
+                doc.get("code_challenge_methods_supported")
+            ),
+            None,
+        );
+        let missing: Vec<&str> = [
+            "jwks_uri",
+            "subject_types_supported",
+            "id_token_signing_alg_values_supported",
+        ]
+        .into_iter()
+        .filter(|field| doc.get(*field).is_none())
+        .collect();
+        if !missing.is_empty() {
+            f.note(format!(
+                "{url} lacks what OpenID Connect requires of a provider: {}",
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(f.verdict())
+}
+
+/// AUTH-ASM-10: "Authorization servers advertise that they support clients using Client
+/// ID Metadata Documents by including the following property in their OAuth
+/// Authorization Server metadata: `\"client_id_metadata_document_supported\": true`"
+/// (2025-11-25). Clients test the flag for `true`, so anything but a boolean leaves a
+/// server's support unseen. A server without the flag does not offer CIMD, which is
+/// AUTH-CIMD-01's to judge.
+async fn cimd_support_is_advertised(cx: Ctx) -> anyhow::Result<Verdict> {
+    let doc = metadata(&cx)?;
+    let mut f = Findings::new(&cx);
+    match doc.get("client_id_metadata_document_supported") {
+        None => {
+            return Ok(Verdict::Skip(
+                "the metadata does not advertise client ID metadata documents (see AUTH-CIMD-01)"
+                    .into(),
+            ));
+        }
+        Some(Value::Bool(flag)) => f.note(format!("client_id_metadata_document_supported: {flag}")),
+        Some(other) => {
+            f.require(
+                false,
+                format!("client_id_metadata_document_supported is {other}, not a boolean"),
+                None,
+            );
+        }
     }
     Ok(f.verdict())
 }

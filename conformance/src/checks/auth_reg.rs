@@ -56,6 +56,16 @@ pub fn checks() -> Vec<Check> {
             run: body!(invalid_registrations_get_400),
         },
         Check {
+            id: "AUTH-REG-06",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2026_07_28),
+            scope: AS,
+            title: "registration accepts application_type native with a loopback redirect and web with https",
+            run: body!(application_type_is_accepted),
+        },
+        Check {
             id: "AUTH-REG-07",
             case: None,
             also: &[],
@@ -318,5 +328,57 @@ async fn authorize_requires_client_id(cx: Ctx) -> anyhow::Result<Verdict> {
         format!("answered {}", ex.status),
         Some(&ex),
     );
+    Ok(f.verdict())
+}
+
+/// AUTH-REG-06: "MCP clients MUST specify an appropriate `application_type` during
+/// Dynamic Client Registration", and "Native applications (desktop applications, mobile
+/// apps, CLI tools, and locally-hosted web applications accessed via `localhost`) SHOULD
+/// use `application_type: \"native\"`" (2026-07-28). A server that refuses the field
+/// turns away the clients that follow the rule. A server may still refuse a pairing it
+/// finds unfit, with an RFC 7591 error that says why.
+async fn application_type_is_accepted(cx: Ctx) -> anyhow::Result<Verdict> {
+    let endpoint = match registration_endpoint(&cx)? {
+        Ok(endpoint) => endpoint,
+        Err(not_offered) => return Ok(not_offered),
+    };
+    let mut f = Findings::new(&cx);
+    for (application_type, redirect_uri) in [
+        ("native", "http://127.0.0.1:33418/callback"),
+        ("web", "https://app.example/callback"),
+    ] {
+        let mut body = registration::metadata(
+            ClientKind::Public,
+            "conformance application_type",
+            &[redirect_uri],
+        );
+        body["application_type"] = json!(application_type);
+        let ex = registration::post(cx.http(), &endpoint, &body).await?;
+        if let Some(id) = ex.json().and_then(|d| {
+            d.get("client_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        }) {
+            cx.http().redactor.add(&id, "client_id");
+        }
+        let described = ex
+            .json()
+            .and_then(|d| d.get("error_description").cloned())
+            .is_some_and(|d| d.as_str().is_some_and(|d| !d.is_empty()));
+        f.require(
+            ex.status == 201,
+            format!(
+                "application_type {application_type:?} with {redirect_uri} answered {} {:?}{}",
+                ex.status,
+                json_error(&ex),
+                if described {
+                    ""
+                } else {
+                    " without an error_description"
+                }
+            ),
+            Some(&ex),
+        );
+    }
     Ok(f.verdict())
 }

@@ -32,6 +32,16 @@ pub fn checks() -> Vec<Check> {
             title: "the 403 says error=\"insufficient_scope\" and names the scope and the metadata",
             run: body!(insufficient_scope_challenge),
         },
+        Check {
+            id: "AUTH-SCOPE-03",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_11_25),
+            scope: BOTH,
+            title: "step-up: a token with the 403 challenge's scope and the granted ones is accepted for the same request",
+            run: body!(step_up_with_the_challenged_scope),
+        },
     ]
 }
 
@@ -42,6 +52,10 @@ struct Refused {
     required: Vec<String>,
     exchange: Exchange,
     response: Option<Value>,
+    /// The scopes the refused token was granted.
+    granted: Vec<String>,
+    /// Whether the refusal came on the transport's first request rather than the tool call.
+    at_first_request: bool,
 }
 
 /// `Err` says why the check does not apply: the server has no scope to leave out, or
@@ -128,6 +142,8 @@ async fn attempt_without_required_scope(cx: &Ctx) -> anyhow::Result<Attempt> {
             required,
             exchange: first,
             response: None,
+            granted,
+            at_first_request: true,
         }));
     }
     let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
@@ -140,6 +156,8 @@ async fn attempt_without_required_scope(cx: &Ctx) -> anyhow::Result<Attempt> {
         required,
         exchange,
         response,
+        granted,
+        at_first_request: false,
     }))
 }
 
@@ -148,6 +166,7 @@ async fn insufficient_scope_gets_403(cx: Ctx) -> anyhow::Result<Verdict> {
         required,
         exchange,
         response,
+        ..
     } = match attempt_without_required_scope(&cx).await? {
         Ok(refused) => refused,
         Err(reason) => return Ok(Verdict::Skip(reason)),
@@ -225,6 +244,77 @@ async fn insufficient_scope_challenge(cx: Ctx) -> anyhow::Result<Verdict> {
         c.param("resource_metadata").is_some(),
         "the challenge has no resource_metadata",
         Some(&exchange),
+    );
+    Ok(f.verdict())
+}
+
+/// AUTH-SCOPE-03, the step-up flow: "servers SHOULD include all scopes required for the
+/// current operation in a single challenge", and they "are not required to include the
+/// client's previously granted scopes" (2026-07-28; 2025-11-25: "servers SHOULD include
+/// the scopes needed to satisfy the current request in the `scope` parameter"). So a
+/// client that asks for the challenge's scopes together with those it was granted gets a
+/// token that the same request accepts, without a second 403 naming another scope.
+async fn step_up_with_the_challenged_scope(cx: Ctx) -> anyhow::Result<Verdict> {
+    let refused = match attempt_without_required_scope(&cx).await? {
+        Err(reason) => return Ok(Verdict::Skip(reason)),
+        Ok(refused) if refused.exchange.status == 403 => refused,
+        Ok(Refused { exchange, .. }) => {
+            return Ok(Verdict::Skip(format!(
+                "no 403 to step up from: the token without the scope got {} (see AUTH-SCOPE-01)",
+                exchange.status
+            )));
+        }
+    };
+    let Some(challenged) = challenge(&refused.exchange)
+        .and_then(|c| c.param("scope").map(split))
+        .filter(|scopes| !scopes.is_empty())
+    else {
+        return Ok(Verdict::Skip(
+            "the 403 challenge names no scope to step up to (see AUTH-SCOPE-02)".into(),
+        ));
+    };
+    let mut wanted = refused.granted.clone();
+    for scope in &challenged {
+        if !wanted.contains(scope) {
+            wanted.push(scope.clone());
+        }
+    }
+    let login = cx
+        .login(LoginOptions {
+            scope: Some(wanted.join(" ")),
+            ..LoginOptions::default()
+        })
+        .await?;
+    let mut f = Findings::new(&cx);
+    let retried = if refused.at_first_request {
+        cx.probe_bearer(login.access_token()).await?
+    } else {
+        let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+        let (exchange, response) = conn
+            .send_raw(&json!({"jsonrpc": "2.0", "id": 32, "method": "tools/call",
+                "params": {"name": TOOL, "arguments": {}}}))
+            .await?;
+        f.require(
+            response.as_ref().is_some_and(|r| r.get("result").is_some()),
+            format!(
+                "after stepping up to {}, {TOOL} still got no result",
+                wanted.join(" ")
+            ),
+            Some(&exchange),
+        );
+        exchange
+    };
+    let again = challenge(&retried).and_then(|c| c.param("scope").map(str::to_owned));
+    f.require(
+        (200..300).contains(&retried.status),
+        format!(
+            "the 403 named {:?}; a token granted {:?} got {} for the same request{}",
+            challenged.join(" "),
+            wanted.join(" "),
+            retried.status,
+            again.map_or(String::new(), |s| format!(", now challenged for {s:?}"))
+        ),
+        Some(&retried),
     );
     Ok(f.verdict())
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Verdict};
+use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, SHTTP, Verdict};
 use crate::body;
 use crate::config::Transport;
 use crate::http::streamable::{Shttp, initialize_params};
@@ -41,6 +41,27 @@ pub fn checks() -> Vec<Check> {
             scope: BOTH,
             title: "a supported version is echoed; any other gets a version the server supports",
             run: body!(version_negotiation),
+        },
+        Check {
+            id: "LIFE-05",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: LEGACY,
+            scope: BOTH,
+            title: "ping between initialize and notifications/initialized gets an empty result",
+            run: body!(ping_before_initialized),
+        },
+        Check {
+            id: "LIFE-06",
+            case: None,
+            also: &["RPC-08"],
+            level: Level::Must,
+            versions: Versions::range(Version::V2025_06_18, Version::V2025_11_25),
+            // The suite's SSE sessions negotiate 2024-11-05, where the rule is a SHOULD.
+            scope: SHTTP,
+            title: "a method of a capability the server did not declare gets -32601",
+            run: body!(undeclared_capability_is_method_not_found),
         },
         Check {
             id: "LIFE-07",
@@ -301,5 +322,140 @@ async fn ping_answers_empty(cx: Ctx) -> anyhow::Result<Verdict> {
             }
         }
     }
+    Ok(f.verdict())
+}
+
+/// LIFE-05: "The client SHOULD NOT send requests other than pings before the server has
+/// responded to the `initialize` request", so a ping is the one request a client may send
+/// at any point of the handshake; the server answers it like any ping (LIFE-07). The ping
+/// goes after the `initialize` response and before `notifications/initialized`.
+async fn ping_before_initialized(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let version = cx.protocol_version();
+    let ping = json!({"jsonrpc": "2.0", "id": "early-ping", "method": "ping"});
+    let (ex, response) = match cx.transport() {
+        Transport::StreamableHttp => {
+            let mut c = Shttp::new(
+                cx.http().clone(),
+                cx.mcp_url(),
+                Some(login.access_token().to_owned()),
+            );
+            c.initialize_request(version.as_str())
+                .await
+                .map_err(|e| super::needs(super::prerequisite::INITIALIZE, e))?;
+            let reply = c.post(&ping).await?;
+            let response = reply
+                .response(&json!("early-ping"))
+                .cloned()
+                .or_else(|| reply.exchange.json());
+            (reply.exchange, response)
+        }
+        Transport::Sse => {
+            let mut s = cx.open_sse(Some(login.access_token())).await?;
+            s.call("initialize", initialize_params(version.as_str()))
+                .await
+                .map_err(|e| super::needs(super::prerequisite::INITIALIZE, e))?;
+            let ex = s.post(&ping).await?;
+            let response = if (200..300).contains(&ex.status) {
+                s.wait_response(&json!("early-ping"), cx.http().timeout)
+                    .await
+            } else {
+                ex.json()
+            };
+            (ex, response)
+        }
+    };
+    let mut f = Findings::new(&cx);
+    let empty = response
+        .as_ref()
+        .and_then(|r| r.get("result"))
+        .and_then(Value::as_object)
+        .is_some_and(|m| m.keys().all(|k| k == "_meta"));
+    f.require(
+        empty,
+        format!(
+            "a ping before notifications/initialized answered {} with {}",
+            ex.status,
+            response.map_or("no response".into(), |r| r.to_string())
+        ),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+/// The list methods of the server capabilities a server may leave undeclared.
+const CAPABILITY_METHODS: &[(&str, &str)] = &[
+    ("prompts", "prompts/list"),
+    ("resources", "resources/list"),
+    ("completions", "completion/complete"),
+];
+
+/// LIFE-06: "Both parties MUST: Respect the negotiated protocol version; Only use
+/// capabilities that were successfully negotiated" (2025-06-18, Lifecycle § Operation).
+/// A server that answers a method of a capability it did not declare acts on an
+/// unnegotiated capability; the code for the refusal is -32601, "a client invokes a
+/// method the server does not implement — either a genuinely unknown method, or one
+/// gated behind a server capability the server did not advertise" (2026-07-28 schema).
+async fn undeclared_capability_is_method_not_found(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
+    let negotiated = init
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if negotiated.as_str() < Version::V2025_06_18.as_str() {
+        return Ok(Verdict::Skip(format!(
+            "the session negotiated {negotiated}; the MUST is from 2025-06-18"
+        )));
+    }
+    let undeclared: Vec<(&str, &str)> = CAPABILITY_METHODS
+        .iter()
+        .copied()
+        .filter(|(capability, _)| {
+            init.pointer(&format!("/capabilities/{capability}"))
+                .is_none()
+        })
+        .collect();
+    if undeclared.is_empty() {
+        return Ok(Verdict::Skip(
+            "the server declares prompts, resources and completions".into(),
+        ));
+    }
+    let mut f = Findings::new(&cx);
+    for (i, (capability, method)) in undeclared.iter().enumerate() {
+        let params = if *method == "completion/complete" {
+            json!({"ref": {"type": "ref/prompt", "name": "conformance"}, "argument": {"name": "a", "value": ""}})
+        } else {
+            json!({})
+        };
+        let (ex, response) = conn
+            .send_raw(&json!({"jsonrpc": "2.0", "id": 40 + i, "method": method, "params": params}))
+            .await?;
+        let code = response
+            .as_ref()
+            .and_then(|r| r.pointer("/error/code"))
+            .and_then(Value::as_i64);
+        f.require(
+            code == Some(-32601),
+            format!(
+                "{method}, without the {capability} capability, got {}",
+                match (&response, code) {
+                    (_, Some(code)) => format!("code {code}, not -32601"),
+                    (Some(r), None) if r.get("result").is_some() => "a result".to_owned(),
+                    _ => format!("HTTP {} and no JSON-RPC error", ex.status),
+                }
+            ),
+            Some(&ex),
+        );
+    }
+    f.note(format!(
+        "undeclared: {}",
+        undeclared
+            .iter()
+            .map(|(c, _)| *c)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     Ok(f.verdict())
 }

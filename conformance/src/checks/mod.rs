@@ -25,6 +25,7 @@ pub mod compat;
 pub mod life;
 pub mod robust;
 pub mod rpc;
+pub mod sec;
 pub mod shttp;
 pub mod shttp5;
 pub mod sse;
@@ -199,6 +200,7 @@ pub fn all() -> Vec<Check> {
     out.extend(life::checks());
     out.extend(rpc::checks());
     out.extend(tools::checks());
+    out.extend(sec::checks());
     out.extend(robust::checks());
     out
 }

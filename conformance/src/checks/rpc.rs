@@ -4,11 +4,22 @@ use serde_json::{Value, json};
 
 use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Verdict};
 use crate::body;
+use crate::client::McpConn;
 use crate::http::Exchange;
 use crate::version::Versions;
 
 pub fn checks() -> Vec<Check> {
     vec![
+        Check {
+            id: "RPC-01",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "every message the server sends is JSON-RPC 2.0, its own errors included",
+            run: body!(messages_are_jsonrpc),
+        },
         Check {
             id: "RPC-02",
             case: None,
@@ -18,6 +29,26 @@ pub fn checks() -> Vec<Check> {
             scope: BOTH,
             title: "responses carry the request's id with its type (\"abc\" and 7), and result or error",
             run: body!(ids_keep_their_type),
+        },
+        Check {
+            id: "RPC-03",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "every error carries an integer code and a string message",
+            run: body!(error_codes_are_integers),
+        },
+        Check {
+            id: "RPC-10",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "a failing tool is an isError result or -32603, without a stack trace",
+            run: body!(tool_failure_is_reported_cleanly),
         },
         Check {
             id: "RPC-05",
@@ -285,5 +316,217 @@ async fn invalid_params(cx: Ctx) -> anyhow::Result<Verdict> {
             Some(&ex),
         ),
     };
+    Ok(f.verdict())
+}
+
+/// A request on the check's transport for a session the server never opened: POST with a
+/// made-up `Mcp-Session-Id`, or to the message endpoint with a made-up session in its query.
+async fn post_to_unknown_session(
+    conn: &McpConn,
+    message: &Value,
+) -> anyhow::Result<(Exchange, Option<Value>)> {
+    const UNKNOWN: &str = "conformance-unknown-session";
+    match conn {
+        McpConn::Shttp(c) => {
+            let mut other = c.clone();
+            other.session = Some(UNKNOWN.into());
+            let reply = other.post(message).await?;
+            let response = reply.messages.first().cloned();
+            Ok((reply.exchange, response))
+        }
+        McpConn::Sse(s) => {
+            let mut url = s.endpoint.clone();
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k.to_ascii_lowercase().contains("session") {
+                        UNKNOWN.to_owned()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+            let ex = s
+                .http
+                .send(
+                    crate::http::Req::post(url)
+                        .bearer(s.token.as_deref())
+                        .json(message),
+                )
+                .await?;
+            let response = ex.json();
+            Ok((ex, response))
+        }
+    }
+}
+
+/// RPC-03: "Error codes MUST be integers", and errors "MUST include an error code and
+/// message at minimum" (2025-03-26 on). Errors from the MCP handler (an unknown method,
+/// invalid params) and those a transport answers itself (invalid JSON, an unknown session)
+/// are audited; a bare HTTP error without a JSON-RPC body carries no code to judge.
+async fn error_codes_are_integers(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let mut answers = Vec::new();
+    let (ex, response) = conn
+        .send_raw(&json!({"jsonrpc": "2.0", "id": 21, "method": "foo/bar"}))
+        .await?;
+    answers.push(("an unknown method", ex, response));
+    let (ex, response) = conn
+        .send_raw(&json!({"jsonrpc": "2.0", "id": 22, "method": "tools/call", "params": {"arguments": {}}}))
+        .await?;
+    answers.push(("tools/call without a name", ex, response));
+    let (ex, response) = conn.send_bytes(b"{\"jsonrpc\":").await?;
+    let response = response.or_else(|| ex.json());
+    answers.push(("invalid JSON", ex, response));
+    let (ex, response) = post_to_unknown_session(
+        &conn,
+        &json!({"jsonrpc": "2.0", "id": 23, "method": "ping"}),
+    )
+    .await?;
+    answers.push(("a request for an unknown session", ex, response));
+    let mut f = Findings::new(&cx);
+    let mut judged = 0;
+    for (what, ex, response) in &answers {
+        let Some(error) = response.as_ref().and_then(|r| r.get("error")) else {
+            continue;
+        };
+        judged += 1;
+        let code = error.get("code");
+        f.require(
+            code.is_some_and(|c| c.is_i64() || c.is_u64()),
+            format!(
+                "{what} got an error whose code is {}, not an integer",
+                code.map_or("missing".into(), Value::to_string)
+            ),
+            Some(ex),
+        );
+        f.require(
+            error.get("message").is_some_and(Value::is_string),
+            format!("{what} got an error without a string message"),
+            Some(ex),
+        );
+    }
+    if judged == 0 {
+        f.require(false, "none of the requests got a JSON-RPC error", None);
+    }
+    f.note(format!("{judged} error(s) audited"));
+    Ok(f.verdict())
+}
+
+/// Marks of a stack trace in an error text: Rust backtraces and panics, Python tracebacks,
+/// JavaScript stack frames.
+const TRACE_MARKS: &[&str] = &[
+    "stack backtrace:",
+    "panicked at",
+    "Traceback (most recent call last)",
+    "    at Object.<anonymous>",
+    "node:internal/",
+];
+
+/// RPC-10: a failure inside a tool is "-32603 Internal error" or, preferred by the schema,
+/// a result: "Any errors that originate from the tool SHOULD be reported inside the result
+/// object, with `isError` set to true". Either way the text must not hand the server's
+/// stack trace to the client. The tool fails because GitHub answers 502 after the login.
+async fn tool_failure_is_reported_cleanly(cx: Ctx) -> anyhow::Result<Verdict> {
+    if cx.config().tool_profile == crate::config::ToolProfile::None {
+        return Ok(Verdict::Skip(
+            "--tool-profile none: the suite has no tool it can make fail".into(),
+        ));
+    }
+    let login = cx
+        .login(LoginOptions {
+            fault: Some("user_5xx_after_login".into()),
+            ..LoginOptions::default()
+        })
+        .await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let (ex, response) = conn
+        .call(
+            "tools/call",
+            json!({"name": "get_user_profile", "arguments": {}}),
+        )
+        .await?;
+    let mut f = Findings::new(&cx);
+    let is_error_result = response.pointer("/result/isError") == Some(&json!(true));
+    let internal_error = response.pointer("/error/code").and_then(Value::as_i64) == Some(-32603);
+    f.require(
+        is_error_result || internal_error,
+        format!("GitHub failing during the tool gave {response}, neither isError nor -32603"),
+        Some(&ex),
+    );
+    let text = response.to_string();
+    let leaked: Vec<&str> = TRACE_MARKS
+        .iter()
+        .copied()
+        .filter(|mark| text.contains(mark))
+        .collect();
+    f.require(
+        leaked.is_empty(),
+        format!(
+            "the failure's text carries a stack trace ({})",
+            leaked.join(", ")
+        ),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+/// RPC-01: "All messages between MCP clients and servers MUST follow the JSON-RPC 2.0
+/// specification", whose Response object has "jsonrpc: A String specifying the version
+/// of the JSON-RPC protocol. MUST be exactly \"2.0\"". Audited over results from the MCP
+/// handler and errors from both the handler and the transport.
+async fn messages_are_jsonrpc(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let mut answers = Vec::new();
+    for (what, message) in [
+        (
+            "ping",
+            json!({"jsonrpc": "2.0", "id": 24, "method": "ping"}),
+        ),
+        (
+            "tools/list",
+            json!({"jsonrpc": "2.0", "id": 25, "method": "tools/list"}),
+        ),
+        (
+            "an unknown method",
+            json!({"jsonrpc": "2.0", "id": 26, "method": "foo/bar"}),
+        ),
+    ] {
+        let (ex, response) = conn.send_raw(&message).await?;
+        answers.push((what, ex, response));
+    }
+    let (ex, response) = conn.send_bytes(b"{\"jsonrpc\":").await?;
+    let response = response.or_else(|| ex.json());
+    answers.push(("invalid JSON", ex, response));
+    let (ex, response) = post_to_unknown_session(
+        &conn,
+        &json!({"jsonrpc": "2.0", "id": 27, "method": "ping"}),
+    )
+    .await?;
+    answers.push(("a request for an unknown session", ex, response));
+    let mut f = Findings::new(&cx);
+    let mut judged = 0;
+    for (what, ex, response) in &answers {
+        let Some(message) = response else {
+            continue;
+        };
+        judged += 1;
+        f.require(
+            message.get("jsonrpc") == Some(&json!("2.0")),
+            format!(
+                "the answer to {what} has jsonrpc {}, not \"2.0\"",
+                message
+                    .get("jsonrpc")
+                    .map_or("missing".into(), Value::to_string)
+            ),
+            Some(ex),
+        );
+    }
+    f.require(judged > 0, "no request got a JSON-RPC answer", None);
+    f.note(format!("{judged} message(s) audited"));
     Ok(f.verdict())
 }

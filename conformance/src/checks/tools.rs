@@ -20,9 +20,19 @@ const TOOL: &str = "get_user_profile";
 pub fn checks() -> Vec<Check> {
     vec![
         Check {
+            id: "TOOLS-01",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "a server that lists tools declares the tools capability, listChanged a boolean",
+            run: body!(tools_capability_declared),
+        },
+        Check {
             id: "TOOLS-02",
             case: None,
-            also: &["TOOLS-04"],
+            also: &[],
             level: Level::Must,
             versions: Versions::ALL,
             scope: BOTH,
@@ -38,6 +48,37 @@ pub fn checks() -> Vec<Check> {
             scope: BOTH,
             title: "tool profile github: tools/list lists get_user_profile",
             run: body!(profile_tool_is_listed),
+        },
+        Check {
+            id: "TOOLS-03",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_11_25),
+            // The suite's SSE sessions negotiate 2024-11-05, before the rule.
+            scope: SHTTP,
+            title: "every inputSchema and outputSchema is a valid JSON Schema (2020-12 unless $schema says otherwise)",
+            run: body!(schemas_are_valid),
+        },
+        Check {
+            id: "TOOLS-04",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_11_25),
+            scope: BOTH,
+            title: "tool names are 1 to 128 of [A-Za-z0-9_.-] and unique",
+            run: body!(tool_names),
+        },
+        Check {
+            id: "TOOLS-05",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "following nextCursor ends, and no tool is listed twice across the pages",
+            run: body!(pagination_ends),
         },
         Check {
             id: "TOOLS-06",
@@ -62,7 +103,7 @@ pub fn checks() -> Vec<Check> {
         Check {
             id: "TOOLS-08",
             case: None,
-            also: &["TOOLS-07", "TOOLS-09", "LIFE-06"],
+            also: &["TOOLS-07", "LIFE-06"],
             level: Level::Must,
             versions: Versions::since(Version::V2025_06_18),
             // The suite's SSE sessions negotiate 2024-11-05, which has no structuredContent
@@ -70,6 +111,26 @@ pub fn checks() -> Vec<Check> {
             scope: SHTTP,
             title: "structuredContent matches outputSchema",
             run: body!(structured_content),
+        },
+        Check {
+            id: "TOOLS-09",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: SHTTP,
+            title: "structuredContent also comes serialized in a text block",
+            run: body!(structured_content_as_text),
+        },
+        Check {
+            id: "TOOLS-15",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: SHTTP,
+            title: "a server whose tool results embed resources declares the resources capability",
+            run: body!(embedded_resources_declared),
         },
         Check {
             id: "TOOLS-10",
@@ -119,14 +180,6 @@ async fn tools_list_shape(cx: Ctx) -> anyhow::Result<Verdict> {
             tool.pointer("/inputSchema/type") == Some(&json!("object")),
             format!("{name}: inputSchema is not type object"),
             Some(&ex),
-        );
-        f.prefer(
-            (1..=128).contains(&name.len())
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)),
-            format!("tool name {name:?} is outside [A-Za-z0-9_.-]{{1,128}} (TOOLS-04)"),
-            None,
         );
     }
     Ok(f.verdict())
@@ -362,20 +415,23 @@ async fn structured_content(cx: Ctx) -> anyhow::Result<Verdict> {
                 "structuredContent is not an object",
                 Some(&ex),
             );
-            let errors = crate::schema::validate(&schema, sc);
-            f.require(
-                errors.is_empty(),
-                format!(
-                    "structuredContent does not match outputSchema: {}",
-                    errors.join("; ")
+            match crate::schema::validate(&schema, sc) {
+                Ok(errors) => f.require(
+                    errors.is_empty(),
+                    format!(
+                        "structuredContent does not match outputSchema: {}",
+                        errors.join("; ")
+                    ),
+                    Some(&ex),
                 ),
-                Some(&ex),
-            );
-            f.prefer(
-                profile_in(&json!({"content": result.get("content")})).as_ref() == Some(sc),
-                "no text block with the same JSON (TOOLS-09)",
-                Some(&ex),
-            );
+                // An outputSchema that is no valid schema is TOOLS-03's finding; here
+                // there is nothing to hold the content to.
+                Err(problem) => {
+                    return Ok(Verdict::Skip(format!(
+                        "{TOOL}'s outputSchema cannot be used to validate (see TOOLS-03): {problem:?}"
+                    )));
+                }
+            };
         }
         None => {
             f.require(
@@ -412,6 +468,282 @@ async fn upstream_failure_is_tool_error(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         response.pointer("/result/isError") == Some(&json!(true)),
         format!("GitHub failing during the tool gave {response}"),
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+/// The tools of a `tools/list` result (empty when there is no array).
+fn tools_of(result: &Value) -> Vec<Value> {
+    result
+        .get("tools")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn name_of(tool: &Value) -> String {
+    tool.get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// TOOLS-01: "Servers that support tools MUST declare the `tools` capability". A server
+/// that lists no tool may leave it out.
+async fn tools_capability_declared(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
+    let (ex, result) = list_tools(&mut conn).await?;
+    let tools = tools_of(&result);
+    let capability = init.pointer("/capabilities/tools");
+    if tools.is_empty() && capability.is_none() {
+        return Ok(Verdict::Skip(
+            "the server lists no tools and does not declare the tools capability".into(),
+        ));
+    }
+    let mut f = Findings::new(&cx);
+    f.require(
+        capability.is_some_and(Value::is_object),
+        format!(
+            "tools/list offers {} tool(s) but the initialize result's capabilities.tools is {}",
+            tools.len(),
+            capability.map_or("missing".into(), Value::to_string)
+        ),
+        Some(&ex),
+    );
+    f.require(
+        capability
+            .and_then(|c| c.get("listChanged"))
+            .is_none_or(Value::is_boolean),
+        "capabilities.tools.listChanged is not a boolean",
+        None,
+    );
+    Ok(f.verdict())
+}
+
+/// TOOLS-03: `inputSchema` "MUST be a valid JSON Schema object (not `null`)", and so
+/// must `outputSchema`; "Clients and servers MUST support JSON Schema 2020-12 for
+/// schemas without an explicit `$schema` field" (2025-11-25, Tools).
+async fn schemas_are_valid(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
+    let negotiated = init
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if negotiated.as_str() < Version::V2025_11_25.as_str() {
+        return Ok(Verdict::Skip(format!(
+            "the session negotiated {negotiated}; the rule is from 2025-11-25"
+        )));
+    }
+    let (ex, result) = list_tools(&mut conn).await?;
+    let tools = tools_of(&result);
+    if tools.is_empty() {
+        return Ok(Verdict::Skip("the server lists no tools".into()));
+    }
+    let mut f = Findings::new(&cx);
+    let mut judged = 0;
+    for tool in &tools {
+        let name = name_of(tool);
+        for field in ["inputSchema", "outputSchema"] {
+            let Some(schema) = tool.get(field) else {
+                // outputSchema is optional; a missing inputSchema is TOOLS-02's finding.
+                continue;
+            };
+            judged += 1;
+            if !schema.is_object() {
+                f.require(
+                    false,
+                    format!("{name}: {field} is {schema}, not a JSON Schema object"),
+                    Some(&ex),
+                );
+                continue;
+            }
+            match crate::schema::check_schema(schema) {
+                Ok(()) => {}
+                Err(crate::schema::SchemaProblem::Invalid(why)) => {
+                    f.require(
+                        false,
+                        format!("{name}: {field} is no valid JSON Schema: {why}"),
+                        Some(&ex),
+                    );
+                }
+                Err(crate::schema::SchemaProblem::Unjudged(why)) => {
+                    f.note(format!("{name}: {field} not judged: {why}"))
+                }
+            }
+        }
+    }
+    f.note(format!("{judged} schema(s) compiled"));
+    Ok(f.verdict())
+}
+
+/// TOOLS-04: "Tool names SHOULD be between 1 and 128 characters in length (inclusive)",
+/// of "uppercase and lowercase ASCII letters (A-Z, a-z), digits (0-9), underscore (_),
+/// hyphen (-), and dot (.)", and "SHOULD be unique within a server".
+async fn tool_names(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let (ex, result) = list_tools(&mut conn).await?;
+    let mut f = Findings::new(&cx);
+    let mut seen = std::collections::BTreeSet::new();
+    for tool in tools_of(&result) {
+        let name = name_of(&tool);
+        f.require(
+            (1..=128).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)),
+            format!("tool name {name:?} is outside [A-Za-z0-9_.-]{{1,128}}"),
+            Some(&ex),
+        );
+        f.require(
+            seen.insert(name.clone()),
+            format!("the tool name {name:?} is listed twice"),
+            Some(&ex),
+        );
+    }
+    Ok(f.verdict())
+}
+
+/// The most pages TOOLS-05 follows: a server whose list does not end by then loops.
+const MAX_PAGES: usize = 50;
+
+/// TOOLS-05, the pagination utility: "the server includes a `nextCursor` if more results
+/// exist"; clients "continue pagination" with it until it is absent. A cursor that
+/// comes back again, or a tool on two pages, means a client never sees the list whole.
+async fn pagination_ends(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let mut f = Findings::new(&cx);
+    let mut cursors = std::collections::BTreeSet::new();
+    let mut names = std::collections::BTreeSet::new();
+    let mut params = json!({});
+    for page in 1..=MAX_PAGES {
+        let (ex, response) = conn.call("tools/list", params.clone()).await?;
+        let Some(result) = response.get("result") else {
+            f.require(
+                false,
+                format!(
+                    "page {page} of tools/list (cursor {}) failed: {response}",
+                    params.get("cursor").unwrap_or(&Value::Null)
+                ),
+                Some(&ex),
+            );
+            return Ok(f.verdict());
+        };
+        // A name twice on one page is TOOLS-04's finding; across pages it is this one's.
+        let on_page: std::collections::BTreeSet<String> =
+            tools_of(result).iter().map(name_of).collect();
+        for name in &on_page {
+            f.require(
+                !names.contains(name),
+                format!("{name:?} is listed again on page {page}"),
+                Some(&ex),
+            );
+        }
+        names.extend(on_page);
+        match result.get("nextCursor") {
+            None | Some(Value::Null) => {
+                f.note(format!("{page} page(s), {} tool(s)", names.len()));
+                return Ok(f.verdict());
+            }
+            Some(Value::String(cursor)) => {
+                if !cursors.insert(cursor.clone()) {
+                    f.require(
+                        false,
+                        format!("page {page} hands out the cursor {cursor:?} a second time"),
+                        Some(&ex),
+                    );
+                    return Ok(f.verdict());
+                }
+                params = json!({"cursor": cursor});
+            }
+            Some(other) => {
+                f.require(
+                    false,
+                    format!("nextCursor is {other}, not a string"),
+                    Some(&ex),
+                );
+                return Ok(f.verdict());
+            }
+        }
+    }
+    f.require(
+        false,
+        format!("tools/list still had a nextCursor after {MAX_PAGES} pages"),
+        None,
+    );
+    Ok(f.verdict())
+}
+
+/// TOOLS-09: "For backwards compatibility, a tool that returns structured content SHOULD
+/// also return the serialized JSON in a TextContent block."
+async fn structured_content_as_text(cx: Ctx) -> anyhow::Result<Verdict> {
+    if let Some(off) = profile_off(&cx) {
+        return Ok(off);
+    }
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let (ex, result) = conn.call_tool(TOOL, json!({})).await?;
+    let Some(structured) = result.get("structuredContent") else {
+        return Ok(Verdict::Skip(format!(
+            "{TOOL} returned no structuredContent"
+        )));
+    };
+    let mut f = Findings::new(&cx);
+    let serialized = result
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| c.get("type") == Some(&json!("text")))
+        .filter_map(|c| serde_json::from_str::<Value>(c.get("text")?.as_str()?).ok())
+        .any(|text| &text == structured);
+    f.require(
+        serialized,
+        "no text block holds the structuredContent serialized as JSON",
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+/// TOOLS-15: "Servers that use embedded resources SHOULD implement the `resources`
+/// capability" (2025-06-18 on).
+async fn embedded_resources_declared(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
+    let (_, tools) = list_tools(&mut conn).await?;
+    let Some(name) = callable_tool(&cx, &tools) else {
+        return Ok(Verdict::Skip(
+            "no tool is marked readOnlyHint and callable without arguments, and the suite does \
+             not call tools that may change state"
+                .into(),
+        ));
+    };
+    let (ex, result) = conn.call_tool(&name, json!({})).await?;
+    let embedded = result
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| c.get("type") == Some(&json!("resource")))
+        .count();
+    if embedded == 0 {
+        return Ok(Verdict::Skip(format!(
+            "{name} returned no embedded resource"
+        )));
+    }
+    let mut f = Findings::new(&cx);
+    f.require(
+        init.pointer("/capabilities/resources")
+            .is_some_and(Value::is_object),
+        format!(
+            "{name} returned {embedded} embedded resource(s), but the initialize result \
+             declares no resources capability"
+        ),
         Some(&ex),
     );
     Ok(f.verdict())

@@ -1,34 +1,59 @@
 //! The MCP server proper, on the official Rust SDK: one tool, `get_user_profile`,
 //! the same on both transports.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-        CustomResult, ErrorCode, Implementation, InitializeRequestParams, InitializeResult,
-        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
-        Tool, ToolAnnotations,
+        CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestMethod,
+        CompleteRequestParams, CompleteResult, ContentBlock, CustomRequest, CustomResult,
+        ErrorCode, Implementation, InitializeRequestParams, InitializeResult,
+        ListPromptsRequestMethod, ListPromptsResult, ListResourcesRequestMethod,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+        ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
     },
-    service::RequestContext,
+    service::{NotificationContext, RequestContext},
 };
 use serde_json::{Map, Value, json};
 
 use crate::{AppState, github::UpstreamError, resource::Authenticated};
 
 pub const TOOL_NAME: &str = "get_user_profile";
+/// The one cursor the `repeating-tool-pages` fault hands out (and accepts).
+const REPEATING_CURSOR: &str = "page-2";
 /// The one tool of the `other-tools-only` variant.
 const OTHER_TOOL_NAME: &str = "describe_server";
 
 #[derive(Clone)]
 pub struct ProfileServer {
     state: AppState,
+    /// Whether this session's client sent `notifications/initialized`; one server value
+    /// serves one session.
+    initialized: Arc<AtomicBool>,
 }
 
 impl ProfileServer {
     pub fn new(state: AppState) -> ProfileServer {
-        ProfileServer { state }
+        ProfileServer {
+            state,
+            initialized: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The answer to a method of a capability this server does not declare: "-32601
+    /// Method not found" covers "one gated behind a server capability the server did not
+    /// advertise" (2026-07-28 schema). The `answer-undeclared-capabilities` fault answers
+    /// with an empty result instead, as if the capability had been negotiated.
+    fn undeclared<T: Default, M: rmcp::model::ConstString>(&self) -> Result<T, McpError> {
+        if crate::injected!(self.state.config, AnswerUndeclaredCapabilities) {
+            Ok(T::default())
+        } else {
+            Err(McpError::method_not_found::<M>())
+        }
     }
 
     /// An Invalid params error (-32602); the `invalid-params-as-internal-error` fault
@@ -104,6 +129,10 @@ fn tool_definition(config: &crate::Config, version: &str) -> Tool {
         input_schema
             .as_object_mut()
             .map(|schema| schema.remove("type"));
+    }
+    if crate::injected!(config, InvalidInputSchema) {
+        // `required` must be an array of names; a string breaks the 2020-12 meta-schema.
+        input_schema["required"] = json!("nothing");
     }
     let Value::Object(input_schema) = input_schema else {
         unreachable!("the literal is an object")
@@ -232,13 +261,71 @@ impl ServerHandler for ProfileServer {
         // Every tool fits on one page, so the server never issues a cursor and any
         // cursor a client sends is invalid: "Invalid cursors SHOULD result in an error
         // with code -32602 (Invalid params)" (pagination utility).
-        if request.is_some_and(|request| request.cursor.is_some()) {
+        let cursor = request.and_then(|request| request.cursor);
+        let repeats = crate::injected!(self.state.config, RepeatingToolPages)
+            && cursor.as_deref() == Some(REPEATING_CURSOR);
+        if cursor.is_some() && !repeats {
             return Err(self.invalid_params("invalid cursor: this server issues none"));
         }
         let version = negotiated_version(&context);
-        Ok(ListToolsResult::with_all_items(
-            self.state.tools.for_version(&version).to_vec(),
-        ))
+        let mut tools = self.state.tools.for_version(&version).to_vec();
+        if crate::injected!(self.state.config, DuplicateToolName) {
+            tools.extend(tools.clone());
+        }
+        let mut result = ListToolsResult::with_all_items(tools);
+        if crate::injected!(self.state.config, RepeatingToolPages) {
+            // Every page, however it was asked for, is the first one again and points
+            // to itself.
+            result.next_cursor = Some(REPEATING_CURSOR.into());
+        }
+        Ok(result)
+    }
+
+    /// The server declares neither prompts, resources nor completions, so their methods
+    /// get -32601 (see `undeclared`); rmcp's defaults do the same, and these overrides
+    /// give the fault its place.
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        self.undeclared::<_, ListPromptsRequestMethod>()
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        self.undeclared::<_, ListResourcesRequestMethod>()
+    }
+
+    async fn complete(
+        &self,
+        _request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        self.undeclared::<_, CompleteRequestMethod>()
+    }
+
+    /// A ping is answered at any point of the session, also between `initialize` and
+    /// `notifications/initialized`: clients may send pings before the handshake ends
+    /// (lifecycle, Initialization). The `refuse-ping-before-initialized` fault refuses
+    /// it until the notification came.
+    async fn ping(&self, _context: RequestContext<RoleServer>) -> Result<(), McpError> {
+        if crate::injected!(self.state.config, RefusePingBeforeInitialized)
+            && !self.initialized.load(Ordering::SeqCst)
+        {
+            return Err(McpError::invalid_request(
+                "the session is not initialized yet",
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
+        self.initialized.store(true, Ordering::SeqCst);
     }
 
     async fn call_tool(
@@ -284,7 +371,30 @@ impl ServerHandler for ProfileServer {
             .cloned()
             .ok_or_else(|| McpError::internal_error("the request carried no caller", None))?;
         let version = negotiated_version(&context);
-        self.profile(&caller, &version).await.map(Into::into)
+        let mut result = self.profile(&caller, &version).await?;
+        if crate::injected!(self.state.config, StructuredContentDiffersFromText)
+            && let Some(Value::Object(structured)) = &mut result.structured_content
+        {
+            // A member the serialized text lacks: the text is no longer the same JSON.
+            structured.insert("served_by".into(), json!("mcp-github-server"));
+        }
+        if crate::injected!(self.state.config, EmbeddedResourceWithoutCapability)
+            && result.is_error != Some(true)
+        {
+            result.content.push(ContentBlock::embedded_text(
+                format!("github://user/{}", caller.user.login),
+                "The GitHub profile above, as a resource.",
+            ));
+        }
+        if crate::injected!(self.state.config, ToolFailureLeaksTrace)
+            && result.is_error == Some(true)
+        {
+            result.content.push(ContentBlock::text(
+                "stack backtrace:\n   0: mcp_github_server::github::GitHub::user\n             \
+                 at ./server/src/github.rs:88:17",
+            ));
+        }
+        Ok(result.into())
     }
 
     /// rmcp hands a request for a standard method whose params do not fit the

@@ -191,6 +191,26 @@ fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
         .into_response()
 }
 
+/// The JSON-RPC error a transport answers for a session it does not know: a JSON-RPC
+/// 2.0 message without an id, with an integer code. The `error-code-as-string` fault
+/// writes the code as a string, `error-without-jsonrpc-version` leaves out `jsonrpc`.
+fn unknown_session_error(config: &crate::Config, message: &str) -> Value {
+    let mut body = json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32600, "message": message}
+    });
+    if crate::injected!(config, ErrorCodeAsString) {
+        body["error"]["code"] = json!("-32600");
+    }
+    if crate::injected!(config, ErrorWithoutJsonrpcVersion)
+        && let Value::Object(fields) = &mut body
+    {
+        fields.remove("jsonrpc");
+    }
+    body
+}
+
 /// The answer to a request that reuses the id of a request still in progress in the
 /// same session: JSON-RPC ids must be unique among a session's requests, and the
 /// SDK would otherwise lose one of the two replies.

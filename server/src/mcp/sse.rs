@@ -32,7 +32,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    SseSession, Transport, accepted, handler::ProfileServer, id_in_use, jsonrpc_error, read_message,
+    SseSession, Transport, accepted, handler::ProfileServer, id_in_use, jsonrpc_error,
+    read_message, unknown_session_error,
 };
 use crate::{AppState, resource::Authenticated, store};
 
@@ -320,7 +321,11 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
                 } else {
                     StatusCode::NOT_FOUND
                 };
-                return jsonrpc_error(status, -32600, "Could not find session");
+                return (
+                    status,
+                    axum::Json(unknown_session_error(config, "Could not find session")),
+                )
+                    .into_response();
             }
         }
     };

@@ -32,7 +32,7 @@ use serde_json::json;
 
 use super::{
     Sessions, StreamableOwner, Transport, accepted, handler::ProfileServer, id_in_use,
-    jsonrpc_error, read_message,
+    jsonrpc_error, read_message, unknown_session_error,
 };
 use crate::{AppState, http_util::ScopedBody, resource::Authenticated, store};
 
@@ -371,7 +371,7 @@ async fn bind_sessions(
         response = rewrite_stateless_error(config, response).await;
     }
     if response.status().is_client_error() && is_plain_text(&response) {
-        return plain_text_to_jsonrpc(response).await;
+        return plain_text_to_jsonrpc(config, response).await;
     }
     if method == Method::POST && is_event_stream(&response) {
         response = rewrite_event_stream(config, response).await;
@@ -797,7 +797,7 @@ fn is_plain_text(response: &Response) -> bool {
 
 /// rmcp's HTTP errors are plain text; the transport spec lets the body be a JSON-RPC
 /// error without an id, which clients can parse, so rewrite them as that.
-async fn plain_text_to_jsonrpc(response: Response) -> Response {
+async fn plain_text_to_jsonrpc(config: &crate::Config, response: Response) -> Response {
     let (mut parts, body) = response.into_parts();
     let text = to_bytes(body, MAX_ERROR_BODY_BYTES)
         .await
@@ -812,11 +812,15 @@ async fn plain_text_to_jsonrpc(response: Response) -> Response {
     } else {
         text
     };
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": {"code": -32600, "message": message}
-    });
+    let body = if parts.status == StatusCode::NOT_FOUND {
+        unknown_session_error(config, &message)
+    } else {
+        json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": -32600, "message": message}
+        })
+    };
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

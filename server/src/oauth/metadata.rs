@@ -17,8 +17,9 @@ pub async fn authorization_server(State(state): State<AppState>, headers: Header
     metadata_response(&state, &headers)
 }
 
-/// Only in fault-injection builds, and only with the `oidc-discovery-only` fault: the
-/// same document as an OpenID Connect discovery document.
+/// Only in fault-injection builds, and only with the `oidc-discovery-only`,
+/// `oidc-without-pkce-methods` or `oidc-wrong-issuer` fault: the same document (or a
+/// broken copy) as an OpenID Connect discovery document.
 #[cfg(feature = "fault-injection")]
 pub async fn openid_configuration(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if crate::injected!(state.config, OidcWithoutPkceMethods) {
@@ -26,6 +27,11 @@ pub async fn openid_configuration(State(state): State<AppState>, headers: Header
         if let Value::Object(fields) = &mut document {
             fields.remove("code_challenge_methods_supported");
         }
+        return Json(document).into_response();
+    }
+    if crate::injected!(state.config, OidcWrongIssuer) {
+        let mut document = document(&state);
+        document["issuer"] = json!(format!("{}/oidc", state.config.issuer()));
         return Json(document).into_response();
     }
     if !crate::injected!(state.config, OidcDiscoveryOnly) {
@@ -99,6 +105,12 @@ fn document(state: &AppState) -> Value {
     if let Value::Object(fields) = &mut document {
         if crate::injected!(config, IssNotAdvertised) {
             fields.remove("authorization_response_iss_parameter_supported");
+        }
+        if crate::injected!(config, CimdFlagNotBoolean) {
+            fields.insert(
+                "client_id_metadata_document_supported".into(),
+                json!("true"),
+            );
         }
         if crate::injected!(config, OmitResponseTypes) {
             fields.remove("response_types_supported");

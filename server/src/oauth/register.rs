@@ -97,6 +97,14 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
             format!("unknown client metadata field {unknown}"),
         ));
     }
+    if crate::injected!(state.config, RejectApplicationType)
+        && metadata.contains_key("application_type")
+    {
+        return Err(OAuthError::new(
+            "invalid_client_metadata",
+            "application_type is not supported",
+        ));
+    }
     let redirect_uris = string_list(&metadata, "redirect_uris")?.unwrap_or_default();
     if redirect_uris.is_empty() {
         return Err(OAuthError::new(
