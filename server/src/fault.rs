@@ -180,7 +180,7 @@ faults! {
     /// metadata; a 2025-03-26 client, which discards the path, finds neither the root document
     /// nor the default `/authorize` and `/token`. AUTH-ASM-01 warns about the same missing
     /// root document.
-    AuthorizationServerUnderPath = "authorization-server-under-path" => ["AUTH-ASM-02"]
+    AuthorizationServerUnderPath = "authorization-server-under-path" => ["AUTH-ASM-02", "AUTH-ASM-03"]
         also ["AUTH-ASM-01"],
     /// Only an OpenID Connect discovery document is served; the RFC 8414 document that
     /// 2025-06-18 clients need is missing.
