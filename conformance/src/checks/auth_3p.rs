@@ -871,3 +871,45 @@ async fn pending_state_expires(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{cookie_carries, max_age, pending_lifetime, percent_decoded};
+
+    #[test]
+    fn a_state_is_found_in_a_cookie_plain_encoded_or_signed() {
+        use base64::Engine as _;
+        let state = "Zq3_upstream-state";
+        assert!(cookie_carries(state, state));
+        assert!(cookie_carries("Zq3%5Fupstream-state", state));
+        let json = format!("{{\"state\":\"{state}\"}}");
+        let signed = format!(
+            "{}.c2lnbmF0dXJl",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&json)
+        );
+        assert!(cookie_carries(&signed, state));
+        assert!(cookie_carries(
+            &base64::engine::general_purpose::STANDARD.encode(&json),
+            state
+        ));
+        // A binding of its own says nothing about the state.
+        assert!(!cookie_carries("k2VbQ0Yf1s8xvM3n", state));
+    }
+
+    #[test]
+    fn percent_escapes_decode_and_stray_percent_signs_stay() {
+        assert_eq!(percent_decoded("a%20b%2Fc"), "a b/c");
+        assert_eq!(percent_decoded("100%"), "100%");
+        assert_eq!(percent_decoded("%zz"), "%zz");
+    }
+
+    #[test]
+    fn the_pending_lifetime_is_the_longest_max_age() {
+        assert_eq!(
+            max_age("__Host-mcp-consent=x; Path=/; Secure; max-age=600"),
+            Some(600)
+        );
+        assert_eq!(max_age("a=b; Path=/"), None);
+        assert_eq!(pending_lifetime(&[]), None);
+    }
+}
