@@ -105,9 +105,11 @@ struct Args {
     /// or comma separated.
     #[arg(long = "spec-version", value_name = "VERSION", value_delimiter = ',')]
     versions: Vec<Version>,
-    /// Protocol version to negotiate on Streamable HTTP sessions.
-    #[arg(long, default_value = "2025-11-25")]
-    streamable_version: Version,
+    /// Protocol version to negotiate on Streamable HTTP sessions. Default: the newest
+    /// session version among --spec-version (a run pinned to 2025-06-18 judges 2025-06-18
+    /// sessions), else 2025-11-25.
+    #[arg(long)]
+    streamable_version: Option<Version>,
     /// Known failures of this target; a listed check that passes fails the run as stale.
     #[arg(long)]
     baseline: Option<PathBuf>,
@@ -306,7 +308,9 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
     config.ids = preflight::split_lists(&args.ids);
     config.areas = preflight::split_lists(&args.areas);
     config.versions = args.versions.clone();
-    config.streamable_version = args.streamable_version;
+    config.streamable_version = args
+        .streamable_version
+        .unwrap_or_else(|| session_version_for(&args.versions));
     config.max_expiry_wait = Duration::try_from_secs_f64(args.max_expiry_wait)?;
     config.request_timeout = Duration::try_from_secs_f64(args.timeout)?;
     config.jobs = args.jobs;
@@ -593,9 +597,36 @@ fn write_other_reports(args: &Args, report: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The version Streamable HTTP sessions negotiate in a run filtered to `versions`: the newest
+/// of them that has Streamable HTTP sessions (2025-03-26 to 2025-11-25), so that the checks of
+/// a pinned version judge sessions of that version; otherwise the newest session version.
+fn session_version_for(versions: &[Version]) -> Version {
+    versions
+        .iter()
+        .copied()
+        .filter(|v| (Version::V2025_03_26..=Version::LATEST_SESSION_ERA).contains(v))
+        .max()
+        .unwrap_or(Version::LATEST_SESSION_ERA)
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
+    use mcp_auth_conformance::Version;
+
+    #[test]
+    fn a_pinned_spec_version_is_the_negotiated_one() {
+        let pick = super::session_version_for;
+        assert_eq!(pick(&[]), Version::LATEST_SESSION_ERA);
+        assert_eq!(pick(&[Version::V2025_06_18]), Version::V2025_06_18);
+        assert_eq!(
+            pick(&[Version::V2025_03_26, Version::V2025_11_25]),
+            Version::V2025_11_25
+        );
+        // 2024-11-05 had no Streamable HTTP, and 2026-07-28 no sessions.
+        assert_eq!(pick(&[Version::V2024_11_05]), Version::LATEST_SESSION_ERA);
+        assert_eq!(pick(&[Version::V2026_07_28]), Version::LATEST_SESSION_ERA);
+    }
 
     #[test]
     fn the_command_line_definition_is_consistent() {

@@ -77,3 +77,43 @@ allowed_variant_tests! {
     other_tools_only => OtherToolsOnly,
     structured_content_in_old_sessions => StructuredContentInOldSessions,
 }
+
+/// A foreign `Origin` answered 400 is a defect at 2025-11-25 (`foreign-origin-gets-400`),
+/// but before it "any 4xx" was allowed (SHTTP-02). A run pinned to 2025-06-18 (its checks,
+/// its Streamable HTTP sessions, as `--spec-version 2025-06-18` sets them) must therefore
+/// pass against it: SHTTP-02 runs and only warns that 403 is preferred, and nothing fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn foreign_origin_gets_400_passes_a_run_pinned_to_2025_06_18() {
+    use mcp_auth_conformance::Version;
+    let fault = Fault::ForeignOriginGets400;
+    let target = support::start(&[fault], fault.env()).await;
+    let mut config = target.config();
+    config.versions = vec![Version::V2025_06_18];
+    config.streamable_version = Version::V2025_06_18;
+    let report = support::run(config).await;
+    let broken: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| match &r.outcome {
+            Outcome::Fail(_) | Outcome::Error(_) => true,
+            Outcome::Skip { reason } => reason.starts_with("blocked"),
+            _ => false,
+        })
+        .map(|r| format!("{} [{}]: {}", r.key, r.transport, r.outcome.word()))
+        .collect();
+    assert!(
+        broken.is_empty(),
+        "{fault} is allowed at 2025-06-18, yet: {broken:#?}"
+    );
+    let origin: Vec<&Outcome> = report
+        .results
+        .iter()
+        .filter(|r| r.id == "SHTTP-02")
+        .map(|r| &r.outcome)
+        .collect();
+    assert!(
+        !origin.is_empty() && origin.iter().all(|o| matches!(o, Outcome::Warn(_))),
+        "SHTTP-02 should run and warn that 403 is preferred: {:?}",
+        origin.iter().map(|o| o.word()).collect::<Vec<_>>()
+    );
+}

@@ -174,6 +174,14 @@ faults! {
     /// The root document that 2025-03-26 clients read is the same document, and the
     /// `iss` of authorization responses is compared with the same issuer.
     WrongIssuer = "wrong-issuer" => ["AUTH-ASM-06"] also ["AUTH-ASM-01", "AUTH-FLOW-18"],
+    /// The authorization server lives under `/oauth`: its issuer is `…/oauth`, its metadata is
+    /// served only at the RFC 8414 path-inserted URL (`/.well-known/oauth-authorization-server/oauth`)
+    /// and its endpoints only under `/oauth/`. 2025-06-18 clients find it from the resource
+    /// metadata; a 2025-03-26 client, which discards the path, finds neither the root document
+    /// nor the default `/authorize` and `/token`. AUTH-ASM-01 warns about the same missing
+    /// root document.
+    AuthorizationServerUnderPath = "authorization-server-under-path" => ["AUTH-ASM-02", "AUTH-ASM-03"]
+        also ["AUTH-ASM-01"],
     /// Only an OpenID Connect discovery document is served; the RFC 8414 document that
     /// 2025-06-18 clients need is missing.
     OidcDiscoveryOnly = "oidc-discovery-only" => ["AUTH-ASM-04"],
@@ -339,6 +347,13 @@ faults! {
 
     /// A GitHub access token is accepted as an MCP token.
     AcceptGitHubTokens = "accept-github-tokens" => ["AUTH-TOK-03"],
+    /// The bearer check falls back to GitHub: a token it did not issue is sent to GitHub's
+    /// `/user`, and if GitHub knows it the request runs as that user. Any GitHub token
+    /// then works at every MCP endpoint, one minted for another application included:
+    /// token passthrough from the other side. AUTH-TOK-03 sees the GitHub tokens of its
+    /// login accepted, and AUTH-GEN-05 one inside a session.
+    AcceptUpstreamTokens = "accept-upstream-tokens" => ["AUTH-TOK-02"]
+        also ["AUTH-TOK-03", "AUTH-GEN-05"],
     /// The tool sends the client's MCP token to GitHub instead of the GitHub token.
     /// GitHub refuses it, so the tool cannot return the profile either (TOOLS-06,
     /// TOOLS-08, and SHTTP5-22's stateless call, which expects the profile), and
@@ -388,6 +403,16 @@ faults! {
     /// Every authorization uses the same upstream `state`, and it is never consumed.
     /// Concurrent logins then collide, so only the check that names the defect runs.
     ReuseUpstreamState = "reuse-upstream-state" => ["AUTH-3P-07"] only ["AUTH-3P-07"],
+    /// The upstream `state` is minted and stored when the consent page is shown, and set
+    /// there in a cookie of its own; the approval only sends the browser on to GitHub with
+    /// it. The state exists before anyone consented.
+    UpstreamStateBeforeConsent = "upstream-state-before-consent" => ["AUTH-3P-07"],
+    /// Consent requests and upstream states are kept for a day, whatever lifetime the
+    /// consent cookie advertises. The lifetime is two seconds, so that the check waits it
+    /// out, and only that check runs: others' logins would expire under it.
+    UpstreamStateNeverExpires = "upstream-state-never-expires" => ["AUTH-3P-07"]
+        only ["AUTH-3P-07"]
+        env ["MCP_GITHUB_PENDING_AUTHORIZATION_TTL_SECS" = "2"],
 
     // SHTTP: Streamable HTTP.
 

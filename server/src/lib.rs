@@ -112,7 +112,7 @@ fn build(config: Config, shutdown: CancellationToken) -> Router {
     }
     let router = Router::new()
         .merge(
-            oauth::routes()
+            oauth::routes(&state.config)
                 .merge(resource::metadata_routes())
                 .layer(http_util::cors_for_browser_clients()),
         )

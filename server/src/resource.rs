@@ -45,7 +45,7 @@ fn protected_resource_metadata(config: &Config, resource: String, root: bool) ->
     if crate::injected!(config, NoResourceMetadata) {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let mut authorization_servers = vec![config.issuer()];
+    let mut authorization_servers = vec![crate::oauth::issuer(config)];
     if crate::injected!(config, RelativeAuthorizationServer) {
         authorization_servers.push("/oauth".into());
     }
@@ -149,6 +149,12 @@ pub async fn require_bearer(
             refuse(&state.config, &metadata_url, Refusal::Missing)
         }
         Err(Refusal::Invalid(description)) => {
+            if crate::injected!(state.config, AcceptUpstreamTokens)
+                && let Some(caller) = upstream_caller(&state, presented_bearer(&request)).await
+            {
+                request.extensions_mut().insert(caller);
+                return next.run(request).await;
+            }
             if crate::injected!(state.config, SessionOverridesInvalidToken)
                 && let Some(owner) = state.sessions.owner_of(&request)
             {
@@ -327,6 +333,41 @@ fn github_token_grant(state: &AppState, token: &str) -> Result<Authenticated, Re
             mcp_token: token.to_owned(),
         })
         .ok_or(Refusal::Invalid("unknown token"))
+}
+
+/// The token of a `Bearer` authorization header, read before anything awaits (a request's
+/// body cannot be held across an await).
+fn presented_bearer(request: &Request) -> Option<String> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    Some(value.split_once(' ')?.1.trim().to_owned())
+}
+
+/// Only with the `accept-upstream-tokens` fault: the caller GitHub says a bearer token
+/// belongs to, whoever issued it. No grant stands behind it.
+#[cfg(feature = "fault-injection")]
+async fn upstream_caller(state: &AppState, token: Option<String>) -> Option<Authenticated> {
+    let token = token?;
+    let profile = state.github.user(&token).await.ok()?;
+    let user = GitHubUser {
+        login: profile["login"].as_str()?.to_owned(),
+        id: profile["id"].as_u64()?,
+    };
+    Some(Authenticated {
+        grant_id: format!("upstream-{}", user.id),
+        user,
+        ended: CancellationToken::new(),
+        expires_at: Instant::now() + std::time::Duration::from_secs(3600),
+        mcp_token: token,
+    })
+}
+
+#[cfg(not(feature = "fault-injection"))]
+async fn upstream_caller(_: &AppState, _: Option<String>) -> Option<Authenticated> {
+    None
 }
 
 #[cfg(not(feature = "fault-injection"))]

@@ -564,20 +564,18 @@ async fn consent_cookies(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
-async fn upstream_state(cx: Ctx) -> anyhow::Result<Verdict> {
-    let mut f = Findings::new(&cx);
-    // Learn the callback URL from a complete login.
-    let first = cx.authorize(LoginOptions::default()).await?;
-    let callback = upstream_callback(&cx, &first.outcome.trail)
-        .ok_or_else(|| anyhow::anyhow!("no upstream callback in the login"))?;
+/// A second authorization that stops where GitHub redirects back to the server, so the
+/// upstream callback is the check's to send: the browser (with the server's cookies) and the
+/// callback URL, with GitHub's code and the upstream `state`.
+async fn authorize_until_upstream_callback(
+    cx: &Ctx,
+    callback: &Url,
+    name: &str,
+) -> anyhow::Result<(crate::oauth::browser::Browser, Url)> {
     let mut stop = callback.clone();
     stop.set_query(None);
-
-    // A second authorization that stops when GitHub redirects back, so the callback is ours to send.
     let mut browser = cx.browser();
-    let client = cx
-        .register(ClientKind::Public, "conformance upstream state")
-        .await?;
+    let client = cx.register(ClientKind::Public, name).await?;
     let pkce = Pkce::s256();
     let params = AuthParams::for_client(
         &client,
@@ -587,20 +585,93 @@ async fn upstream_state(cx: Ctx) -> anyhow::Result<Verdict> {
         None,
     );
     let script = Script {
-        redirect_uri: stop.clone(),
+        redirect_uri: stop,
         ..cx.script("octocat", None, Consent::Approve)
     };
     let arrival = browser
         .walk(params.url(&cx.endpoints()?.authorization), &script)
         .await?;
     let Arrival::Callback(back) = arrival else {
-        anyhow::bail!("the second authorization did not come back from GitHub");
+        anyhow::bail!("the authorization did not come back from GitHub");
     };
-    let state_of = |u: &Url| {
-        u.query_pairs()
-            .find(|(k, _)| k == "state")
-            .map(|(_, v)| v.into_owned())
-    };
+    Ok((browser, back))
+}
+
+fn state_of(u: &Url) -> Option<String> {
+    u.query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Whether a cookie value carries `secret`: as it is, percent-decoded, or base64-decoded
+/// (whole, or any dot-separated part, as signed cookies are built). An encrypted cookie
+/// hides it, and cannot be judged from outside.
+fn cookie_carries(value: &str, secret: &str) -> bool {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let decoded = percent_decoded(value);
+    let parts = std::iter::once(decoded.as_str()).chain(decoded.split('.'));
+    value.contains(secret)
+        || decoded.contains(secret)
+        || parts.into_iter().any(|part| {
+            let part = part.trim_end_matches('=');
+            [URL_SAFE_NO_PAD.decode(part), STANDARD_NO_PAD.decode(part)]
+                .into_iter()
+                .flatten()
+                .any(|bytes| String::from_utf8_lossy(&bytes).contains(secret))
+        })
+}
+
+/// `%XX` escapes decoded; anything else kept as it is.
+fn percent_decoded(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `Max-Age` of a `Set-Cookie` line, in seconds.
+fn max_age(set_cookie: &str) -> Option<u64> {
+    set_cookie.split(';').skip(1).find_map(|attr| {
+        let (key, value) = attr.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("max-age")
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
+/// The security best practices' upstream `state` rules (2025-11-25, "Required
+/// Protections"): "Generate a cryptographically secure random state value for each
+/// authorization request", "Store the state value server-side ... only after consent has
+/// been explicitly approved", "Reject any callback requests where the state parameter is
+/// missing or does not match", "Ensure state values are single-use ... and have a short
+/// expiration time (e.g., 10 minutes)", and "The consent cookie or session containing the
+/// state value MUST NOT be set until after the user has approved the consent screen".
+async fn upstream_state(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    // Learn the callback URL from a complete login.
+    let first = cx.authorize(LoginOptions::default()).await?;
+    let callback = upstream_callback(&cx, &first.outcome.trail)
+        .ok_or_else(|| anyhow::anyhow!("no upstream callback in the login"))?;
+
+    let (mut browser, back) =
+        authorize_until_upstream_callback(&cx, &callback, "conformance upstream state").await?;
     let (s1, s2) = (state_of(&callback), state_of(&back));
     f.require(
         s1.is_some() && s1 != s2,
@@ -616,6 +687,7 @@ async fn upstream_state(cx: Ctx) -> anyhow::Result<Verdict> {
             ),
             None,
         );
+        state_committed_after_approval(&cx, &mut f, &browser.trail, s);
     }
     let with_state = |state: Option<&str>| {
         let mut u = back.clone();
@@ -636,6 +708,7 @@ async fn upstream_state(cx: Ctx) -> anyhow::Result<Verdict> {
         }
         u
     };
+    let lifetime = pending_lifetime(&browser.trail);
     let passes = |ex: &Exchange| !issues_code(ex) && !(200..300).contains(&ex.status);
     let missing = browser.request(Req::get(with_state(None))).await?;
     f.require(
@@ -665,5 +738,182 @@ async fn upstream_state(cx: Ctx) -> anyhow::Result<Verdict> {
             good.status
         ));
     }
+    pending_state_expires(&cx, &mut f, &callback, lifetime).await?;
     Ok(f.verdict())
+}
+
+/// "The consent cookie or session containing the state value MUST NOT be set until after the
+/// user has approved the consent screen", and the state is stored "only after consent has
+/// been explicitly approved". Seen from outside: nothing the server sent before the approval
+/// (the consent page, its cookies) carries the upstream `state` that the approval then sends
+/// to GitHub. A state minted before approval would let a login reach GitHub without consent.
+fn state_committed_after_approval(cx: &Ctx, f: &mut Findings, trail: &[Exchange], state: &str) {
+    let server = cx.config().url.origin();
+    let github = cx.config().mock_github.origin();
+    let to_github = |ex: &Exchange| {
+        ex.location()
+            .is_some_and(|u| u.origin() == github || u.host_str() == Some(mock_github::GITHUB_HOST))
+    };
+    let Some(approval) = trail
+        .iter()
+        .position(|ex| ex.request.url.origin() == server && to_github(ex))
+    else {
+        f.note("no response of the server sent the browser to GitHub");
+        return;
+    };
+    for ex in trail[..approval]
+        .iter()
+        .filter(|ex| ex.request.url.origin() == server)
+    {
+        for cookie in ex.header_all("set-cookie") {
+            let (name, value) = cookie
+                .split(';')
+                .next()
+                .and_then(|pair| pair.split_once('='))
+                .unwrap_or_default();
+            f.require(
+                !cookie_carries(value, state),
+                format!(
+                    "the cookie {} set by {} {} before the approval carries the upstream state",
+                    name.trim(),
+                    ex.request.method,
+                    ex.request.url.path()
+                ),
+                Some(ex),
+            );
+        }
+        f.require(
+            !ex.text().contains(state),
+            format!(
+                "the page of {} {} before the approval already holds the upstream state",
+                ex.request.method,
+                ex.request.url.path()
+            ),
+            Some(ex),
+        );
+    }
+}
+
+/// How long the server says a pending login lives: the longest `Max-Age` of the cookies it
+/// set during the authorization (the consent binding). `None` when none says.
+fn pending_lifetime(trail: &[Exchange]) -> Option<u64> {
+    trail
+        .iter()
+        .flat_map(|ex| ex.header_all("set-cookie"))
+        .filter_map(max_age)
+        .max()
+}
+
+/// "Ensure state values are single-use ... and have a short expiration time (e.g., 10
+/// minutes)". Expiry is only seen by waiting it out, and a 10-minute lifetime is no test-sized
+/// wait: so the check waits only when the lifetime the server advertises on its consent
+/// cookie is at most `--max-expiry-wait` (a server started with a short lifetime), and
+/// otherwise judges what is advertised. When it waits, both kinds of pending state must be
+/// gone: the consent request (its approval no longer goes to GitHub) and the upstream
+/// `state` (its callback issues no code). The browser keeps the cookies past their `Max-Age`,
+/// as a stale or hostile one would, so the server's own expiry is what is judged.
+async fn pending_state_expires(
+    cx: &Ctx,
+    f: &mut Findings,
+    callback: &Url,
+    lifetime: Option<u64>,
+) -> anyhow::Result<()> {
+    let Some(lifetime) = lifetime else {
+        f.note(
+            "the server advertised no lifetime for a pending login (no Max-Age on its cookies), \
+             so its expiry was not waited out",
+        );
+        return Ok(());
+    };
+    f.prefer(
+        lifetime <= 600,
+        format!(
+            "a pending login lives {lifetime} s by its cookie; the upstream state should have a \
+             short expiration time (e.g., 10 minutes)"
+        ),
+        None,
+    );
+    let max = cx.config().max_expiry_wait;
+    if std::time::Duration::from_secs(lifetime) > max {
+        f.note(format!(
+            "a pending login lives {lifetime} s, longer than --max-expiry-wait ({} s); its expiry \
+             was not waited out",
+            max.as_secs_f64()
+        ));
+        return Ok(());
+    }
+    let mut consent_browser = cx.browser();
+    let (consent, _) = consent_page(cx, &mut consent_browser, "conformance stale consent").await?;
+    let (mut browser, back) =
+        authorize_until_upstream_callback(cx, callback, "conformance stale state").await?;
+    // Expiry is the subject, so the check lets the lifetime pass, and one second more for a
+    // server that counts whole seconds.
+    tokio::time::sleep(std::time::Duration::from_secs(lifetime + 1)).await;
+    let Some(form) = consent_form(&consent.request.url, &consent.text(), Consent::Approve) else {
+        anyhow::bail!("the consent page has no approve form");
+    };
+    let approved = consent_browser.submit(&form, &consent.request.url).await?;
+    let to_github = approved
+        .location()
+        .is_some_and(|u| u.origin() == cx.config().mock_github.origin());
+    f.require(
+        !to_github,
+        format!(
+            "approving a consent page {} s after it was shown (its lifetime {lifetime} s) still went to GitHub",
+            lifetime + 1
+        ),
+        Some(&approved),
+    );
+    let stale = browser.request(Req::get(back)).await?;
+    f.require(
+        !issues_code(&stale),
+        format!(
+            "the upstream callback {} s after the state was issued (its lifetime {lifetime} s) still issued a code",
+            lifetime + 1
+        ),
+        Some(&stale),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cookie_carries, max_age, pending_lifetime, percent_decoded};
+
+    #[test]
+    fn a_state_is_found_in_a_cookie_plain_encoded_or_signed() {
+        use base64::Engine as _;
+        let state = "Zq3_upstream-state";
+        assert!(cookie_carries(state, state));
+        assert!(cookie_carries("Zq3%5Fupstream-state", state));
+        let json = format!("{{\"state\":\"{state}\"}}");
+        let signed = format!(
+            "{}.c2lnbmF0dXJl",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&json)
+        );
+        assert!(cookie_carries(&signed, state));
+        assert!(cookie_carries(
+            &base64::engine::general_purpose::STANDARD.encode(&json),
+            state
+        ));
+        // A binding of its own says nothing about the state.
+        assert!(!cookie_carries("k2VbQ0Yf1s8xvM3n", state));
+    }
+
+    #[test]
+    fn percent_escapes_decode_and_stray_percent_signs_stay() {
+        assert_eq!(percent_decoded("a%20b%2Fc"), "a b/c");
+        assert_eq!(percent_decoded("100%"), "100%");
+        assert_eq!(percent_decoded("%zz"), "%zz");
+    }
+
+    #[test]
+    fn the_pending_lifetime_is_the_longest_max_age() {
+        assert_eq!(
+            max_age("__Host-mcp-consent=x; Path=/; Secure; max-age=600"),
+            Some(600)
+        );
+        assert_eq!(max_age("a=b; Path=/"), None);
+        assert_eq!(pending_lifetime(&[]), None);
+    }
 }

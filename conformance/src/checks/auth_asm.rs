@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Check, Ctx, Findings, Level, LoginOptions, Scope, Verdict};
+use super::{Check, Ctx, Findings, Level, LoginOptions, Scope, Verdict, json_error};
 use crate::body;
 use crate::http::Req;
 use crate::oauth::discovery::AsSource;
@@ -15,12 +15,22 @@ pub fn checks() -> Vec<Check> {
         Check {
             id: "AUTH-ASM-01",
             case: None,
-            also: &["AUTH-ASM-02"],
+            also: &[],
             level: Level::Should,
             versions: Versions::only(Version::V2025_03_26),
             scope: AS,
             title: "2025-03-26 clients find metadata at the root, issuer = origin",
             run: body!(root_metadata_for_2025_03_26_clients),
+        },
+        Check {
+            id: "AUTH-ASM-02",
+            case: None,
+            also: &["AUTH-ASM-03"],
+            level: Level::Must,
+            versions: Versions::only(Version::V2025_03_26),
+            scope: AS,
+            title: "2025-03-26 clients find the authorization server from the host root: metadata there, or the default endpoints",
+            run: body!(authorization_base_url_is_the_root),
         },
         Check {
             id: "AUTH-ASM-04",
@@ -115,43 +125,116 @@ pub fn checks() -> Vec<Check> {
     ]
 }
 
+/// The root document a 2025-03-26 client asks for: the MCP URL's path discarded.
+fn root_metadata_url(cx: &Ctx) -> anyhow::Result<url::Url> {
+    Ok(cx
+        .config()
+        .url
+        .join("/.well-known/oauth-authorization-server")?)
+}
+
+/// AUTH-ASM-01, the SHOULD half: "MCP servers SHOULD ... implement OAuth 2.0 Authorization
+/// Server Metadata (RFC8414)" (2025-03-26), found where that version's clients look, with the
+/// origin as its issuer. A server without it may use the default endpoints instead, which
+/// AUTH-ASM-02 judges at its own level; here it is only a warning.
 async fn root_metadata_for_2025_03_26_clients(cx: Ctx) -> anyhow::Result<Verdict> {
     let mut f = Findings::new(&cx);
     let origin = cx.config().url.origin().ascii_serialization();
-    let ex = cx
-        .http()
-        .send(Req::get(
-            url::Url::parse(&origin)?.join("/.well-known/oauth-authorization-server")?,
-        ))
-        .await?;
-    if ex.status == 404 {
-        // AUTH-ASM-03: the default endpoints must then exist.
-        let token = cx
-            .http()
-            .send(Req::post(url::Url::parse(&origin)?.join("/token")?).form([]))
-            .await?;
-        f.require(
-            token.status != 404,
-            "no root metadata and no /token fallback",
-            Some(&token),
-        );
+    let ex = cx.http().send(Req::get(root_metadata_url(&cx)?)).await?;
+    if !f.prefer(
+        ex.status == 200,
+        format!(
+            "the root metadata a 2025-03-26 client asks for answered {}; such clients fall back to the default endpoints (AUTH-ASM-02)",
+            ex.status
+        ),
+        Some(&ex),
+    ) {
         return Ok(f.verdict());
     }
-    f.require(
-        ex.status == 200,
-        format!("root metadata answered {}", ex.status),
-        Some(&ex),
-    );
-    if let Some(doc) = ex.json() {
-        f.prefer(
-            doc.get("issuer").and_then(Value::as_str) == Some(origin.as_str()),
+    match ex.json().filter(Value::is_object) {
+        Some(doc) => {
+            f.prefer(
+                doc.get("issuer").and_then(Value::as_str) == Some(origin.as_str()),
+                format!(
+                    "the root metadata's issuer is {}, not the origin {origin:?}",
+                    super::shown_json(doc.get("issuer"))
+                ),
+                Some(&ex),
+            );
+        }
+        None => {
+            f.prefer(false, "the root metadata is not a JSON object", Some(&ex));
+        }
+    }
+    Ok(f.verdict())
+}
+
+/// AUTH-ASM-02 (with AUTH-ASM-03), the MUST half for 2025-03-26: "The authorization base URL
+/// MUST be determined from the MCP server URL by discarding any existing path component"
+/// and "The metadata endpoint MUST be at https://api.example.com/.well-known/oauth-authorization-server";
+/// a server without that document must serve the defaults: "clients MUST use the following
+/// default endpoint paths relative to the authorization base URL" (`/authorize`, `/token`,
+/// `/register`). A server that claims 2025-03-26 and offers neither leaves those clients
+/// nowhere to log in. Registration is a SHOULD in that version, so only `/authorize` and
+/// `/token` are required of the defaults; an empty token request may get 400 or, from a
+/// server that authenticates the client first, 401 `invalid_client` (RFC 6749 §5.2).
+async fn authorization_base_url_is_the_root(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let root = root_metadata_url(&cx)?;
+    let ex = cx
+        .http()
+        .send(Req::get(root.clone()).header("Accept", "application/json"))
+        .await?;
+    if ex.status == 200 {
+        let doc = ex.json().filter(Value::is_object);
+        let endpoints = ["authorization_endpoint", "token_endpoint"];
+        let missing: Vec<&str> = endpoints
+            .into_iter()
+            .filter(|key| {
+                doc.as_ref()
+                    .and_then(|d| d.get(*key))
+                    .and_then(Value::as_str)
+                    .is_none_or(|u| url::Url::parse(u).is_err())
+            })
+            .collect();
+        f.require(
+            missing.is_empty(),
             format!(
-                "the root metadata's issuer is {}, not the origin {origin:?}",
-                super::shown_json(doc.get("issuer"))
+                "the root metadata at {root} is no usable metadata document: it lacks {}",
+                missing.join(" and ")
             ),
             Some(&ex),
         );
+        return Ok(f.verdict());
     }
+    f.note(format!(
+        "no root metadata ({}); judged the default endpoints instead",
+        ex.status
+    ));
+    let base = url::Url::parse(&cx.config().url.origin().ascii_serialization())?;
+    let token = cx
+        .http()
+        .send(Req::post(base.join("/token")?).form([]))
+        .await?;
+    f.require(
+        (400..500).contains(&token.status)
+            && !matches!(token.status, 404 | 405)
+            && json_error(&token).is_some(),
+        format!(
+            "no metadata at {root} ({}), and the default POST /token answered {}, not an OAuth error",
+            ex.status, token.status
+        ),
+        Some(&token),
+    );
+    let authorize = cx.http().send(Req::get(base.join("/authorize")?)).await?;
+    f.require(
+        authorize.status != 404 && authorize.status != 405,
+        format!(
+            "no metadata at {root} ({}), and the default GET /authorize answered {}",
+            ex.status, authorize.status
+        ),
+        Some(&authorize),
+    );
     Ok(f.verdict())
 }
 

@@ -350,7 +350,7 @@ async fn invalid_tokens_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
     // token on each request fails here.
     let (conn, _) = cx.connect(Some(login.access_token())).await?;
     let foreign = foreign_issuer_token(&cx);
-    let in_session = [
+    let mut in_session = vec![
         (cases[0].0, cases[0].1.clone()),
         (cases[1].0, cases[1].1.clone()),
         (
@@ -358,6 +358,13 @@ async fn invalid_tokens_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
             format!("Bearer {foreign}"),
         ),
     ];
+    // A token of the other issuer the server knows, GitHub, for the session's own user: a
+    // session must not make it acceptable (AUTH-TOK-02#foreign-issuer tries it everywhere
+    // else). Only the mock can mint one.
+    if cx.mock().base.is_some() {
+        let github = super::auth_tok::github_issued_token(&cx, "octocat").await?;
+        in_session.push(("an access token GitHub issued", format!("Bearer {github}")));
+    }
     for (what, header) in in_session {
         let ex = request_in_session(&cx, &conn, &header).await?;
         f.require(

@@ -27,6 +27,16 @@ pub fn checks() -> Vec<Check> {
             run: body!(foreign_resource_tokens_are_refused),
         },
         Check {
+            id: "AUTH-TOK-02",
+            case: Some("foreign-issuer"),
+            also: &["AUTH-GEN-05"],
+            level: Level::Must,
+            versions: V25_06,
+            scope: BOTH,
+            title: "an access token GitHub issued is refused at every MCP endpoint",
+            run: body!(github_issued_tokens_are_refused),
+        },
+        Check {
             id: "AUTH-TOK-03",
             case: None,
             also: &["AUTH-3P-08"],
@@ -168,6 +178,116 @@ async fn sibling_resource_token(cx: &Ctx, f: &mut Findings) -> anyhow::Result<()
         Some(&probe),
     );
     Ok(())
+}
+
+/// An access token GitHub issued to another application, for `login`, minted at the mock
+/// without this server taking part: what a client that holds a GitHub token, or a server
+/// that forwards one, could present. The mock knows one OAuth app, whose credentials are
+/// public constants of the mock; the token is redacted like every GitHub token.
+pub(super) async fn github_issued_token(cx: &Ctx, login: &str) -> anyhow::Result<String> {
+    let base = cx
+        .mock()
+        .base
+        .clone()
+        .ok_or_else(|| super::refuse(super::live_reason::NEEDS_MOCK))?;
+    // Nothing listens there: the mock only puts the code into the redirect's Location.
+    let redirect_uri = "http://127.0.0.1:9/conformance-foreign-app";
+    let mut authorize = base.join(mock_github::AUTHORIZE_PATH)?;
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", mock_github::CLIENT_ID)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", "read:user")
+        .append_pair("state", &flow::random_state())
+        .append_pair("login", login);
+    let ex = cx.http().send(Req::get(authorize)).await?;
+    let code = ex
+        .location()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+        })
+        .ok_or_else(|| anyhow::anyhow!("the mock GitHub issued no code: {}", ex.status))?;
+    cx.http().redactor.add(&code, "github-code");
+    let ex = cx
+        .http()
+        .send(
+            Req::post(base.join(mock_github::TOKEN_PATH)?)
+                .header("Accept", "application/json")
+                .form([
+                    ("client_id", mock_github::CLIENT_ID),
+                    ("client_secret", mock_github::CLIENT_SECRET),
+                    ("code", code.as_str()),
+                    ("redirect_uri", redirect_uri),
+                ]),
+        )
+        .await?;
+    let token = ex
+        .json()
+        .and_then(|doc| doc.get("access_token")?.as_str().map(str::to_owned))
+        .ok_or_else(|| anyhow::anyhow!("the mock GitHub issued no token: {}", ex.status))?;
+    cx.http().redactor.add(&token, "github-token");
+    Ok(token)
+}
+
+/// "MCP servers MUST only accept tokens specifically intended for themselves and MUST reject
+/// tokens that do not include them in the audience claim or otherwise verify that they are
+/// the intended recipient of the token." A token GitHub issued (to another application, for
+/// a user who also logs in here) names GitHub's API as its audience, not this server; a
+/// server that takes whatever GitHub's `/user` accepts as its own bearer lets any GitHub
+/// token in. Every MCP endpoint of the transport must refuse it: the request that opens a
+/// session, and on Streamable HTTP GET and DELETE, on SSE the message endpoint of a live
+/// session.
+async fn github_issued_tokens_are_refused(cx: Ctx) -> anyhow::Result<Verdict> {
+    let github = github_issued_token(&cx, "octocat").await?;
+    let header = format!("Bearer {github}");
+    let mut f = Findings::new(&cx);
+    let mut judge = |what: &str, ex: &crate::http::Exchange| {
+        f.require(
+            ex.status == 401,
+            format!(
+                "{what} with an access token GitHub issued answered {}",
+                ex.status
+            ),
+            Some(ex),
+        );
+    };
+    let first = cx.probe(Some(&header)).await?;
+    judge(
+        match cx.transport() {
+            crate::config::Transport::StreamableHttp => "POST initialize",
+            crate::config::Transport::Sse => "GET of the SSE endpoint",
+        },
+        &first,
+    );
+    match cx.transport() {
+        crate::config::Transport::StreamableHttp => {
+            let c = crate::http::streamable::Shttp::new(
+                cx.http().clone(),
+                cx.mcp_url(),
+                Some(github.clone()),
+            );
+            let get = cx.http().send_head(c.req(reqwest::Method::GET)).await?;
+            judge("GET", &get);
+            let delete = cx.http().send(c.req(reqwest::Method::DELETE)).await?;
+            judge("DELETE", &delete);
+        }
+        crate::config::Transport::Sse => {
+            let login = cx.login(LoginOptions::default()).await?;
+            let session = cx.open_sse(Some(login.access_token())).await?;
+            let post = cx
+                .http()
+                .send(
+                    Req::post(session.endpoint.clone())
+                        .bearer(Some(&github))
+                        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})),
+                )
+                .await?;
+            judge("POST to the message endpoint of a live session", &post);
+        }
+    }
+    Ok(f.verdict())
 }
 
 async fn no_token_passthrough(cx: Ctx) -> anyhow::Result<Verdict> {

@@ -24,6 +24,9 @@ use crate::{
 /// Name of the cookie that ties a consent form to the browser it was shown in.
 /// `__Host-` makes browsers insist on `Secure`, `Path=/` and no `Domain`.
 const CONSENT_COOKIE: &str = "__Host-mcp-consent";
+/// Only with the `upstream-state-before-consent` fault: the cookie that carries the
+/// upstream `state` from the consent page on.
+const UPSTREAM_STATE_COOKIE: &str = "__Host-mcp-upstream-state";
 
 /// The longest client `state` kept: it is stored until the login ends and echoed back,
 /// so its size is bounded like everything an anonymous request can make the server
@@ -281,16 +284,40 @@ fn start_authorization(state: &AppState, params: Vec<(String, String)>) -> Respo
         // Always a fresh value of ours: adopting one the browser sent would let whoever
         // planted it share the binding.
         browser_binding: store::random_secret(),
-        expires_at: store::deadline(store::now(), config.pending_authorization_ttl),
+        expires_at: store::deadline(store::now(), pending_lifetime(config)),
     };
 
     if crate::injected!(config, SkipConsent) {
-        return send_to_github(state, pending);
+        return send_to_github(state, pending, None);
     }
     let request_id = store::random_secret();
-    let page = consent_page(state, &client, &pending, &request_id);
+    let mut page = consent_page(state, &client, &pending, &request_id);
+    if crate::injected!(config, UpstreamStateBeforeConsent) {
+        let upstream_state = store::random_secret();
+        state
+            .store
+            .insert_upstream_state(upstream_state.clone(), pending.clone());
+        let cookie = format!(
+            "{UPSTREAM_STATE_COOKIE}={upstream_state}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+            config.pending_authorization_ttl.as_secs()
+        );
+        if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+            page.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+    }
     state.store.insert_pending(request_id, pending.clone());
     page
+}
+
+/// How long a pending authorization (its consent request, then its upstream `state`) is
+/// kept: the configured lifetime, or a day with the `upstream-state-never-expires` fault,
+/// while the consent cookie still advertises the configured one.
+fn pending_lifetime(config: &crate::Config) -> std::time::Duration {
+    if crate::injected!(config, UpstreamStateNeverExpires) {
+        std::time::Duration::from_secs(24 * 60 * 60)
+    } else {
+        config.pending_authorization_ttl
+    }
 }
 
 /// Only with the `redirect-without-client-id` and `redirect-unknown-clients` faults:
@@ -482,7 +509,13 @@ pub async fn consent(
         );
     }
     match form.action.as_str() {
-        "approve" => send_to_github(&state, pending),
+        "approve" => {
+            // Only with the `upstream-state-before-consent` fault: the state minted with the
+            // consent page goes to GitHub.
+            let early_state = cookie(&headers, UPSTREAM_STATE_COOKIE)
+                .filter(|_| crate::injected!(state.config, UpstreamStateBeforeConsent));
+            send_to_github(&state, pending, early_state)
+        }
         "deny" => {
             let mut query = vec![
                 ("error", "access_denied"),
@@ -503,11 +536,15 @@ pub async fn consent(
 /// Stores a fresh single-use upstream `state` for the approved request and sends the
 /// browser to GitHub. The state is created only now, after consent (MCP security best
 /// practices, "Confused Deputy Problem").
-fn send_to_github(state: &AppState, pending: PendingAuthorization) -> Response {
+fn send_to_github(
+    state: &AppState,
+    pending: PendingAuthorization,
+    early_state: Option<String>,
+) -> Response {
     let upstream_state = if crate::injected!(state.config, ReuseUpstreamState) {
         "fixed-upstream-state".to_owned()
     } else {
-        store::random_secret()
+        early_state.unwrap_or_else(store::random_secret)
     };
     let location = state.github.authorize_url(&upstream_state);
     let mut response = (

@@ -68,9 +68,9 @@ fn metadata_response(state: &AppState, headers: &HeaderMap) -> Response {
 fn document(state: &AppState) -> Value {
     let config = &state.config;
     let issuer = if crate::injected!(config, WrongIssuer) {
-        format!("{}/", config.issuer())
+        format!("{}/", super::issuer(config))
     } else {
-        config.issuer()
+        super::issuer(config)
     };
     let challenge_methods: &[&str] = if crate::injected!(config, OmitS256) {
         &["plain"]
@@ -89,10 +89,10 @@ fn document(state: &AppState) -> Value {
     };
     let mut document = json!({
         "issuer": issuer,
-        "authorization_endpoint": config.url("/authorize"),
-        "token_endpoint": config.url("/token"),
-        "registration_endpoint": config.url("/register"),
-        "revocation_endpoint": config.url("/revoke"),
+        "authorization_endpoint": super::endpoint_url(config, "/authorize"),
+        "token_endpoint": super::endpoint_url(config, "/token"),
+        "registration_endpoint": super::endpoint_url(config, "/register"),
+        "revocation_endpoint": super::endpoint_url(config, "/revoke"),
         "scopes_supported": [config.mcp_scope, "offline_access"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -18,17 +18,44 @@ use url::Url;
 
 use crate::{AppState, config::Config, http_util};
 
+/// The path the `authorization-server-under-path` fault moves the authorization server to.
+const UNDER_PATH: &str = "/oauth";
+
+/// The authorization server's issuer: the server's own URL, or with the
+/// `authorization-server-under-path` fault a path below it.
+pub fn issuer(config: &Config) -> String {
+    if crate::injected!(config, AuthorizationServerUnderPath) {
+        config.url(UNDER_PATH)
+    } else {
+        config.issuer()
+    }
+}
+
+/// The URL of an authorization server endpoint, for a path that starts with `/`.
+pub fn endpoint_url(config: &Config, path: &str) -> String {
+    format!("{}{path}", issuer(config))
+}
+
 /// The endpoints a client calls directly. Browser-based clients call them across
 /// origins, so they get CORS; the pages in [`browser_routes`] are navigations and do not.
-pub fn routes() -> Router<AppState> {
-    let router = Router::new()
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(metadata::authorization_server),
-        )
+pub fn routes(config: &Config) -> Router<AppState> {
+    let endpoints = Router::new()
         .route("/register", post(register::register))
         .route("/token", post(token::token))
         .route("/revoke", post(token::revoke));
+    let metadata = get(metadata::authorization_server);
+    let router = if crate::injected!(config, AuthorizationServerUnderPath) {
+        // RFC 8414 section 3.1: the well-known suffix goes between the host and the
+        // issuer's path. Nothing is left at the root.
+        Router::new()
+            .route(
+                &format!("/.well-known/oauth-authorization-server{UNDER_PATH}"),
+                metadata,
+            )
+            .nest(UNDER_PATH, endpoints)
+    } else {
+        endpoints.route("/.well-known/oauth-authorization-server", metadata)
+    };
     // Only the `oidc-discovery-only` fault serves an OpenID Connect document.
     #[cfg(feature = "fault-injection")]
     let router = router.route(
@@ -41,11 +68,14 @@ pub fn routes() -> Router<AppState> {
 /// The pages a person's browser navigates to; the GitHub callback is mounted where the
 /// configured callback URL points.
 pub fn browser_routes(config: &Config) -> Router<AppState> {
+    let authorize = get(authorize::authorize).post(authorize::authorize_post);
+    let authorize_path = if crate::injected!(config, AuthorizationServerUnderPath) {
+        format!("{UNDER_PATH}/authorize")
+    } else {
+        "/authorize".to_owned()
+    };
     Router::new()
-        .route(
-            "/authorize",
-            get(authorize::authorize).post(authorize::authorize_post),
-        )
+        .route(&authorize_path, authorize)
         .route("/consent", post(authorize::consent))
         .route(
             config.github_callback.path(),
@@ -135,7 +165,7 @@ pub fn client_redirect(config: &Config, redirect_uri: &str, params: &[(&str, &st
             query.append_pair(name, value);
         }
         if !crate::injected!(config, OmitIss) {
-            query.append_pair("iss", &config.issuer());
+            query.append_pair("iss", &issuer(config));
         }
     }
     let mut response = (
