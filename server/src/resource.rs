@@ -252,7 +252,10 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
                 .map_err(|_| Refusal::Invalid("malformed Authorization header"))?;
             // The scheme is case-insensitive (RFC 9110 section 11.1).
             match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer")
+                        || crate::injected!(config, AnyAuthorizationScheme) =>
+                {
                     let token = token.trim();
                     if token.is_empty() || token.contains(' ') {
                         return Err(Refusal::Malformed("malformed bearer token"));
@@ -295,7 +298,11 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
     Ok(Authenticated {
         grant_id: access.grant_id,
         user: grant.user,
-        ended: access.ended,
+        ended: if crate::injected!(config, StreamsOutliveRevocation) {
+            tokio_util::sync::CancellationToken::new()
+        } else {
+            access.ended
+        },
         expires_at: access.expires_at,
         #[cfg(feature = "fault-injection")]
         mcp_token: token,
@@ -364,7 +371,9 @@ fn refuse(config: &Config, metadata_url: &str, refusal: Refusal) -> Response {
             )
         }
         Refusal::Malformed(description) | Refusal::Invalid(description) => {
-            if !crate::injected!(config, NoScopeInChallenge) {
+            if !crate::injected!(config, NoScopeInChallenge)
+                && !crate::injected!(config, NoScopeInInvalidTokenChallenge)
+            {
                 challenge.push_str(&scope);
             }
             if !crate::injected!(config, InvalidTokenWithoutError) {

@@ -123,6 +123,7 @@ fn start_authorization(state: &AppState, params: Vec<(String, String)>) -> Respo
     if client_state
         .as_ref()
         .is_some_and(|state| state.len() > MAX_STATE_BYTES)
+        && !crate::injected!(config, UnboundedState)
     {
         return error_page(
             "Invalid request",
@@ -135,7 +136,8 @@ fn start_authorization(state: &AppState, params: Vec<(String, String)>) -> Respo
     // automatically redirect the user agent if it trusts the redirection URI" (RFC
     // 9700 section 4.11.1). A loopback URI leads to the user's own machine and cannot
     // be an open redirect; any other gets the error on a page here.
-    let trusted = is_loopback_uri(&redirect_uri);
+    let trusted = is_loopback_uri(&redirect_uri)
+        || crate::injected!(config, RedirectErrorsToAnyRegisteredUri);
     let fail = |error: &str, description: &str| {
         if !trusted {
             return error_page(
@@ -553,7 +555,9 @@ pub async fn github_callback(
     // app before; only the browser that approved the consent page may collect the
     // code, or an attacker could send their approved link to a victim and receive a
     // code for the victim's account.
-    if !same_browser(&headers, &pending) {
+    if !same_browser(&headers, &pending)
+        && !crate::injected!(state.config, CallbackNotBoundToBrowser)
+    {
         return http_util::html_page(
             StatusCode::FORBIDDEN,
             "Login refused",
