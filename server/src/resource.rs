@@ -371,9 +371,11 @@ fn refuse(config: &Config, metadata_url: &str, refusal: Refusal) -> Response {
             )
         }
         Refusal::Malformed(description) | Refusal::Invalid(description) => {
-            if !crate::injected!(config, NoScopeInChallenge)
-                && !crate::injected!(config, NoScopeInInvalidTokenChallenge)
-            {
+            let scope_dropped = [
+                crate::injected!(config, NoScopeInChallenge),
+                crate::injected!(config, NoScopeInInvalidTokenChallenge),
+            ];
+            if !scope_dropped.contains(&true) {
                 challenge.push_str(&scope);
             }
             if !crate::injected!(config, InvalidTokenWithoutError) {
