@@ -28,7 +28,12 @@ fn outcomes<'a>(report: &'a Report, key: &str) -> Vec<&'a Outcome> {
 
 /// Each probe, the fault that reopens its hole, and whether the probe is a MUST (fails) or a
 /// SHOULD (warns).
-const PROBES: [(Fault, &str, bool); 11] = [
+const PROBES: [(Fault, &str, bool); 12] = [
+    (
+        Fault::AdoptPlantedConsentCookie,
+        "AUTH-3P-05#planted-cookie",
+        true,
+    ),
     (
         Fault::CallbackNotBoundToBrowser,
         "AUTH-3P-07#other-browser",

@@ -52,6 +52,16 @@ pub fn checks() -> Vec<Check> {
             run: body!(callback_bound_to_browser),
         },
         Check {
+            id: "AUTH-3P-05",
+            case: Some("planted-cookie"),
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_11_25),
+            scope: AS,
+            title: "a consent cookie the browser already holds is replaced, never adopted",
+            run: body!(planted_consent_cookie_is_replaced),
+        },
+        Check {
             id: "AUTH-FLOW-21",
             case: None,
             also: &[],
@@ -203,6 +213,85 @@ async fn callback_bound_to_browser(cx: Ctx) -> anyhow::Result<Verdict> {
              without a code",
             genuine.status
         ));
+    }
+    Ok(f.verdict())
+}
+
+/// The cookies the server set during a walk, as `(name, value)`, in order.
+fn server_cookies(cx: &Ctx, trail: &[Exchange]) -> Vec<(String, String)> {
+    let server = cx.config().url.origin();
+    trail
+        .iter()
+        .filter(|ex| ex.request.url.origin() == server)
+        .flat_map(|ex| ex.header_all("set-cookie"))
+        .filter_map(|raw| {
+            let (name, value) = raw.split(';').next()?.split_once('=')?;
+            Some((name.trim().to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// MCP Security Best Practices § Required Protections (AUTH-3P-05): consent cookies must "Be
+/// cryptographically signed or use server-side sessions". A value the browser brought along
+/// is neither: a server that adopts it lets whoever planted the cookie (a sibling subdomain,
+/// a shared machine) hold the same binding as the victim who approves.
+async fn planted_consent_cookie_is_replaced(cx: Ctx) -> anyhow::Result<Verdict> {
+    let client = cx
+        .register(ClientKind::Public, "conformance planted cookie")
+        .await?;
+    let opts = LoginOptions {
+        client: Some(client),
+        ..LoginOptions::default()
+    };
+    let mut first = cx.browser();
+    let genuine = cx.authorize_in(&mut first, &opts, Consent::Approve).await?;
+    let set = server_cookies(&cx, &genuine.outcome.trail);
+    if set.is_empty() {
+        return Ok(Verdict::Skip(
+            "the server sets no cookie during the authorization".into(),
+        ));
+    }
+    // The attacker plants a value of the same shape under every name the server uses.
+    let mut victim = cx.browser();
+    let mut planted = Vec::new();
+    for (name, value) in &set {
+        if planted.iter().any(|(n, _): &(String, String)| n == name) {
+            continue;
+        }
+        let mut fake = String::new();
+        while fake.len() < value.len().max(16) {
+            fake.push_str(&flow::Pkce::s256().verifier);
+        }
+        fake.truncate(value.len().max(16));
+        victim.jar.store(
+            &cx.config().url,
+            &format!("{name}={fake}; Path=/; Secure; HttpOnly; SameSite=Lax"),
+        );
+        cx.http().redactor.add(&fake, "planted-cookie");
+        planted.push((name.clone(), fake));
+    }
+    let walked = cx
+        .authorize_in(&mut victim, &opts, Consent::Approve)
+        .await?;
+    let after = server_cookies(&cx, &walked.outcome.trail);
+    let mut f = Findings::new(&cx);
+    for (name, fake) in &planted {
+        let adopted = after.iter().any(|(n, v)| n == name && v == fake);
+        let replaced = after.iter().any(|(n, v)| n == name && v != fake);
+        let evidence = walked.outcome.trail.iter().find(|ex| {
+            ex.header_all("set-cookie")
+                .iter()
+                .any(|c| c.starts_with(&format!("{name}=")))
+        });
+        f.require(
+            replaced && !adopted,
+            format!(
+                "the cookie {name} the browser already held was {} instead of replaced by a \
+                 value of the server's",
+                if adopted { "set again" } else { "kept" }
+            ),
+            evidence,
+        );
     }
     Ok(f.verdict())
 }

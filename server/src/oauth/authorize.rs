@@ -34,17 +34,19 @@ const MAX_SCOPE_BYTES: usize = 1024;
 
 pub async fn authorize(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    start_authorization(&state, params)
+    start_authorization(&state, &headers, params)
 }
 
 /// OAuth 2.1 lets clients send the authorization request as a form POST too.
 pub async fn authorize_post(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
-    start_authorization(&state, params)
+    start_authorization(&state, &headers, params)
 }
 
 fn error_page(title: &str, message: &str) -> Response {
@@ -70,7 +72,11 @@ fn single<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a s
     }
 }
 
-fn start_authorization(state: &AppState, params: Vec<(String, String)>) -> Response {
+fn start_authorization(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: Vec<(String, String)>,
+) -> Response {
     let config = &state.config;
 
     // Until the client and its redirect URI are known to be good, errors are shown
@@ -282,7 +288,7 @@ fn start_authorization(state: &AppState, params: Vec<(String, String)>) -> Respo
         csrf_token: store::random_secret(),
         // Always a fresh value of ours: adopting one the browser sent would let whoever
         // planted it share the binding.
-        browser_binding: store::random_secret(),
+        browser_binding: planted_binding(state, headers).unwrap_or_else(store::random_secret),
         expires_at: store::deadline(store::now(), config.pending_authorization_ttl),
     };
 
@@ -365,6 +371,15 @@ fn same_browser(headers: &HeaderMap, pending: &PendingAuthorization) -> bool {
 fn is_loopback_uri(uri: &str) -> bool {
     Url::parse(uri)
         .is_ok_and(|url| url.scheme() == "http" && url.host().as_ref().is_some_and(is_loopback))
+}
+
+/// Only with the `adopt-planted-consent-cookie` fault: a consent cookie the browser already
+/// holds, of the length the server's own have, is taken as the binding (session fixation).
+fn planted_binding(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    if !crate::injected!(state.config, AdoptPlantedConsentCookie) {
+        return None;
+    }
+    cookie(headers, CONSENT_COOKIE).filter(|value| value.len() == 43)
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
