@@ -126,6 +126,8 @@ pub struct SuiteConfig {
     pub slow: bool,
     /// Run the robustness phase (generated malformed requests) with these settings.
     pub robustness: Option<crate::robustness::Settings>,
+    /// Run the stateful model-based phase with these settings.
+    pub model: Option<crate::model::Settings>,
     /// Live mode: the server where it runs, without the mock GitHub (see [`Live`]).
     pub live: Option<Live>,
     /// The client to log in with when the server offers no registration endpoint.
@@ -208,6 +210,7 @@ impl SuiteConfig {
             jobs: 16,
             slow: false,
             robustness: None,
+            model: None,
             live: None,
             client: None,
             tool_profile: ToolProfile::GitHub,

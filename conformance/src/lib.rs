@@ -85,6 +85,7 @@ pub mod config;
 pub mod connect;
 pub mod http;
 pub mod mock;
+pub mod model;
 pub mod oauth;
 pub mod preflight;
 pub mod redact;
@@ -374,6 +375,7 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
         transcript: Default::default(),
         upstream_revocation: Default::default(),
         robustness: Default::default(),
+        model: Default::default(),
         live_login,
         live_token_accepted: Default::default(),
     });
@@ -397,6 +399,10 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
                 // The robustness campaign is one long phase shared by its checks.
                 let timeout = match (&config.robustness, p.check.area()) {
                     (Some(r), "ROBUST") => config.check_timeout + r.budget,
+                    (_, "MODEL") => {
+                        config.check_timeout
+                            + config.model.as_ref().map_or(Duration::ZERO, |m| m.budget)
+                    }
                     _ => config.check_timeout,
                 };
                 let progress = config.progress.clone();

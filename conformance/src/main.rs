@@ -163,6 +163,16 @@ struct Args {
     /// How much the target's resident memory may grow during the robustness phase, in MiB.
     #[arg(long, default_value_t = 64)]
     memory_limit_mib: u64,
+    /// Run the stateful model-based phase: random interleavings of logins, refreshes,
+    /// revocations and MCP calls across two users, checked against a model after each step.
+    #[arg(long)]
+    model: bool,
+    /// The seed of the model phase's sequences (random when not given; printed to replay).
+    #[arg(long)]
+    model_seed: Option<u64>,
+    /// The most operations in one sequence of the model phase.
+    #[arg(long, default_value_t = 32)]
+    model_steps: usize,
     /// A client registered beforehand, for servers without dynamic client registration.
     #[arg(long)]
     client_id: Option<String>,
@@ -326,6 +336,18 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
             seed,
             target_pid: args.target_pid,
             memory_limit_mib: args.memory_limit_mib,
+            ..Default::default()
+        });
+    }
+    if args.model {
+        let seed = args.model_seed.unwrap_or_else(rand::random);
+        println!(
+            "model phase: sequences of up to {} steps, seed {seed}",
+            args.model_steps
+        );
+        config.model = Some(mcp_auth_conformance::model::Settings {
+            seed,
+            steps: args.model_steps,
             ..Default::default()
         });
     }

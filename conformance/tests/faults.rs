@@ -55,6 +55,14 @@ async fn run_with(fault: Option<Fault>, setup: &Setup) -> Report {
     let target = support::start(&faults, vars).await;
     let mut config = target.config();
     config.ids = only.iter().map(|id| (*id).to_owned()).collect();
+    // The MODEL checks judge the model phase, which runs only when asked for; a fixed seed
+    // makes the clean and the faulty run try the same sequences.
+    if only.iter().any(|id| id.starts_with("MODEL-")) {
+        config.model = Some(mcp_auth_conformance::model::Settings {
+            seed: 1,
+            ..Default::default()
+        });
+    }
     support::apply_suite_args(&mut config, args);
     support::run_quietly(config).await
 }

@@ -147,6 +147,9 @@ faults! {
     /// A malformed `Authorization` header (another scheme, an empty bearer token) gets
     /// 400 `invalid_request` instead of 401.
     MalformedCredentialsGet400 = "malformed-credentials-get-400" => ["AUTH-GEN-05"],
+    /// The bearer check takes the token after any scheme (`Token`, `DPoP`, `Basic`, ...),
+    /// not only after `Bearer`.
+    AnyAuthorizationScheme = "any-authorization-scheme" => ["AUTH-GEN-05"],
     /// A request that names a live session runs as the session's owner whatever its
     /// token: an unknown, altered or expired token is only refused on the request that
     /// opens a session. AUTH-TOK-04's token, invalid once GitHub refused the grant, is
@@ -167,6 +170,13 @@ faults! {
     /// `/token` checks a confidential client's secret only when it comes by HTTP Basic:
     /// a wrong or missing `client_secret` in the body (`client_secret_post`) passes.
     SecretCheckedOnlyOverBasic = "secret-checked-only-over-basic" => ["AUTH-GEN-08"],
+    /// `/token` refuses every `Authorization: Basic` header with `invalid_client`, though
+    /// the metadata advertises `client_secret_basic`: only `client_secret_post` works.
+    BasicCredentialsRefused = "basic-credentials-refused" => ["AUTH-GEN-08"],
+    /// With HTTP Basic credentials and a different `client_id` in the body, `/token` checks
+    /// the secret of the Basic client and then serves the body's client: one client's
+    /// credentials redeem another client's code.
+    BasicAndBodyClientIdsMixed = "basic-and-body-client-ids-mixed" => ["AUTH-GEN-08"],
 
     // AUTH-ASM: authorization server metadata.
 
@@ -239,6 +249,9 @@ faults! {
     ChallengeNamesEveryScope = "challenge-names-every-scope" => ["SEC-04"] also ["AUTH-PRM-07"],
     /// 401 challenges do not name the scope a token needs.
     NoScopeInChallenge = "no-scope-in-challenge" => ["AUTH-PRM-06"],
+    /// The 401 challenge names the scope only for requests without credentials; an
+    /// invalid, expired or revoked token gets a challenge without it.
+    NoScopeInInvalidTokenChallenge = "no-scope-in-invalid-token-challenge" => ["AUTH-PRM-06"],
     /// The resource metadata's `scopes_supported` lists the omnibus scope `all`.
     OmnibusScope = "omnibus-scope" => ["AUTH-PRM-07"],
 
@@ -280,6 +293,9 @@ faults! {
     RejectUnknownClientMetadata = "reject-unknown-client-metadata" => ["AUTH-REG-05"],
     /// Registration refuses any request that has `application_type`.
     RejectApplicationType = "reject-application-type" => ["AUTH-REG-06"],
+    /// Registration takes client metadata of any size: no body limit, and any number and
+    /// length of redirect URIs.
+    UnboundedClientMetadata = "unbounded-client-metadata" => ["AUTH-REG-08"],
     /// `/authorize` without `client_id` redirects its error to the `redirect_uri`.
     RedirectWithoutClientId = "redirect-without-client-id" => ["AUTH-REG-07"],
     /// Allowed: registration refuses the host name `localhost` in redirect URIs and takes
@@ -330,6 +346,28 @@ faults! {
     IssNotAdvertised = "iss-not-advertised" => ["AUTH-FLOW-18", "AUTH-ASM-11"],
     /// Revoked tokens are still accepted.
     AcceptRevokedTokens = "accept-revoked-tokens" => ["AUTH-FLOW-19"],
+    /// `/token` checks that a code is live, waits a moment, and then redeems what it
+    /// checked without making sure it is the one consuming the code: every redemption
+    /// that arrives within the wait gets its own grant. One redemption after another
+    /// still works once, so only the concurrent case sees it.
+    CodeRedemptionRace = "code-redemption-race" => ["AUTH-FLOW-04"],
+    /// The same check-then-use gap for refresh tokens: parallel refreshes of one refresh
+    /// token each get new tokens; a refresh after the rotation is still refused.
+    RefreshRace = "refresh-race" => ["AUTH-FLOW-15"],
+    /// Revocation answers 200 at once and revokes the token a second later, as a queue
+    /// behind the endpoint would: a use right after the answer still works.
+    RevokeAfterAnswering = "revoke-after-answering" => ["AUTH-FLOW-19"],
+    /// A rotated-out refresh token that comes back is refused, but the grant it belonged
+    /// to lives on: the thief who refreshed first keeps a working refresh token.
+    NoRefreshReuseDetection = "no-refresh-reuse-detection" => ["AUTH-FLOW-21"],
+    /// Errors of `/authorize` are redirected to any registered redirect URI, also a web
+    /// one that a client registered for itself, before the user approved anything.
+    RedirectErrorsToAnyRegisteredUri = "redirect-errors-to-any-registered-uri" => ["AUTH-FLOW-22"],
+    /// `/authorize` keeps a client `state` of any length with the pending authorization.
+    UnboundedState = "unbounded-state" => ["AUTH-FLOW-23"],
+    /// Streams opened with an access token stay open after the token or its grant is
+    /// revoked; new requests with the token are still refused.
+    StreamsOutliveRevocation = "streams-outlive-revocation" => ["AUTH-FLOW-24"],
     /// Allowed: no revocation endpoint is advertised; RFC 7009 is optional and the MCP
     /// specification does not mention revocation. The revocation check warns that it
     /// could not run.
@@ -400,6 +438,9 @@ faults! {
     SkipConsentCsrf = "skip-consent-csrf" => ["AUTH-3P-04"],
     /// The consent cookie is not `HttpOnly`.
     ConsentCookieNotHttpOnly = "consent-cookie-not-httponly" => ["AUTH-3P-05"],
+    /// A consent cookie the browser already holds, of the right length, is adopted as the
+    /// binding instead of a fresh one: whoever planted it shares the victim's login.
+    AdoptPlantedConsentCookie = "adopt-planted-consent-cookie" => ["AUTH-3P-05"],
     /// Every authorization uses the same upstream `state`, and it is never consumed.
     /// Concurrent logins then collide, so only the check that names the defect runs.
     ReuseUpstreamState = "reuse-upstream-state" => ["AUTH-3P-07"] only ["AUTH-3P-07"],
@@ -413,6 +454,9 @@ faults! {
     UpstreamStateNeverExpires = "upstream-state-never-expires" => ["AUTH-3P-07"]
         only ["AUTH-3P-07"]
         env ["MCP_GITHUB_PENDING_AUTHORIZATION_TTL_SECS" = "2"],
+    /// The GitHub callback does not ask for the consent cookie: any browser that follows
+    /// an approved GitHub link gets the code, for whoever it is logged in as at GitHub.
+    CallbackNotBoundToBrowser = "callback-not-bound-to-browser" => ["AUTH-3P-07"],
 
     // SHTTP: Streamable HTTP.
 
@@ -565,6 +609,11 @@ faults! {
     /// An unknown method gets code -32603 instead of -32601. On a 2026-07-28 request
     /// that also makes the answer 200 instead of 404 (SHTTP5-11).
     WrongMethodNotFoundCode = "wrong-method-not-found-code" => ["RPC-08"] also ["SHTTP5-11"],
+    /// A request that reuses the id of a request still in flight in its session is
+    /// passed on instead of refused: on Streamable HTTP rmcp then drops one of the two
+    /// replies, so one POST never gets its answer; on SSE one reply never reaches the
+    /// stream.
+    DuplicateInFlightIdsAccepted = "duplicate-in-flight-ids-accepted" => ["RPC-02"],
     /// An unknown tool gets an `isError` result instead of a JSON-RPC error.
     UnknownToolAsToolError = "unknown-tool-as-tool-error" => ["RPC-09"],
     /// Invalid `tools/call` and `tools/list` params (an unknown tool, no name, an
@@ -634,6 +683,29 @@ faults! {
     /// without bound.
     KeepRequestBodies = "keep-request-bodies" => ["ROBUST-04"]
         only ["ROBUST-04"],
+
+    // MODEL: properties across interleaved flows (the suite's `--model` phase). Each run is
+    // limited to its check, which the fault harness runs with the model phase on.
+
+    /// Revoking a refresh token that a refresh issued is answered 200 and does nothing;
+    /// the refresh token a login issued is still revoked, so only a revocation after a
+    /// rotation shows it.
+    RevocationMissesRotatedTokens = "revocation-misses-rotated-tokens" => ["MODEL-01"]
+        only ["MODEL-01"],
+    /// The refresh token a login issued is never rotated out; the refresh tokens that
+    /// refreshes issue are.
+    FirstRefreshTokenNeverRotates = "first-refresh-token-never-rotates" => ["MODEL-02"]
+        only ["MODEL-02"],
+    /// `get_user_profile` caches the first profile it fetched, keyed by nothing, and
+    /// serves it to every caller after that.
+    ProfileCacheSharedAcrossUsers = "profile-cache-shared-across-users" => ["MODEL-03"]
+        only ["MODEL-03"],
+    /// Streamable HTTP sessions take any user's token, each request running as its own
+    /// token's user; legacy sessions stay bound. The server behaves as with the allowed
+    /// `unbound-streamable-sessions`; the model phase sees the missed SHOULD on sessions
+    /// of any age and order, where MODEL-04 warns.
+    StreamableSessionsAnyUser = "streamable-sessions-any-user" => ["MODEL-04"]
+        only ["MODEL-04"],
 }
 
 impl fmt::Display for Fault {

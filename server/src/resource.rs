@@ -259,7 +259,10 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
                 .map_err(|_| Refusal::Invalid("malformed Authorization header"))?;
             // The scheme is case-insensitive (RFC 9110 section 11.1).
             match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer")
+                        || crate::injected!(config, AnyAuthorizationScheme) =>
+                {
                     let token = token.trim();
                     if token.is_empty() || token.contains(' ') {
                         return Err(Refusal::Malformed("malformed bearer token"));
@@ -302,7 +305,11 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
     Ok(Authenticated {
         grant_id: access.grant_id,
         user: grant.user,
-        ended: access.ended,
+        ended: if crate::injected!(config, StreamsOutliveRevocation) {
+            tokio_util::sync::CancellationToken::new()
+        } else {
+            access.ended
+        },
         expires_at: access.expires_at,
         #[cfg(feature = "fault-injection")]
         mcp_token: token,
@@ -410,7 +417,11 @@ fn refuse(config: &Config, metadata_url: &str, refusal: Refusal) -> Response {
             )
         }
         Refusal::Malformed(description) | Refusal::Invalid(description) => {
-            if !crate::injected!(config, NoScopeInChallenge) {
+            let scope_dropped = [
+                crate::injected!(config, NoScopeInChallenge),
+                crate::injected!(config, NoScopeInInvalidTokenChallenge),
+            ];
+            if !scope_dropped.contains(&true) {
                 challenge.push_str(&scope);
             }
             if !crate::injected!(config, InvalidTokenWithoutError) {

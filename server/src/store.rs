@@ -549,6 +549,26 @@ impl Store {
         Some((grant_id, entry.grant.clone(), stand_in))
     }
 
+    /// New tokens for a grant whose refresh token was looked up earlier, rotating the
+    /// token out if it is still live; used only by the `refresh-race` fault, which thus
+    /// refreshes once per request that saw the token live.
+    #[cfg(feature = "fault-injection")]
+    pub fn refresh_checked(
+        &self,
+        refresh_token: &str,
+        grant_id: &str,
+    ) -> Option<(Grant, IssuedTokens)> {
+        let key = digest(refresh_token);
+        let mut maps = self.maps();
+        if let Some((_, current)) = maps.refresh_tokens.remove(&key) {
+            maps.rotated_refresh_tokens
+                .insert(key, current.grant_id, current.expires_at);
+        }
+        let grant = maps.grants.get(&grant_id.to_owned())?.grant.clone();
+        let tokens = maps.issue(&self.limits, grant_id, grant.scope.clone(), now())?;
+        Some((grant, tokens))
+    }
+
     /// Remembers a GitHub token under its client; used only by the
     /// `github-token-per-client` fault.
     #[cfg(feature = "fault-injection")]

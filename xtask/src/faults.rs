@@ -47,6 +47,8 @@ const MOCK_SLOW_DELAY_MS: &str = "3000";
 /// input to reach every endpoint many times, few enough for a run of seconds.
 const ROBUSTNESS_CASES: &str = "3000";
 const ROBUSTNESS_SEED: &str = "20261130";
+/// The seed of the model phase in runs limited to MODEL checks.
+const MODEL_SEED: &str = "1";
 /// How long a launched server may take to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts to start a server, since the port from `free_port` can be taken by another
@@ -453,6 +455,11 @@ fn run_one(binaries: &Binaries, work: &Path, run: &Run) -> anyhow::Result<Report
         if let Some(pid) = server.pid() {
             suite.extend(["--target-pid".to_owned(), pid.to_string()]);
         }
+    }
+    // The MODEL checks judge the model phase, which runs only when asked for; a fixed seed
+    // makes the clean and the faulty run try the same sequences.
+    if run.setup.only.iter().any(|id| id.starts_with("MODEL-")) {
+        suite.extend(["--model", "--model-seed", MODEL_SEED].map(str::to_owned));
     }
     suite.extend(run.setup.args.iter().cloned());
     // The exit status says whether a MUST failed, which faulty runs are meant to do; the

@@ -13,6 +13,7 @@
 //! need the mock GitHub or the user's login raise a [`Refusal`] instead of doing it, and the run
 //! skips the check with the refusal's reason; no check body handles live mode itself.
 
+pub mod attacks;
 pub mod auth_3p;
 pub mod auth_asm;
 pub mod auth_flow;
@@ -22,7 +23,9 @@ pub mod auth_reg;
 pub mod auth_scope;
 pub mod auth_tok;
 pub mod compat;
+pub mod concurrency;
 pub mod life;
+pub mod model;
 pub mod robust;
 pub mod rpc;
 pub mod sec;
@@ -201,7 +204,10 @@ pub fn all() -> Vec<Check> {
     out.extend(rpc::checks());
     out.extend(tools::checks());
     out.extend(sec::checks());
+    out.extend(concurrency::checks());
+    out.extend(attacks::checks());
     out.extend(robust::checks());
+    out.extend(model::checks());
     out
 }
 
@@ -381,6 +387,13 @@ pub const NEEDS_OWN_LOGIN: &[&str] = &[
     "AUTH-FLOW-15",
     "AUTH-FLOW-19",
     "AUTH-GEN-05#expired",
+    // The races redeem, refresh and revoke tokens of their own logins.
+    "AUTH-FLOW-04#concurrent",
+    "AUTH-FLOW-15#concurrent",
+    "AUTH-FLOW-19#concurrent",
+    // Reuse detection revokes the grant; the stream check revokes the token.
+    "AUTH-FLOW-21",
+    "AUTH-FLOW-24",
 ];
 
 /// Checks that tell a step at GitHub from one at the server by the mock's origin, which a live
@@ -393,7 +406,8 @@ pub fn live_gate(check: &Check, live: &crate::config::Live) -> Option<&'static s
     if JUDGED_AT_THE_MOCK.contains(&key.as_str()) {
         return Some(live_reason::NEEDS_MOCK);
     }
-    if NEEDS_OWN_LOGIN.contains(&key.as_str()) {
+    // The model phase logs two users in, many times over.
+    if NEEDS_OWN_LOGIN.contains(&key.as_str()) || check.area() == "MODEL" {
         return Some(live_reason::NEEDS_OWN_LOGIN);
     }
     let destructive = DESTRUCTIVE.contains(&key.as_str()) || check.area() == "ROBUST";
@@ -517,6 +531,8 @@ pub struct Shared {
     pub upstream_revocation: tokio::sync::Mutex<()>,
     /// The robustness phase's campaign, run once by the first ROBUST check that asks.
     pub robustness: tokio::sync::OnceCell<Result<Arc<crate::robustness::Campaign>, String>>,
+    /// The model phase's campaign, run once by the first MODEL check that asks.
+    pub model: tokio::sync::OnceCell<Result<Arc<crate::model::Campaign>, String>>,
     /// In live mode, the user's login, which every check's [`Ctx::login`] returns.
     pub live_login: Option<Login>,
     /// In live mode, whether each transport's endpoint accepts the user's token, found out

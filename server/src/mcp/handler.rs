@@ -426,6 +426,10 @@ impl ServerHandler for ProfileServer {
     }
 }
 
+/// The `profile-cache-shared-across-users` fault's cache: one profile, keyed by nothing.
+#[cfg(feature = "fault-injection")]
+static SHARED_PROFILE: std::sync::Mutex<Option<serde_json::Value>> = std::sync::Mutex::new(None);
+
 impl ProfileServer {
     async fn profile(
         &self,
@@ -477,6 +481,13 @@ impl ProfileServer {
                 )));
             }
         };
+        #[cfg(feature = "fault-injection")]
+        if crate::injected!(state.config, ProfileCacheSharedAcrossUsers) {
+            let mut cached = SHARED_PROFILE
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            profile = cached.get_or_insert(profile).clone();
+        }
         if crate::injected!(state.config, WrongUserProfile) {
             profile["login"] = json!(format!("not-{}", grant.user.login));
         }

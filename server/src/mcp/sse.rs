@@ -362,7 +362,9 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
         let Some(session) = sessions.get_mut(&session_id) else {
             return jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Could not find session");
         };
-        if session.in_flight.contains(&id.to_string()) {
+        if session.in_flight.contains(&id.to_string())
+            && !crate::injected!(config, DuplicateInFlightIdsAccepted)
+        {
             return id_in_use(id);
         }
         if session.in_flight.len() >= MAX_IN_FLIGHT {

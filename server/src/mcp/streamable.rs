@@ -222,6 +222,7 @@ async fn bind_sessions(
         let unbound = [
             crate::injected!(config, UnboundSessions),
             crate::injected!(config, UnboundStreamableSessions),
+            crate::injected!(config, StreamableSessionsAnyUser),
         ]
         .contains(&true);
         match owner.as_ref().map(|owner| owner.user.id) {
@@ -285,13 +286,14 @@ async fn bind_sessions(
         {
             let id = serde_json::to_value(&request.id).unwrap_or_default();
             let key = (session_id.clone(), id.to_string());
-            if !state.sessions.streamable_in_flight().insert(key.clone()) {
+            if state.sessions.streamable_in_flight().insert(key.clone()) {
+                in_flight = Some(InFlight {
+                    sessions: state.sessions.clone(),
+                    key,
+                });
+            } else if !crate::injected!(config, DuplicateInFlightIdsAccepted) {
                 return id_in_use(&id);
             }
-            in_flight = Some(InFlight {
-                sessions: state.sessions.clone(),
-                key,
-            });
         }
         if session_id.is_none()
             && matches!(&message, ClientJsonRpcMessage::Request(request)

@@ -37,17 +37,19 @@ const MAX_SCOPE_BYTES: usize = 1024;
 
 pub async fn authorize(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    start_authorization(&state, params)
+    start_authorization(&state, &headers, params)
 }
 
 /// OAuth 2.1 lets clients send the authorization request as a form POST too.
 pub async fn authorize_post(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
-    start_authorization(&state, params)
+    start_authorization(&state, &headers, params)
 }
 
 fn error_page(title: &str, message: &str) -> Response {
@@ -73,7 +75,11 @@ fn single<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a s
     }
 }
 
-fn start_authorization(state: &AppState, params: Vec<(String, String)>) -> Response {
+fn start_authorization(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: Vec<(String, String)>,
+) -> Response {
     let config = &state.config;
 
     // Until the client and its redirect URI are known to be good, errors are shown
@@ -126,6 +132,7 @@ fn start_authorization(state: &AppState, params: Vec<(String, String)>) -> Respo
     if client_state
         .as_ref()
         .is_some_and(|state| state.len() > MAX_STATE_BYTES)
+        && !crate::injected!(config, UnboundedState)
     {
         return error_page(
             "Invalid request",
@@ -138,7 +145,8 @@ fn start_authorization(state: &AppState, params: Vec<(String, String)>) -> Respo
     // automatically redirect the user agent if it trusts the redirection URI" (RFC
     // 9700 section 4.11.1). A loopback URI leads to the user's own machine and cannot
     // be an open redirect; any other gets the error on a page here.
-    let trusted = is_loopback_uri(&redirect_uri);
+    let trusted = is_loopback_uri(&redirect_uri)
+        || crate::injected!(config, RedirectErrorsToAnyRegisteredUri);
     let fail = |error: &str, description: &str| {
         if !trusted {
             return error_page(
@@ -283,7 +291,7 @@ fn start_authorization(state: &AppState, params: Vec<(String, String)>) -> Respo
         csrf_token: store::random_secret(),
         // Always a fresh value of ours: adopting one the browser sent would let whoever
         // planted it share the binding.
-        browser_binding: store::random_secret(),
+        browser_binding: planted_binding(state, headers).unwrap_or_else(store::random_secret),
         expires_at: store::deadline(store::now(), pending_lifetime(config)),
     };
 
@@ -390,6 +398,15 @@ fn same_browser(headers: &HeaderMap, pending: &PendingAuthorization) -> bool {
 fn is_loopback_uri(uri: &str) -> bool {
     Url::parse(uri)
         .is_ok_and(|url| url.scheme() == "http" && url.host().as_ref().is_some_and(is_loopback))
+}
+
+/// Only with the `adopt-planted-consent-cookie` fault: a consent cookie the browser already
+/// holds, of the length the server's own have, is taken as the binding (session fixation).
+fn planted_binding(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    if !crate::injected!(state.config, AdoptPlantedConsentCookie) {
+        return None;
+    }
+    cookie(headers, CONSENT_COOKIE).filter(|value| value.len() == 43)
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -590,7 +607,9 @@ pub async fn github_callback(
     // app before; only the browser that approved the consent page may collect the
     // code, or an attacker could send their approved link to a victim and receive a
     // code for the victim's account.
-    if !same_browser(&headers, &pending) {
+    if !same_browser(&headers, &pending)
+        && !crate::injected!(state.config, CallbackNotBoundToBrowser)
+    {
         return http_util::html_page(
             StatusCode::FORBIDDEN,
             "Login refused",

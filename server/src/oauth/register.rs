@@ -53,7 +53,12 @@ pub async fn register(State(state): State<AppState>, body: Body) -> Response {
     if crate::injected!(state.config, NoRegistrationEndpoint) {
         return crate::http_util::not_found().await;
     }
-    let body = match to_bytes(body, MAX_BODY_BYTES).await {
+    let limit = if crate::injected!(state.config, UnboundedClientMetadata) {
+        usize::MAX
+    } else {
+        MAX_BODY_BYTES
+    };
+    let body = match to_bytes(body, limit).await {
         Ok(body) => body,
         // http-body-util's `LengthLimitError`, as axum wraps it.
         Err(error) if error.to_string().contains("length limit") => {
@@ -112,10 +117,11 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
             "redirect_uris must list at least one redirect URI",
         ));
     }
-    if redirect_uris.len() > MAX_REDIRECT_URIS
+    if (redirect_uris.len() > MAX_REDIRECT_URIS
         || redirect_uris
             .iter()
-            .any(|uri| uri.len() > MAX_REDIRECT_URI_BYTES)
+            .any(|uri| uri.len() > MAX_REDIRECT_URI_BYTES))
+        && !crate::injected!(state.config, UnboundedClientMetadata)
     {
         return Err(OAuthError::new(
             "invalid_redirect_uri",

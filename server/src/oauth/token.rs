@@ -29,25 +29,118 @@ pub async fn token(
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let result =
-        parse_form(form).and_then(
-            |params| match params.get("grant_type").map(String::as_str) {
-                None | Some("") => Err(OAuthError::invalid_request("grant_type is missing")),
-                Some("authorization_code") => authenticate_client(&state, &headers, &params)
-                    .and_then(|client| authorization_code(&state, &client, &params)),
-                Some("refresh_token") => authenticate_client(&state, &headers, &params)
-                    .and_then(|client| refresh_token(&state, &client, &params)),
-                Some(other) => Err(OAuthError::new(
-                    if crate::injected!(state.config, WrongUnsupportedGrantError) {
-                        "invalid_request"
-                    } else {
-                        "unsupported_grant_type"
-                    },
-                    format!("grant type {other} is not supported"),
-                )),
+    let params = match parse_form(form) {
+        Ok(params) => params,
+        Err(error) => return error.into_response(),
+    };
+    #[cfg(feature = "fault-injection")]
+    let checked = race::checked_before_use(&state, &headers, &params).await;
+    #[cfg(not(feature = "fault-injection"))]
+    let checked = Checked;
+    let result = match params.get("grant_type").map(String::as_str) {
+        None | Some("") => Err(OAuthError::invalid_request("grant_type is missing")),
+        Some("authorization_code") => authenticate_client(&state, &headers, &params)
+            .and_then(|client| authorization_code(&state, &client, &params, &checked)),
+        Some("refresh_token") => authenticate_client(&state, &headers, &params)
+            .and_then(|client| refresh_token(&state, &client, &params, &checked)),
+        Some(other) => Err(OAuthError::new(
+            if crate::injected!(state.config, WrongUnsupportedGrantError) {
+                "invalid_request"
+            } else {
+                "unsupported_grant_type"
             },
-        );
+            format!("grant type {other} is not supported"),
+        )),
+    };
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// What the race faults looked up before a pause; without the `fault-injection` feature
+/// there is nothing.
+#[cfg(not(feature = "fault-injection"))]
+struct Checked;
+
+#[cfg(feature = "fault-injection")]
+use race::Checked;
+
+/// The faults of the token endpoint that only concurrent or rotated requests show. They
+/// need state of their own, which lives here rather than in the store.
+#[cfg(feature = "fault-injection")]
+mod race {
+    use std::{
+        collections::HashSet,
+        sync::{Mutex, PoisonError},
+        time::Duration,
+    };
+
+    use axum::http::HeaderMap;
+
+    use super::{Params, authenticate_client};
+    use crate::{
+        AppState,
+        store::{self, AuthorizationCode},
+    };
+
+    /// How long the race faults wait between checking and using.
+    const GAP: Duration = Duration::from_millis(300);
+
+    /// What `code-redemption-race` and `refresh-race` looked up before the pause; they
+    /// then use it as if it were still true. Empty without those faults.
+    #[derive(Default)]
+    pub struct Checked {
+        pub code: Option<AuthorizationCode>,
+        pub refresh_grant: Option<String>,
+    }
+
+    /// The faulty check-then-use: look the code or refresh token up, then give the other
+    /// requests carrying it time to do the same before any of them consumes it.
+    pub async fn checked_before_use(
+        state: &AppState,
+        headers: &HeaderMap,
+        params: &Params,
+    ) -> Checked {
+        let mut checked = Checked::default();
+        if crate::injected!(state.config, CodeRedemptionRace)
+            && let Some(code) = params.get("code")
+        {
+            checked.code = state.store.peek_code(code);
+        }
+        if crate::injected!(state.config, RefreshRace)
+            && let Some(token) = params.get("refresh_token")
+            && let Ok(client) = authenticate_client(state, headers, params)
+        {
+            checked.refresh_grant = state
+                .store
+                .refresh_token_grant(token, &client.client_id)
+                .ok()
+                .map(|(grant_id, _)| grant_id);
+        }
+        if checked.code.is_some() || checked.refresh_grant.is_some() {
+            tokio::time::sleep(GAP).await;
+        }
+        checked
+    }
+
+    /// Digests of the refresh tokens that a refresh (rather than a login) issued, for
+    /// `revocation-misses-rotated-tokens` and `first-refresh-token-never-rotates`.
+    /// Tokens are random, so servers in one process never share an entry.
+    static ISSUED_BY_REFRESH: Mutex<Option<HashSet<[u8; 32]>>> = Mutex::new(None);
+
+    pub fn remember_issued_by_refresh(refresh_token: &str) {
+        ISSUED_BY_REFRESH
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_default()
+            .insert(store::digest(refresh_token));
+    }
+
+    pub fn issued_by_refresh(refresh_token: &str) -> bool {
+        ISSUED_BY_REFRESH
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|issued| issued.contains(&store::digest(refresh_token)))
+    }
 }
 
 /// Reads a form body, refusing repeated parameters (RFC 6749 section 3.2).
@@ -84,6 +177,12 @@ fn authenticate_client(
             let (scheme, credentials) = value.split_once(' ')?;
             scheme.eq_ignore_ascii_case("basic").then_some(credentials)
         });
+    if basic.is_some() && crate::injected!(state.config, BasicCredentialsRefused) {
+        return Err(OAuthError::invalid_client("client authentication failed"));
+    }
+    // The client the request is for, when the `basic-and-body-client-ids-mixed` fault takes
+    // it from the body while the secret is checked for the Basic client.
+    let mut body_client = None;
     let (client_id, secret) = match basic {
         Some(credentials) => {
             let decoded = STANDARD
@@ -95,10 +194,10 @@ fn authenticate_client(
                 .split_once(':')
                 .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
             let id = form_decode(id);
-            if params
-                .get("client_id")
-                .is_some_and(|body_id| *body_id != id)
-            {
+            let body_id = params.get("client_id").filter(|body_id| **body_id != id);
+            if body_id.is_some() && crate::injected!(state.config, BasicAndBodyClientIdsMixed) {
+                body_client = body_id.and_then(|body_id| state.store.client(body_id));
+            } else if body_id.is_some() {
                 return Err(OAuthError::invalid_request(
                     "client_id in the body differs from the Basic credentials",
                 ));
@@ -118,7 +217,7 @@ fn authenticate_client(
         .store
         .client(&client_id)
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
-    match (&client.secret_digest, secret) {
+    let client = match (&client.secret_digest, secret) {
         (None, _) => Ok(client),
         (Some(_), _) if crate::injected!(state.config, SkipClientSecretCheck) => Ok(client),
         (Some(_), _)
@@ -132,7 +231,8 @@ fn authenticate_client(
             Ok(client)
         }
         (Some(_), _) => Err(OAuthError::invalid_client("client authentication failed")),
-    }
+    }?;
+    Ok(body_client.unwrap_or(client))
 }
 
 /// Basic credentials are form-encoded before base64 (RFC 6749 section 2.3.1).
@@ -147,6 +247,7 @@ fn authorization_code(
     state: &AppState,
     client: &Client,
     params: &Params,
+    checked: &Checked,
 ) -> Result<Response, OAuthError> {
     let config = &state.config;
     let code = params
@@ -191,6 +292,14 @@ fn authorization_code(
         check_resource(state, params, &pending.grant)?;
     }
 
+    // `code-redemption-race`: the code checked before the pause is put back and redeemed
+    // again, whether or not a parallel request consumed it meanwhile.
+    #[cfg(feature = "fault-injection")]
+    if let Some(authorization) = &checked.code {
+        state.store.insert_code(code, authorization.clone());
+    }
+    #[cfg(not(feature = "fault-injection"))]
+    let _ = checked;
     let allow_reuse = crate::injected!(config, AcceptReusedCode);
     match state
         .store
@@ -220,15 +329,36 @@ fn refresh_token(
     state: &AppState,
     client: &Client,
     params: &Params,
+    checked: &Checked,
 ) -> Result<Response, OAuthError> {
     let config = &state.config;
     let refresh_token = params
         .get("refresh_token")
         .filter(|token| !token.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    #[cfg(feature = "fault-injection")]
+    if let Some(grant_id) = &checked.refresh_grant {
+        // `refresh-race`: new tokens for the grant checked before the pause, whether or
+        // not a parallel refresh rotated the token out meanwhile.
+        let (_, tokens) = state
+            .store
+            .refresh_checked(refresh_token, grant_id)
+            .ok_or_else(|| OAuthError::invalid_grant("the grant was revoked"))?;
+        race::remember_issued_by_refresh(&tokens.refresh_token);
+        return Ok(token_response(state, tokens));
+    }
+    #[cfg(not(feature = "fault-injection"))]
+    let _ = checked;
+    // A rotated-out refresh token revokes its grant only when its own client presents it;
+    // the `no-refresh-reuse-detection` fault names no client, so nothing is revoked.
+    let reuse_client = if crate::injected!(config, NoRefreshReuseDetection) {
+        ""
+    } else {
+        client.client_id.as_str()
+    };
     let (_, grant) = state
         .store
-        .refresh_token_grant(refresh_token, &client.client_id)
+        .refresh_token_grant(refresh_token, reuse_client)
         .map_err(refresh_error)?;
     if grant.client_id != client.client_id {
         return Err(OAuthError::invalid_grant(
@@ -263,11 +393,18 @@ fn refresh_token(
         ));
     }
     check_resource(state, params, &grant)?;
-    let rotate = !crate::injected!(config, NoRefreshRotation);
+    #[cfg(feature = "fault-injection")]
+    let login_token_kept = crate::injected!(config, FirstRefreshTokenNeverRotates)
+        && !race::issued_by_refresh(refresh_token);
+    #[cfg(not(feature = "fault-injection"))]
+    let login_token_kept = false;
+    let rotate = !crate::injected!(config, NoRefreshRotation) && !login_token_kept;
     let (_, tokens) = state
         .store
-        .refresh(refresh_token, &client.client_id, rotate, narrowed)
+        .refresh(refresh_token, reuse_client, rotate, narrowed)
         .map_err(refresh_error)?;
+    #[cfg(feature = "fault-injection")]
+    race::remember_issued_by_refresh(&tokens.refresh_token);
     Ok(token_response(state, tokens))
 }
 
@@ -336,30 +473,16 @@ pub async fn revoke(
         if crate::injected!(state.config, AcceptRevokedTokens) {
             return Ok(());
         }
-        if let Some((_, grant)) = state.store.access_token(token) {
-            if grant.client_id != client.client_id {
-                return Err(OAuthError::invalid_request(
-                    "the token was issued to another client",
-                ));
-            }
-            if crate::injected!(state.config, RevocationUnsupportedTokenType) {
-                return Err(OAuthError::new(
-                    "unsupported_token_type",
-                    "only refresh tokens can be revoked here",
-                ));
-            }
-            state.store.revoke_access_token(token);
-        } else if let Ok((grant_id, grant)) =
-            state.store.refresh_token_grant(token, &client.client_id)
-        {
-            if grant.client_id != client.client_id {
-                return Err(OAuthError::invalid_request(
-                    "the token was issued to another client",
-                ));
-            }
-            state.store.revoke_grant(&grant_id);
+        if crate::injected!(state.config, RevokeAfterAnswering) {
+            let later = state.clone();
+            let (client, token) = (client.clone(), token.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let _ = revoke_now(&later, &client, &token);
+            });
+            return Ok(());
         }
-        Ok(())
+        revoke_now(&state, &client, token)
     });
     match result {
         Ok(()) => {
@@ -369,4 +492,37 @@ pub async fn revoke(
         }
         Err(error) => error.into_response(),
     }
+}
+
+/// Revokes an access token, or the whole grant of a refresh token, for its own client.
+fn revoke_now(state: &AppState, client: &Client, token: &str) -> Result<(), OAuthError> {
+    if let Some((_, grant)) = state.store.access_token(token) {
+        if grant.client_id != client.client_id {
+            return Err(OAuthError::invalid_request(
+                "the token was issued to another client",
+            ));
+        }
+        if crate::injected!(state.config, RevocationUnsupportedTokenType) {
+            return Err(OAuthError::new(
+                "unsupported_token_type",
+                "only refresh tokens can be revoked here",
+            ));
+        }
+        state.store.revoke_access_token(token);
+    } else if let Ok((grant_id, grant)) = state.store.refresh_token_grant(token, &client.client_id)
+    {
+        if grant.client_id != client.client_id {
+            return Err(OAuthError::invalid_request(
+                "the token was issued to another client",
+            ));
+        }
+        #[cfg(feature = "fault-injection")]
+        if crate::injected!(state.config, RevocationMissesRotatedTokens)
+            && race::issued_by_refresh(token)
+        {
+            return Ok(());
+        }
+        state.store.revoke_grant(&grant_id);
+    }
+    Ok(())
 }

@@ -1,0 +1,81 @@
+//! The concurrency checks against the reference server: each passes on the clean server and
+//! fails under the fault that opens its race (`server/src/fault.rs`).
+
+mod support;
+
+use mcp_auth_conformance::Report;
+use mcp_auth_conformance::report::Outcome;
+use mcp_github_server::Fault;
+
+async fn run_only(faults: &[Fault], keys: &[&str]) -> Report {
+    let target = support::start(faults, &[]).await;
+    let mut config = target.config();
+    config.ids = keys.iter().map(|k| (*k).to_owned()).collect();
+    support::run(config).await
+}
+
+fn outcomes<'a>(report: &'a Report, key: &str) -> Vec<&'a Outcome> {
+    let found: Vec<&Outcome> = report
+        .results
+        .iter()
+        .filter(|r| r.key == key)
+        .map(|r| &r.outcome)
+        .collect();
+    assert!(!found.is_empty(), "{key} did not run");
+    found
+}
+
+const RACES: [(Fault, &str); 3] = [
+    (Fault::CodeRedemptionRace, "AUTH-FLOW-04#concurrent"),
+    (Fault::RefreshRace, "AUTH-FLOW-15#concurrent"),
+    (Fault::RevokeAfterAnswering, "AUTH-FLOW-19#concurrent"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_token_races_hold_on_the_clean_server() {
+    let keys: Vec<&str> = RACES.iter().map(|(_, key)| *key).collect();
+    let report = run_only(&[], &keys).await;
+    for key in keys {
+        for outcome in outcomes(&report, key) {
+            assert!(
+                matches!(outcome, Outcome::Pass { .. }),
+                "{key}: {outcome:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_race_fault_fails_its_check() {
+    for (fault, key) in RACES {
+        let report = run_only(&[fault], &[key]).await;
+        for outcome in outcomes(&report, key) {
+            assert!(
+                matches!(outcome, Outcome::Fail(_)),
+                "{} should fail {key}: {outcome:?}",
+                fault.name()
+            );
+        }
+    }
+}
+
+/// Two in-flight requests with one id must both be answered: the server refuses the second
+/// with a JSON-RPC error while the first is in flight. Without that refusal, rmcp's
+/// Streamable HTTP service drops one reply, and on SSE one never reaches the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_ids_are_answered_and_the_fault_leaves_one_hanging() {
+    let key = "RPC-02#duplicate-id";
+    let clean = run_only(&[], &[key]).await;
+    let found = outcomes(&clean, key);
+    assert_eq!(found.len(), 2, "one result per transport");
+    for outcome in found {
+        assert!(
+            matches!(outcome, Outcome::Pass { .. }),
+            "{key}: {outcome:?}"
+        );
+    }
+    let faulty = run_only(&[Fault::DuplicateInFlightIdsAccepted], &[key]).await;
+    for outcome in outcomes(&faulty, key) {
+        assert!(matches!(outcome, Outcome::Fail(_)), "{key}: {outcome:?}");
+    }
+}
