@@ -433,11 +433,16 @@ faults! {
     MethodNotFoundGets200 = "method-not-found-gets-200" => ["SHTTP5-11"],
     /// `server/discover` is not implemented: it gets 404 and -32601.
     NoServerDiscover = "no-server-discover" => ["SHTTP5-20"],
-    /// The `server/discover` result lacks `resultType`, `ttlMs` and `cacheScope`.
-    DiscoverWithoutCacheHints = "discover-without-cache-hints" => ["SHTTP5-20"],
+    /// The `server/discover` result lacks `resultType`, `ttlMs` and `cacheScope`; without
+    /// `resultType` it is also one of the results SHTTP5-19 reads.
+    DiscoverWithoutCacheHints = "discover-without-cache-hints" => ["SHTTP5-20"]
+        also ["SHTTP5-19"],
     /// A 2026-07-28 `tools/call` without a session is refused with 400, as if its context
-    /// had to come from an earlier `initialize` on the connection.
-    StatelessCallNeedsSession = "stateless-call-needs-session" => ["SHTTP5-22"],
+    /// had to come from an earlier `initialize` on the connection. The refusal comes before
+    /// the header checks, so the calls with a wrong `Mcp-Method` or `Mcp-Name` of SHTTP5-13
+    /// and SHTTP5-14 get -32600 instead of -32020, and the right Base64 one is refused.
+    StatelessCallNeedsSession = "stateless-call-needs-session" => ["SHTTP5-22"]
+        also ["SHTTP5-13", "SHTTP5-14"],
     /// A 2026-07-28 `tools/list` is answered 202 with no body, as if its response went
     /// out elsewhere; a 202 has no JSON or SSE body either (SHTTP5-05).
     StatelessRequestGets202 = "stateless-request-gets-202" => ["SHTTP5-01"] also ["SHTTP5-05"],

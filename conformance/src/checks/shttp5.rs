@@ -1038,6 +1038,20 @@ async fn base64_name_is_decoded(cx: Ctx) -> anyhow::Result<Verdict> {
     // comparing it to the corresponding request body value during Server Validation."
     let token = token(&cx).await?;
     let mut f = Findings::new(&cx);
+    // The mismatch first: the matching call runs the tool, and a tool that fails upstream
+    // may end the grant.
+    let other = format!("{TOOL}_other");
+    let wrong = Modern::request(27, "tools/call", json!({"name": TOOL, "arguments": {}}))
+        .with_header("Mcp-Name", base64_header(&other));
+    let reply = send(&cx, cx.http(), &token, wrong.req(&cx, &token)).await?;
+    expect_error(
+        &mut f,
+        &reply,
+        27,
+        400,
+        -32020,
+        &format!("Mcp-Name with {other} in Base64 on a call of {TOOL}"),
+    );
     let encoded = Modern::request(26, "tools/call", json!({"name": TOOL, "arguments": {}}))
         .with_header("Mcp-Name", base64_header(TOOL));
     let reply = send(&cx, cx.http(), &token, encoded.req(&cx, &token)).await?;
@@ -1050,18 +1064,6 @@ async fn base64_name_is_decoded(cx: Ctx) -> anyhow::Result<Verdict> {
             reply.exchange.status
         ),
         Some(&reply.exchange),
-    );
-    let other = format!("{TOOL}_other");
-    let wrong = Modern::request(27, "tools/call", json!({"name": TOOL, "arguments": {}}))
-        .with_header("Mcp-Name", base64_header(&other));
-    let reply = send(&cx, cx.http(), &token, wrong.req(&cx, &token)).await?;
-    expect_error(
-        &mut f,
-        &reply,
-        27,
-        400,
-        -32020,
-        &format!("Mcp-Name with {other} in Base64 on a call of {TOOL}"),
     );
     Ok(f.verdict())
 }
@@ -1098,14 +1100,18 @@ async fn session_machinery_is_gone(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&deleted),
     );
+    // Processed normally: answered as the same request without the header is.
+    let plain = Modern::request(28, "server/discover", json!({}));
+    let without = send(&cx, cx.http(), &token, plain.req(&cx, &token)).await?;
     let with_session = Modern::request(28, "server/discover", json!({}))
         .with_header("Mcp-Session-Id", "shttp5-16-no-such-session");
     let reply = send(&cx, cx.http(), &token, with_session.req(&cx, &token)).await?;
     f.require(
-        reply.exchange.status == 200 && result_of(&reply, 28).is_some(),
+        reply.exchange.status == without.exchange.status
+            && result_of(&reply, 28).is_some() == result_of(&without, 28).is_some(),
         format!(
-            "server/discover with an Mcp-Session-Id answered {} without a result instead of being processed",
-            reply.exchange.status
+            "server/discover with an Mcp-Session-Id answered {}, without one {}: the header was not ignored",
+            reply.exchange.status, without.exchange.status
         ),
         Some(&reply.exchange),
     );
