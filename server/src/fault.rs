@@ -488,6 +488,9 @@ faults! {
     /// The answer to a 2026-07-28 `tools/call` is an SSE stream that sends a
     /// `notifications/message` log entry, though the request asked for no log level.
     LogWithoutLogLevel = "log-without-log-level" => ["SHTTP5-25"],
+    /// The `subscriptions/listen` stream sends `notifications/tools/list_changed` before
+    /// its acknowledgment.
+    NotificationBeforeSubscriptionAck = "notification-before-subscription-ack" => ["SHTTP5-26"],
     /// The server acts as one that serves only 2026-07-28: `initialize` gets 400 with an
     /// error that names no version. Every session's handshake then fails, so only the
     /// check that names the defect runs.

@@ -239,6 +239,16 @@ pub fn checks() -> Vec<Check> {
             title: "ping is gone, and no log messages come unasked",
             run: body!(removed_methods_are_gone),
         },
+        Check {
+            id: "SHTTP5-26",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "subscriptions/listen sends its acknowledgment first, with the subscription id",
+            run: body!(subscription_is_acknowledged_first),
+        },
     ]
 }
 
@@ -1344,5 +1354,84 @@ async fn removed_methods_are_gone(cx: Ctx) -> anyhow::Result<Verdict> {
         "the server sent notifications/message for a request whose _meta has no logLevel",
         Some(&reply.exchange),
     );
+    Ok(f.verdict())
+}
+
+async fn subscription_is_acknowledged_first(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "The server MUST send `notifications/subscriptions/acknowledged` as the first message
+    // carrying the subscription's ID in `_meta` under
+    // `io.modelcontextprotocol/subscriptionId`, and MUST NOT send any notification on the
+    // subscription before it." Servers need not offer subscriptions at all.
+    let token = token(&cx).await?;
+    let message = Modern::request(
+        81,
+        "subscriptions/listen",
+        json!({"notifications": {"toolsListChanged": true}}),
+    );
+    let opened = cx.http().open(message.req(&cx, &token)).await?;
+    let mut f = Findings::new(&cx);
+    let ex = opened.exchange.clone();
+    if ex.content_type().as_deref() != Some("text/event-stream") {
+        // Not a stream: read the (bounded) answer to see whether it is a refusal.
+        let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
+        if reply.exchange.status == 404 && code_of(&reply, 81) == Some(-32601) {
+            return Ok(Verdict::Skip(
+                "the server does not offer subscriptions/listen (404, -32601)".into(),
+            ));
+        }
+        f.require(
+            false,
+            format!(
+                "subscriptions/listen answered {} with {:?} and code {:?}, neither a stream nor 404 -32601",
+                reply.exchange.status,
+                reply.exchange.content_type(),
+                code_of(&reply, 81)
+            ),
+            Some(&reply.exchange),
+        );
+        return Ok(f.verdict());
+    }
+    // The stream stays open; read until its first JSON-RPC message, then close it.
+    let mut reader = crate::http::SseReader::new(opened.response);
+    let deadline = tokio::time::Instant::now() + cx.http().timeout;
+    let mut first = None;
+    while first.is_none() {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if wait.is_zero() {
+            break;
+        }
+        match reader.next(wait).await {
+            Ok(Some(event)) => {
+                first = crate::http::messages_from_events(&[event])
+                    .0
+                    .into_iter()
+                    .next();
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    drop(reader);
+    let Some(first) = first else {
+        f.require(
+            false,
+            "the subscriptions/listen stream sent no message within the timeout",
+            Some(&ex),
+        );
+        return Ok(f.verdict());
+    };
+    let method = first.get("method").and_then(Value::as_str);
+    f.require(
+        method == Some("notifications/subscriptions/acknowledged"),
+        format!("the first message on the subscription stream is {method:?}, not notifications/subscriptions/acknowledged"),
+        Some(&ex),
+    );
+    if method == Some("notifications/subscriptions/acknowledged") {
+        let id = first.pointer("/params/_meta/io.modelcontextprotocol~1subscriptionId");
+        f.require(
+            id.is_some_and(|id| !id.is_null()),
+            "the acknowledgment has no io.modelcontextprotocol/subscriptionId in _meta",
+            Some(&ex),
+        );
+    }
     Ok(f.verdict())
 }

@@ -9,7 +9,7 @@ use rmcp::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
         CustomResult, ErrorCode, Implementation, InitializeRequestParams, InitializeResult,
         ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
-        Tool, ToolAnnotations,
+        SubscriptionFilter, Tool, ToolAnnotations,
     },
     service::RequestContext,
 };
@@ -219,6 +219,16 @@ impl ServerHandler for ProfileServer {
             result.protocol_version = request.protocol_version.clone();
         }
         Ok(result)
+    }
+
+    /// 2026-07-28 `subscriptions/listen`: rmcp acknowledges the subscription (narrowed to
+    /// what the capabilities advertise) and keeps its stream open until the client closes
+    /// it. The tool list never changes, so nothing follows the acknowledgment.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
     }
 
     async fn list_tools(

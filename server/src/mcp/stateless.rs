@@ -14,7 +14,7 @@ use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion}
 use serde_json::{Value, json};
 
 use super::{handler::ProfileServer, jsonrpc_error};
-use crate::AppState;
+use crate::{AppState, http_util::ScopedBody, resource::Authenticated};
 
 const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
 const METHOD_HEADER: &str = "mcp-method";
@@ -32,6 +32,27 @@ pub(super) struct Modern {
     method: Option<String>,
     /// Whether it is a notification (a method without an id).
     notification: bool,
+}
+
+impl Modern {
+    /// Whether it opens a `subscriptions/listen` stream, which lasts until the client
+    /// closes it and so must never be read to its end.
+    pub(super) fn is_subscription(&self) -> bool {
+        self.method.as_deref() == Some("subscriptions/listen")
+    }
+}
+
+/// Only with the `notification-before-subscription-ack` fault: the subscription stream
+/// sends `notifications/tools/list_changed` before its acknowledgment, and then ends.
+fn notification_before_ack(response: Response) -> Response {
+    let (parts, _) = response.into_parts();
+    let changed = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+    let ack = json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/subscriptions/acknowledged",
+        "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": "subscription"}}
+    });
+    event_stream(parts.status, &[changed], &ack, true)
 }
 
 /// Whether a POSTed message is a 2026-07-28 one: a request that carries its protocol
@@ -186,11 +207,25 @@ pub(super) fn initialize_fault(
 /// the response.
 pub(super) async fn finish(
     state: &AppState,
+    caller: &Authenticated,
     modern: &Modern,
     request_session: Option<&HeaderValue>,
     mut response: Response,
 ) -> Response {
     let config = &state.config;
+    if modern.is_subscription() && is_event_stream(&response) {
+        if crate::injected!(config, NotificationBeforeSubscriptionAck) {
+            return notification_before_ack(response);
+        }
+        // A subscription lasts no longer than the token that opened it, like the
+        // standalone stream of the earlier revisions.
+        let (parts, body) = response.into_parts();
+        let mut body = ScopedBody::new(body).ended_by(caller.ended.clone());
+        if !crate::injected!(config, AcceptExpiredTokens) {
+            body = body.until(caller.expires_at);
+        }
+        response = Response::from_parts(parts, body.into_body());
+    }
     if is_json(&response) && response.status() == StatusCode::OK {
         response = name_the_server(state, response).await;
     }

@@ -354,12 +354,16 @@ async fn bind_sessions(
         let sent_session = session_id
             .as_deref()
             .and_then(|id| HeaderValue::from_str(id).ok());
-        response = super::stateless::finish(&state, modern, sent_session.as_ref(), response).await;
+        response =
+            super::stateless::finish(&state, &caller, modern, sent_session.as_ref(), response)
+                .await;
     }
     if response.status().is_client_error() && is_plain_text(&response) {
         return plain_text_to_jsonrpc(response).await;
     }
-    if method == Method::POST && is_event_stream(&response) {
+    // A subscription stream never ends by itself, so it is never read whole.
+    let subscription = modern.as_ref().is_some_and(|m| m.is_subscription());
+    if method == Method::POST && is_event_stream(&response) && !subscription {
         response = rewrite_event_stream(config, response).await;
     }
     if method == Method::GET && is_event_stream(&response) {
