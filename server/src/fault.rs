@@ -460,26 +460,29 @@ faults! {
 
     // SHTTP: Streamable HTTP.
 
-    /// A foreign `Origin` is not rejected, on either transport.
-    SkipOriginCheck = "skip-origin-check" => ["SHTTP-02", "SSE-07"],
+    /// A foreign `Origin` is not rejected, on either transport (also with a 2026-07-28
+    /// request, SHTTP5-02).
+    SkipOriginCheck = "skip-origin-check" => ["SHTTP-02", "SSE-07"] also ["SHTTP5-02"],
     /// A foreign `Origin` on `/mcp` gets 400 instead of 403. Any 4xx is allowed for
     /// clients of versions before 2025-11-25; a 2025-11-25 session, the suite's
-    /// default, must get 403.
-    ForeignOriginGets400 = "foreign-origin-gets-400" => ["SHTTP-02"],
-    /// Notifications to `/mcp` are answered with 200 instead of 202.
-    NotificationsGet200 = "notifications-get-200" => ["SHTTP-05"],
+    /// default, must get 403, and so must a 2026-07-28 request (SHTTP5-02).
+    ForeignOriginGets400 = "foreign-origin-gets-400" => ["SHTTP-02"] also ["SHTTP5-02"],
+    /// Notifications to `/mcp` are answered with 200 instead of 202, 2026-07-28 ones too
+    /// (SHTTP5-04).
+    NotificationsGet200 = "notifications-get-200" => ["SHTTP-05"] also ["SHTTP5-04"],
     /// `notifications/initialized` on `/mcp` gets 400. Every session's handshake then
     /// fails, so only the check that names the defect runs.
     RefuseInitializedNotification = "refuse-initialized-notification" => ["SHTTP-05"]
         only ["SHTTP-05"],
     /// A message that is not JSON-RPC and has no usable id gets 200 with an error body
-    /// instead of a 4xx.
-    InvalidInputGets200 = "invalid-input-gets-200" => ["SHTTP-06"],
+    /// instead of a 4xx; a 2026-07-28 array body is one (SHTTP5-03).
+    InvalidInputGets200 = "invalid-input-gets-200" => ["SHTTP-06"] also ["SHTTP5-03"],
     /// SSE responses start with a `data:` event that is not JSON: a keep-alive sent as
     /// data instead of as a comment.
     NonJsonSseEvent = "non-json-sse-event" => ["SHTTP-07"],
-    /// GET on `/mcp` answers 501 instead of opening a stream or answering 405.
-    GetNotImplemented = "get-not-implemented" => ["SHTTP-12"],
+    /// GET on `/mcp` answers 501 instead of opening a stream or answering 405 (the
+    /// answer 2026-07-28 asks for, SHTTP5-16).
+    GetNotImplemented = "get-not-implemented" => ["SHTTP-12"] also ["SHTTP5-16"],
     /// Session ids contain a space, which is not a visible ASCII character.
     SessionIdWithSpace = "session-id-with-space" => ["SHTTP-16"],
     /// Streamable HTTP session ids come from a counter (`session-1`, `session-2`, ...):
@@ -526,8 +529,11 @@ faults! {
     // SHTTP5: stateless Streamable HTTP (2026-07-28).
 
     /// A 2026-07-28 request whose `MCP-Protocol-Version` header differs from its `_meta`
-    /// protocol version gets code -32602 instead of the `HeaderMismatch` code -32020.
-    HeaderMismatchAsInvalidParams = "header-mismatch-as-invalid-params" => ["SHTTP5-09"],
+    /// protocol version gets code -32602 instead of the `HeaderMismatch` code -32020, as
+    /// does one whose `Mcp-Method` or `Mcp-Name` differs from its body (SHTTP5-13,
+    /// SHTTP5-14).
+    HeaderMismatchAsInvalidParams = "header-mismatch-as-invalid-params" => ["SHTTP5-09"]
+        also ["SHTTP5-13", "SHTTP5-14"],
     /// The `UnsupportedProtocolVersion` error (-32022) to a 2026-07-28 request does not
     /// list the supported versions in `data.supported`.
     UnsupportedVersionWithoutList = "unsupported-version-without-list" => ["SHTTP5-10"],
@@ -536,11 +542,69 @@ faults! {
     MethodNotFoundGets200 = "method-not-found-gets-200" => ["SHTTP5-11"],
     /// `server/discover` is not implemented: it gets 404 and -32601.
     NoServerDiscover = "no-server-discover" => ["SHTTP5-20"],
-    /// The `server/discover` result lacks `resultType`, `ttlMs` and `cacheScope`.
-    DiscoverWithoutCacheHints = "discover-without-cache-hints" => ["SHTTP5-20"],
+    /// The `server/discover` result lacks `resultType`, `ttlMs` and `cacheScope`; without
+    /// `resultType` it is also one of the results SHTTP5-19 reads.
+    DiscoverWithoutCacheHints = "discover-without-cache-hints" => ["SHTTP5-20"]
+        also ["SHTTP5-19"],
     /// A 2026-07-28 `tools/call` without a session is refused with 400, as if its context
-    /// had to come from an earlier `initialize` on the connection.
-    StatelessCallNeedsSession = "stateless-call-needs-session" => ["SHTTP5-22"],
+    /// had to come from an earlier `initialize` on the connection. The refusal comes before
+    /// the header checks, so the calls with a wrong `Mcp-Method` or `Mcp-Name` of SHTTP5-13
+    /// and SHTTP5-14 get -32600 instead of -32020, and the right Base64 one is refused.
+    StatelessCallNeedsSession = "stateless-call-needs-session" => ["SHTTP5-22"]
+        also ["SHTTP5-13", "SHTTP5-14"],
+    /// A 2026-07-28 `tools/list` is answered 202 with no body, as if its response went
+    /// out elsewhere; a 202 has no JSON or SSE body either (SHTTP5-05).
+    StatelessRequestGets202 = "stateless-request-gets-202" => ["SHTTP5-01"] also ["SHTTP5-05"],
+    /// A JSON-RPC response object POSTed with `MCP-Protocol-Version: 2026-07-28` is
+    /// accepted with 202 instead of refused.
+    StatelessResponseObjectAccepted = "stateless-response-object-accepted" => ["SHTTP5-03"],
+    /// An accepted 2026-07-28 notification gets 202 with a JSON body.
+    StatelessNotificationWithBody = "stateless-notification-with-body" => ["SHTTP5-04"],
+    /// The JSON answer to a 2026-07-28 `tools/list` is an array holding the response
+    /// instead of the one object.
+    StatelessResultInArray = "stateless-result-in-array" => ["SHTTP5-05"],
+    /// The answer to a 2026-07-28 `tools/call` is an SSE stream that sends a `ping`
+    /// request of the server's own before the response.
+    RequestOnResponseStream = "request-on-response-stream" => ["SHTTP5-06"],
+    /// The answer to a 2026-07-28 `tools/call` is an SSE stream without
+    /// `X-Accel-Buffering: no`.
+    SseWithoutAccelBuffering = "sse-without-accel-buffering" => ["SHTTP5-07"],
+    /// A 2026-07-28 request without `MCP-Protocol-Version` takes the version from its
+    /// `_meta` and is served as a 2026-07-28 request.
+    MissingVersionHeaderServedAsModern = "missing-version-header-served-as-modern" => ["SHTTP5-12"],
+    /// `Mcp-Method` is never compared with the body's method: a missing or different one
+    /// is accepted.
+    McpMethodNotChecked = "mcp-method-not-checked" => ["SHTTP5-13"],
+    /// A plain `Mcp-Name` is never compared with the body's name: a missing or different
+    /// one is accepted (Base64-encoded ones are still decoded and compared).
+    McpNameNotChecked = "mcp-name-not-checked" => ["SHTTP5-13"],
+    /// A Base64-encoded `Mcp-Name` is compared undecoded, so it never matches and the
+    /// request gets `HeaderMismatch`.
+    Base64McpNameNotDecoded = "base64-mcp-name-not-decoded" => ["SHTTP5-14"],
+    /// The response to a 2026-07-28 request carries the `Mcp-Session-Id` the request sent.
+    StatelessEchoesSessionId = "stateless-echoes-session-id" => ["SHTTP5-16"],
+    /// A 2026-07-28 request whose `_meta` lacks `clientCapabilities` is served as if it
+    /// declared none, instead of refused as malformed.
+    MissingClientCapabilitiesAccepted = "missing-client-capabilities-accepted" => ["SHTTP5-17"],
+    /// The result of a 2026-07-28 `tools/call` has no `resultType`.
+    ResultWithoutResultType = "result-without-result-type" => ["SHTTP5-19"],
+    /// The results of 2026-07-28 `tools/list` and `tools/call` have no
+    /// `io.modelcontextprotocol/serverInfo` in `_meta`.
+    ResultWithoutServerInfo = "result-without-server-info" => ["SHTTP5-21"],
+    /// A 2026-07-28 `tools/call` of an unknown tool gets the retired code -32002 instead
+    /// of -32602.
+    RetiredErrorCode = "retired-error-code" => ["SHTTP5-24"],
+    /// The answer to a 2026-07-28 `tools/call` is an SSE stream that sends a
+    /// `notifications/message` log entry, though the request asked for no log level.
+    LogWithoutLogLevel = "log-without-log-level" => ["SHTTP5-25"],
+    /// The `subscriptions/listen` stream sends `notifications/tools/list_changed` before
+    /// its acknowledgment.
+    NotificationBeforeSubscriptionAck = "notification-before-subscription-ack" => ["SHTTP5-26"],
+    /// The server acts as one that serves only 2026-07-28: `initialize` gets 400 with an
+    /// error that names no version. Every session's handshake then fails, so only the
+    /// check that names the defect runs.
+    InitializeRefusedWithoutVersions = "initialize-refused-without-versions" => ["SHTTP5-23"]
+        only ["SHTTP5-23"],
 
     // SSE: the legacy HTTP+SSE transport.
 

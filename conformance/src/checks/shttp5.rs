@@ -69,6 +69,186 @@ pub fn checks() -> Vec<Check> {
             title: "a first request on a fresh connection, tools/call without discover, works",
             run: body!(first_request_is_self_contained),
         },
+        Check {
+            id: "SHTTP5-01",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "a 2026-07-28 request POSTed to the MCP endpoint gets its response there",
+            run: body!(single_endpoint_answers_post),
+        },
+        Check {
+            id: "SHTTP5-02",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "a 2026-07-28 request with a foreign Origin gets 403",
+            run: body!(foreign_origin_gets_403),
+        },
+        Check {
+            id: "SHTTP5-03",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "a JSON-RPC response object or an array as the body gets 4xx",
+            run: body!(response_or_array_body_gets_4xx),
+        },
+        Check {
+            id: "SHTTP5-04",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "an accepted notification gets 202 with no body",
+            run: body!(notification_gets_202_without_body),
+        },
+        Check {
+            id: "SHTTP5-05",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "a request gets one JSON object or an SSE stream",
+            run: body!(request_gets_json_object_or_sse),
+        },
+        Check {
+            id: "SHTTP5-06",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "the response stream carries no server requests, only related notifications",
+            run: body!(response_stream_has_no_server_requests),
+        },
+        Check {
+            id: "SHTTP5-07",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "an SSE response carries X-Accel-Buffering: no",
+            run: body!(sse_response_disables_proxy_buffering),
+        },
+        Check {
+            id: "SHTTP5-12",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "a 2026-07-28 body without MCP-Protocol-Version is refused or handled as legacy",
+            run: body!(missing_version_header_is_not_modern),
+        },
+        Check {
+            id: "SHTTP5-13",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "a missing or different Mcp-Method or Mcp-Name gets 400 -32020",
+            run: body!(method_and_name_headers_are_matched),
+        },
+        Check {
+            id: "SHTTP5-14",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "a Base64-encoded Mcp-Name is decoded before it is compared",
+            run: body!(base64_name_is_decoded),
+        },
+        Check {
+            id: "SHTTP5-16",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "GET and DELETE get 405; a session id is ignored and never echoed",
+            run: body!(session_machinery_is_gone),
+        },
+        Check {
+            id: "SHTTP5-17",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "a _meta without a required field gets 400 -32602",
+            run: body!(missing_meta_fields_get_400),
+        },
+        Check {
+            id: "SHTTP5-19",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "every result carries resultType",
+            run: body!(results_carry_result_type),
+        },
+        Check {
+            id: "SHTTP5-21",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "every result's _meta names the server",
+            run: body!(results_name_the_server),
+        },
+        Check {
+            id: "SHTTP5-23",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "a refused initialize names the supported versions",
+            run: body!(refused_initialize_names_versions),
+        },
+        Check {
+            id: "SHTTP5-24",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "errors use no retired or undefined codes",
+            run: body!(no_retired_error_codes),
+        },
+        Check {
+            id: "SHTTP5-25",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "ping is gone, and no log messages come unasked",
+            run: body!(removed_methods_are_gone),
+        },
+        Check {
+            id: "SHTTP5-26",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: STATELESS,
+            scope: SHTTP,
+            title: "subscriptions/listen sends its acknowledgment first, with the subscription id",
+            run: body!(subscription_is_acknowledged_first),
+        },
     ]
 }
 
@@ -368,5 +548,893 @@ async fn first_request_is_self_contained(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(ex),
     );
+    Ok(f.verdict())
+}
+
+/// A 2026-07-28 message under construction: its body (with `_meta` for requests) and
+/// the headers a conforming client sends with it, which a check then takes apart.
+struct Modern {
+    headers: Vec<(&'static str, String)>,
+    body: Value,
+}
+
+impl Modern {
+    /// A request with every header and `_meta` field in place. A `_meta` already in
+    /// `params` keeps its fields next to the required ones.
+    fn request(id: i64, method: &str, params: Value) -> Modern {
+        let mut params = match params {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        let mut full_meta = meta(MODERN);
+        if let (Some(Value::Object(extra)), Some(full)) =
+            (params.remove("_meta"), full_meta.as_object_mut())
+        {
+            full.extend(extra);
+        }
+        params.insert("_meta".into(), full_meta);
+        let mut headers = vec![
+            ("MCP-Protocol-Version", MODERN.to_owned()),
+            ("Mcp-Method", method.to_owned()),
+        ];
+        if let Some(name) = params.get("name").and_then(Value::as_str) {
+            headers.push(("Mcp-Name", name.to_owned()));
+        }
+        Modern {
+            headers,
+            body: json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        }
+    }
+
+    fn notification(method: &str, params: Value) -> Modern {
+        Modern {
+            headers: vec![
+                ("MCP-Protocol-Version", MODERN.to_owned()),
+                ("Mcp-Method", method.to_owned()),
+            ],
+            body: json!({"jsonrpc": "2.0", "method": method, "params": params}),
+        }
+    }
+
+    /// Sets a header, replacing one of the same name.
+    fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Modern {
+        self.headers
+            .retain(|(have, _)| !have.eq_ignore_ascii_case(name));
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn without_header(mut self, name: &str) -> Modern {
+        self.headers
+            .retain(|(have, _)| !have.eq_ignore_ascii_case(name));
+        self
+    }
+
+    /// Drops one field of `params._meta`.
+    fn without_meta(mut self, key: &str) -> Modern {
+        if let Some(meta) = self
+            .body
+            .pointer_mut("/params/_meta")
+            .and_then(Value::as_object_mut)
+        {
+            meta.remove(key);
+        }
+        self
+    }
+
+    fn req(&self, cx: &Ctx, token: &str) -> Req {
+        let mut req = Req::post(cx.mcp_url())
+            .bearer(Some(token))
+            .header("Accept", ACCEPT_BOTH);
+        for (name, value) in &self.headers {
+            req = req.header(name, value.clone());
+        }
+        req.json(&self.body)
+    }
+}
+
+/// The versions `server/discover` lists; empty when it lists none.
+async fn supported_versions(cx: &Ctx, token: &str) -> anyhow::Result<Vec<String>> {
+    let reply = send(
+        cx,
+        cx.http(),
+        token,
+        Modern::request(90, "server/discover", json!({})).req(cx, token),
+    )
+    .await?;
+    Ok(reply
+        .response(&json!(90))
+        .and_then(|r| r.pointer("/result/supportedVersions"))
+        .and_then(Value::as_array)
+        .map(|versions| {
+            versions
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Whether a server with these versions serves only 2026-07-28 and later: such a server
+/// has no legacy handling to fall back on.
+fn modern_only(versions: &[String]) -> bool {
+    !versions.is_empty() && versions.iter().all(|v| v.as_str() >= MODERN)
+}
+
+fn has_tool(cx: &Ctx) -> bool {
+    cx.config().tool_profile != crate::config::ToolProfile::None
+}
+
+/// The error of the response to `id`, or of the only error message when it has no id.
+fn error_of(reply: &RpcReply, id: i64) -> Option<&Value> {
+    reply
+        .response(&json!(id))
+        .or_else(|| reply.messages.iter().find(|m| m.get("error").is_some()))
+        .and_then(|m| m.get("error"))
+}
+
+fn code_of(reply: &RpcReply, id: i64) -> Option<i64> {
+    error_of(reply, id)
+        .and_then(|e| e.get("code"))
+        .and_then(Value::as_i64)
+}
+
+fn result_of(reply: &RpcReply, id: i64) -> Option<&Value> {
+    reply.response(&json!(id)).and_then(|r| r.get("result"))
+}
+
+async fn single_endpoint_answers_post(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "The server MUST provide a single HTTP endpoint path (hereafter referred to as the
+    // MCP endpoint) that supports POST." The response to a POSTed request comes back on
+    // that POST: there is no other stream or path for it in 2026-07-28.
+    let token = token(&cx).await?;
+    let message = Modern::request(11, "tools/list", json!({}));
+    let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
+    let ex = &reply.exchange;
+    let mut f = Findings::new(&cx);
+    f.require(
+        ex.status == 200,
+        format!(
+            "POST tools/list to the MCP endpoint answered {}, not 200",
+            ex.status
+        ),
+        Some(ex),
+    );
+    f.require(
+        result_of(&reply, 11).is_some(),
+        "the answer to the POST holds no result for the tools/list request",
+        Some(ex),
+    );
+    Ok(f.verdict())
+}
+
+async fn foreign_origin_gets_403(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "If the `Origin` header is present and invalid, servers MUST respond with HTTP 403
+    // Forbidden." (2026-07-28, Security & Endpoint)
+    let token = token(&cx).await?;
+    let message = Modern::request(12, "tools/list", json!({}));
+    let req = message
+        .req(&cx, &token)
+        .header("Origin", "http://attacker.example");
+    let reply = send(&cx, cx.http(), &token, req).await?;
+    let mut f = Findings::new(&cx);
+    f.require(
+        reply.exchange.status == 403,
+        format!(
+            "a 2026-07-28 request with Origin http://attacker.example answered {}, not 403",
+            reply.exchange.status
+        ),
+        Some(&reply.exchange),
+    );
+    Ok(f.verdict())
+}
+
+async fn response_or_array_body_gets_4xx(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "The body of the HTTP POST MUST be a single JSON-RPC request or notification. The
+    // client MUST NOT send JSON-RPC responses." The rule binds the client; a server that
+    // refuses such bodies is what the rule expects, hence SHOULD.
+    let token = token(&cx).await?;
+    let mut f = Findings::new(&cx);
+    let response_object = Modern {
+        headers: vec![("MCP-Protocol-Version", MODERN.to_owned())],
+        body: json!({"jsonrpc": "2.0", "id": "shttp5-03", "result": {}}),
+    };
+    let reply = send(&cx, cx.http(), &token, response_object.req(&cx, &token)).await?;
+    f.require(
+        (400..500).contains(&reply.exchange.status),
+        format!(
+            "a JSON-RPC response object as the body answered {}, not 4xx",
+            reply.exchange.status
+        ),
+        Some(&reply.exchange),
+    );
+    let single = Modern::request(13, "tools/list", json!({}));
+    let array = Modern {
+        body: json!([single.body]),
+        headers: single.headers,
+    };
+    let reply = send(&cx, cx.http(), &token, array.req(&cx, &token)).await?;
+    f.require(
+        (400..500).contains(&reply.exchange.status),
+        format!(
+            "an array holding one request as the body answered {}, not 4xx",
+            reply.exchange.status
+        ),
+        Some(&reply.exchange),
+    );
+    Ok(f.verdict())
+}
+
+async fn notification_gets_202_without_body(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "If the body is a JSON-RPC notification: … If the server accepts it, the server MUST
+    // return HTTP status code `202 Accepted` with no body." A server that does not accept
+    // it answers with an error status, which the spec allows.
+    let token = token(&cx).await?;
+    let message = Modern::notification(
+        "notifications/cancelled",
+        json!({"requestId": "shttp5-04", "reason": "conformance check"}),
+    );
+    let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
+    let ex = &reply.exchange;
+    let mut f = Findings::new(&cx);
+    if (400..500).contains(&ex.status) {
+        f.note(format!(
+            "the server did not accept notifications/cancelled ({}), which the spec allows",
+            ex.status
+        ));
+        return Ok(f.verdict());
+    }
+    f.require(
+        ex.status == 202,
+        format!("a notification answered {}, not 202", ex.status),
+        Some(ex),
+    );
+    f.require(
+        ex.body.is_empty(),
+        format!(
+            "the 202 to a notification has a body of {} bytes",
+            ex.body.len()
+        ),
+        Some(ex),
+    );
+    Ok(f.verdict())
+}
+
+async fn request_gets_json_object_or_sse(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "If the body is a JSON-RPC request, the server MUST return either `Content-Type:
+    // application/json` (a single JSON object) or `Content-Type: text/event-stream` (an
+    // SSE response stream)."
+    let token = token(&cx).await?;
+    let message = Modern::request(14, "tools/list", json!({}));
+    let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
+    let ex = &reply.exchange;
+    let mut f = Findings::new(&cx);
+    match ex.content_type().as_deref() {
+        Some("application/json") => {
+            let body = serde_json::from_slice::<Value>(&ex.body).ok();
+            f.require(
+                body.as_ref().is_some_and(Value::is_object),
+                "the application/json answer is not a single JSON object",
+                Some(ex),
+            );
+            f.require(
+                body.as_ref().and_then(|b| b.get("id")) == Some(&json!(14)),
+                "the JSON object is not the response to the request",
+                Some(ex),
+            );
+        }
+        Some("text/event-stream") => {
+            f.require(
+                reply.response(&json!(14)).is_some(),
+                "the SSE answer carries no response to the request",
+                Some(ex),
+            );
+        }
+        other => {
+            f.require(
+                false,
+                format!(
+                    "a request answered {} with Content-Type {other:?}, neither application/json nor text/event-stream",
+                    ex.status
+                ),
+                Some(ex),
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+/// A `tools/call` of the profile tool that asks for progress, so a server that streams
+/// has something to stream.
+fn call_with_progress(id: i64, progress_token: &str) -> Modern {
+    Modern::request(
+        id,
+        "tools/call",
+        json!({"name": TOOL, "arguments": {}, "_meta": {"progressToken": progress_token}}),
+    )
+}
+
+async fn response_stream_has_no_server_requests(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "These notifications MUST relate to the originating client request. … The server
+    // MUST NOT send independent JSON-RPC requests on this stream. … The final JSON-RPC
+    // response SHOULD terminate the stream."
+    if !has_tool(&cx) {
+        return Ok(Verdict::Skip(format!(
+            "--tool-profile none: the check calls {TOOL} to read its answer"
+        )));
+    }
+    let token = token(&cx).await?;
+    let progress_token = "shttp5-06";
+    let reply = send(
+        &cx,
+        cx.http(),
+        &token,
+        call_with_progress(15, progress_token).req(&cx, &token),
+    )
+    .await?;
+    let ex = &reply.exchange;
+    let mut f = Findings::new(&cx);
+    f.require(
+        reply.response(&json!(15)).is_some(),
+        "the answer carries no response to the tools/call",
+        Some(ex),
+    );
+    for message in &reply.messages {
+        let method = message.get("method").and_then(Value::as_str);
+        if let Some(method) = method
+            && message.get("id").is_some()
+        {
+            f.require(
+                false,
+                format!("the server sent a request of its own ({method}) on the response stream"),
+                Some(ex),
+            );
+        }
+        if method == Some("notifications/progress") {
+            let sent = message.pointer("/params/progressToken");
+            f.require(
+                sent == Some(&json!(progress_token)),
+                format!(
+                    "a progress notification carries progressToken {sent:?}, not the request's"
+                ),
+                Some(ex),
+            );
+        }
+        if method.is_none()
+            && let Some(id) = message.get("id")
+        {
+            f.require(
+                id == &json!(15),
+                format!("the stream carries a response to another request (id {id})"),
+                Some(ex),
+            );
+        }
+    }
+    if reply.is_sse() {
+        f.prefer(
+            reply.stream_closed,
+            "the SSE stream stayed open after the response (SHOULD end)",
+            Some(ex),
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn sse_response_disables_proxy_buffering(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "When initiating an SSE stream, servers SHOULD include the `X-Accel-Buffering: no`
+    // header in the HTTP response."
+    if !has_tool(&cx) {
+        return Ok(Verdict::Skip(format!(
+            "--tool-profile none: the check calls {TOOL} to read its answer"
+        )));
+    }
+    let token = token(&cx).await?;
+    let reply = send(
+        &cx,
+        cx.http(),
+        &token,
+        call_with_progress(16, "shttp5-07").req(&cx, &token),
+    )
+    .await?;
+    if !reply.is_sse() {
+        return Ok(Verdict::Skip(
+            "the server answered tools/call with one JSON object; no SSE stream to judge".into(),
+        ));
+    }
+    let mut f = Findings::new(&cx);
+    let value = reply.exchange.header("x-accel-buffering");
+    f.require(
+        value.is_some_and(|v| v.trim().eq_ignore_ascii_case("no")),
+        format!("the SSE response has X-Accel-Buffering {value:?}, not \"no\""),
+        Some(&reply.exchange),
+    );
+    Ok(f.verdict())
+}
+
+async fn missing_version_header_is_not_modern(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "A server that supports clients implementing protocol versions earlier than
+    // `2025-06-18` … MAY treat a request that omits the header as protocol version
+    // `2025-03-26`. A server that does not support such clients MUST reject a request
+    // without the header" (with 400 and HeaderMismatch, -32020).
+    let token = token(&cx).await?;
+    let versions = supported_versions(&cx, &token).await?;
+    let legacy_clients = versions.iter().any(|v| v.as_str() < "2025-06-18");
+    let message =
+        Modern::request(17, "tools/list", json!({})).without_header("MCP-Protocol-Version");
+    let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
+    let ex = &reply.exchange;
+    let mut f = Findings::new(&cx);
+    let refused = ex.status == 400 && code_of(&reply, 17) == Some(-32020);
+    if refused {
+        return Ok(f.verdict());
+    }
+    if !legacy_clients {
+        f.require(
+            false,
+            format!(
+                "a server without versions before 2025-06-18 ({versions:?}) answered a request without MCP-Protocol-Version with {} and code {:?}, not 400 and -32020",
+                ex.status,
+                code_of(&reply, 17)
+            ),
+            Some(ex),
+        );
+        return Ok(f.verdict());
+    }
+    // Legacy handling of a 2025-03-26 request: anything but a 2026-07-28 answer.
+    f.require(
+        ex.status < 500,
+        format!(
+            "a request without MCP-Protocol-Version answered {}",
+            ex.status
+        ),
+        Some(ex),
+    );
+    let served_as_modern = result_of(&reply, 17).is_some_and(|r| r.get("resultType").is_some());
+    f.require(
+        !served_as_modern,
+        "a request without MCP-Protocol-Version was served as 2026-07-28 (its result has resultType) instead of refused with -32020 or handled as 2025-03-26",
+        Some(ex),
+    );
+    Ok(f.verdict())
+}
+
+async fn method_and_name_headers_are_matched(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "Servers that process the request body MUST reject requests where the values
+    // specified in the headers do not match the corresponding values in the request
+    // body" with 400 and HeaderMismatch (-32020); `Mcp-Method` is required on every
+    // request and `Mcp-Name` on `tools/call`. Header values are case-sensitive.
+    let token = token(&cx).await?;
+    let call = |id| Modern::request(id, "tools/call", json!({"name": TOOL, "arguments": {}}));
+    let cases = [
+        (
+            "tools/list without Mcp-Method",
+            Modern::request(21, "tools/list", json!({})).without_header("Mcp-Method"),
+        ),
+        (
+            "a tools/call body with Mcp-Method: tools/list",
+            call(22).with_header("Mcp-Method", "tools/list"),
+        ),
+        (
+            "tools/list with Mcp-Method: Tools/List",
+            Modern::request(23, "tools/list", json!({})).with_header("Mcp-Method", "Tools/List"),
+        ),
+        (
+            "tools/call without Mcp-Name",
+            call(24).without_header("Mcp-Name"),
+        ),
+        (
+            "tools/call of get_user_profile with Mcp-Name: other_tool",
+            call(25).with_header("Mcp-Name", "other_tool"),
+        ),
+    ];
+    let mut f = Findings::new(&cx);
+    for (what, message) in cases {
+        let id = message.body["id"].as_i64().unwrap_or_default();
+        let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
+        expect_error(&mut f, &reply, id, 400, -32020, what);
+    }
+    Ok(f.verdict())
+}
+
+/// `=?base64?…?=`, the encoding of a header value that is not plain ASCII.
+fn base64_header(value: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "=?base64?{}?=",
+        base64::engine::general_purpose::STANDARD.encode(value)
+    )
+}
+
+async fn base64_name_is_decoded(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "servers MUST decode an encoded `Mcp-Name` or `Mcp-Param-{Name}` value before
+    // comparing it to the corresponding request body value during Server Validation."
+    let token = token(&cx).await?;
+    let mut f = Findings::new(&cx);
+    // The mismatch first: the matching call runs the tool, and a tool that fails upstream
+    // may end the grant.
+    let other = format!("{TOOL}_other");
+    let wrong = Modern::request(27, "tools/call", json!({"name": TOOL, "arguments": {}}))
+        .with_header("Mcp-Name", base64_header(&other));
+    let reply = send(&cx, cx.http(), &token, wrong.req(&cx, &token)).await?;
+    expect_error(
+        &mut f,
+        &reply,
+        27,
+        400,
+        -32020,
+        &format!("Mcp-Name with {other} in Base64 on a call of {TOOL}"),
+    );
+    let encoded = Modern::request(26, "tools/call", json!({"name": TOOL, "arguments": {}}))
+        .with_header("Mcp-Name", base64_header(TOOL));
+    let reply = send(&cx, cx.http(), &token, encoded.req(&cx, &token)).await?;
+    let code = code_of(&reply, 26);
+    f.require(
+        reply.exchange.status != 400 && code != Some(-32020),
+        format!(
+            "Mcp-Name {} (the tool's name in Base64) answered {} with code {code:?}: it was not decoded",
+            base64_header(TOOL),
+            reply.exchange.status
+        ),
+        Some(&reply.exchange),
+    );
+    Ok(f.verdict())
+}
+
+async fn session_machinery_is_gone(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "HTTP GET or DELETE to the MCP endpoint: respond with `405 Method Not Allowed`. … An
+    // `Mcp-Session-Id` header on a request: ignore it, and do not mint or echo session
+    // IDs." (what a 2026-07-28 server SHOULD do with the earlier revisions' machinery)
+    let token = token(&cx).await?;
+    let mut f = Findings::new(&cx);
+    let get = Req::get(cx.mcp_url())
+        .bearer(Some(&token))
+        .header("Accept", "text/event-stream")
+        .header("MCP-Protocol-Version", MODERN);
+    let opened = cx.http().open(get).await?;
+    f.require(
+        opened.exchange.status == 405,
+        format!(
+            "GET with MCP-Protocol-Version {MODERN} answered {}, not 405",
+            opened.exchange.status
+        ),
+        Some(&opened.exchange),
+    );
+    drop(opened);
+    let delete = Req::new(reqwest::Method::DELETE, cx.mcp_url())
+        .bearer(Some(&token))
+        .header("MCP-Protocol-Version", MODERN);
+    let deleted = cx.http().send(delete).await?;
+    f.require(
+        deleted.status == 405,
+        format!(
+            "DELETE with MCP-Protocol-Version {MODERN} answered {}, not 405",
+            deleted.status
+        ),
+        Some(&deleted),
+    );
+    // Processed normally: answered as the same request without the header is.
+    let plain = Modern::request(28, "server/discover", json!({}));
+    let without = send(&cx, cx.http(), &token, plain.req(&cx, &token)).await?;
+    let with_session = Modern::request(28, "server/discover", json!({}))
+        .with_header("Mcp-Session-Id", "shttp5-16-no-such-session");
+    let reply = send(&cx, cx.http(), &token, with_session.req(&cx, &token)).await?;
+    f.require(
+        reply.exchange.status == without.exchange.status
+            && result_of(&reply, 28).is_some() == result_of(&without, 28).is_some(),
+        format!(
+            "server/discover with an Mcp-Session-Id answered {}, without one {}: the header was not ignored",
+            reply.exchange.status, without.exchange.status
+        ),
+        Some(&reply.exchange),
+    );
+    f.require(
+        reply.exchange.header("mcp-session-id").is_none(),
+        "the response to a 2026-07-28 request carries an Mcp-Session-Id",
+        Some(&reply.exchange),
+    );
+    Ok(f.verdict())
+}
+
+async fn missing_meta_fields_get_400(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "A request missing any required field is malformed; the server MUST reject it with
+    // JSON-RPC error code `-32602` (Invalid params). On HTTP, the response status MUST be
+    // `400 Bad Request`." `clientCapabilities` is one of the required fields.
+    let token = token(&cx).await?;
+    let message = Modern::request(29, "tools/list", json!({}))
+        .without_meta("io.modelcontextprotocol/clientCapabilities");
+    let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
+    let mut f = Findings::new(&cx);
+    expect_error(
+        &mut f,
+        &reply,
+        29,
+        400,
+        -32602,
+        "tools/list whose _meta lacks io.modelcontextprotocol/clientCapabilities",
+    );
+    Ok(f.verdict())
+}
+
+/// The results of `server/discover`, `tools/list` and (with a tool) `tools/call`, each
+/// with the method it answers. Requests that get no result are left out: their checks
+/// are elsewhere.
+async fn some_results(
+    cx: &Ctx,
+    token: &str,
+) -> anyhow::Result<Vec<(&'static str, RpcReply, Value)>> {
+    let mut requests = vec![
+        (
+            "server/discover",
+            Modern::request(41, "server/discover", json!({})),
+        ),
+        ("tools/list", Modern::request(42, "tools/list", json!({}))),
+    ];
+    if has_tool(cx) {
+        requests.push((
+            "tools/call",
+            Modern::request(43, "tools/call", json!({"name": TOOL, "arguments": {}})),
+        ));
+    }
+    let mut results = Vec::new();
+    for (method, message) in requests {
+        let id = message.body["id"].as_i64().unwrap_or_default();
+        let reply = send(cx, cx.http(), token, message.req(cx, token)).await?;
+        if let Some(result) = result_of(&reply, id).cloned() {
+            results.push((method, reply, result));
+        }
+    }
+    Ok(results)
+}
+
+async fn results_carry_result_type(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "The `result` MUST include a `resultType` field to indicate the type of the result."
+    let token = token(&cx).await?;
+    let mut f = Findings::new(&cx);
+    for (method, reply, result) in some_results(&cx, &token).await? {
+        let result_type = result.get("resultType");
+        if f.require(
+            result_type.is_some_and(Value::is_string),
+            format!("the {method} result has resultType {result_type:?}, not a string"),
+            Some(&reply.exchange),
+        ) && !matches!(
+            result_type.and_then(Value::as_str),
+            Some("complete" | "input_required")
+        ) {
+            f.note(format!(
+                "the {method} result has resultType {result_type:?}, an extension's value"
+            ));
+        }
+    }
+    Ok(f.verdict())
+}
+
+async fn results_name_the_server(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "Servers SHOULD include the following `io.modelcontextprotocol/*` field in every
+    // result's `_meta`, unless specifically configured not to do so, …:
+    // `io.modelcontextprotocol/serverInfo`". server/discover is SHTTP5-20's.
+    let token = token(&cx).await?;
+    let mut f = Findings::new(&cx);
+    for (method, reply, result) in some_results(&cx, &token).await? {
+        if method == "server/discover" {
+            continue;
+        }
+        f.require(
+            result
+                .pointer("/_meta/io.modelcontextprotocol~1serverInfo")
+                .is_some_and(|info| info.get("name").is_some() && info.get("version").is_some()),
+            format!("the {method} result's _meta has no io.modelcontextprotocol/serverInfo with name and version"),
+            Some(&reply.exchange),
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn refused_initialize_names_versions(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "A server that supports only modern versions SHOULD name the protocol versions it
+    // supports in any error it returns to an `initialize` request, on any transport". A
+    // server that still offers the handshake answers it instead.
+    let token = token(&cx).await?;
+    let shttp = Shttp::new(cx.http().clone(), cx.mcp_url(), Some(token.clone()));
+    let initialize = json!({
+        "jsonrpc": "2.0",
+        "id": 51,
+        "method": "initialize",
+        "params": crate::http::streamable::initialize_params(Version::V2025_11_25.as_str()),
+    });
+    let reply = shttp.post(&initialize).await?;
+    let mut f = Findings::new(&cx);
+    if result_of(&reply, 51).is_some_and(|r| r.get("protocolVersion").is_some()) {
+        // A dual-era server: close the session the handshake opened.
+        if let Some(session) = reply.exchange.header("mcp-session-id") {
+            let mut closing = shttp.clone();
+            closing.session = Some(session.to_owned());
+            let _ = closing.delete().await;
+        }
+        f.note("the server answers initialize: it supports versions before 2026-07-28");
+        return Ok(f.verdict());
+    }
+    let text = reply.exchange.text();
+    f.require(
+        text.contains(MODERN),
+        format!(
+            "the error to initialize ({}) does not name {MODERN} among the supported versions",
+            reply.exchange.status
+        ),
+        Some(&reply.exchange),
+    );
+    Ok(f.verdict())
+}
+
+/// Codes 2026-07-28 retired: "Implementations of this protocol version MUST NOT emit
+/// these codes".
+const RETIRED_CODES: [i64; 2] = [-32002, -32042];
+/// The codes 2026-07-28 defines in the reserved sub-range -32020..-32099.
+const DEFINED_MCP_CODES: [i64; 3] = [-32020, -32021, -32022];
+
+async fn no_retired_error_codes(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "Implementations of this protocol version MUST NOT emit these codes: … Implementations
+    // MUST NOT emit any code from this sub-range that is not defined by this
+    // specification and MUST use defined codes only with their specified meanings."
+    let token = token(&cx).await?;
+    let requests = [
+        (
+            "tools/call of an unknown tool",
+            Modern::request(
+                61,
+                "tools/call",
+                json!({"name": "no_such_tool", "arguments": {}}),
+            ),
+        ),
+        (
+            "tools/list with an invalid cursor",
+            Modern::request(
+                62,
+                "tools/list",
+                json!({"cursor": "shttp5-24-not-a-cursor"}),
+            ),
+        ),
+        (
+            "an unknown method",
+            Modern::request(63, "nope/nope", json!({})),
+        ),
+    ];
+    let mut f = Findings::new(&cx);
+    for (what, message) in requests {
+        let id = message.body["id"].as_i64().unwrap_or_default();
+        let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
+        let Some(code) = code_of(&reply, id) else {
+            continue;
+        };
+        f.require(
+            !RETIRED_CODES.contains(&code),
+            format!("{what} got the retired error code {code}"),
+            Some(&reply.exchange),
+        );
+        f.require(
+            !(-32099..=-32020).contains(&code) || DEFINED_MCP_CODES.contains(&code),
+            format!("{what} got {code}, a reserved code 2026-07-28 does not define"),
+            Some(&reply.exchange),
+        );
+    }
+    Ok(f.verdict())
+}
+
+async fn removed_methods_are_gone(cx: Ctx) -> anyhow::Result<Verdict> {
+    // 2026-07-28 removes `ping` (and `initialize`, `logging/setLevel`): "If the server
+    // does not implement the requested RPC method, it MUST respond with `404 Not Found`
+    // and a JSON-RPC error with code `-32601`". A server that also serves earlier
+    // versions still has `ping`, so for it a 404 is only expected. Without
+    // `io.modelcontextprotocol/logLevel` in a request's `_meta`, the server MUST NOT send
+    // `notifications/message` for it.
+    let token = token(&cx).await?;
+    let versions = supported_versions(&cx, &token).await?;
+    let mut f = Findings::new(&cx);
+    let ping = Modern::request(71, "ping", json!({}));
+    let reply = send(&cx, cx.http(), &token, ping.req(&cx, &token)).await?;
+    let removed = reply.exchange.status == 404 && code_of(&reply, 71) == Some(-32601);
+    let message = format!(
+        "a 2026-07-28 ping answered {} with code {:?}, not 404 and -32601",
+        reply.exchange.status,
+        code_of(&reply, 71)
+    );
+    if modern_only(&versions) {
+        f.require(removed, message, Some(&reply.exchange));
+    } else {
+        f.prefer(removed, message, Some(&reply.exchange));
+    }
+    let request = if has_tool(&cx) {
+        Modern::request(72, "tools/call", json!({"name": TOOL, "arguments": {}}))
+    } else {
+        Modern::request(72, "tools/list", json!({}))
+    };
+    let reply = send(&cx, cx.http(), &token, request.req(&cx, &token)).await?;
+    f.require(
+        !reply
+            .messages
+            .iter()
+            .any(|m| m.get("method") == Some(&json!("notifications/message"))),
+        "the server sent notifications/message for a request whose _meta has no logLevel",
+        Some(&reply.exchange),
+    );
+    Ok(f.verdict())
+}
+
+async fn subscription_is_acknowledged_first(cx: Ctx) -> anyhow::Result<Verdict> {
+    // "The server MUST send `notifications/subscriptions/acknowledged` as the first message
+    // carrying the subscription's ID in `_meta` under
+    // `io.modelcontextprotocol/subscriptionId`, and MUST NOT send any notification on the
+    // subscription before it." Servers need not offer subscriptions at all.
+    let token = token(&cx).await?;
+    let message = Modern::request(
+        81,
+        "subscriptions/listen",
+        json!({"notifications": {"toolsListChanged": true}}),
+    );
+    let opened = cx.http().open(message.req(&cx, &token)).await?;
+    let mut f = Findings::new(&cx);
+    let ex = opened.exchange.clone();
+    if ex.content_type().as_deref() != Some("text/event-stream") {
+        // Not a stream: read the (bounded) answer to see whether it is a refusal.
+        let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
+        if reply.exchange.status == 404 && code_of(&reply, 81) == Some(-32601) {
+            return Ok(Verdict::Skip(
+                "the server does not offer subscriptions/listen (404, -32601)".into(),
+            ));
+        }
+        f.require(
+            false,
+            format!(
+                "subscriptions/listen answered {} with {:?} and code {:?}, neither a stream nor 404 -32601",
+                reply.exchange.status,
+                reply.exchange.content_type(),
+                code_of(&reply, 81)
+            ),
+            Some(&reply.exchange),
+        );
+        return Ok(f.verdict());
+    }
+    // The stream stays open; read until its first JSON-RPC message, then close it.
+    let mut reader = crate::http::SseReader::new(opened.response);
+    let deadline = tokio::time::Instant::now() + cx.http().timeout;
+    let mut first = None;
+    while first.is_none() {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if wait.is_zero() {
+            break;
+        }
+        match reader.next(wait).await {
+            Ok(Some(event)) => {
+                first = crate::http::messages_from_events(&[event])
+                    .0
+                    .into_iter()
+                    .next();
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    drop(reader);
+    let Some(first) = first else {
+        f.require(
+            false,
+            "the subscriptions/listen stream sent no message within the timeout",
+            Some(&ex),
+        );
+        return Ok(f.verdict());
+    };
+    let method = first.get("method").and_then(Value::as_str);
+    f.require(
+        method == Some("notifications/subscriptions/acknowledged"),
+        format!("the first message on the subscription stream is {method:?}, not notifications/subscriptions/acknowledged"),
+        Some(&ex),
+    );
+    if method == Some("notifications/subscriptions/acknowledged") {
+        let id = first.pointer("/params/_meta/io.modelcontextprotocol~1subscriptionId");
+        f.require(
+            id.is_some_and(|id| !id.is_null()),
+            "the acknowledgment has no io.modelcontextprotocol/subscriptionId in _meta",
+            Some(&ex),
+        );
+    }
     Ok(f.verdict())
 }

@@ -14,7 +14,7 @@ use rmcp::{
         ErrorCode, Implementation, InitializeRequestParams, InitializeResult,
         ListPromptsRequestMethod, ListPromptsResult, ListResourcesRequestMethod,
         ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
-        ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+        ServerCapabilities, ServerConfig, SubscriptionFilter, Tool, ToolAnnotations,
     },
     service::{NotificationContext, RequestContext},
 };
@@ -248,6 +248,16 @@ impl ServerHandler for ProfileServer {
             result.protocol_version = request.protocol_version.clone();
         }
         Ok(result)
+    }
+
+    /// 2026-07-28 `subscriptions/listen`: rmcp acknowledges the subscription (narrowed to
+    /// what the capabilities advertise) and keeps its stream open until the client closes
+    /// it. The tool list never changes, so nothing follows the acknowledgment.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
     }
 
     async fn list_tools(

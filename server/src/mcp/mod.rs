@@ -4,6 +4,7 @@
 
 mod handler;
 mod sse;
+mod stateless;
 mod streamable;
 
 pub use handler::ToolList;

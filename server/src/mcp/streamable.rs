@@ -258,9 +258,10 @@ async fn bind_sessions(
     } else {
         None
     };
+    let mut modern = None;
     let (request, stateless) = if method == Method::POST {
         let (mut parts, body) = request.into_parts();
-        let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        let Ok(mut bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
             return jsonrpc_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 -32600,
@@ -318,6 +319,16 @@ async fn bind_sessions(
         if stateless && let Some(early) = stateless_request_faults(config, &parts, &message) {
             return early;
         }
+        if let Some(refusal) = super::stateless::initialize_fault(config, &message) {
+            return refusal;
+        }
+        modern = super::stateless::classify(&parts, &message);
+        if let Some(modern) = &modern
+            && let Some(early) =
+                super::stateless::request_faults(config, modern, &mut parts, &mut bytes)
+        {
+            return early;
+        }
         (Request::from_parts(parts, Body::from(bytes)), stateless)
     } else {
         (request, false)
@@ -372,10 +383,20 @@ async fn bind_sessions(
     if stateless && rewrites_stateless_errors(config) && is_json(&response) {
         response = rewrite_stateless_error(config, response).await;
     }
+    if let Some(modern) = &modern {
+        let sent_session = session_id
+            .as_deref()
+            .and_then(|id| HeaderValue::from_str(id).ok());
+        response =
+            super::stateless::finish(&state, &caller, modern, sent_session.as_ref(), response)
+                .await;
+    }
     if response.status().is_client_error() && is_plain_text(&response) {
         return plain_text_to_jsonrpc(config, response).await;
     }
-    if method == Method::POST && is_event_stream(&response) {
+    // A subscription stream never ends by itself, so it is never read whole.
+    let subscription = modern.as_ref().is_some_and(|m| m.is_subscription());
+    if method == Method::POST && is_event_stream(&response) && !subscription {
         response = rewrite_event_stream(config, response).await;
         if let Some(session_id) = &session_id
             && crate::injected!(config, ResponsesOnGetStream)

@@ -1,0 +1,427 @@
+//! The 2026-07-28 (stateless) side of `/mcp`. rmcp serves these requests itself: it
+//! checks `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` against the body,
+//! requires the `_meta` fields, and maps the protocol errors to their HTTP statuses.
+//! This layer adds what rmcp leaves out (`X-Accel-Buffering: no` on SSE responses)
+//! and holds the faults that break the stateless transport for the suite's tests.
+
+use axum::{
+    body::{Body, Bytes, to_bytes},
+    http::{HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+};
+use rmcp::ServerHandler as _;
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion};
+use serde_json::{Value, json};
+
+use super::{handler::ProfileServer, jsonrpc_error};
+use crate::{AppState, http_util::ScopedBody, resource::Authenticated};
+
+const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
+const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
+const SESSION_HEADER: &str = super::streamable::SESSION_HEADER;
+/// The prefix of a Base64-encoded header value: `=?base64?<payload>?=`.
+const BASE64_PREFIX: &str = "=?base64?";
+const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+/// rmcp's own limit on bodies, so a rewritten response is never cut shorter.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// What the response side needs to know about a 2026-07-28 message.
+pub(super) struct Modern {
+    /// The JSON-RPC method, `None` for a response or error object.
+    method: Option<String>,
+    /// Whether it is a notification (a method without an id).
+    notification: bool,
+}
+
+impl Modern {
+    /// Whether it opens a `subscriptions/listen` stream, which lasts until the client
+    /// closes it and so must never be read to its end.
+    pub(super) fn is_subscription(&self) -> bool {
+        self.method.as_deref() == Some("subscriptions/listen")
+    }
+}
+
+/// Only with the `notification-before-subscription-ack` fault: the subscription stream
+/// sends `notifications/tools/list_changed` before its acknowledgment, and then ends.
+fn notification_before_ack(response: Response) -> Response {
+    let (parts, _) = response.into_parts();
+    let changed = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+    let ack = json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/subscriptions/acknowledged",
+        "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": "subscription"}}
+    });
+    event_stream(parts.status, &[changed], &ack, true)
+}
+
+/// Whether a POSTed message is a 2026-07-28 one: a request that carries its protocol
+/// version in `_meta`, or any message sent with `MCP-Protocol-Version: 2026-07-28` or
+/// later (notifications and responses have no `_meta` version of their own).
+pub(super) fn classify(parts: &Parts, message: &ClientJsonRpcMessage) -> Option<Modern> {
+    let header_is_modern = parts
+        .headers
+        .get(PROTOCOL_VERSION_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28.as_str());
+    let meta_version = matches!(message, ClientJsonRpcMessage::Request(request)
+        if request.request.get_meta().protocol_version().is_some());
+    if !(header_is_modern || meta_version) {
+        return None;
+    }
+    let value = serde_json::to_value(message).unwrap_or_default();
+    Some(Modern {
+        method: value
+            .get("method")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        notification: matches!(message, ClientJsonRpcMessage::Notification(_)),
+    })
+}
+
+/// The faults that act on a 2026-07-28 request before rmcp reads it. They rewrite the
+/// headers or the body (`bytes`), or answer in rmcp's place.
+pub(super) fn request_faults(
+    config: &crate::Config,
+    modern: &Modern,
+    parts: &mut Parts,
+    bytes: &mut Bytes,
+) -> Option<Response> {
+    let any = [
+        crate::injected!(config, McpMethodNotChecked),
+        crate::injected!(config, McpNameNotChecked),
+        crate::injected!(config, Base64McpNameNotDecoded),
+        crate::injected!(config, MissingVersionHeaderServedAsModern),
+        crate::injected!(config, MissingClientCapabilitiesAccepted),
+        crate::injected!(config, StatelessResponseObjectAccepted),
+    ];
+    if !any.contains(&true) {
+        return None;
+    }
+    let Ok(mut body) = serde_json::from_slice::<Value>(bytes) else {
+        return None;
+    };
+    let id = body.get("id").cloned().unwrap_or(Value::Null);
+    // A server that routes on the body alone never looks at `Mcp-Method`.
+    if crate::injected!(config, McpMethodNotChecked)
+        && let Some(value) = modern
+            .method
+            .as_deref()
+            .and_then(|method| HeaderValue::from_str(method).ok())
+    {
+        parts.headers.insert(METHOD_HEADER, value);
+    }
+    let name = body
+        .pointer("/params/name")
+        .or_else(|| body.pointer("/params/uri"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let sent_name = parts
+        .headers
+        .get(NAME_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let encoded = sent_name
+        .as_deref()
+        .is_some_and(|name| name.starts_with(BASE64_PREFIX));
+    // Nor at a plain `Mcp-Name`; Base64 ones are still decoded and compared.
+    if crate::injected!(config, McpNameNotChecked)
+        && !encoded
+        && let Some(value) = name
+            .as_deref()
+            .and_then(|name| HeaderValue::from_str(name).ok())
+    {
+        parts.headers.insert(NAME_HEADER, value);
+    }
+    // A server that compares the raw header: an encoded name never matches the body.
+    if crate::injected!(config, Base64McpNameNotDecoded) && encoded {
+        return Some(
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({
+                    "jsonrpc": "2.0",
+                    "id": id,
+                    "error": {"code": -32020, "message": "Mcp-Name does not match the body"}
+                })),
+            )
+                .into_response(),
+        );
+    }
+    let meta_version = body
+        .pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion")
+        .and_then(Value::as_str)
+        .and_then(|version| HeaderValue::from_str(version).ok());
+    // A missing header is taken from `_meta`, so the request is served as 2026-07-28.
+    if crate::injected!(config, MissingVersionHeaderServedAsModern)
+        && !parts.headers.contains_key(PROTOCOL_VERSION_HEADER)
+        && let Some(version) = meta_version
+    {
+        parts.headers.insert(PROTOCOL_VERSION_HEADER, version);
+    }
+    // Missing client capabilities count as none instead of a malformed request.
+    if crate::injected!(config, MissingClientCapabilitiesAccepted)
+        && let Some(meta) = body
+            .pointer_mut("/params/_meta")
+            .and_then(Value::as_object_mut)
+        && !meta.contains_key("io.modelcontextprotocol/clientCapabilities")
+    {
+        meta.insert(
+            "io.modelcontextprotocol/clientCapabilities".into(),
+            json!({}),
+        );
+        *bytes = Bytes::from(body.to_string());
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
+    if crate::injected!(config, StatelessResponseObjectAccepted) && modern.method.is_none() {
+        return Some(StatusCode::ACCEPTED.into_response());
+    }
+    None
+}
+
+/// Only with the `initialize-refused-without-versions` fault: the server acts as one
+/// that serves 2026-07-28 alone and refuses the handshake without saying which versions
+/// it supports.
+pub(super) fn initialize_fault(
+    config: &crate::Config,
+    message: &ClientJsonRpcMessage,
+) -> Option<Response> {
+    let ClientJsonRpcMessage::Request(request) = message else {
+        return None;
+    };
+    let initialize = matches!(request.request, ClientRequest::InitializeRequest(_));
+    (initialize && crate::injected!(config, InitializeRefusedWithoutVersions)).then(|| {
+        let id = serde_json::to_value(&request.id).unwrap_or_default();
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "error": {"code": -32600, "message": "initialize is not supported"}
+            })),
+        )
+            .into_response()
+    })
+}
+
+/// What every SSE response to a 2026-07-28 request gets, then the faults that rewrite
+/// the response.
+pub(super) async fn finish(
+    state: &AppState,
+    caller: &Authenticated,
+    modern: &Modern,
+    request_session: Option<&HeaderValue>,
+    mut response: Response,
+) -> Response {
+    let config = &state.config;
+    if modern.is_subscription() && is_event_stream(&response) {
+        if crate::injected!(config, NotificationBeforeSubscriptionAck) {
+            return notification_before_ack(response);
+        }
+        // A subscription lasts no longer than the token that opened it, like the
+        // standalone stream of the earlier revisions.
+        let (parts, body) = response.into_parts();
+        let mut body = ScopedBody::new(body).ended_by(caller.ended.clone());
+        if !crate::injected!(config, AcceptExpiredTokens) {
+            body = body.until(caller.expires_at);
+        }
+        response = Response::from_parts(parts, body.into_body());
+    }
+    if is_json(&response) && response.status() == StatusCode::OK {
+        response = name_the_server(state, response).await;
+    }
+    if is_event_stream(&response) {
+        // "When initiating an SSE stream, servers SHOULD include the
+        // `X-Accel-Buffering: no` header in the HTTP response" (2026-07-28 transports),
+        // so that proxies such as nginx pass each event on as it comes.
+        response
+            .headers_mut()
+            .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    response_faults(config, modern, request_session, response).await
+}
+
+/// "Servers SHOULD include the following `io.modelcontextprotocol/*` field in every
+/// result's `_meta`, unless specifically configured not to do so, to identify themselves
+/// without relying on any prior connection state: `io.modelcontextprotocol/serverInfo`"
+/// (2026-07-28 base protocol). rmcp puts it only into the `server/discover` result, so
+/// the JSON answers of the other methods get it here, with the same identity.
+async fn name_the_server(state: &AppState, response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return jsonrpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            -32603,
+            "Response too large",
+        );
+    };
+    let Ok(mut message) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let meta = result.entry("_meta").or_insert_with(|| json!({}));
+    let Some(meta) = meta.as_object_mut() else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    if !meta.contains_key(SERVER_INFO) {
+        let info = ProfileServer::new(state.clone()).get_info().server_info;
+        meta.insert(
+            SERVER_INFO.into(),
+            serde_json::to_value(info).unwrap_or_default(),
+        );
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(message.to_string()))
+}
+
+async fn response_faults(
+    config: &crate::Config,
+    modern: &Modern,
+    request_session: Option<&HeaderValue>,
+    mut response: Response,
+) -> Response {
+    let any = [
+        crate::injected!(config, StatelessEchoesSessionId),
+        crate::injected!(config, StatelessNotificationWithBody),
+        crate::injected!(config, StatelessRequestGets202),
+        crate::injected!(config, StatelessResultInArray),
+        crate::injected!(config, ResultWithoutResultType),
+        crate::injected!(config, ResultWithoutServerInfo),
+        crate::injected!(config, RequestOnResponseStream),
+        crate::injected!(config, SseWithoutAccelBuffering),
+        crate::injected!(config, LogWithoutLogLevel),
+        crate::injected!(config, RetiredErrorCode),
+    ];
+    if !any.contains(&true) {
+        return response;
+    }
+    if let Some(session) = request_session
+        && crate::injected!(config, StatelessEchoesSessionId)
+    {
+        response
+            .headers_mut()
+            .insert(SESSION_HEADER, session.clone());
+    }
+    if modern.notification
+        && response.status() == StatusCode::ACCEPTED
+        && crate::injected!(config, StatelessNotificationWithBody)
+    {
+        return (StatusCode::ACCEPTED, axum::Json(json!({"accepted": true}))).into_response();
+    }
+    let method = modern.method.as_deref().unwrap_or_default();
+    let rewrites = match method {
+        "tools/list" => [
+            crate::injected!(config, StatelessRequestGets202),
+            crate::injected!(config, StatelessResultInArray),
+            crate::injected!(config, ResultWithoutServerInfo),
+        ]
+        .contains(&true),
+        "tools/call" => [
+            crate::injected!(config, ResultWithoutResultType),
+            crate::injected!(config, RequestOnResponseStream),
+            crate::injected!(config, SseWithoutAccelBuffering),
+            crate::injected!(config, LogWithoutLogLevel),
+            crate::injected!(config, RetiredErrorCode),
+            crate::injected!(config, ResultWithoutServerInfo),
+        ]
+        .contains(&true),
+        _ => false,
+    };
+    if !rewrites || !is_json(&response) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return jsonrpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            -32603,
+            "Response too large",
+        );
+    };
+    let Ok(mut message) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    if let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) {
+        if method == "tools/call" && crate::injected!(config, ResultWithoutResultType) {
+            result.remove("resultType");
+        }
+        if crate::injected!(config, ResultWithoutServerInfo)
+            && let Some(meta) = result.get_mut("_meta").and_then(Value::as_object_mut)
+        {
+            meta.remove(SERVER_INFO);
+        }
+    }
+    if crate::injected!(config, RetiredErrorCode)
+        && message.pointer("/error/code") == Some(&json!(-32602))
+    {
+        // -32002 was "resource not found" before 2026-07-28 retired it.
+        message["error"]["code"] = json!(-32002);
+    }
+    let is_result = message.get("result").is_some();
+    if method == "tools/list" && is_result {
+        if crate::injected!(config, StatelessRequestGets202) {
+            // As if the response went out on some other stream.
+            return StatusCode::ACCEPTED.into_response();
+        }
+        if crate::injected!(config, StatelessResultInArray) {
+            message = json!([message]);
+        }
+    }
+    if method == "tools/call" && is_result {
+        let mut before = Vec::new();
+        if crate::injected!(config, RequestOnResponseStream) {
+            before.push(json!({"jsonrpc": "2.0", "id": "server-1", "method": "ping"}));
+        }
+        if crate::injected!(config, LogWithoutLogLevel) {
+            before.push(json!({
+                "jsonrpc": "2.0",
+                "method": "notifications/message",
+                "params": {"level": "info", "data": "calling GitHub"}
+            }));
+        }
+        let accel = !crate::injected!(config, SseWithoutAccelBuffering);
+        if !before.is_empty() || !accel {
+            return event_stream(parts.status, &before, &message, accel);
+        }
+    }
+    let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(message.to_string()))
+}
+
+/// An SSE response carrying `before`, then `last`, then its end.
+fn event_stream(status: StatusCode, before: &[Value], last: &Value, accel: bool) -> Response {
+    let mut text = String::new();
+    for message in before.iter().chain(std::iter::once(last)) {
+        text.push_str(&format!("event: message\ndata: {message}\n\n"));
+    }
+    let mut response = (status, Body::from(text)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if accel {
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    response
+}
+
+fn media_type(response: &Response) -> Option<&str> {
+    let value = response
+        .headers()
+        .get(header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    Some(value.split(';').next().unwrap_or(value).trim())
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    media_type(response) == Some("text/event-stream")
+}
+
+fn is_json(response: &Response) -> bool {
+    media_type(response) == Some("application/json")
+}
