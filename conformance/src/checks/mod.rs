@@ -15,6 +15,7 @@
 
 pub mod auth_3p;
 pub mod auth_asm;
+pub mod auth_cimd;
 pub mod auth_flow;
 pub mod auth_gen;
 pub mod auth_prm;
@@ -142,6 +143,7 @@ pub fn all() -> Vec<Check> {
     out.extend(auth_prm::checks());
     out.extend(auth_scope::checks());
     out.extend(auth_reg::checks());
+    out.extend(auth_cimd::checks());
     out.extend(auth_flow::checks());
     out.extend(auth_tok::checks());
     out.extend(auth_3p::checks());
