@@ -119,9 +119,11 @@ async fn start_authorization(state: &AppState, params: Vec<(String, String)>) ->
                 .redirect_uris
                 .iter()
                 .any(|registered| redirect_uri_matches(registered, requested));
-            let unchecked = crate::injected!(config, AcceptAnyRedirectUri)
-                || metadata_client && crate::injected!(config, CimdAnyRedirectUri);
-            if !registered && !unchecked {
+            let unchecked = [
+                crate::injected!(config, AcceptAnyRedirectUri),
+                crate::injected!(config, CimdAnyRedirectUri) && metadata_client,
+            ];
+            if !registered && !unchecked.contains(&true) {
                 return error_page(
                     "Invalid redirect URI",
                     "The redirect_uri does not match any redirect URI registered for this application.",

@@ -113,7 +113,7 @@ impl Cimd {
     ) -> Result<Arc<Client>, CimdError> {
         let url = check_client_id_url(config, client_id)?;
         if let Some(client) = self.cached(client_id) {
-            return Ok(remember(config, store, client)?);
+            return remember(config, store, client);
         }
         let (document, lifetime) = self.fetch(config, url).await?;
         let client = Arc::new(client_from_document(config, client_id, &document)?);
