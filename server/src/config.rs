@@ -30,6 +30,7 @@ pub mod vars {
     pub const MAX_CONNECTIONS: &str = "MCP_GITHUB_MAX_CONNECTIONS";
     pub const HEADER_TIMEOUT_SECS: &str = "MCP_GITHUB_HEADER_TIMEOUT_SECS";
     pub const BODY_TIMEOUT_SECS: &str = "MCP_GITHUB_BODY_TIMEOUT_SECS";
+    pub const CIMD_ALLOW_LOOPBACK: &str = "MCP_GITHUB_CIMD_ALLOW_LOOPBACK";
 }
 
 /// Every lifetime and timeout is capped at this, so that adding one to the current
@@ -129,6 +130,11 @@ pub struct Config {
     pub header_timeout: Duration,
     /// Time allowed for a request's whole body.
     pub body_timeout: Duration,
+    /// Test only: client ID metadata documents may be fetched from a loopback IP literal
+    /// (`http://127.0.0.1:PORT/...` or `https://`), where a test suite serves them. Host
+    /// names are still resolved and refused when they lead to a loopback, private or
+    /// link-local address, so `localhost` stays refused.
+    pub cimd_allow_loopback: bool,
     /// Test-only defects, each breaking exactly one requirement.
     #[cfg(feature = "fault-injection")]
     pub faults: std::collections::BTreeSet<crate::fault::Fault>,
@@ -149,6 +155,8 @@ pub enum ConfigError {
     InvalidSeconds { name: &'static str, value: String },
     #[error("{name} must be a positive whole number, got {value:?}")]
     InvalidCount { name: &'static str, value: String },
+    #[error("{name} must be true or false (or 1 or 0), got {value:?}")]
+    InvalidFlag { name: &'static str, value: String },
 }
 
 fn missing_credentials_message(missing: &[&'static str]) -> String {
@@ -229,6 +237,15 @@ impl Config {
             }
         };
 
+        let flag = |name: &'static str| -> Result<bool, ConfigError> {
+            match get(name).map(|value| value.to_ascii_lowercase()) {
+                None => Ok(false),
+                Some(value) if value == "1" || value == "true" => Ok(true),
+                Some(value) if value == "0" || value == "false" => Ok(false),
+                Some(value) => Err(ConfigError::InvalidFlag { name, value }),
+            }
+        };
+
         let base_url = match get(vars::SERVER_URL) {
             Some(value) => Url::parse(&value).map_err(|error| ConfigError::InvalidUrl {
                 name: vars::SERVER_URL,
@@ -286,6 +303,7 @@ impl Config {
             max_connections: count(vars::MAX_CONNECTIONS, 1_024)?,
             header_timeout: seconds(vars::HEADER_TIMEOUT_SECS, 10)?,
             body_timeout: seconds(vars::BODY_TIMEOUT_SECS, 30)?,
+            cimd_allow_loopback: flag(vars::CIMD_ALLOW_LOOPBACK)?,
             allowed_origins: get(vars::ALLOWED_ORIGINS)
                 .map(|list| {
                     list.split(',')

@@ -303,6 +303,33 @@ faults! {
     /// than the MCP rule, which only says what must be refused.
     StricterRedirectPolicy = "stricter-redirect-policy" => allowed ["AUTH-REG-03"],
 
+    // AUTH-CIMD: client ID metadata documents.
+
+    /// No support for client ID metadata documents: the metadata does not advertise it
+    /// and a URL `client_id` is an unknown client. CIMD is a SHOULD; the other AUTH-CIMD
+    /// checks skip.
+    NoCimd = "no-cimd" => ["AUTH-CIMD-01"],
+    /// A metadata document whose `client_id` is another URL than its own is accepted.
+    CimdSkipClientIdCheck = "cimd-skip-client-id-check" => ["AUTH-CIMD-02"],
+    /// For a client of a metadata document, any `redirect_uri` is accepted, listed in
+    /// the document or not.
+    CimdAnyRedirectUri = "cimd-any-redirect-uri" => ["AUTH-CIMD-03"],
+    /// A metadata document is read as its first JSON value: trailing bytes after it, which
+    /// make it invalid JSON, are ignored.
+    CimdFirstJsonValue = "cimd-first-json-value" => ["AUTH-CIMD-04"],
+    /// Every metadata document is cached for five minutes, `Cache-Control: no-store`
+    /// or not.
+    CimdIgnoresCacheHeaders = "cimd-ignores-cache-headers" => ["AUTH-CIMD-05"],
+    /// Metadata documents are fetched from any address and over plain http: no SSRF
+    /// protection.
+    CimdFetchAnyAddress = "cimd-fetch-any-address" => ["AUTH-CIMD-06"],
+    /// For a client of a metadata document, the consent page names the client but not
+    /// the redirect URI or its host.
+    CimdConsentHidesRedirectHost = "cimd-consent-hides-redirect-host" => ["AUTH-CIMD-07"],
+    /// The client of a metadata document is not kept for the token endpoint, which then
+    /// answers `invalid_client` to the code exchange.
+    CimdClientForgotten = "cimd-client-forgotten" => ["AUTH-CIMD-08"],
+
     // AUTH-FLOW: the authorization and token endpoints.
 
     /// `/authorize` issues codes without a `code_challenge`.
@@ -316,7 +343,7 @@ faults! {
     /// `/token` redeems a code for any client and any `redirect_uri`.
     UnboundCodes = "unbound-codes" => ["AUTH-FLOW-05"],
     /// `/authorize` redirects to a redirect URI the client never registered.
-    AcceptAnyRedirectUri = "accept-any-redirect-uri" => ["AUTH-FLOW-06"],
+    AcceptAnyRedirectUri = "accept-any-redirect-uri" => ["AUTH-FLOW-06"] also ["AUTH-CIMD-03"],
     /// An unknown `client_id` gets its error redirected to the `redirect_uri` it came with.
     RedirectUnknownClients = "redirect-unknown-clients" => ["AUTH-FLOW-07"],
     /// The final redirect to the client drops the client's `state`.

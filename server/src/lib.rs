@@ -61,6 +61,8 @@ pub(crate) struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<store::Store>,
     pub github: Arc<github::GitHubClient>,
+    /// Client ID metadata documents: the fetcher and its cache.
+    pub cimd: Arc<oauth::cimd::Cimd>,
     pub sessions: Arc<mcp::Sessions>,
     /// The identifiers a token's audience may name: this server's RFC 8707
     /// resources, computed once because the bearer check compares against them on
@@ -83,6 +85,7 @@ fn new_state(config: Config, shutdown: CancellationToken) -> AppState {
     let config = Arc::new(config);
     AppState {
         github: Arc::new(github::GitHubClient::new(&config)),
+        cimd: Arc::new(oauth::cimd::Cimd::new(&config)),
         store: Arc::new(store::Store::new(store::Limits::new(&config))),
         sessions: Arc::default(),
         // The bearer check relies on this order.

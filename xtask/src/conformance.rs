@@ -477,6 +477,11 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             .env("MCP_GITHUB_SERVER_URL", &base_url)
             .env("MCP_GITHUB_ACCESS_TOKEN_TTL_SECS", ttl.to_string())
             .dir(&root);
+        if matches!(options.target, Target::Rust) {
+            // The suite serves client ID metadata documents on a loopback IP literal, which
+            // the reference server refuses to fetch from without its test setting.
+            expression = expression.env("MCP_GITHUB_CIMD_ALLOW_LOOPBACK", "1");
+        }
         let shown = match launch.transport {
             Some(transport) => format!("the {name} target ({transport})"),
             None => format!("the {name} target"),

@@ -492,7 +492,9 @@ fn start_server(
         let mut expression = mock
             .apply_env(duct::cmd(&binaries.server, &args))
             .env("MCP_GITHUB_SERVER_URL", &base_url)
-            .env("MCP_GITHUB_UPSTREAM_TIMEOUT_SECS", UPSTREAM_TIMEOUT_SECS);
+            .env("MCP_GITHUB_UPSTREAM_TIMEOUT_SECS", UPSTREAM_TIMEOUT_SECS)
+            // The suite serves client ID metadata documents on a loopback IP literal.
+            .env("MCP_GITHUB_CIMD_ALLOW_LOOPBACK", "1");
         for (name, value) in &run.setup.env {
             expression = expression.env(name, value);
         }

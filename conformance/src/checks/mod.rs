@@ -16,6 +16,7 @@
 pub mod attacks;
 pub mod auth_3p;
 pub mod auth_asm;
+pub mod auth_cimd;
 pub mod auth_flow;
 pub mod auth_gen;
 pub mod auth_prm;
@@ -193,6 +194,7 @@ pub fn all() -> Vec<Check> {
     out.extend(auth_prm::checks());
     out.extend(auth_scope::checks());
     out.extend(auth_reg::checks());
+    out.extend(auth_cimd::checks());
     out.extend(auth_flow::checks());
     out.extend(auth_tok::checks());
     out.extend(auth_3p::checks());

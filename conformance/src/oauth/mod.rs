@@ -3,6 +3,7 @@
 //! the authorization-code + PKCE flow with token exchange and refresh ([`flow`]).
 
 pub mod browser;
+pub mod cimd_host;
 pub mod discovery;
 pub mod flow;
 pub mod registration;

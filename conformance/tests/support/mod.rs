@@ -63,6 +63,8 @@ pub async fn start_behind(
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
     env.push(("MCP_GITHUB_UPSTREAM_TIMEOUT_SECS".into(), "1".into()));
+    // The suite serves client ID metadata documents on a loopback IP literal.
+    env.push(("MCP_GITHUB_CIMD_ALLOW_LOOPBACK".into(), "1".into()));
     env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let mut config = Config::from_vars(env, url.clone()).expect("server configuration");
     config.faults = faults.iter().copied().collect();

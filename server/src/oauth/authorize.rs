@@ -14,7 +14,7 @@ use axum::{
 use serde::Deserialize;
 use url::Url;
 
-use super::{canonical_resource, client_redirect, register::is_loopback};
+use super::{canonical_resource, cimd::Cimd, client_redirect, register::is_loopback};
 use crate::{
     AppState, http_util,
     http_util::html_escape,
@@ -40,7 +40,7 @@ pub async fn authorize(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    start_authorization(&state, &headers, params)
+    start_authorization(&state, &headers, params).await
 }
 
 /// OAuth 2.1 lets clients send the authorization request as a form POST too.
@@ -49,7 +49,7 @@ pub async fn authorize_post(
     headers: HeaderMap,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
-    start_authorization(&state, &headers, params)
+    start_authorization(&state, &headers, params).await
 }
 
 fn error_page(title: &str, message: &str) -> Response {
@@ -75,7 +75,7 @@ fn single<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a s
     }
 }
 
-fn start_authorization(
+async fn start_authorization(
     state: &AppState,
     headers: &HeaderMap,
     params: Vec<(String, String)>,
@@ -93,7 +93,24 @@ fn start_authorization(
         }
         return error_page("Invalid request", "The client_id parameter is missing.");
     };
-    let Some(client) = state.store.client(client_id) else {
+    // A URL names a client ID metadata document (MCP 2025-11-25): the client is what the
+    // document says, fetched and validated before anything else is looked at.
+    let metadata_client = Cimd::handles(config, client_id);
+    let client = if metadata_client {
+        match state.cimd.client(config, &state.store, client_id).await {
+            Ok(client) => Some(client),
+            Err(error) => {
+                tracing::info!(%error, "client metadata document refused");
+                return error_page(
+                    "Invalid client",
+                    &format!("The application could not be identified (invalid_client): {error}."),
+                );
+            }
+        }
+    } else {
+        state.store.client(client_id)
+    };
+    let Some(client) = client else {
         if crate::injected!(config, RedirectUnknownClients) {
             return redirect_unverified(config, &params, "the client is not registered");
         }
@@ -111,7 +128,11 @@ fn start_authorization(
                 .redirect_uris
                 .iter()
                 .any(|registered| redirect_uri_matches(registered, requested));
-            if !registered && !crate::injected!(config, AcceptAnyRedirectUri) {
+            let unchecked = [
+                crate::injected!(config, AcceptAnyRedirectUri),
+                crate::injected!(config, CimdAnyRedirectUri) && metadata_client,
+            ];
+            if !registered && !unchecked.contains(&true) {
                 return error_page(
                     "Invalid redirect URI",
                     "The redirect_uri does not match any redirect URI registered for this application.",
@@ -430,6 +451,15 @@ fn consent_page(
         .ok()
         .and_then(|url| url.host_str().map(str::to_owned))
         .unwrap_or_default();
+    // Only with the `cimd-consent-hides-redirect-host` fault: for a client of a metadata
+    // document, the page does not say where the user will be sent back.
+    let hide_redirect = crate::injected!(state.config, CimdConsentHidesRedirectHost)
+        && Cimd::handles(&state.config, &client.client_id);
+    let (redirect_host, redirect_uri) = if hide_redirect {
+        (String::new(), String::new())
+    } else {
+        (redirect_host, pending.redirect_uri.clone())
+    };
     let client_name = client
         .client_name
         .as_deref()
@@ -455,7 +485,7 @@ fn consent_page(
         client_name = html_escape(client_name),
         client_id = html_escape(&client.client_id),
         redirect_host = html_escape(&redirect_host),
-        redirect_uri = html_escape(&pending.redirect_uri),
+        redirect_uri = html_escape(&redirect_uri),
         scope = html_escape(&pending.scope),
         github_scope = html_escape(&state.config.github.scope),
         action = html_escape(&state.config.url("/consent")),

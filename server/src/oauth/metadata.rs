@@ -103,6 +103,9 @@ fn document(state: &AppState) -> Value {
         "authorization_response_iss_parameter_supported": true,
     });
     if let Value::Object(fields) = &mut document {
+        if super::cimd::supported(config) {
+            fields.insert("client_id_metadata_document_supported".into(), json!(true));
+        }
         if crate::injected!(config, IssNotAdvertised) {
             fields.remove("authorization_response_iss_parameter_supported");
         }

@@ -3,6 +3,7 @@
 //! the token endpoint (OAuth 2.1 with PKCE) and revocation (RFC 7009).
 
 mod authorize;
+pub mod cimd;
 mod metadata;
 mod register;
 mod token;

@@ -19,8 +19,8 @@ use crate::{
 /// Registration is open to anyone, so everything a client stores is bounded: the
 /// body, the number and length of redirect URIs, the lists and the name.
 const MAX_BODY_BYTES: usize = 16 * 1024;
-const MAX_REDIRECT_URIS: usize = 10;
-const MAX_REDIRECT_URI_BYTES: usize = 512;
+pub(super) const MAX_REDIRECT_URIS: usize = 10;
+pub(super) const MAX_REDIRECT_URI_BYTES: usize = 512;
 /// Longer than any list of the values this server supports, duplicates included.
 const MAX_LIST_ITEMS: usize = 8;
 const MAX_CLIENT_NAME_CHARS: usize = 200;
@@ -272,7 +272,7 @@ fn string_list(
 /// The client's name as the consent page may show it: without control characters and
 /// without the bidirectional formatting characters that can make a name read as
 /// another (Trojan Source), and at most [`MAX_CLIENT_NAME_CHARS`] characters.
-fn displayable_name(name: &str) -> String {
+pub(super) fn displayable_name(name: &str) -> String {
     name.chars()
         .filter(|character| {
             !character.is_control()
@@ -293,7 +293,7 @@ fn displayable_name(name: &str) -> String {
 
 /// Redirect URIs must be https, or http on a loopback host (MCP authorization spec;
 /// RFC 8252 section 7.3 for native apps), and carry no fragment (RFC 6749 3.1.2).
-fn check_redirect_uri(uri: &str, allow_insecure: bool) -> Result<(), &'static str> {
+pub(super) fn check_redirect_uri(uri: &str, allow_insecure: bool) -> Result<(), &'static str> {
     let url = Url::parse(uri).map_err(|_| "not an absolute URL")?;
     if url.fragment().is_some() {
         return Err("a redirect URI must not contain a fragment");
