@@ -71,7 +71,10 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
         {
             status.set_type("known-failure");
         }
-        let mut case = TestCase::new(format!("{} [{}] {}", r.key, r.transport, r.title), status);
+        let mut case = TestCase::new(
+            format!("{} [{}] {}", r.versioned_key(), r.transport, r.title),
+            status,
+        );
         case.set_classname(format!("{}.{}", r.area, r.transport));
         case.set_time(Duration::from_millis(r.duration_ms));
         if let Outcome::Warn(e) = &r.outcome {
@@ -83,6 +86,12 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
         }
         case.add_property(Property::new("requirement", r.id));
         case.add_property(Property::new("level", r.level.to_string()));
+        if let Some(url) = r.source_url() {
+            case.add_property(Property::new("source", url));
+        }
+        if let Some(v) = r.version {
+            case.add_property(Property::new("version", v.as_str()));
+        }
         suites
             .entry(r.area)
             .or_insert_with(|| TestSuite::new(r.area))
