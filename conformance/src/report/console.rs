@@ -165,8 +165,8 @@ pub fn summary(report: &Report) -> String {
 }
 
 /// The version grid: per transport, an area per row and a version per column, each cell a
-/// symbol and a count (`✓12` all passed, `✗2` failed, `!1` errors, `~3` warned, `k1` known
-/// failures only, `·` nothing ran, blank: no check of the area at that version).
+/// symbol and a count (see [`super::Tally::symbol`]; blank: no check of the area at that
+/// version).
 pub fn grid(report: &Report) -> String {
     let grid = report.grid();
     let mut out = String::new();
@@ -175,7 +175,8 @@ pub fn grid(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "\nversions (✓ passed, ✗ failed, ! errors, ~ warned, k known, · skipped or blocked):"
+        "\nareas × versions (✓ passed, ✗ failed, ! errors, ~ warned, k known failures, · skipped \
+         or blocked only):"
     );
     for (transport, versions) in &grid.columns {
         let _ = write!(out, "\n  {transport:<16}");

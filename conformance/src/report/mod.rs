@@ -220,17 +220,20 @@ pub struct Grid {
 }
 
 impl Tally {
-    /// A cell in one symbol and a count: `✗2` failed, `!1` errors, `~3` warned, `✓12` passed,
-    /// `k1` known failures only, `·` nothing that ran (skipped or blocked only).
+    /// A cell in symbols and counts: `✗2` failed, `!1` errors, `✓12` passed (`✓11~1` with a
+    /// warning), `~3` warned only, `k1` known failures only, `·` nothing that ran (skipped or
+    /// blocked only).
     pub fn symbol(&self) -> String {
         if self.failed > 0 || self.stale > 0 {
             format!("✗{}", self.failed + self.stale)
         } else if self.errors > 0 {
             format!("!{}", self.errors)
-        } else if self.warned > 0 {
-            format!("~{}", self.warned)
+        } else if self.passed > 0 && self.warned > 0 {
+            format!("✓{}~{}", self.passed, self.warned)
         } else if self.passed > 0 {
             format!("✓{}", self.passed)
+        } else if self.warned > 0 {
+            format!("~{}", self.warned)
         } else if self.known > 0 {
             format!("k{}", self.known)
         } else {
@@ -238,9 +241,10 @@ impl Tally {
         }
     }
 
-    /// Whether nothing in the cell failed, errored, warned or is stale.
+    /// Whether the cell is green: nothing in it failed, errored or is a stale baseline entry
+    /// (a warning, a SHOULD or a note, does not fail a run, and shows as `~`).
     pub fn green(&self) -> bool {
-        self.failed == 0 && self.errors == 0 && self.warned == 0 && self.stale == 0
+        self.failed == 0 && self.errors == 0 && self.stale == 0
     }
 }
 
