@@ -293,10 +293,12 @@ pub async fn assess(cx: &Ctx) -> Assessment {
         )
     } else {
         // Nothing negotiated: what it serves is all there is. Protected resource metadata
-        // does not say which later version the server speaks, so the suite's own default is
-        // assumed; a server without it is a 2025-03-26 server, whatever it would negotiate.
+        // does not say which later version the server speaks, so every version is assumed
+        // (the checks of a version it does not speak then fail or are blocked, never spared);
+        // a server without it is a 2025-03-26 server, whatever it would negotiate.
+        let newest = Version::ALL[Version::ALL.len() - 1];
         let judged = if served_version >= Version::V2025_06_18 {
-            served_version.max(config.streamable_version)
+            newest
         } else {
             served_version
         };
@@ -565,6 +567,21 @@ pub fn place(
             .filter(|v| versions.contains(*v) && pinned(v))
             .filter(|v| stateless_only || Version::SESSION_ERA.contains(v))
             .collect();
+        let unknown = assessment
+            .transport(t)
+            .is_none_or(|v| v.negotiated.is_empty());
+        if at.is_empty() && unknown {
+            // The versions of this transport are unknown, not absent: the check runs once, as
+            // a check that does not depend on the version would.
+            return place(
+                assessment,
+                versions,
+                transport,
+                false,
+                authorization,
+                selected,
+            );
+        }
         if at.is_empty() {
             let how = assessment.transport(t).map_or("", |v| v.how.as_str());
             return Placement::Skip(format!(
