@@ -8,6 +8,9 @@
 //! reason = "no iss parameter yet (RFC 9207), tracked in #12"
 //! ```
 //!
+//! A check that runs at several protocol versions has a result per version; an entry matches
+//! all of them, or with `@VERSION` after the ID or key (`SHTTP-02@2025-06-18`) only that one.
+//!
 //! A listed check that fails or errors is reported as known and does not fail the run; a listed
 //! check that passes fails the run as stale, so the list shrinks as the target improves. Skipped
 //! and blocked checks leave their entry alone: they said nothing about the requirement.
@@ -46,6 +49,14 @@ impl Baseline {
                     entry.id
                 );
             }
+            if let Some((_, version)) = entry.id.split_once('@')
+                && version.parse::<crate::version::Version>().is_err()
+            {
+                bail!(
+                    "the baseline entry {} names an unknown version {version:?}",
+                    entry.id
+                );
+            }
             if let Some(t) = &entry.transport
                 && !matches!(t.as_str(), "sse" | "streamable-http" | "auth-server")
             {
@@ -75,7 +86,12 @@ impl Baseline {
     /// stale when it passed or only warned.
     pub fn mark(&self, r: &CheckResult) -> Option<BaselineMark> {
         let entry = self.known_failures.iter().find(|e| {
-            (e.id == r.key || e.id == r.id)
+            let (id, version) = match e.id.split_once('@') {
+                Some((id, version)) => (id, Some(version)),
+                None => (e.id.as_str(), None),
+            };
+            (id == r.key || id == r.id)
+                && version.is_none_or(|v| r.version.is_some_and(|at| at.as_str() == v))
                 && e.transport.as_deref().is_none_or(|t| t == r.transport)
         })?;
         match r.outcome {
@@ -110,6 +126,8 @@ mod tests {
             area: "AUTH-FLOW",
             level: crate::checks::Level::Must,
             versions: "26-07".into(),
+            version: Some(crate::version::Version::V2026_07_28),
+            per_version: false,
             transport,
             title: "t",
             outcome,
@@ -135,6 +153,7 @@ mod tests {
                 result("AUTH-FLOW-18", "streamable-http", fail),
             ],
             transcript: Default::default(),
+            assessment: None,
         };
         baseline.apply(&mut report);
         assert!(matches!(
@@ -156,6 +175,37 @@ mod tests {
             Some(BaselineMark::Stale { .. })
         ));
         assert!(!report.ok(), "a stale entry fails the run");
+    }
+
+    #[test]
+    fn an_entry_with_a_version_matches_only_that_version() {
+        use crate::version::Version;
+        let baseline = Baseline::parse(
+            "[[known-failure]]\nid = \"AUTH-FLOW-18@2025-06-18\"\nreason = \"r\"\n",
+        )
+        .unwrap();
+        let fail = Outcome::Fail(crate::checks::Evidence::default());
+        let mut at = result("AUTH-FLOW-18", "sse", fail);
+        at.version = Some(Version::V2025_06_18);
+        assert!(matches!(
+            baseline.mark(&at),
+            Some(BaselineMark::Known { .. })
+        ));
+        at.version = Some(Version::V2025_11_25);
+        assert!(
+            baseline.mark(&at).is_none(),
+            "another version is not listed"
+        );
+        let all =
+            Baseline::parse("[[known-failure]]\nid = \"AUTH-FLOW-18\"\nreason = \"r\"\n").unwrap();
+        assert!(
+            all.mark(&at).is_some(),
+            "an entry without a version matches every version"
+        );
+        assert!(
+            Baseline::parse("[[known-failure]]\nid = \"X-1@2099-01-01\"\nreason = \"r\"\n")
+                .is_err()
+        );
     }
 
     #[test]

@@ -88,6 +88,7 @@ pub mod mock;
 pub mod model;
 pub mod oauth;
 pub mod preflight;
+pub mod profile;
 pub mod redact;
 pub mod report;
 pub mod robustness;
@@ -105,21 +106,27 @@ pub use config::{SuiteConfig, Transport};
 pub use report::Report;
 pub use version::Version;
 
-use checks::{Check, Ctx, Evidence, Scope, Shared, Verdict};
+use checks::{Check, Ctx, Evidence, RunAt, Scope, Shared, Verdict};
 use http::trace::Trace;
 use http::{Http, Req};
 use mock::MockAdmin;
 use redact::Redactor;
 use report::{CheckResult, Outcome, transport_label};
 
-/// A check scheduled on one transport (or on the authorization server).
-#[derive(Clone, Copy)]
+/// A check scheduled on one transport (or on the authorization server), at one version.
+#[derive(Clone)]
 pub struct Planned {
     pub check: Check,
     pub transport: Option<Transport>,
+    /// The version the run is judged at, and whether it records the snapshot entries; no
+    /// version before the server's versions are known ([`plan`]).
+    pub at: RunAt,
+    /// Why the check does not run against this server (no version it applies to).
+    pub skip: Option<String>,
 }
 
-/// The checks a configuration selects, in catalogue order.
+/// The checks a configuration selects, in catalogue order, each once per transport: the plan
+/// before the server's versions are known (`--list`, the filters' preflight).
 pub fn plan(config: &SuiteConfig) -> Vec<Planned> {
     let mut out = Vec::new();
     for check in checks::all() {
@@ -143,6 +150,8 @@ pub fn plan(config: &SuiteConfig) -> Vec<Planned> {
             Scope::AuthServer => out.push(Planned {
                 check,
                 transport: None,
+                at: RunAt::default(),
+                skip: None,
             }),
             Scope::Transports(ts) => {
                 for t in &config.transports {
@@ -150,8 +159,62 @@ pub fn plan(config: &SuiteConfig) -> Vec<Planned> {
                         out.push(Planned {
                             check,
                             transport: Some(*t),
+                            at: RunAt::default(),
+                            skip: None,
                         });
                     }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The plan against a server whose versions are known: a check whose outcome can depend on the
+/// negotiated version ([`checks::per_version`]) once per version its transport negotiates and
+/// it applies to, any other check once at the newest version it applies to among those the
+/// server claims, and a check that applies to none of them once, as a skip with the reason.
+/// `--spec-version` pins the versions.
+pub fn plan_versions(config: &SuiteConfig, assessment: &profile::Assessment) -> Vec<Planned> {
+    let mut out = Vec::new();
+    for p in plan(config) {
+        let placement = profile::place(
+            assessment,
+            p.check.versions,
+            p.transport,
+            checks::per_version(&p.check),
+            checks::judges_authorization(&p.check),
+            &config.versions,
+        );
+        match placement {
+            profile::Placement::Skip(reason) => out.push(Planned {
+                skip: Some(reason),
+                ..p
+            }),
+            profile::Placement::Once(v) => out.push(Planned {
+                at: RunAt {
+                    version: Some(v),
+                    records: true,
+                },
+                ..p
+            }),
+            profile::Placement::Each(versions) => {
+                // The run at the version the suite negotiated before it discovered versions
+                // records the snapshot entries; without it, the newest.
+                let home = p
+                    .transport
+                    .map(|t| assessment.home(t, config.streamable_version));
+                let recorder = home
+                    .filter(|h| versions.contains(h))
+                    .or_else(|| versions.last().copied());
+                for v in versions {
+                    out.push(Planned {
+                        at: RunAt {
+                            version: Some(v),
+                            records: Some(v) == recorder,
+                        },
+                        ..p.clone()
+                    });
                 }
             }
         }
@@ -378,9 +441,21 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
         model: Default::default(),
         live_login,
         live_token_accepted: Default::default(),
+        assessment: Default::default(),
     });
 
-    let planned = plan(&config);
+    // What the server claims decides which checks run at which versions.
+    let assessment = Arc::new(
+        profile::assess(&Ctx {
+            shared: shared.clone(),
+            transport: None,
+            run: RunAt::default(),
+        })
+        .await,
+    );
+    let _ = shared.assessment.set(assessment.clone());
+
+    let planned = plan_versions(&config, &assessment);
     let jobs = config.jobs.max(1);
     // The robustness phase floods the server on purpose, so it runs after every other check
     // has finished: its load must not turn their waits into timeouts.
@@ -395,6 +470,7 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
                 let cx = Ctx {
                     shared: shared.clone(),
                     transport: p.transport,
+                    run: p.at,
                 };
                 // The robustness campaign is one long phase shared by its checks.
                 let timeout = match (&config.robustness, p.check.area()) {
@@ -439,6 +515,7 @@ pub async fn run(config: SuiteConfig) -> anyhow::Result<Report> {
         wall_time_ms: started.elapsed().as_millis() as u64,
         results,
         transcript: shared.transcript.clone(),
+        assessment: Some(assessment),
     };
     Ok(report)
 }
@@ -451,6 +528,10 @@ const MOCK_MAX_BODY: usize = 64 << 20;
 /// [`resolve_blocked`] has looked at the prerequisite.
 async fn run_check(p: Planned, cx: Ctx, timeout: Duration) -> (CheckResult, Option<&'static str>) {
     let t0 = Instant::now();
+    if let Some(reason) = p.skip.clone() {
+        let outcome = Outcome::Skip { reason };
+        return (result_of(p, outcome, t0, Vec::new()), None);
+    }
     let trace = Arc::new(Trace::for_check(p.check.id));
     let live = cx.config().live.clone();
     if let Some(reason) = live.as_ref().and_then(|l| checks::live_gate(&p.check, l)) {
@@ -538,6 +619,8 @@ fn result_of(p: Planned, outcome: Outcome, started: Instant, trace: Vec<String>)
         area: p.check.area(),
         level: p.check.level,
         versions: p.check.versions.to_string(),
+        version: p.at.version,
+        per_version: p.transport.is_some() && checks::per_version(&p.check),
         transport: transport_label(p.transport),
         title: p.check.title,
         outcome,
@@ -566,13 +649,34 @@ pub fn resolve_blocked(results: &mut [CheckResult], pending: &[Option<&'static s
         for &i in &open {
             let by = pending[i].unwrap_or_default();
             let transport = results[i].transport;
-            let prerequisite = results.iter().enumerate().find(|(j, r)| {
-                *j != i
-                    && r.key == by
-                    && (r.transport == transport
-                        || r.transport == transport_label(None)
-                        || transport == transport_label(None))
-            });
+            let version = results[i].version;
+            let candidates: Vec<(usize, &CheckResult)> = results
+                .iter()
+                .enumerate()
+                .filter(|(j, r)| {
+                    *j != i
+                        && r.key == by
+                        && (r.transport == transport
+                            || r.transport == transport_label(None)
+                            || transport == transport_label(None))
+                })
+                .collect();
+            // The prerequisite's run at the same version, when it has one; else its first run
+            // that failed, errored or was blocked (a check at a version the prerequisite does
+            // not run at), else its first run.
+            let prerequisite = candidates
+                .iter()
+                .find(|(_, r)| r.version == version)
+                .or_else(|| {
+                    candidates.iter().find(|(_, r)| {
+                        matches!(
+                            r.outcome,
+                            Outcome::Fail(_) | Outcome::Error(_) | Outcome::Blocked { .. }
+                        )
+                    })
+                })
+                .or_else(|| candidates.first())
+                .copied();
             let Some((j, prerequisite)) = prerequisite else {
                 continue;
             };

@@ -101,13 +101,14 @@ struct Args {
     /// Only these areas (AUTH-FLOW, SHTTP, ...), any case, repeatable or comma separated.
     #[arg(long = "area", value_name = "AREA")]
     areas: Vec<String>,
-    /// Only checks that apply to these MCP spec versions (2025-06-18, ...), repeatable
-    /// or comma separated.
+    /// Pin the MCP spec versions (2025-06-18, ...), repeatable or comma separated: only checks
+    /// that apply to one of them, each run at those only (without it, the suite runs a
+    /// version-dependent check at every version the server negotiates).
     #[arg(long = "spec-version", value_name = "VERSION", value_delimiter = ',')]
     versions: Vec<Version>,
-    /// Protocol version to negotiate on Streamable HTTP sessions. Default: the newest
-    /// session version among --spec-version (a run pinned to 2025-06-18 judges 2025-06-18
-    /// sessions), else 2025-11-25.
+    /// Protocol version a Streamable HTTP check negotiates when it runs at no version of its
+    /// own, and the version assumed there when none can be negotiated. Default: the newest
+    /// session version among --spec-version, else 2025-11-25.
     #[arg(long)]
     streamable_version: Option<Version>,
     /// Known failures of this target; a listed check that passes fails the run as stale.
@@ -473,6 +474,7 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
                 wall_time_ms: started.elapsed().as_millis() as u64,
                 results,
                 transcript: Default::default(),
+                assessment: None,
             };
             interrupted(&args, &partial, planned.len())?;
             return Ok(Ended::Interrupted);

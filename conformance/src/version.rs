@@ -48,6 +48,34 @@ impl Version {
     pub fn tag(self) -> &'static str {
         &self.as_str()[2..7]
     }
+
+    /// The releases that open a session with `initialize`, oldest first: what the suite
+    /// offers a server to find out which versions it negotiates.
+    pub const SESSION_ERA: [Version; 4] = [
+        Version::V2024_11_05,
+        Version::V2025_03_26,
+        Version::V2025_06_18,
+        Version::V2025_11_25,
+    ];
+
+    /// The first release with an authorization section (2025-03-26): a server that asks for
+    /// a token is judged at least by it.
+    pub const FIRST_WITH_AUTHORIZATION: Version = Version::V2025_03_26;
+
+    /// The versions a client may speak on a transport. HTTP+SSE is the 2024-11-05 transport,
+    /// kept by later servers for older clients, and gone with the sessions in 2026-07-28;
+    /// Streamable HTTP came in 2025-03-26.
+    pub fn on(transport: crate::config::Transport) -> &'static [Version] {
+        match transport {
+            crate::config::Transport::Sse => &Version::SESSION_ERA,
+            crate::config::Transport::StreamableHttp => &[
+                Version::V2025_03_26,
+                Version::V2025_06_18,
+                Version::V2025_11_25,
+                Version::V2026_07_28,
+            ],
+        }
+    }
 }
 
 impl fmt::Display for Version {
@@ -97,6 +125,11 @@ impl Versions {
 
     pub fn contains(self, v: Version) -> bool {
         self.from <= v && v <= self.to
+    }
+
+    /// Whether the range holds more than one release.
+    pub fn spans_several(self) -> bool {
+        self.from != self.to
     }
 }
 

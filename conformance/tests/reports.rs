@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use mcp_auth_conformance::Report;
-use mcp_auth_conformance::report::{Outcome, html, json, junit, sarif};
+use mcp_auth_conformance::report::{Outcome, console, html, json, junit, sarif};
 use mcp_github_server::Fault;
 use serde_json::Value;
 
@@ -93,6 +93,27 @@ async fn the_reports_of_a_real_run_are_valid_and_complete() {
             .is_some_and(|u| u.starts_with("https://")),
         "a result carries its requirement's link: {failing}"
     );
+    // Every result carries its version; the document the profile, the versions and the grid.
+    assert!(
+        document["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .all(|r| r.get("version").is_some()),
+        "every result has a version field"
+    );
+    assert!(
+        document["profile"]["name"].is_string() && document["profile"]["reason"].is_string(),
+        "the profile the server was judged by: {}",
+        document["profile"]
+    );
+    let grid = document["grid"].as_array().expect("the grid");
+    assert!(
+        grid.iter().any(|t| t["areas"]
+            .as_array()
+            .is_some_and(|areas| areas.iter().any(|a| a["area"] == "AUTH-GEN"))),
+        "the grid has the areas that ran"
+    );
     // The schema is not a formality: a report without its format is rejected.
     let mut broken = document.clone();
     broken.as_object_mut().expect("object").remove("format");
@@ -139,6 +160,12 @@ async fn the_reports_of_a_real_run_are_valid_and_complete() {
         xml.contains("expected, AUTH-GEN-01 MUST"),
         "the failure says what was expected"
     );
+    assert_eq!(
+        xml.matches("<property name=\"source\" value=\"https://")
+            .count(),
+        report.results.len(),
+        "every test case carries its requirement's source link"
+    );
 
     // Evidence: what was sent (with `>`), what came back (`<`), never Rust's Debug text.
     let failure = report
@@ -166,6 +193,20 @@ async fn the_reports_of_a_real_run_are_valid_and_complete() {
             }
         }
     }
+
+    // Console: every result's line ends its first line with the requirement's source link,
+    // and the summary says which profile the server was judged by and prints the grid.
+    for r in &report.results {
+        let line = console::line(r, false);
+        let first = line.lines().next().unwrap_or_default();
+        assert!(
+            first.ends_with('>') && first.contains("<https://"),
+            "{first}"
+        );
+    }
+    let summary = console::summary(&report);
+    assert!(summary.contains("judged by the "), "{summary}");
+    assert!(summary.contains("areas × versions"), "{summary}");
 
     // HTML: one page with the summary, the grid, and every check.
     let page = html::render(&report);
@@ -295,6 +336,8 @@ fn check_html(page: &str, report: &Report) {
     for section in [
         "id=\"summary\"",
         "id=\"grid\"",
+        "id=\"versions\"",
+        "class=\"profile\"",
         "id=\"checks\"",
         "id=\"filters\"",
     ] {

@@ -26,6 +26,8 @@ fn result(
         area: "X",
         level,
         versions: "all".into(),
+        version: None,
+        per_version: false,
         transport,
         title: "t",
         outcome,
@@ -49,6 +51,7 @@ fn report(results: Vec<CheckResult>) -> Report {
         wall_time_ms: 0,
         results,
         transcript: Default::default(),
+        assessment: None,
     }
 }
 

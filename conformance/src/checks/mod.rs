@@ -56,6 +56,7 @@ use crate::oauth::browser::{Browser, Consent, Script};
 use crate::oauth::discovery::{Discovery, Endpoints};
 use crate::oauth::flow::{self, AuthOutcome, AuthParams, Callback, Pkce, Tokens};
 use crate::oauth::registration::{self, Client, ClientKind};
+use crate::profile::{Assessment, Profile};
 use crate::snapshot::Transcript;
 use crate::version::{Version, Versions};
 
@@ -540,14 +541,46 @@ pub struct Shared {
     /// In live mode, whether each transport's endpoint accepts the user's token, found out
     /// by the first check that needs it.
     pub live_token_accepted: tokio::sync::Mutex<BTreeMap<Transport, bool>>,
+    /// What the server claims (versions, authorization profile), set once before the checks.
+    pub assessment: std::sync::OnceLock<Arc<Assessment>>,
 }
 
-/// A check's view of the run: the shared state and the transport it runs on (`None` for
-/// authorization-server checks).
+/// A check's view of the run: the shared state, the transport it runs on (`None` for
+/// authorization-server checks) and the version it runs at.
 #[derive(Clone)]
 pub struct Ctx {
     pub shared: Arc<Shared>,
     pub transport: Option<Transport>,
+    pub run: RunAt,
+}
+
+/// The version one run of a check is at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunAt {
+    /// The version the result is judged at; `None` before the versions are known.
+    pub version: Option<Version>,
+    /// This run records the check's snapshot entries: a check that runs at several versions
+    /// records once, at the version the suite negotiated before versions were discovered, so
+    /// the transcript does not depend on which run finishes first.
+    pub records: bool,
+}
+
+/// The areas whose checks judge the MCP layer, where the negotiated version decides what the
+/// server must do: they run once per version the transport negotiates.
+pub const PER_VERSION_AREAS: &[&str] = &["SHTTP", "SHTTP5", "SSE", "LIFE", "RPC", "TOOLS"];
+
+/// Authorization checks whose outcome can depend on the negotiated version (they judge
+/// requests inside a session): they run once per version too.
+pub const PER_VERSION_CHECKS: &[&str] = &["AUTH-GEN-02"];
+
+/// Whether `check` runs once per negotiated version on its transport.
+pub fn per_version(check: &Check) -> bool {
+    PER_VERSION_AREAS.contains(&check.area()) || PER_VERSION_CHECKS.contains(&check.key().as_str())
+}
+
+/// Whether `check` judges the authorization layer (skipped for a server that asks for none).
+pub fn judges_authorization(check: &Check) -> bool {
+    check.area().starts_with("AUTH-")
 }
 
 /// Which `resource` a login asks for.
@@ -636,6 +669,16 @@ impl Login {
 
     pub fn client(&self) -> &Client {
         &self.authorized.client
+    }
+
+    /// The login of a server that asks for no authorization: an empty token, which requests
+    /// leave out ([`Req::bearer`]).
+    pub fn without_token(http: &Http, server: &Url) -> Login {
+        let none = crate::config::LiveLogin {
+            source: "no authorization".into(),
+            ..Default::default()
+        };
+        Login::from_live(&none, http, server)
     }
 
     /// The user's login of a live run, in the shape checks use. Only its tokens (and the client,
@@ -745,11 +788,35 @@ impl Ctx {
         self.selected_versions().contains(&v)
     }
 
-    /// The protocol version the suite negotiates on this check's transport.
+    /// What the server claims; before it is known (while it is being found out), what the
+    /// suite assumes.
+    pub fn assessment(&self) -> Arc<Assessment> {
+        self.shared.assessment.get().cloned().unwrap_or_else(|| {
+            Arc::new(Assessment::assumed(
+                &self.config().transports,
+                self.config().streamable_version,
+            ))
+        })
+    }
+
+    /// The version this run of the check is judged at.
+    pub fn version(&self) -> Option<Version> {
+        self.run.version
+    }
+
+    /// The protocol version the suite negotiates in this check's `initialize`: the version the
+    /// check runs at when it is a session-era version of its transport, else the transport's
+    /// own (2024-11-05 on SSE, `--streamable-version` on Streamable HTTP) when the server
+    /// negotiates it, else the newest session-era version it negotiates there.
     pub fn protocol_version(&self) -> Version {
-        match self.transport() {
-            Transport::Sse => Version::V2024_11_05,
-            Transport::StreamableHttp => self.config().streamable_version,
+        let transport = self.transport();
+        match self.run.version {
+            Some(v) if Version::SESSION_ERA.contains(&v) && Version::on(transport).contains(&v) => {
+                v
+            }
+            _ => self
+                .assessment()
+                .home(transport, self.config().streamable_version),
         }
     }
 
@@ -771,7 +838,9 @@ impl Ctx {
     /// Records an entry in the snapshot transcript of this check's transport (or of the
     /// authorization server).
     pub fn record(&self, key: &str, value: Value) {
-        self.shared.transcript.record(self.transport, key, value);
+        if self.run.records {
+            self.shared.transcript.record(self.transport, key, value);
+        }
     }
 
     /// Records an exchange in normalized form.
@@ -941,6 +1010,15 @@ impl Ctx {
     /// default options returns it (or refuses when there is none), and any other login (a given
     /// user, an upstream fault, a client, scope, resource or state of its own) needs the mock.
     pub async fn login(&self, opts: LoginOptions) -> anyhow::Result<Login> {
+        if self
+            .shared
+            .assessment
+            .get()
+            .is_some_and(|a| a.profile == Profile::None)
+        {
+            // A server that asks for no authorization is used without a token.
+            return Ok(Login::without_token(self.http(), &self.config().url));
+        }
         if self.live() {
             return self.live_login(&opts).await;
         }

@@ -137,8 +137,8 @@ async fn run_campaign(cx: &Ctx, settings: &robustness::Settings) -> anyhow::Resu
     let mut _open_session = None;
     if cx.config().transports.contains(&Transport::Sse) {
         let sse = Ctx {
-            shared: cx.shared.clone(),
             transport: Some(Transport::Sse),
+            ..cx.clone()
         };
         let session = sse.open_sse(Some(login.access_token())).await?;
         // The live session's endpoint, and the same path with a session nobody opened.

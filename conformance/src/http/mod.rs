@@ -59,10 +59,14 @@ impl Req {
         self
     }
 
+    /// Adds `Authorization: Bearer` with the token; an empty token (the login of a server that
+    /// asks for no authorization) adds nothing.
     pub fn bearer(self, token: Option<&str>) -> Req {
         match token {
-            Some(token) => self.header("Authorization", format!("Bearer {token}")),
-            None => self,
+            Some(token) if !token.is_empty() => {
+                self.header("Authorization", format!("Bearer {token}"))
+            }
+            _ => self,
         }
     }
 

@@ -7,15 +7,22 @@ use super::{BaselineMark, CheckResult, Outcome, Report, Tally};
 
 /// One progress line, plus the evidence of a failure, error or warning indented below it. With
 /// `verbose`, failures and errors also show the check's last exchanges in full.
+/// The first line shows the outcome, the key, the transport, the version the check was judged
+/// at (`25-06`; `-` for a check that did not run), the level, the title and the requirement's
+/// source link.
 pub fn line(r: &CheckResult, verbose: bool) -> String {
     let mut out = format!(
-        "{:7}  {:<22} {:<15} {:<6} {}",
+        "{:7}  {:<22} {:<15} {:<5} {:<6} {}",
         r.outcome.word(),
         r.key,
         r.transport,
+        r.version.map_or("-", |v| v.tag()),
         r.level.to_string(),
         r.title
     );
+    if let Some(url) = r.source_url() {
+        let _ = write!(out, "  <{url}>");
+    }
     match &r.baseline {
         Some(BaselineMark::Known { reason }) => {
             let _ = write!(out, "  [known failure: {reason}]");
@@ -80,7 +87,7 @@ pub fn blocked(report: &Report) -> String {
     for ((by, transport), members) in report.blocked_by() {
         let names: Vec<String> = members
             .iter()
-            .map(|r| format!("{} [{}]", r.key, r.transport))
+            .map(|r| format!("{} [{}]", r.versioned_key(), r.transport))
             .collect();
         let _ = writeln!(out, "blocked by {by} [{transport}]: {}", names.join(", "));
     }
@@ -122,6 +129,19 @@ pub fn summary(report: &Report) -> String {
     for (level, t) in &by_level {
         row(&mut out, level, t);
     }
+    if let Some(assessment) = &report.assessment {
+        let _ = writeln!(out, "\n{}", assessment.line());
+        for t in &assessment.transports {
+            let _ = writeln!(
+                out,
+                "  {}: {} ({})",
+                t.transport,
+                crate::profile::list(&t.tested),
+                t.how
+            );
+        }
+    }
+    out.push_str(&grid(report));
     let failing: Vec<&CheckResult> = report
         .results
         .iter()
@@ -134,12 +154,48 @@ pub fn summary(report: &Report) -> String {
                 out,
                 "  {} {} [{}] {}",
                 r.outcome.word(),
-                r.key,
+                r.versioned_key(),
                 r.transport,
                 r.title
             );
         }
     }
     let _ = writeln!(out, "\n{}", report.summary_line());
+    out
+}
+
+/// The version grid: per transport, an area per row and a version per column, each cell a
+/// symbol and a count (see [`super::Tally::symbol`]; blank: no check of the area at that
+/// version).
+pub fn grid(report: &Report) -> String {
+    let grid = report.grid();
+    let mut out = String::new();
+    if grid.rows.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nareas × versions (✓ passed, ✗ failed, ! errors, ~ warned, k known failures, · skipped \
+         or blocked only):"
+    );
+    for (transport, versions) in &grid.columns {
+        let _ = write!(out, "\n  {transport:<16}");
+        for v in versions {
+            let _ = write!(out, " {:>6}", v.tag());
+        }
+        out.push('\n');
+        for row in grid.rows.iter().filter(|r| r.transport == *transport) {
+            let _ = write!(out, "  {:<16}", row.area);
+            for v in versions {
+                let cell = row
+                    .cells
+                    .iter()
+                    .find(|(at, _)| at == v)
+                    .map_or(String::new(), |(_, t)| t.symbol());
+                let _ = write!(out, " {cell:>6}");
+            }
+            out.push('\n');
+        }
+    }
     out
 }

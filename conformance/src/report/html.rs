@@ -116,6 +116,26 @@ fn render_with_notice(report: &Report, notice: Option<&str>) -> String {
             .unwrap_or_default(),
     );
 
+    // The profile the server was judged by, and the versions found per transport.
+    if let Some(a) = &report.assessment {
+        let _ = writeln!(
+            out,
+            "<p class=\"profile\">authorization profile <strong>{}</strong> (judged by {}): {}</p>",
+            escape(a.profile.name()),
+            a.judged_by,
+            escape(&a.reason)
+        );
+        for t in &a.transports {
+            let _ = writeln!(
+                out,
+                "<p class=\"meta\">{}: {} ({})</p>",
+                t.transport,
+                escape(&crate::profile::list(&t.tested)),
+                escape(&t.how)
+            );
+        }
+    }
+
     // The summary: one card per outcome that occurred.
     out.push_str("<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">\n");
     for (class, label) in OUTCOMES {
@@ -178,6 +198,7 @@ fn render_with_notice(report: &Report, notice: Option<&str>) -> String {
         );
     }
     out.push_str("</tbody></table></section>\n");
+    version_grid(&mut out, report);
 
     // The filters, shown only when the script runs (it removes `hidden`).
     let areas: BTreeSet<&str> = report.results.iter().map(|r| r.area).collect();
@@ -216,6 +237,54 @@ fn render_with_notice(report: &Report, notice: Option<&str>) -> String {
     out
 }
 
+/// The version grid: per transport, areas down and the versions its results were judged at
+/// across, each cell its counts, coloured by the worst outcome in it.
+fn version_grid(out: &mut String, report: &Report) {
+    let grid = report.grid();
+    if grid.rows.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"versions\"><h2>Areas × versions</h2>\n");
+    for (transport, versions) in &grid.columns {
+        let _ = write!(
+            out,
+            "<table class=\"grid\"><thead><tr><th>{}</th>",
+            escape(transport)
+        );
+        for v in versions {
+            let _ = write!(out, "<th>{v}</th>");
+        }
+        out.push_str("</tr></thead><tbody>\n");
+        for row in grid.rows.iter().filter(|r| r.transport == *transport) {
+            let _ = write!(out, "<tr><th>{}</th>", escape(row.area));
+            for v in versions {
+                match row.cells.iter().find(|(at, _)| at == v) {
+                    None => out.push_str("<td class=\"none\">–</td>"),
+                    Some((_, cell)) => {
+                        let worst = OUTCOMES
+                            .iter()
+                            .map(|(c, _)| *c)
+                            .find(|c| tally_count(cell, c) > 0)
+                            .unwrap_or("skip");
+                        let _ = write!(
+                            out,
+                            "<td class=\"o-{worst}\" title=\"{} passed, {} failed, {} errors, {} warned\">{}</td>",
+                            cell.passed,
+                            cell.failed,
+                            cell.errors,
+                            cell.warned,
+                            escape(&cell.symbol())
+                        );
+                    }
+                }
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody></table>\n");
+    }
+    out.push_str("</section>\n");
+}
+
 /// One check: a line with its outcome, and (open for failures and errors) the evidence and the
 /// requirement.
 fn check(out: &mut String, r: &CheckResult) {
@@ -230,7 +299,13 @@ fn check(out: &mut String, r: &CheckResult) {
         "<details class=\"check o-{class}\" data-outcome=\"{class}\" data-area=\"{area}\" \
          data-transport=\"{transport}\"{open}>\n<summary><span class=\"badge o-{class}\">{word}</span> \
          <code class=\"key\">{key}</code> <span class=\"transport\">{transport}</span> \
-         <span class=\"level\">{level}</span> {title}</summary>\n<div class=\"body\">\n",
+         <span class=\"version\">{version}</span> \
+         <span class=\"level\">{level}</span> {title}{link}</summary>\n<div class=\"body\">\n",
+        version = r.version.map_or("-", |v| v.as_str()),
+        link = r.source_url().map_or(String::new(), |url| format!(
+            " <a class=\"source\" href=\"{}\">source</a>",
+            escape(url)
+        )),
         area = escape(r.area),
         transport = escape(r.transport),
         word = if class == "known" {

@@ -88,7 +88,10 @@ fn build(report: &Report) -> quick_junit::Report {
         {
             status.set_type("known-failure");
         }
-        let mut case = TestCase::new(format!("{} [{}] {}", r.key, r.transport, r.title), status);
+        let mut case = TestCase::new(
+            format!("{} [{}] {}", r.versioned_key(), r.transport, r.title),
+            status,
+        );
         case.set_classname(format!("{}.{}", r.area, r.transport));
         case.set_time(Duration::from_millis(r.duration_ms));
         if let Outcome::Warn(e) = &r.outcome {
@@ -100,6 +103,12 @@ fn build(report: &Report) -> quick_junit::Report {
         }
         case.add_property(Property::new("requirement", r.id));
         case.add_property(Property::new("level", r.level.to_string()));
+        if let Some(url) = r.source_url() {
+            case.add_property(Property::new("source", url));
+        }
+        if let Some(v) = r.version {
+            case.add_property(Property::new("version", v.as_str()));
+        }
         suites
             .entry(r.area)
             .or_insert_with(|| TestSuite::new(r.area))

@@ -14,6 +14,8 @@ use serde::Serialize;
 
 use crate::checks::{Evidence, Level};
 use crate::config::Transport;
+use crate::profile::Assessment;
+use crate::version::Version;
 
 /// The tool's name and version, as every report names them.
 pub const TOOL_NAME: &str = "mcp-auth-conformance";
@@ -132,6 +134,13 @@ pub struct CheckResult {
     pub area: &'static str,
     pub level: Level,
     pub versions: String,
+    /// The version this run was judged at: a check whose outcome depends on the negotiated
+    /// version has a result per version; `None` for a check that did not run (no version it
+    /// applies to).
+    pub version: Option<Version>,
+    /// The check has a result per negotiated version (its key is shown with the version).
+    #[serde(skip)]
+    pub per_version: bool,
     pub transport: &'static str,
     pub title: &'static str,
     #[serde(flatten)]
@@ -146,6 +155,20 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
+    /// The key, with the version for a check that has a result per version
+    /// (`SHTTP-02@2025-06-18`), as baselines may name it: unique in a report per transport.
+    pub fn versioned_key(&self) -> String {
+        match self.version {
+            Some(v) if self.per_version => format!("{}@{v}", self.key),
+            _ => self.key.clone(),
+        }
+    }
+
+    /// The link to the requirement's source, from the catalogue.
+    pub fn source_url(&self) -> Option<&'static str> {
+        crate::catalogue::get(self.id).map(|r| r.url.as_str())
+    }
+
     /// Whether the outcome is a failure, or an error in a MUST check: what fails a run unless
     /// the baseline expects it.
     pub fn is_must_failure(&self) -> bool {
@@ -177,6 +200,57 @@ pub struct Report {
     /// The normalized transcript the checks recorded (see [`crate::snapshot`]).
     #[serde(skip)]
     pub transcript: std::sync::Arc<crate::snapshot::Transcript>,
+    /// What the server claims (versions per transport, the authorization profile it was
+    /// judged by); `None` for a run that ended before it was known.
+    #[serde(skip)]
+    pub assessment: Option<std::sync::Arc<Assessment>>,
+}
+
+/// One row of the version grid: an area on a transport, with a tally per version.
+#[derive(Debug, Clone, Serialize)]
+pub struct GridRow {
+    pub transport: &'static str,
+    pub area: &'static str,
+    /// The tally at each version the grid shows for the transport, in its column order.
+    pub cells: Vec<(Version, Tally)>,
+}
+
+/// The version grid: per transport (the authorization server too), the versions its results
+/// were judged at and a row per area. Checks that did not run (no version) are left out.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Grid {
+    /// Per transport, its columns.
+    pub columns: Vec<(&'static str, Vec<Version>)>,
+    pub rows: Vec<GridRow>,
+}
+
+impl Tally {
+    /// A cell in symbols and counts: `✗2` failed, `!1` errors, `✓12` passed (`✓11~1` with a
+    /// warning), `~3` warned only, `k1` known failures only, `·` nothing that ran (skipped or
+    /// blocked only).
+    pub fn symbol(&self) -> String {
+        if self.failed > 0 || self.stale > 0 {
+            format!("✗{}", self.failed + self.stale)
+        } else if self.errors > 0 {
+            format!("!{}", self.errors)
+        } else if self.passed > 0 && self.warned > 0 {
+            format!("✓{}~{}", self.passed, self.warned)
+        } else if self.passed > 0 {
+            format!("✓{}", self.passed)
+        } else if self.warned > 0 {
+            format!("~{}", self.warned)
+        } else if self.known > 0 {
+            format!("k{}", self.known)
+        } else {
+            "·".to_owned()
+        }
+    }
+
+    /// Whether the cell is green: nothing in it failed, errored or is a stale baseline entry
+    /// (a warning, a SHOULD or a note, does not fail a run, and shows as `~`).
+    pub fn green(&self) -> bool {
+        self.failed == 0 && self.errors == 0 && self.stale == 0
+    }
 }
 
 /// Counts by outcome.
@@ -226,6 +300,47 @@ impl Report {
             t.add(r);
         }
         t
+    }
+
+    /// The version grid (see [`Grid`]).
+    pub fn grid(&self) -> Grid {
+        let mut order: Vec<&'static str> = Vec::new();
+        let mut columns: std::collections::BTreeMap<
+            &'static str,
+            std::collections::BTreeSet<Version>,
+        > = Default::default();
+        let mut cells: std::collections::BTreeMap<(&'static str, &'static str, Version), Tally> =
+            Default::default();
+        let mut areas: Vec<(&'static str, &'static str)> = Vec::new();
+        for r in &self.results {
+            let Some(v) = r.version else { continue };
+            if !order.contains(&r.transport) {
+                order.push(r.transport);
+            }
+            columns.entry(r.transport).or_default().insert(v);
+            cells.entry((r.transport, r.area, v)).or_default().add(r);
+            if !areas.contains(&(r.transport, r.area)) {
+                areas.push((r.transport, r.area));
+            }
+        }
+        // Transports as the report lists them, the authorization server last.
+        order.sort_by_key(|t| (*t == transport_label(None), *t));
+        let mut grid = Grid::default();
+        for t in order {
+            let versions: Vec<Version> = columns[t].iter().copied().collect();
+            for (_, area) in areas.iter().filter(|(at, _)| *at == t) {
+                grid.rows.push(GridRow {
+                    transport: t,
+                    area,
+                    cells: versions
+                        .iter()
+                        .filter_map(|v| cells.get(&(t, *area, *v)).map(|c| (*v, *c)))
+                        .collect(),
+                });
+            }
+            grid.columns.push((t, versions));
+        }
+        grid
     }
 
     /// True when no MUST failed or errored outside the baseline and no baseline entry is stale.

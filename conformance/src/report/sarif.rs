@@ -129,9 +129,10 @@ fn result(r: &CheckResult, rule_index: usize, artifact: &str) -> Option<Value> {
         Outcome::Warn(e) => (e, "warning"),
         _ => return None,
     };
+    let key = r.versioned_key();
     let mut text = format!(
         "{} [{}] {}: {}: {}",
-        r.key,
+        key,
         r.transport,
         r.title,
         r.outcome.word().to_lowercase(),
@@ -144,7 +145,8 @@ fn result(r: &CheckResult, rule_index: usize, artifact: &str) -> Option<Value> {
     if let Some(why) = super::requirement_text(r.id) {
         text.push_str(&format!("\n\nexpected, {} {why}", r.id));
     }
-    let identity = format!("{}|{}|{}", r.key, r.transport, artifact);
+    // A check with a result per version is one finding per version.
+    let identity = format!("{}|{}|{}", key, r.transport, artifact);
     let hash = Sha256::digest(identity.as_bytes());
     let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
     let mut result = json!({
@@ -162,13 +164,15 @@ fn result(r: &CheckResult, rule_index: usize, artifact: &str) -> Option<Value> {
         }],
         "partialFingerprints": {
             "primaryLocationLineHash": format!("{hex}:1"),
-            "mcpAuthConformance/v1": format!("{}|{}", r.key, r.transport),
+            "mcpAuthConformance/v1": format!("{}|{}", key, r.transport),
         },
         "properties": {
             "key": r.key,
             "transport": r.transport,
             "outcome": r.outcome.word().to_lowercase(),
             "versions": r.versions,
+            "version": r.version,
+            "source": r.source_url(),
         },
     });
     // A failure the baseline expects is a suppressed result: viewers show it as dismissed.

@@ -107,7 +107,10 @@ pub async fn run(config: SuiteConfig) -> Report {
             println!("{}", mcp_auth_conformance::report::console::line(r, true));
         }
     }
-    println!("{}", report.summary_line());
+    println!(
+        "{}",
+        mcp_auth_conformance::report::console::summary(&report)
+    );
     report
 }
 
