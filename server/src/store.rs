@@ -152,6 +152,17 @@ struct RedeemedCode {
     client_id: String,
 }
 
+/// The GitHub profile last read for a grant, kept with the grant (so never shared
+/// with another user's grant, and gone with it) to be revalidated conditionally.
+#[derive(Debug, Clone)]
+pub struct CachedProfile {
+    pub profile: Arc<serde_json::Value>,
+    /// GitHub's `ETag` for it, for `If-None-Match`.
+    pub etag: Option<String>,
+    /// When GitHub last confirmed it (200 or 304).
+    pub checked_at: Instant,
+}
+
 /// A grant and everything issued from it, so revoking it touches only its own entries.
 #[derive(Debug)]
 struct GrantEntry {
@@ -159,6 +170,7 @@ struct GrantEntry {
     /// Digests of its access tokens, refresh tokens and rotated-out refresh tokens.
     tokens: HashSet<[u8; 32]>,
     ended: CancellationToken,
+    profile: Option<CachedProfile>,
 }
 
 /// A map whose entries expire, with an index ordered by expiry: pruning pops only
@@ -443,6 +455,7 @@ impl Store {
                 grant,
                 tokens: HashSet::new(),
                 ended: CancellationToken::new(),
+                profile: None,
             },
             deadline(now, self.limits.grant_ttl),
         );
@@ -521,11 +534,20 @@ impl Store {
         Some((token, grant))
     }
 
-    pub fn grant(&self, grant_id: &str) -> Option<Grant> {
+    /// A live grant with the profile last read for it, if any.
+    pub fn grant_with_profile(&self, grant_id: &str) -> Option<(Grant, Option<CachedProfile>)> {
         self.maps()
             .grants
             .get(&grant_id.to_owned())
-            .map(|entry| entry.grant.clone())
+            .map(|entry| (entry.grant.clone(), entry.profile.clone()))
+    }
+
+    /// Keeps a profile GitHub confirmed for a grant; nothing when the grant has ended
+    /// meanwhile.
+    pub fn cache_profile(&self, grant_id: &str, profile: CachedProfile) {
+        if let Some(entry) = self.maps().grants.get_mut(&grant_id.to_owned()) {
+            entry.profile = Some(profile);
+        }
     }
 
     /// Whether any live grant holds this GitHub token: lets the resource server name a
