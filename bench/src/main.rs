@@ -180,7 +180,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             timeout_s,
             deadline_s,
         } => {
-            let login = login::login(&url, &resource(&url)).await?;
+            // The server takes a token for its SSE endpoint only if it was issued for
+            // that endpoint or for the whole server (RFC 8707), not for `/mcp`.
+            let sse_resource = format!("{}/sse", url.as_str().trim_end_matches('/'));
+            let login = login::login(&url, &sse_resource).await?;
             let line = scale::run(scale::Options {
                 endpoint: Endpoint::from_url(&url)?,
                 sse_path: "/sse".into(),
