@@ -48,6 +48,9 @@ enum Command {
     Login {
         #[arg(long)]
         url: Url,
+        /// The RFC 8707 resource the token is for (default: the server's `/mcp`).
+        #[arg(long)]
+        resource: Option<String>,
     },
     /// Throughput and latency of authenticated requests: one cell, one JSON line.
     /// The access token comes from MCP_BENCH_TOKEN (see `login`).
@@ -131,8 +134,12 @@ fn resource(url: &Url) -> String {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Ceiling { port } => ceiling::serve(port).await,
-        Command::Login { url } => {
-            let login = login::login(&url, &resource(&url)).await?;
+        Command::Login {
+            url,
+            resource: wanted,
+        } => {
+            let resource = wanted.unwrap_or_else(|| resource(&url));
+            let login = login::login(&url, &resource).await?;
             println!(
                 "{}",
                 serde_json::json!({"access_token": login.access_token})
