@@ -48,6 +48,9 @@ enum Command {
     Login {
         #[arg(long)]
         url: Url,
+        /// The RFC 8707 resource the token is for (default: the server's `/mcp`).
+        #[arg(long)]
+        resource: Option<String>,
     },
     /// Throughput and latency of authenticated requests: one cell, one JSON line.
     /// The access token comes from MCP_BENCH_TOKEN (see `login`).
@@ -131,8 +134,12 @@ fn resource(url: &Url) -> String {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Ceiling { port } => ceiling::serve(port).await,
-        Command::Login { url } => {
-            let login = login::login(&url, &resource(&url)).await?;
+        Command::Login {
+            url,
+            resource: wanted,
+        } => {
+            let resource = wanted.unwrap_or_else(|| resource(&url));
+            let login = login::login(&url, &resource).await?;
             println!(
                 "{}",
                 serde_json::json!({"access_token": login.access_token})
@@ -180,7 +187,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             timeout_s,
             deadline_s,
         } => {
-            let login = login::login(&url, &resource(&url)).await?;
+            // The server takes a token for its SSE endpoint only if it was issued for
+            // that endpoint or for the whole server (RFC 8707), not for `/mcp`.
+            let sse_resource = format!("{}/sse", url.as_str().trim_end_matches('/'));
+            let login = login::login(&url, &sse_resource).await?;
             let line = scale::run(scale::Options {
                 endpoint: Endpoint::from_url(&url)?,
                 sse_path: "/sse".into(),

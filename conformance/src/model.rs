@@ -421,8 +421,8 @@ fn pick<T>(items: &[T], i: usize) -> Option<usize> {
 /// A context on a given transport, for the helpers that open sessions and probe.
 fn on(cx: &Ctx, transport: Transport) -> Ctx {
     Ctx {
-        shared: cx.shared.clone(),
         transport: Some(transport),
+        ..cx.clone()
     }
 }
 

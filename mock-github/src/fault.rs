@@ -44,6 +44,14 @@ pub enum Fault {
     /// `GET /user` answers HTTP 502: GitHub failing while a logged-in user calls a tool.
     #[serde(rename = "user_5xx_after_login")]
     User5xxAfterLogin,
+    /// The login goes through, then every later `GET /user` answers 403 with
+    /// `x-ratelimit-remaining: 0`: the user's primary rate limit is used up.
+    #[serde(rename = "user_403_rate_limit_after_login")]
+    User403RateLimitAfterLogin,
+    /// The login goes through, then every later `GET /user` answers 429 with `retry-after`:
+    /// a secondary rate limit.
+    #[serde(rename = "user_429_after_login")]
+    User429AfterLogin,
     /// The token is issued normally, but `GET /user` answers only after the slow delay.
     #[serde(rename = "user_timeout")]
     UserTimeout,
@@ -75,6 +83,8 @@ impl Fault {
         Fault::User401,
         Fault::User5xx,
         Fault::User5xxAfterLogin,
+        Fault::User403RateLimitAfterLogin,
+        Fault::User429AfterLogin,
         Fault::UserTimeout,
         Fault::UserMalformed,
     ];
@@ -90,6 +100,8 @@ impl Fault {
             Fault::User401 => "user_401",
             Fault::User5xx => "user_5xx",
             Fault::User5xxAfterLogin => "user_5xx_after_login",
+            Fault::User403RateLimitAfterLogin => "user_403_rate_limit_after_login",
+            Fault::User429AfterLogin => "user_429_after_login",
             Fault::UserTimeout => "user_timeout",
             Fault::UserMalformed => "user_malformed",
         }
@@ -105,6 +117,8 @@ impl Fault {
             Fault::User401
             | Fault::User5xx
             | Fault::User5xxAfterLogin
+            | Fault::User403RateLimitAfterLogin
+            | Fault::User429AfterLogin
             | Fault::UserTimeout
             | Fault::UserMalformed => FaultStage::User,
         }
@@ -121,6 +135,12 @@ impl Fault {
             Fault::User401 => "GET /user answers 401 Bad credentials",
             Fault::User5xx => "GET /user answers 502 with an HTML body",
             Fault::User5xxAfterLogin => "GET /user works once (the login), then answers 502",
+            Fault::User403RateLimitAfterLogin => {
+                "GET /user works once (the login), then answers 403 with x-ratelimit-remaining: 0"
+            }
+            Fault::User429AfterLogin => {
+                "GET /user works once (the login), then answers 429 with retry-after"
+            }
             Fault::UserTimeout => "GET /user answers only after the slow delay",
             Fault::UserMalformed => "GET /user answers 200 with a non-JSON body",
         }

@@ -34,6 +34,8 @@ const AUTHORIZE_ERRORS_DOC: &str =
     "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-authorization-request-errors";
 const USER_DOC: &str = "https://docs.github.com/rest/users/users#get-the-authenticated-user";
 const REST_DOC: &str = "https://docs.github.com/rest";
+const RATE_LIMIT_DOC: &str =
+    "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api";
 const USER_AGENT_DOC: &str =
     "https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required";
 
@@ -487,21 +489,39 @@ fn api(state: &State, request: &Request) -> ResponseTemplate {
         return bad_credentials();
     };
 
+    let token = bearer_token(request).unwrap_or_default();
+    let after_login = issued.profile_reads > 0;
     match issued.fault {
         Some(Fault::User401) => bad_credentials(),
         Some(Fault::User5xx) => ResponseTemplate::new(502).set_body_raw(BAD_GATEWAY_PAGE, HTML),
-        Some(Fault::User5xxAfterLogin) if issued.profile_reads > 0 => {
+        Some(Fault::User5xxAfterLogin) if after_login => {
             ResponseTemplate::new(502).set_body_raw(BAD_GATEWAY_PAGE, HTML)
         }
+        Some(Fault::User403RateLimitAfterLogin) if after_login => {
+            primary_rate_limit_exceeded(&user.profile)
+        }
+        Some(Fault::User429AfterLogin) if after_login => secondary_rate_limit_exceeded(),
         Some(Fault::UserMalformed) => ResponseTemplate::new(200).set_body_raw(MALFORMED_BODY, JSON),
         fault => {
-            let response = json_response(200, &user.profile)
-                .insert_header("x-oauth-scopes", header_value(&issued.scope))
-                .insert_header("x-accepted-oauth-scopes", HeaderValue::from_static(""))
-                .insert_header(
-                    "x-github-media-type",
-                    HeaderValue::from_static("github.v3; format=json"),
-                );
+            let etag = profile_etag(&user.profile, &issued.scope);
+            // GitHub answers a matching `If-None-Match` with 304 and no body, and does not
+            // count it against the rate limit.
+            let response =
+                if header(request, "if-none-match").is_some_and(|tags| etag_matches(tags, &etag)) {
+                    with_rate_limit_headers(ResponseTemplate::new(304), issued.counted_reads)
+                        .insert_header("etag", header_value(&etag))
+                } else {
+                    let used = state.count_against_rate_limit(token);
+                    with_rate_limit_headers(json_response(200, &user.profile), used)
+                        .insert_header("etag", header_value(&etag))
+                        .insert_header("x-oauth-scopes", header_value(&issued.scope))
+                        .insert_header("x-accepted-oauth-scopes", HeaderValue::from_static(""))
+                        .insert_header(
+                            "x-github-media-type",
+                            HeaderValue::from_static("github.v3; format=json"),
+                        )
+                };
+            // A slow GitHub is slow for conditional requests too.
             if fault == Some(Fault::UserTimeout) {
                 response.set_delay(state.config.slow_delay)
             } else {
@@ -509,6 +529,86 @@ fn api(state: &State, request: &Request) -> ResponseTemplate {
             }
         }
     }
+}
+
+/// The requests an hour GitHub allows a user token.
+const RATE_LIMIT: u32 = 5_000;
+
+/// When the mock's rate-limit window resets: the mock's limits never run out over time,
+/// so this is always about a minute away.
+fn rate_limit_reset() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or_default()
+        + 60
+}
+
+/// GitHub's rate-limit headers, on every API answer.
+fn with_rate_limit_headers(response: ResponseTemplate, used: u32) -> ResponseTemplate {
+    let used = used.min(RATE_LIMIT);
+    response
+        .insert_header("x-ratelimit-limit", header_value(&RATE_LIMIT.to_string()))
+        .insert_header(
+            "x-ratelimit-remaining",
+            header_value(&(RATE_LIMIT - used).to_string()),
+        )
+        .insert_header("x-ratelimit-used", header_value(&used.to_string()))
+        .insert_header(
+            "x-ratelimit-reset",
+            header_value(&rate_limit_reset().to_string()),
+        )
+        .insert_header("x-ratelimit-resource", HeaderValue::from_static("core"))
+}
+
+/// A weak validator over what the answer depends on: the profile and the token's scopes.
+fn profile_etag(profile: &serde_json::Value, scope: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(profile).unwrap_or_default());
+    hasher.update(scope.as_bytes());
+    let digest = hasher.finalize();
+    let hex: String = digest[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("W/\"{hex}\"")
+}
+
+/// Whether `If-None-Match` names the current validator; weak comparison, as GitHub does.
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    if_none_match
+        .split(',')
+        .any(|tag| tag.trim() == "*" || opaque(tag) == opaque(etag))
+}
+
+/// GitHub's answer when a user token's hourly limit is used up.
+fn primary_rate_limit_exceeded(profile: &serde_json::Value) -> ResponseTemplate {
+    with_rate_limit_headers(
+        json_response(
+            403,
+            &serde_json::json!({
+                "message": format!("API rate limit exceeded for user ID {}.", profile["id"]),
+                "documentation_url": RATE_LIMIT_DOC,
+                "status": "403",
+            }),
+        ),
+        RATE_LIMIT,
+    )
+}
+
+/// GitHub's answer to too many requests in a short time (a secondary rate limit).
+fn secondary_rate_limit_exceeded() -> ResponseTemplate {
+    json_response(
+        429,
+        &serde_json::json!({
+            "message": "You have exceeded a secondary rate limit. Please wait a few minutes \
+                        before you try again.",
+            "documentation_url": RATE_LIMIT_DOC,
+            "status": "429",
+        }),
+    )
+    .insert_header("retry-after", HeaderValue::from_static("60"))
 }
 
 /// The token from `Authorization: Bearer <t>` or GitHub's older `Authorization: token <t>`.

@@ -59,6 +59,9 @@ pub struct IssuedToken {
     /// How many times `GET /user` was called with it.
     #[serde(default)]
     pub profile_reads: u32,
+    /// How many of those counted against the rate limit: every answer but a 304.
+    #[serde(default)]
+    pub counted_reads: u32,
 }
 
 /// The mutable part of the state, behind one lock.
@@ -175,6 +178,7 @@ impl State {
             scope: grant.scope.clone(),
             revoked: false,
             profile_reads: 0,
+            counted_reads: 0,
         };
         let mut inner = self.lock();
         inner.tokens.insert(token.clone(), issued);
@@ -195,6 +199,18 @@ impl State {
         let before = issued.clone();
         issued.profile_reads += 1;
         Some(before)
+    }
+
+    /// Counts a `GET /user` against the token's rate limit and returns how many have counted.
+    pub fn count_against_rate_limit(&self, token: &str) -> u32 {
+        let mut inner = self.lock();
+        match inner.tokens.get_mut(token) {
+            Some(issued) => {
+                issued.counted_reads += 1;
+                issued.counted_reads
+            }
+            None => 0,
+        }
     }
 
     /// Marks a token revoked; returns whether the mock knew it.

@@ -560,6 +560,8 @@ async fn check_fault(github: &MockGitHub, fault: Fault) {
         Fault::User401
         | Fault::User5xx
         | Fault::User5xxAfterLogin
+        | Fault::User403RateLimitAfterLogin
+        | Fault::User429AfterLogin
         | Fault::UserTimeout
         | Fault::UserMalformed => {
             let body: Value = token_request.send().await.unwrap().json().await.unwrap();
@@ -588,6 +590,21 @@ async fn check_fault(github: &MockGitHub, fault: Fault) {
                         retry.send().await.unwrap().status(),
                         StatusCode::BAD_GATEWAY
                     );
+                }
+                Fault::User403RateLimitAfterLogin => {
+                    let retry = user_request.try_clone().unwrap();
+                    assert_eq!(user_request.send().await.unwrap().status(), StatusCode::OK);
+                    let limited = retry.send().await.unwrap();
+                    assert_eq!(limited.status(), StatusCode::FORBIDDEN);
+                    assert_eq!(limited.headers()["x-ratelimit-remaining"], "0");
+                    assert!(limited.headers().contains_key("x-ratelimit-reset"));
+                }
+                Fault::User429AfterLogin => {
+                    let retry = user_request.try_clone().unwrap();
+                    assert_eq!(user_request.send().await.unwrap().status(), StatusCode::OK);
+                    let limited = retry.send().await.unwrap();
+                    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+                    assert_eq!(limited.headers()["retry-after"], "60");
                 }
                 Fault::UserTimeout => {
                     let err = user_request.send().await.unwrap_err();
@@ -867,4 +884,34 @@ fn the_mock_can_be_shared_across_tasks() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let github = runtime.block_on(MockGitHub::start());
     sendable(&github.journal());
+}
+
+#[tokio::test]
+async fn a_matching_etag_gets_304_which_does_not_count_against_the_rate_limit() {
+    let github = MockGitHub::start().await;
+    let token = access_token(&github, "octocat", None).await;
+    let first = get_user(&github, &token).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["x-ratelimit-remaining"], "4999");
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let conditional = || {
+        client()
+            .get(format!("{}/user", github.api_base_url()))
+            .bearer_auth(&token)
+            .header("if-none-match", &etag)
+    };
+    let revalidated = conditional().send().await.unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(revalidated.headers()["x-ratelimit-remaining"], "4999");
+    assert!(revalidated.text().await.unwrap().is_empty());
+    // Another user's validator does not match this user's profile.
+    let other = access_token(&github, "mona", None).await;
+    let other_etag = get_user(&github, &other).await.headers()["etag"].clone();
+    assert_ne!(other_etag.to_str().unwrap(), etag);
+    // A revoked token gets 401 even with a matching validator: a 304 proves the token.
+    github.revoke_token(&token);
+    assert_eq!(
+        conditional().send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }

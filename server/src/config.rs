@@ -31,6 +31,7 @@ pub mod vars {
     pub const HEADER_TIMEOUT_SECS: &str = "MCP_GITHUB_HEADER_TIMEOUT_SECS";
     pub const BODY_TIMEOUT_SECS: &str = "MCP_GITHUB_BODY_TIMEOUT_SECS";
     pub const CIMD_ALLOW_LOOPBACK: &str = "MCP_GITHUB_CIMD_ALLOW_LOOPBACK";
+    pub const PROFILE_FRESHNESS_SECS: &str = "MCP_GITHUB_PROFILE_FRESHNESS_SECS";
 }
 
 /// Every lifetime and timeout is capped at this, so that adding one to the current
@@ -135,6 +136,12 @@ pub struct Config {
     /// names are still resolved and refused when they lead to a loopback, private or
     /// link-local address, so `localhost` stays refused.
     pub cimd_allow_loopback: bool,
+    /// How long a profile GitHub confirmed is served without asking GitHub again.
+    /// Zero (the default) revalidates on every tool call, with `If-None-Match`: a 304
+    /// costs no rate limit and still proves the GitHub token valid, which the
+    /// 2025-03-26 spec asks for before honouring an MCP token ("Validate third-party
+    /// token status before honoring MCP tokens"). A window trades that for fewer calls.
+    pub profile_freshness: Duration,
     /// Test-only defects, each breaking exactly one requirement.
     #[cfg(feature = "fault-injection")]
     pub faults: std::collections::BTreeSet<crate::fault::Fault>,
@@ -304,6 +311,17 @@ impl Config {
             header_timeout: seconds(vars::HEADER_TIMEOUT_SECS, 10)?,
             body_timeout: seconds(vars::BODY_TIMEOUT_SECS, 30)?,
             cimd_allow_loopback: flag(vars::CIMD_ALLOW_LOOPBACK)?,
+            // Zero is a valid window here (revalidate every time), unlike a lifetime.
+            profile_freshness: match get(vars::PROFILE_FRESHNESS_SECS) {
+                None => Duration::ZERO,
+                Some(value) => value
+                    .parse::<u64>()
+                    .map(|seconds| Duration::from_secs(seconds).min(MAX_DURATION))
+                    .map_err(|_| ConfigError::InvalidSeconds {
+                        name: vars::PROFILE_FRESHNESS_SECS,
+                        value,
+                    })?,
+            },
             allowed_origins: get(vars::ALLOWED_ORIGINS)
                 .map(|list| {
                     list.split(',')

@@ -755,6 +755,9 @@ faults! {
     ToolFailureLeaksTrace = "tool-failure-leaks-trace" => ["RPC-10"],
     /// A failing tool is reported as a JSON-RPC error instead of `isError`.
     ToolFailureAsRpcError = "tool-failure-as-rpc-error" => ["TOOLS-10"],
+    /// GitHub's rate-limit answer (403 or 429) becomes a JSON-RPC internal error
+    /// instead of an `isError` result that says when to retry.
+    RateLimitAsRpcError = "rate-limit-as-rpc-error" => ["TOOLS-16"],
 
     // ROBUST: the robustness phase (the suite's `--robustness`), one class each. The runs
     // are limited to the check, which turns the phase on (see `xtask/src/faults.rs`).

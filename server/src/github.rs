@@ -28,6 +28,46 @@ pub enum UpstreamError {
     Refused(String),
     #[error("GitHub's answer could not be understood")]
     Malformed,
+    /// GitHub's rate limit for this token ran out (403 with `x-ratelimit-remaining: 0`)
+    /// or GitHub asked the server to slow down (429, or 403 with `retry-after`).
+    #[error("{}", rate_limit_message(*.retry_after_secs, *.resets_at))]
+    RateLimited {
+        /// From `retry-after`: how long GitHub asks the caller to wait.
+        retry_after_secs: Option<u64>,
+        /// From `x-ratelimit-reset`: when the limit resets, in seconds since the epoch.
+        resets_at: Option<u64>,
+    },
+}
+
+/// What a person reads when GitHub's rate limit stops the tool: when to try again,
+/// from the headers GitHub sent.
+fn rate_limit_message(retry_after_secs: Option<u64>, resets_at: Option<u64>) -> String {
+    let wait = retry_after_secs
+        .or_else(|| resets_at.map(|reset| reset.saturating_sub(crate::store::unix_now())));
+    match wait {
+        Some(seconds) => format!(
+            "GitHub's API rate limit for this user is used up; try again in {seconds} seconds"
+        ),
+        None => "GitHub's API rate limit for this user is used up; try again later".to_owned(),
+    }
+}
+
+/// A profile GitHub answered, with the validator to revalidate it later.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub profile: Value,
+    /// GitHub's `ETag`, sent back as `If-None-Match`: a 304 answer does not count
+    /// against the user's rate limit.
+    pub etag: Option<String>,
+}
+
+/// GitHub's answer to a conditional profile read.
+#[derive(Debug)]
+pub enum Revalidated {
+    /// 304: the profile the server holds is still current (and the token still valid).
+    NotModified,
+    /// 200: a new profile.
+    Changed(Profile),
 }
 
 impl UpstreamError {
@@ -36,7 +76,10 @@ impl UpstreamError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            UpstreamError::Timeout(_) | UpstreamError::Unreachable | UpstreamError::Status(500..)
+            UpstreamError::Timeout(_)
+                | UpstreamError::Unreachable
+                | UpstreamError::Status(500..)
+                | UpstreamError::RateLimited { .. }
         )
     }
 }
@@ -63,6 +106,25 @@ struct TokenResponse {
     access_token: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+}
+
+/// GitHub's rate-limit answers: 429, or 403 with `x-ratelimit-remaining: 0` (the
+/// primary limit) or with `retry-after` (a secondary limit). Any other 403 is a
+/// refusal, not a limit.
+fn rate_limited(status: u16, headers: &reqwest::header::HeaderMap) -> Option<UpstreamError> {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+    };
+    let retry_after_secs = number("retry-after");
+    let remaining = number("x-ratelimit-remaining");
+    let limited = status == 429 || remaining == Some(0) || retry_after_secs.is_some();
+    limited.then(|| UpstreamError::RateLimited {
+        retry_after_secs,
+        resets_at: number("x-ratelimit-reset"),
+    })
 }
 
 impl GitHubClient {
@@ -128,24 +190,53 @@ impl GitHubClient {
 
     /// Reads the authenticated user's profile, exactly as GitHub returns it.
     pub async fn user(&self, github_token: &str) -> Result<Value, UpstreamError> {
+        match self.user_if_changed(github_token, None).await? {
+            Revalidated::Changed(profile) => Ok(profile.profile),
+            // Without `If-None-Match` a 304 is not an answer GitHub gives.
+            Revalidated::NotModified => Err(UpstreamError::Malformed),
+        }
+    }
+
+    /// Reads the profile, conditionally when `etag` names the one the server holds:
+    /// GitHub then answers 304 without a body, and does not count the request
+    /// against the rate limit, while still checking the token.
+    pub async fn user_if_changed(
+        &self,
+        github_token: &str,
+        etag: Option<&str>,
+    ) -> Result<Revalidated, UpstreamError> {
         let url = format!(
             "{}/user",
             self.config.api_base_url.as_str().trim_end_matches('/')
         );
-        let response = self
+        let mut request = self
             .http
             .get(url)
             .bearer_auth(github_token)
             .header(reqwest::header::ACCEPT, "application/vnd.github+json")
-            .header("X-GitHub-Api-Version", "2022-11-28")
+            .header("X-GitHub-Api-Version", "2022-11-28");
+        if let Some(etag) = etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        let response = request
             .send()
             .await
             .map_err(|error| self.transport_error(&error))?;
         match response.status().as_u16() {
             200 => {}
+            304 if etag.is_some() => return Ok(Revalidated::NotModified),
             401 => return Err(UpstreamError::Unauthorized),
+            status @ (403 | 429) => {
+                return Err(rate_limited(status, response.headers())
+                    .unwrap_or(UpstreamError::Status(status)));
+            }
             other => return Err(UpstreamError::Status(other)),
         }
+        let etag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         let body = self.read_body(response).await?;
         // The numeric id is what grants and sessions are bound to: a profile without
         // one is not understood, never user 0.
@@ -154,7 +245,7 @@ impl GitHubClient {
                 if profile.get("login").is_some_and(Value::is_string)
                     && profile.get("id").and_then(Value::as_u64).is_some() =>
             {
-                Ok(profile)
+                Ok(Revalidated::Changed(Profile { profile, etag }))
             }
             _ => Err(UpstreamError::Malformed),
         }
@@ -191,5 +282,44 @@ impl GitHubClient {
         } else {
             UpstreamError::Unreachable
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    reqwest::header::HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rate_limit_answers_are_told_from_other_refusals() {
+        let primary = rate_limited(
+            403,
+            &headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "0")]),
+        )
+        .expect("403 with no requests left is a rate limit");
+        assert!(primary.to_string().contains("rate limit"), "{primary}");
+        let secondary = rate_limited(429, &headers(&[("retry-after", "60")])).unwrap();
+        assert!(
+            secondary.to_string().contains("in 60 seconds"),
+            "{secondary}"
+        );
+        assert!(secondary.is_transient());
+        assert!(rate_limited(429, &HeaderMap::new()).is_some());
+        // A 403 with requests left is a refusal (for example a missing scope).
+        assert!(rate_limited(403, &headers(&[("x-ratelimit-remaining", "12")])).is_none());
+        assert!(rate_limited(403, &HeaderMap::new()).is_none());
     }
 }

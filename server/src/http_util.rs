@@ -134,6 +134,21 @@ pub async fn limit_body_time(timeout: Duration, request: Request, next: Next) ->
     next.run(Request::from_parts(parts, body)).await
 }
 
+/// A writer that hands log lines to a thread of its own, so that writing them never
+/// blocks a request; the guard flushes the queue when dropped. Lines are never
+/// dropped: a full queue (128,000 lines) makes the logging thread wait instead.
+pub fn log_writer<W: std::io::Write + Send + 'static>(
+    sink: W,
+) -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("mcp-github-server-log")
+        .finish(sink)
+}
+
 /// Logs one line per request. Only the method and the path are logged: query strings
 /// carry authorization codes and `state` values, and headers carry tokens.
 pub async fn log_request(request: Request, next: Next) -> Response {

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{Config, ConfigError, GitHubConfig, Transports};
 #[cfg(feature = "fault-injection")]
 pub use fault::Fault;
+pub use http_util::log_writer;
 
 /// True when the named fault is switched on. Without the `fault-injection` feature
 /// this is the constant `false`, so the faulty branches compile away.

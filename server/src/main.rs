@@ -36,6 +36,11 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Log lines are formatted on the request's thread and written to stderr by a
+    // thread of their own, so a request never waits on the terminal or the pipe. The
+    // queue blocks rather than drops when full: every request keeps its line. The
+    // guard flushes what is queued when `main` returns.
+    let (log_writer, _log_flush) = mcp_github_server::log_writer(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             // rmcp logs every session event at info and every error reply at warn;
@@ -43,7 +48,7 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,rmcp=error".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(log_writer)
         .with_ansi(colour_logs(
             std::io::stderr().is_terminal(),
             std::env::var_os("NO_COLOR"),

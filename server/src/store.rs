@@ -9,11 +9,16 @@
 //! credentials can create (clients, consent pages, upstream states) has a lifetime and
 //! a cap, and everything else (codes, grants, tokens) expires. Expiry is an ordered
 //! index per map, so pruning costs only the entries that actually expired.
+//!
+//! The maps sit behind three locks, so that the bearer check on every MCP request
+//! never waits on a registration or a login: clients, the browser legs of logins
+//! (consent pages and upstream states), and codes, grants and tokens. The last is a
+//! read-write lock whose read side is all that token validation takes.
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
     hash::Hash,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -152,6 +157,17 @@ struct RedeemedCode {
     client_id: String,
 }
 
+/// The GitHub profile last read for a grant, kept with the grant (so never shared
+/// with another user's grant, and gone with it) to be revalidated conditionally.
+#[derive(Debug, Clone)]
+pub struct CachedProfile {
+    pub profile: Arc<serde_json::Value>,
+    /// GitHub's `ETag` for it, for `If-None-Match`.
+    pub etag: Option<String>,
+    /// When GitHub last confirmed it (200 or 304).
+    pub checked_at: Instant,
+}
+
 /// A grant and everything issued from it, so revoking it touches only its own entries.
 #[derive(Debug)]
 struct GrantEntry {
@@ -159,6 +175,8 @@ struct GrantEntry {
     /// Digests of its access tokens, refresh tokens and rotated-out refresh tokens.
     tokens: HashSet<[u8; 32]>,
     ended: CancellationToken,
+    /// Its own lock, so that keeping a profile needs only the read side of the map's.
+    profile: Mutex<Option<CachedProfile>>,
 }
 
 /// A map whose entries expire, with an index ordered by expiry: pruning pops only
@@ -193,6 +211,15 @@ impl<K: Hash + Ord + Clone, V> Expiring<K, V> {
 
     fn get(&self, key: &K) -> Option<&V> {
         self.entries.get(key).map(|(_, value)| value)
+    }
+
+    /// The entry, unless it expired by `now`: readers that do not prune see the map
+    /// as pruning would leave it.
+    fn get_live(&self, key: &K, now: Instant) -> Option<&V> {
+        self.entries
+            .get(key)
+            .filter(|(expires_at, _)| *expires_at > now)
+            .map(|(_, value)| value)
     }
 
     fn get_mut(&mut self, key: &K) -> Option<&mut V> {
@@ -250,13 +277,23 @@ impl Limits {
 }
 
 #[derive(Default)]
-struct Maps {
+struct ClientMaps {
     clients: HashMap<String, Arc<Client>>,
     /// Clients that never obtained a grant, by when they are forgotten.
     unused_clients: Expiring<String, ()>,
+}
+
+/// The browser legs of logins in progress.
+#[derive(Default)]
+struct AuthorizationMaps {
     pending: Expiring<String, PendingAuthorization>,
     /// Upstream `state` value -> the approved pending authorization.
     upstream_states: Expiring<String, PendingAuthorization>,
+}
+
+/// Codes, grants and everything issued from them.
+#[derive(Default)]
+struct GrantMaps {
     codes: Expiring<[u8; 32], AuthorizationCode>,
     redeemed_codes: Expiring<[u8; 32], RedeemedCode>,
     grants: Expiring<String, GrantEntry>,
@@ -307,35 +344,69 @@ pub struct IssuedTokens {
     pub expires_in: u64,
 }
 
-/// The state store. A single mutex is plenty: every critical section is a few map
-/// operations and never awaits.
+/// The state store. Every critical section is a few map operations and never awaits;
+/// none of the three locks is taken while another of them is held (a grant's own
+/// profile lock is taken inside the grants' lock, and nothing inside it).
 pub struct Store {
-    maps: Mutex<Maps>,
+    clients: Mutex<ClientMaps>,
+    authorizations: Mutex<AuthorizationMaps>,
+    grants: RwLock<GrantMaps>,
     limits: Limits,
 }
 
+// A panic while holding a lock cannot leave the maps half-updated in a way that
+// matters more than refusing all further requests would, so poisoning is ignored.
 impl Store {
     pub fn new(limits: Limits) -> Store {
         Store {
-            maps: Mutex::default(),
+            clients: Mutex::default(),
+            authorizations: Mutex::default(),
+            grants: RwLock::default(),
             limits,
         }
     }
 
-    /// The lock, with everything that expired by now removed first.
-    fn maps(&self) -> std::sync::MutexGuard<'_, Maps> {
-        // A panic while holding the lock cannot leave the maps half-updated in a way
-        // that matters more than refusing all further requests would.
+    /// The clients, with those forgotten by now removed first.
+    fn clients(&self) -> MutexGuard<'_, ClientMaps> {
         let mut maps = self
-            .maps
+            .clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         maps.prune(now());
         maps
     }
 
+    /// The logins in progress, with those expired by now removed first.
+    fn authorizations(&self) -> MutexGuard<'_, AuthorizationMaps> {
+        let mut maps = self
+            .authorizations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        maps.prune(now());
+        maps
+    }
+
+    /// Codes, grants and tokens for a change, with everything expired by now removed
+    /// first.
+    fn grants_mut(&self) -> RwLockWriteGuard<'_, GrantMaps> {
+        let mut maps = self
+            .grants
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        maps.prune(now());
+        maps
+    }
+
+    /// Codes, grants and tokens to read. Nothing is pruned, so readers look entries up
+    /// with [`Expiring::get_live`].
+    fn grants(&self) -> RwLockReadGuard<'_, GrantMaps> {
+        self.grants
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     pub fn register_client(&self, client: Client) -> Result<(), ClientsFull> {
-        let mut maps = self.maps();
+        let mut maps = self.clients();
         while maps.clients.len() >= self.limits.max_clients.max(1) {
             let (oldest, ()) = maps.unused_clients.pop_oldest().ok_or(ClientsFull)?;
             maps.clients.remove(&oldest);
@@ -349,11 +420,11 @@ impl Store {
     }
 
     pub fn client(&self, client_id: &str) -> Option<Arc<Client>> {
-        self.maps().clients.get(client_id).cloned()
+        self.clients().clients.get(client_id).cloned()
     }
 
     pub fn insert_pending(&self, id: String, pending: PendingAuthorization) {
-        let mut maps = self.maps();
+        let mut maps = self.authorizations();
         maps.pending.make_room(self.limits.max_pending);
         let expires_at = pending.expires_at;
         maps.pending.insert(id, pending, expires_at);
@@ -361,7 +432,7 @@ impl Store {
 
     /// Removes and returns a pending authorization: a consent decision is single use.
     pub fn take_pending(&self, id: &str) -> Option<PendingAuthorization> {
-        self.maps()
+        self.authorizations()
             .pending
             .remove(&id.to_owned())
             .map(|(_, pending)| pending)
@@ -374,7 +445,7 @@ impl Store {
     }
 
     pub fn insert_upstream_state(&self, state: String, pending: PendingAuthorization) {
-        let mut maps = self.maps();
+        let mut maps = self.authorizations();
         maps.upstream_states.make_room(self.limits.max_pending);
         let expires_at = pending.expires_at;
         maps.upstream_states.insert(state, pending, expires_at);
@@ -382,7 +453,7 @@ impl Store {
 
     /// Consumes an upstream `state`: each is valid for exactly one callback.
     pub fn take_upstream_state(&self, state: &str, consume: bool) -> Option<PendingAuthorization> {
-        let mut maps = self.maps();
+        let mut maps = self.authorizations();
         let key = state.to_owned();
         if consume {
             maps.upstream_states
@@ -395,14 +466,14 @@ impl Store {
 
     pub fn insert_code(&self, code: &str, authorization: AuthorizationCode) {
         let expires_at = authorization.expires_at;
-        self.maps()
+        self.grants_mut()
             .codes
             .insert(digest(code), authorization, expires_at);
     }
 
     /// Looks a code up without consuming it, for checks that must pass before redemption.
     pub fn peek_code(&self, code: &str) -> Option<AuthorizationCode> {
-        self.maps().codes.get(&digest(code)).cloned()
+        self.grants().codes.get_live(&digest(code), now()).cloned()
     }
 
     /// Redeems a code once, creating its grant and first tokens. A second redemption by
@@ -415,7 +486,7 @@ impl Store {
         allow_reuse: bool,
     ) -> Result<(AuthorizationCode, IssuedTokens), RedeemError> {
         let key = digest(code);
-        let mut maps = self.maps();
+        let mut maps = self.grants_mut();
         let now = now();
         let Some((_, authorization)) = maps.codes.remove(&key) else {
             return match maps.redeemed_codes.get(&key) {
@@ -434,7 +505,6 @@ impl Store {
         }
         let grant_id = random_id();
         let grant = authorization.grant.clone();
-        maps.unused_clients.remove(&grant.client_id);
         maps.github_tokens
             .insert(digest(&grant.github_token), grant_id.clone());
         maps.grants.insert(
@@ -443,6 +513,7 @@ impl Store {
                 grant,
                 tokens: HashSet::new(),
                 ended: CancellationToken::new(),
+                profile: Mutex::new(None),
             },
             deadline(now, self.limits.grant_ttl),
         );
@@ -458,6 +529,11 @@ impl Store {
         let tokens = maps
             .issue(&self.limits, &grant_id, scope, now)
             .ok_or(RedeemError::Unknown)?;
+        drop(maps);
+        // The client is in use now: it is no longer forgotten when unused.
+        self.clients()
+            .unused_clients
+            .remove(&authorization.grant.client_id);
         Ok((authorization, tokens))
     }
 
@@ -468,7 +544,7 @@ impl Store {
         refresh_token: &str,
         client_id: &str,
     ) -> Result<(String, Grant), RefreshError> {
-        let mut maps = self.maps();
+        let mut maps = self.grants_mut();
         let key = digest(refresh_token);
         if let Some(token) = maps.refresh_tokens.get(&key) {
             let grant_id = token.grant_id.clone();
@@ -490,7 +566,7 @@ impl Store {
         scope: Option<String>,
     ) -> Result<(Grant, IssuedTokens), RefreshError> {
         let key = digest(refresh_token);
-        let mut maps = self.maps();
+        let mut maps = self.grants_mut();
         let now = now();
         let Some(current) = maps.refresh_tokens.get(&key).cloned() else {
             return Err(maps.detect_reuse(&key, client_id));
@@ -514,30 +590,56 @@ impl Store {
     }
 
     /// The access token's grant, if the token exists. Expiry is the caller's to judge.
+    /// This is the bearer check of every MCP request: it takes only the read side of
+    /// the grants' lock.
     pub fn access_token(&self, access_token: &str) -> Option<(AccessToken, Grant)> {
-        let maps = self.maps();
-        let token = maps.access_tokens.get(&digest(access_token))?.clone();
-        let grant = maps.grants.get(&token.grant_id)?.grant.clone();
+        let now = now();
+        let maps = self.grants();
+        let token = maps
+            .access_tokens
+            .get_live(&digest(access_token), now)?
+            .clone();
+        let grant = maps.grants.get_live(&token.grant_id, now)?.grant.clone();
         Some((token, grant))
     }
 
-    pub fn grant(&self, grant_id: &str) -> Option<Grant> {
-        self.maps()
-            .grants
-            .get(&grant_id.to_owned())
-            .map(|entry| entry.grant.clone())
+    /// A live grant with the profile last read for it, if any.
+    pub fn grant_with_profile(&self, grant_id: &str) -> Option<(Grant, Option<CachedProfile>)> {
+        let maps = self.grants();
+        let entry = maps.grants.get_live(&grant_id.to_owned(), now())?;
+        let profile = entry
+            .profile
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        Some((entry.grant.clone(), profile))
+    }
+
+    /// Keeps a profile GitHub confirmed for a grant; nothing when the grant has ended
+    /// meanwhile.
+    pub fn cache_profile(&self, grant_id: &str, profile: CachedProfile) {
+        let maps = self.grants();
+        if let Some(entry) = maps.grants.get_live(&grant_id.to_owned(), now()) {
+            *entry
+                .profile
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(profile);
+        }
     }
 
     /// Whether any live grant holds this GitHub token: lets the resource server name a
     /// GitHub token presented as a bearer token for what it is in its logs.
     pub fn is_github_token(&self, token: &str) -> bool {
-        self.maps().github_tokens.contains_key(&digest(token))
+        let maps = self.grants();
+        maps.github_tokens
+            .get(&digest(token))
+            .is_some_and(|grant_id| maps.grants.get_live(grant_id, now()).is_some())
     }
 
     /// The grant holding a GitHub token; used only by the `accept-github-tokens` fault.
     #[cfg(feature = "fault-injection")]
     pub fn grant_by_github_token(&self, token: &str) -> Option<(String, Grant, AccessToken)> {
-        let maps = self.maps();
+        let maps = self.grants_mut();
         let grant_id = maps.github_tokens.get(&digest(token))?.clone();
         let (expires_at, entry) = maps.grants.entries.get(&grant_id)?;
         let stand_in = AccessToken {
@@ -573,7 +675,7 @@ impl Store {
     /// `github-token-per-client` fault.
     #[cfg(feature = "fault-injection")]
     pub fn cache_client_github_token(&self, client_id: &str, github_token: &str) {
-        self.maps()
+        self.grants_mut()
             .client_github_tokens
             .insert(client_id.to_owned(), github_token.to_owned());
     }
@@ -582,11 +684,11 @@ impl Store {
     /// `github-token-per-client` fault.
     #[cfg(feature = "fault-injection")]
     pub fn client_github_token(&self, client_id: &str) -> Option<String> {
-        self.maps().client_github_tokens.get(client_id).cloned()
+        self.grants().client_github_tokens.get(client_id).cloned()
     }
 
     pub fn revoke_access_token(&self, access_token: &str) {
-        let mut maps = self.maps();
+        let mut maps = self.grants_mut();
         let key = digest(access_token);
         if let Some((_, token)) = maps.access_tokens.remove(&key) {
             token.ended.cancel();
@@ -598,17 +700,22 @@ impl Store {
 
     /// Revokes a grant and every token issued from it.
     pub fn revoke_grant(&self, grant_id: &str) {
-        self.maps().revoke_grant(grant_id);
+        self.grants_mut().revoke_grant(grant_id);
     }
 
     /// How many entries each map holds, for tests of the bounds.
     #[cfg(test)]
     fn sizes(&self) -> [usize; 8] {
-        let maps = self.maps();
+        let clients = self.clients().clients.len();
+        let (pending, upstream_states) = {
+            let maps = self.authorizations();
+            (maps.pending.len(), maps.upstream_states.len())
+        };
+        let maps = self.grants_mut();
         [
-            maps.clients.len(),
-            maps.pending.len(),
-            maps.upstream_states.len(),
+            clients,
+            pending,
+            upstream_states,
             maps.codes.len(),
             maps.grants.len(),
             maps.access_tokens.len(),
@@ -618,15 +725,26 @@ impl Store {
     }
 }
 
-impl Maps {
-    /// Removes everything that expired by `now`. Each map's expiry index is ordered,
-    /// so this costs only the entries it removes.
+impl ClientMaps {
+    /// Forgets the unused clients whose time is up.
     fn prune(&mut self, now: Instant) {
         while let Some((client_id, ())) = self.unused_clients.pop_expired(now) {
             self.clients.remove(&client_id);
         }
+    }
+}
+
+impl AuthorizationMaps {
+    fn prune(&mut self, now: Instant) {
         while self.pending.pop_expired(now).is_some() {}
         while self.upstream_states.pop_expired(now).is_some() {}
+    }
+}
+
+impl GrantMaps {
+    /// Removes everything that expired by `now`. Each map's expiry index is ordered,
+    /// so this costs only the entries it removes.
+    fn prune(&mut self, now: Instant) {
         while self.codes.pop_expired(now).is_some() {}
         while self.redeemed_codes.pop_expired(now).is_some() {}
         while let Some((grant_id, entry)) = self.grants.pop_expired(now) {

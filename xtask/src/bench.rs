@@ -34,14 +34,27 @@ use crate::{
 };
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--quick] [--with-sessions] [--window SECS] [--out FILE]
+usage: cargo xtask bench [--quick] [--with-sessions] [--window SECS | --window-ms MS]
+                         [--clients LIST] [--sessions LIST] [--only PARTS]
+                         [--no-python] [--bin-dir DIR] [--out FILE]
 
   --quick          fewer runs, no 10,000-session run (about half the time); the
                    table says it was a quick run
   --with-sessions  also measure Streamable HTTP with a 2025-11-25 session per
                    client (about a minute more)
   --window SECS    measured window per throughput cell, taken twice (default 1)
-  --out FILE     where the table goes (default docs/benchmarks.md)
+  --window-ms MS   the same in milliseconds (100 to 60000), for short slices
+  --clients LIST   client counts of the throughput cells (default 16,64,256)
+  --sessions LIST  SSE session counts held open (default 1000,10000)
+  --only PARTS     measure only these of startup,suite,throughput,sessions
+                   (comma separated); the others are reported as not measured
+  --no-python      leave out the Python target (it needs a virtual environment
+                   from PyPI); its cells are reported as not measured
+  --bin-dir DIR    run the release binaries in DIR (mcp-github-server, mock-github,
+                   mcp-bench and, for the suite row, mcp-auth-conformance) instead
+                   of building them: no cargo needed, so the binaries and the
+                   xtask binary can be carried to another machine
+  --out FILE       where the table goes (default docs/benchmarks.md)
 ";
 
 /// Open files the benchmark and the servers it launches may hold: 10,000 SSE
@@ -53,7 +66,7 @@ const SUITE_TOKEN_TTL_SECS: &str = "2";
 /// Upper bound on any one request of the throughput cells: a saturated target shows
 /// long latencies rather than errors.
 const REQUEST_TIMEOUT_MS: u64 = 30_000;
-const CLIENT_COUNTS: [usize; 3] = [1, 16, 256];
+const CLIENT_COUNTS: [usize; 3] = [16, 64, 256];
 
 const TARGET_SUITE_SECS: f64 = 3.0;
 const TARGET_CALL_RATIO: f64 = 20.0;
@@ -63,8 +76,18 @@ const TARGET_SESSIONS: usize = 10_000;
 const TARGET_RSS_KIB: u64 = 200_000_000 / 1024;
 const TARGET_READY_MS: f64 = 50.0;
 
+/// The parts of a run, in the order they run.
+const PARTS: [&str; 4] = ["startup", "suite", "throughput", "sessions"];
+
 struct Options {
     quick: bool,
+    /// Client counts of the throughput cells.
+    clients: Vec<usize>,
+    /// Which of [`PARTS`] run.
+    parts: Vec<&'static str>,
+    python: bool,
+    /// Prebuilt release binaries; `None` builds them with cargo.
+    bin_dir: Option<PathBuf>,
     /// Also measure Streamable HTTP with a 2025-11-25 session per client.
     sessions: bool,
     window: Duration,
@@ -75,10 +98,24 @@ struct Options {
     out: PathBuf,
 }
 
+impl Options {
+    /// The targets measured, in the order of the table's columns.
+    fn kinds(&self) -> impl Iterator<Item = Kind> + use<> {
+        let python = self.python;
+        [Kind::Rust, Kind::Python, Kind::Ceiling]
+            .into_iter()
+            .filter(move |kind| python || *kind != Kind::Python)
+    }
+}
+
 fn parse(args: &[String]) -> anyhow::Result<Options> {
     let root = project_root();
     let mut options = Options {
         quick: false,
+        clients: CLIENT_COUNTS.to_vec(),
+        parts: PARTS.to_vec(),
+        python: true,
+        bin_dir: None,
         window: Duration::from_secs(1),
         warmup: Duration::from_millis(300),
         suite_runs: 3,
@@ -88,6 +125,19 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         out: root.join("docs/benchmarks.md"),
     };
     let mut window = None;
+    let mut scale = None;
+    let counts = |flag: &str, value: Option<&String>| -> anyhow::Result<Vec<usize>> {
+        let value = value.with_context(|| format!("{flag} needs a comma-separated list"))?;
+        let counts = value
+            .split(',')
+            .map(|count| count.trim().parse::<usize>())
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("{flag} takes whole numbers, got {value:?}"))?;
+        if counts.is_empty() || counts.contains(&0) {
+            bail!("{flag} takes positive whole numbers");
+        }
+        Ok(counts)
+    };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -100,6 +150,49 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
                     bail!("--window takes 1 to 60 seconds");
                 }
                 window = Some(Duration::from_secs(seconds));
+            }
+            "--window-ms" => {
+                let value = args.next().context("--window-ms needs milliseconds")?;
+                let millis: u64 = value
+                    .parse()
+                    .context("--window-ms takes whole milliseconds")?;
+                if !(100..=60_000).contains(&millis) {
+                    bail!("--window-ms takes 100 to 60000 milliseconds");
+                }
+                window = Some(Duration::from_millis(millis));
+            }
+            "--clients" => options.clients = counts("--clients", args.next())?,
+            "--sessions" => scale = Some(counts("--sessions", args.next())?),
+            "--only" => {
+                let value = args.next().context("--only needs a list of parts")?;
+                let mut parts = Vec::new();
+                for part in value.split(',').map(str::trim) {
+                    let known = PARTS
+                        .iter()
+                        .find(|known| **known == part)
+                        .with_context(|| {
+                            format!(
+                                "--only: unknown part {part:?}; parts are {}",
+                                PARTS.join(", ")
+                            )
+                        })?;
+                    parts.push(*known);
+                }
+                options.parts = PARTS
+                    .iter()
+                    .copied()
+                    .filter(|part| parts.contains(part))
+                    .collect();
+            }
+            "--no-python" => options.python = false,
+            "--bin-dir" => {
+                let dir = PathBuf::from(args.next().context("--bin-dir needs a directory")?);
+                for binary in ["mcp-github-server", "mock-github", "mcp-bench"] {
+                    if !dir.join(binary).is_file() {
+                        bail!("--bin-dir: {} has no {binary}", dir.display());
+                    }
+                }
+                options.bin_dir = Some(dir);
             }
             "--out" => options.out = PathBuf::from(args.next().context("--out needs a file")?),
             "-h" | "--help" => bail!("{USAGE}"),
@@ -114,6 +207,9 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
     }
     if let Some(window) = window {
         options.window = window;
+    }
+    if let Some(scale) = scale {
+        options.scale = scale;
     }
     Ok(options)
 }
@@ -131,19 +227,32 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
 
     // The Python environment installs while cargo compiles: one waits on the
     // network, the other on the cores.
-    let venv = {
+    let venv = options.python.then(|| {
         let (root, target_dir) = (root.clone(), target_dir.clone());
         thread::spawn(move || python_environment(&root, &target_dir))
-    };
+    });
     let build_started = Instant::now();
-    let suite_built = build(&root)?;
+    let suite_built = match &options.bin_dir {
+        Some(dir) => dir.join("mcp-auth-conformance").is_file(),
+        None => build(&root)?,
+    };
     let build_time = build_started.elapsed();
-    let python = venv
-        .join()
-        .map_err(|_| anyhow::anyhow!("the Python environment setup panicked"))?
-        .context("the Python target's environment")?;
-    let wrk = ensure_wrk();
-    let bin = target_dir.join("release");
+    let python = match venv {
+        Some(venv) => venv
+            .join()
+            .map_err(|_| anyhow::anyhow!("the Python environment setup panicked"))?
+            .context("the Python target's environment")?,
+        None => PathBuf::new(),
+    };
+    let wrk = if options.parts.contains(&"throughput") {
+        ensure_wrk()
+    } else {
+        None
+    };
+    let bin = options
+        .bin_dir
+        .clone()
+        .unwrap_or_else(|| target_dir.join("release"));
     let machine = Machine::read(&root);
 
     let mock = MockGitHubProcess::start(&bin.join("mock-github"), &[], &logs)?;
@@ -158,22 +267,31 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     };
 
     let measuring = Instant::now();
-    let step = progress::Step::start("xtask bench: time to ready");
-    let startup = measure_startup(&launcher, &options)?;
-    step.done();
-    let step = progress::Step::start("xtask bench: the suite's wall time");
-    let suite = if suite_built {
-        measure_suite(&launcher, &options, &mock_url)?
-    } else {
-        Vec::new()
-    };
-    step.done();
-    let step = progress::Step::start("xtask bench: throughput and latency");
-    let throughput = measure_throughput(&launcher, &options, wrk.as_deref())?;
-    step.done();
-    let step = progress::Step::start("xtask bench: SSE sessions held open");
-    let scale = measure_scale(&launcher, &options)?;
-    step.done();
+    let runs = |part: &str| options.parts.contains(&part);
+    let mut startup = Vec::new();
+    if runs("startup") {
+        let step = progress::Step::start("xtask bench: time to ready");
+        startup = measure_startup(&launcher, &options)?;
+        step.done();
+    }
+    let mut suite = Vec::new();
+    if runs("suite") && suite_built {
+        let step = progress::Step::start("xtask bench: the suite's wall time");
+        suite = measure_suite(&launcher, &options, &mock_url)?;
+        step.done();
+    }
+    let mut throughput = Vec::new();
+    if runs("throughput") {
+        let step = progress::Step::start("xtask bench: throughput and latency");
+        throughput = measure_throughput(&launcher, &options, wrk.as_deref())?;
+        step.done();
+    }
+    let mut scale = Vec::new();
+    if runs("sessions") {
+        let step = progress::Step::start("xtask bench: SSE sessions held open");
+        scale = measure_scale(&launcher, &options)?;
+        step.done();
+    }
     drop(mock);
 
     let report = Report {
@@ -332,7 +450,12 @@ fn random_hex() -> String {
 /// The machine the figures come from.
 struct Machine {
     cpu: String,
+    /// Cores this process may run on (its affinity and cgroup), which the servers and
+    /// load generators it launches inherit.
     cores: usize,
+    /// Cores the kernel has online, and the affinity list (`Cpus_allowed_list`).
+    online_cores: usize,
+    allowed_cpus: String,
     memory_gib: f64,
     kernel: String,
     rustc: String,
@@ -385,6 +508,15 @@ impl Machine {
         Machine {
             cpu,
             cores: thread::available_parallelism().map_or(0, usize::from),
+            online_cores: cpuinfo
+                .lines()
+                .filter(|line| line.starts_with("processor"))
+                .count(),
+            allowed_cpus: text("/proc/self/status")
+                .lines()
+                .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+                .map(|list| list.trim().to_owned())
+                .unwrap_or_else(|| "unknown".into()),
             memory_gib: memory_kib / 1024.0 / 1024.0,
             kernel: text("/proc/sys/kernel/osrelease").trim().to_owned(),
             rustc: output("rustc", &["--version"]),
@@ -453,6 +585,7 @@ impl Launcher {
         kind: Kind,
         log_name: &str,
         token_ttl: Option<&str>,
+        env: &[(&str, String)],
     ) -> anyhow::Result<Running> {
         let port = free_port()?;
         let url = format!("http://127.0.0.1:{port}");
@@ -484,6 +617,9 @@ impl Launcher {
         if let Some(ttl) = token_ttl {
             expression = expression.env("MCP_GITHUB_ACCESS_TOKEN_TTL_SECS", ttl);
         }
+        for (name, value) in env {
+            expression = expression.env(name, value);
+        }
         let server = Launched::start(log_name, expression, &self.logs)?;
         Ok(Running { server, port, url })
     }
@@ -494,7 +630,17 @@ impl Launcher {
         log_name: &str,
         token_ttl: Option<&str>,
     ) -> anyhow::Result<Running> {
-        let running = self.start(kind, log_name, token_ttl)?;
+        self.start_ready_with(kind, log_name, token_ttl, &[])
+    }
+
+    fn start_ready_with(
+        &self,
+        kind: Kind,
+        log_name: &str,
+        token_ttl: Option<&str>,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Running> {
+        let running = self.start(kind, log_name, token_ttl, env)?;
         running.server.wait_for_port(
             SocketAddr::from((Ipv4Addr::LOCALHOST, running.port)),
             Duration::from_secs(60),
@@ -562,7 +708,7 @@ struct Startup {
 
 fn measure_startup(launcher: &Launcher, options: &Options) -> anyhow::Result<Vec<Startup>> {
     let mut results = Vec::new();
-    for kind in [Kind::Rust, Kind::Python, Kind::Ceiling] {
+    for kind in options.kinds() {
         // The Python target takes about a second per start; fewer runs keep it short.
         let runs = if kind == Kind::Python {
             options.startup_runs.min(3)
@@ -576,7 +722,8 @@ fn measure_startup(launcher: &Launcher, options: &Options) -> anyhow::Result<Vec
         };
         for run in 0..runs {
             let spawned = Instant::now();
-            let running = launcher.start(kind, &format!("startup-{}-{run}", kind.name()), None)?;
+            let running =
+                launcher.start(kind, &format!("startup-{}-{run}", kind.name()), None, &[])?;
             let address = SocketAddr::from((Ipv4Addr::LOCALHOST, running.port));
             let deadline = spawned + Duration::from_secs(30);
             let (mut tcp, mut line) = (None, None);
@@ -641,7 +788,7 @@ fn measure_suite(
     mock_url: &str,
 ) -> anyhow::Result<Vec<SuiteResult>> {
     let mut results = Vec::new();
-    for kind in [Kind::Rust, Kind::Python] {
+    for kind in options.kinds().filter(|kind| *kind != Kind::Ceiling) {
         // A run against the Python target takes about 10 s: three are enough for a median.
         let count = if kind == Kind::Python {
             options.suite_runs.min(3)
@@ -786,17 +933,43 @@ fn measure_throughput(
     options: &Options,
     wrk: Option<&str>,
 ) -> anyhow::Result<Vec<Throughput>> {
-    let rust = launcher.start_ready(Kind::Rust, "load-rust", None)?;
-    let python = launcher.start_ready(Kind::Python, "load-python", None)?;
+    // Every client is the one benchmark user's: the per-user session cap must hold
+    // the largest cell's sessions, or the server would close the oldest mid-window.
+    let most_clients = options.clients.iter().copied().max().unwrap_or(0);
+    let rust = launcher.start_ready_with(
+        Kind::Rust,
+        "load-rust",
+        None,
+        &[
+            (
+                "MCP_GITHUB_MAX_SESSIONS_PER_USER",
+                (most_clients + 64).to_string(),
+            ),
+            // SSE clients hold two connections each: the stream and the POSTs.
+            (
+                "MCP_GITHUB_MAX_CONNECTIONS",
+                (2 * most_clients + 1_024).to_string(),
+            ),
+        ],
+    )?;
+    let python = if options.python {
+        Some(launcher.start_ready(Kind::Python, "load-python", None)?)
+    } else {
+        None
+    };
     let ceiling = launcher.start_ready(Kind::Ceiling, "load-ceiling", None)?;
     let script = launcher.logs.join("wrk.lua");
     fs::write(&script, WRK_SCRIPT)?;
     let bench = launcher.bin.join("mcp-bench");
-    let login = |running: &Running| -> anyhow::Result<String> {
-        let (ok, stdout, stderr) = run_bounded(
-            duct::cmd(&bench, ["login", "--url", &running.url]),
-            Duration::from_secs(60),
-        )?;
+    // The Rust server's token is for the whole server (its issuer), which both its
+    // endpoints accept; one issued for `/mcp` is refused at `/sse` (RFC 8707). The
+    // Python target validates against its one resource, the default.
+    let login = |running: &Running, resource: Option<&str>| -> anyhow::Result<String> {
+        let mut args = vec!["login", "--url", &running.url];
+        if let Some(resource) = resource {
+            args.extend(["--resource", resource]);
+        }
+        let (ok, stdout, stderr) = run_bounded(duct::cmd(&bench, args), Duration::from_secs(60))?;
         if !ok {
             bail!(
                 "the scripted login at {} failed: {}",
@@ -811,8 +984,11 @@ fn measure_throughput(
             .to_owned())
     };
     let targets = [
-        (Kind::Rust, rust.url.clone(), login(&rust)?),
-        (Kind::Python, python.url.clone(), login(&python)?),
+        (Kind::Rust, rust.url.clone(), login(&rust, Some(&rust.url))?),
+        match &python {
+            Some(python) => (Kind::Python, python.url.clone(), login(python, None)?),
+            None => (Kind::Python, String::new(), String::new()),
+        },
         (
             Kind::Ceiling,
             ceiling.url.clone(),
@@ -828,7 +1004,7 @@ fn measure_throughput(
         let use_wrk = mode == Mode::Stateless && wrk.is_some();
         if use_wrk {
             // wrk has no warm-up phase of its own: one short run per target first.
-            for (_, url, token) in &targets {
+            for (_, url, token) in targets.iter().filter(|(_, url, _)| !url.is_empty()) {
                 let _ = wrk_cell(
                     &script,
                     url,
@@ -840,13 +1016,20 @@ fn measure_throughput(
             }
         }
         for op in OPS {
-            for clients in CLIENT_COUNTS {
+            for &clients in &options.clients {
                 // Two windows per target, in the order A B C then C B A, keeping each
                 // target's better one: a burst of other work on the shared cores then
                 // rarely decides a ratio. Errors of both windows count.
                 let mut cells: [Option<Cell>; 3] = Default::default();
                 for index in [0, 1, 2, 2, 1, 0] {
                     let (kind, url, token) = &targets[index];
+                    if url.is_empty() {
+                        cells[index] = Some(Cell {
+                            error: Some("not measured (--no-python)".into()),
+                            ..Cell::default()
+                        });
+                        continue;
+                    }
                     // A target saturated by the previous cell may still be answering
                     // requests its clients gave up on; it starts each cell idle.
                     wait_idle(url);
@@ -939,7 +1122,8 @@ fn wrk_cell(
 ) -> anyhow::Result<Cell> {
     let threads = clients.min(2).to_string();
     let connections = clients.to_string();
-    let duration = format!("{}s", window.as_secs().max(1));
+    // wrk counts whole seconds: a shorter window is rounded up.
+    let duration = format!("{}s", window.as_millis().div_ceil(1000).max(1));
     let timeout = format!("{}s", REQUEST_TIMEOUT_MS / 1000);
     let endpoint = format!("{url}/mcp");
     let (_, stdout, stderr) = run_bounded(
@@ -1065,7 +1249,23 @@ fn measure_scale(launcher: &Launcher, options: &Options) -> anyhow::Result<Vec<S
     let mut results = Vec::new();
     for &sessions in &options.scale {
         // A fresh server per size, so its memory holds these sessions and nothing else.
-        let rust = launcher.start_ready(Kind::Rust, &format!("scale-rust-{sessions}"), None)?;
+        // Every session is the one benchmark user's, so the per-user cap must leave
+        // them all open: at the default cap the server would close all but the newest
+        // 64, and the figure would be of sessions opened, not held.
+        let rust = launcher.start_ready_with(
+            Kind::Rust,
+            &format!("scale-rust-{sessions}"),
+            None,
+            &[
+                (
+                    "MCP_GITHUB_MAX_SESSIONS_PER_USER",
+                    (sessions + 64).to_string(),
+                ),
+                // A stream is a connection: at the default cap of 1,024 the rest would
+                // wait in the listen queue.
+                ("MCP_GITHUB_MAX_CONNECTIONS", (sessions + 1_024).to_string()),
+            ],
+        )?;
         let pid = rust.server.pid().context("the server has no process id")?;
         let outcome = run_bounded(
             duct::cmd(
@@ -1194,7 +1394,12 @@ impl Report<'_> {
         let _ = writeln!(out, "| | |\n|---|---|");
         let _ = writeln!(out, "| date | {} |", m.date);
         let _ = writeln!(out, "| commit | {} |", m.commit);
-        let _ = writeln!(out, "| CPU | {} × {} |", m.cores, m.cpu);
+        let _ = writeln!(out, "| CPU | {} × {} |", m.online_cores, m.cpu);
+        let _ = writeln!(
+            out,
+            "| cores it ran on | {} (CPUs {}), shared by the servers, the mock GitHub and the load generators |",
+            m.cores, m.allowed_cpus
+        );
         let _ = writeln!(out, "| memory | {:.1} GiB |", m.memory_gib);
         let _ = writeln!(out, "| kernel | Linux {} |", m.kernel);
         let _ = writeln!(out, "| toolchain | {}, {} |", m.rustc, m.python);
@@ -1247,7 +1452,7 @@ impl Report<'_> {
             _ => {
                 let _ = writeln!(
                     out,
-                    "| suite, full run against the Rust server ≤ {TARGET_SUITE_SECS:.0} s | not measured: the suite did not build | **no** |"
+                    "| suite, full run against the Rust server ≤ {TARGET_SUITE_SECS:.0} s | not measured in this run (the suite did not build, or `--only` left it out) | – |"
                 );
             }
         }
@@ -1271,7 +1476,7 @@ impl Report<'_> {
         for mode in Mode::ALL {
             let mut parts = Vec::new();
             let mut all = true;
-            for clients in CLIENT_COUNTS {
+            for &clients in &self.options.clients {
                 if let Some(row) = self.throughput_row(mode, "tools/list", clients) {
                     let value = ratio(row.cells[0].rps, row.cells[2].rps);
                     let ok =
@@ -1286,9 +1491,15 @@ impl Report<'_> {
             if !parts.is_empty() {
                 let _ = writeln!(
                     out,
-                    "| Rust `tools/list` ≥ {:.0}% of the ceiling, {} (1, 16, 256 clients) | {} | {} |",
+                    "| Rust `tools/list` ≥ {:.0}% of the ceiling, {} ({} clients) | {} | {} |",
                     TARGET_LIST_SHARE * 100.0,
                     mode.title(),
+                    self.options
+                        .clients
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     parts.join(", "),
                     met(all)
                 );
@@ -1322,7 +1533,7 @@ impl Report<'_> {
             None => {
                 let _ = writeln!(
                     out,
-                    "| {TARGET_SESSIONS} SSE sessions on the Rust server < 200 MB resident, 0 errors | not run (--quick) | – |"
+                    "| {TARGET_SESSIONS} SSE sessions on the Rust server < 200 MB resident, 0 errors | not run (--quick, --sessions or --only) | – |"
                 );
             }
         }
@@ -1344,6 +1555,10 @@ impl Report<'_> {
 
     fn render_suite(&self, out: &mut String) {
         let _ = writeln!(out, "## 1. Suite wall time\n");
+        if self.suite_built && self.suite.is_empty() {
+            let _ = writeln!(out, "Not measured in this run (`--only`).\n");
+            return;
+        }
         if !self.suite_built {
             let _ = writeln!(
                 out,
@@ -1420,7 +1635,7 @@ impl Report<'_> {
              (after {} ms of warm-up with the driver); the better window is shown, errors count from \
              both. Latencies in ms. Rust/ceiling target for `tools/list`: ≥ {:.0}%; Rust/Python \
              target for `tools/call` at 16 clients: ≥ {TARGET_CALL_RATIO:.0}×.{}\n",
-            self.options.window.as_secs(),
+            self.options.window.as_secs_f64(),
             self.options.warmup.as_millis(),
             TARGET_LIST_SHARE * 100.0,
             if self.options.sessions {
@@ -1647,8 +1862,33 @@ impl Report<'_> {
              the same size as the Rust server's (captured from it). On SSE it keeps the least that \
              transport needs: a stream per session, `202` per POST, the answer pushed onto the stream.\n\
              - Every server logs at its default level, as deployed; the logs of the run are in \
-             `target/bench/`.\n",
+             `target/bench/`.\n\
+             - The Rust server runs with the per-user session cap and the connection cap raised \
+             above what the largest cell opens (every client is the one benchmark user), so no \
+             session is closed to make room while it is measured.\n",
             self.machine.cores
+        );
+        let _ = writeln!(
+            out,
+            "### Running it on another machine\n\n\
+             The run needs no cargo where it runs. Build once, on a machine with the toolchain:\n\n\
+             ```sh\n\
+             cargo build --release -p xtask -p mcp-github-server -p mock-github -p mcp-bench -p mcp-auth-conformance\n\
+             ```\n\n\
+             Carry a checkout of the same commit with its `target/release/` binaries \
+             (`xtask`, `mcp-github-server`, `mock-github`, `mcp-bench`, `mcp-auth-conformance`), \
+             then, in the checkout:\n\n\
+             ```sh\n\
+             CARGO_MANIFEST_DIR=$PWD/xtask target/release/xtask bench --bin-dir target/release --no-python\n\
+             ```\n\n\
+             `CARGO_MANIFEST_DIR` tells the xtask where the checkout is (it writes here and \
+             under `target/bench/`). `--no-python` leaves out the Python target where its \
+             virtual environment cannot be installed; `wrk` is used when it is on the `PATH`, \
+             otherwise the driver measures every cell. `--only`, `--clients`, `--sessions` and \
+             `--window-ms` cut a run down to a slice. The table's first rows say how many cores \
+             the run had (`cores it ran on`: the process's CPU affinity, which every server and \
+             load generator inherits); to compare 2 and 16 cores on one machine, pin the run \
+             with `taskset -c 0-1`.\n"
         );
     }
 }

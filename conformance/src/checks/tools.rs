@@ -142,6 +142,16 @@ pub fn checks() -> Vec<Check> {
             title: "a GitHub failure during the tool is isError: true, not a JSON-RPC error",
             run: body!(upstream_failure_is_tool_error),
         },
+        Check {
+            id: "TOOLS-16",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "GitHub's rate limit (403 or 429) is isError: true with a readable message",
+            run: body!(upstream_rate_limit_is_tool_error),
+        },
     ]
 }
 
@@ -746,5 +756,60 @@ async fn embedded_resources_declared(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&ex),
     );
+/// "Tool Execution Errors: Reported in tool results with `isError: true`: API failures, …"
+/// (Tools, Error Handling). GitHub's rate limit is such an API failure, and the person reading
+/// the result needs words, not an HTTP dump: the mock answers the tool's profile read first with
+/// the primary limit (403, `x-ratelimit-remaining: 0`), then, in a second login, with a
+/// secondary one (429, `retry-after`).
+async fn upstream_rate_limit_is_tool_error(cx: Ctx) -> anyhow::Result<Verdict> {
+    if let Some(off) = profile_off(&cx) {
+        return Ok(off);
+    }
+    let mut f = Findings::new(&cx);
+    for (fault, what) in [
+        (
+            "user_403_rate_limit_after_login",
+            "403 x-ratelimit-remaining: 0",
+        ),
+        ("user_429_after_login", "429 retry-after"),
+    ] {
+        // GitHub works for the login and is rate limited afterwards, when the tool calls it.
+        let login = cx
+            .login(LoginOptions {
+                fault: Some(fault.into()),
+                ..LoginOptions::default()
+            })
+            .await?;
+        let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+        let (ex, response) = conn
+            .call("tools/call", json!({"name": TOOL, "arguments": {}}))
+            .await?;
+        if !f.require(
+            response.pointer("/result/isError") == Some(&json!(true)),
+            format!("GitHub's rate limit ({what}) during the tool gave {response}"),
+            Some(&ex),
+        ) {
+            continue;
+        }
+        let text: String = response
+            .pointer("/result/content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|block| block.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        f.require(
+            !text.trim().is_empty(),
+            format!("the tool error for GitHub's rate limit ({what}) has no text to read"),
+            Some(&ex),
+        );
+        let lower = text.to_ascii_lowercase();
+        f.prefer(
+            lower.contains("rate limit") || lower.contains("too many") || lower.contains("retry"),
+            format!("the tool error for GitHub's rate limit ({what}) does not say so: {text:?}"),
+            Some(&ex),
+        );
+    }
     Ok(f.verdict())
 }

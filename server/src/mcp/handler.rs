@@ -20,7 +20,12 @@ use rmcp::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::{AppState, github::UpstreamError, resource::Authenticated};
+use crate::{
+    AppState,
+    github::{Revalidated, UpstreamError},
+    resource::Authenticated,
+    store::CachedProfile,
+};
 
 pub const TOOL_NAME: &str = "get_user_profile";
 /// The one cursor the `repeating-tool-pages` fault hands out (and accepts).
@@ -447,7 +452,7 @@ impl ProfileServer {
         version: &str,
     ) -> Result<CallToolResult, McpError> {
         let state = &self.state;
-        let Some(grant) = state.store.grant(&caller.grant_id) else {
+        let Some((grant, cached)) = state.store.grant_with_profile(&caller.grant_id) else {
             return Ok(tool_error(
                 "This authorization was revoked. Authorize the client again.".into(),
             ));
@@ -466,8 +471,20 @@ impl ProfileServer {
         #[cfg(not(feature = "fault-injection"))]
         let github_token = grant.github_token.clone();
 
-        let mut profile = match state.github.user(&github_token).await {
-            Ok(profile) => profile,
+        let now = crate::store::now();
+        let fresh = cached.as_ref().filter(|cached| {
+            !state.config.profile_freshness.is_zero()
+                && now.saturating_duration_since(cached.checked_at) < state.config.profile_freshness
+        });
+        let profile = match fresh {
+            Some(cached) => Ok(cached.profile.clone()),
+            None => {
+                self.revalidate(&caller.grant_id, &github_token, cached.as_ref(), now)
+                    .await
+            }
+        };
+        let mut profile = match profile {
+            Ok(profile) => Value::clone(&profile),
             Err(error) => {
                 let revoked = matches!(error, UpstreamError::Unauthorized)
                     && !crate::injected!(state.config, KeepGrantAfterGitHub401);
@@ -477,7 +494,14 @@ impl ProfileServer {
                     // (the third-party token lifecycle of the 2025-03-26 spec).
                     state.store.revoke_grant(&caller.grant_id);
                 }
-                if crate::injected!(state.config, ToolFailureAsRpcError) {
+                // Each fault breaks one check: rate limits have their own.
+                let as_rpc_error = match error {
+                    UpstreamError::RateLimited { .. } => {
+                        crate::injected!(state.config, RateLimitAsRpcError)
+                    }
+                    _ => crate::injected!(state.config, ToolFailureAsRpcError),
+                };
+                if as_rpc_error {
                     return Err(McpError::internal_error(error.to_string(), None));
                 }
                 if revoked {
@@ -514,6 +538,41 @@ impl ProfileServer {
             result.structured_content = Some(structured);
         }
         Ok(result)
+    }
+}
+
+impl ProfileServer {
+    /// Asks GitHub whether the grant's profile changed, with `If-None-Match` when the
+    /// server holds one, and keeps what GitHub confirmed with the grant.
+    async fn revalidate(
+        &self,
+        grant_id: &str,
+        github_token: &str,
+        cached: Option<&CachedProfile>,
+        now: tokio::time::Instant,
+    ) -> Result<Arc<Value>, UpstreamError> {
+        let etag = cached.and_then(|cached| cached.etag.as_deref());
+        let (profile, etag) = match self
+            .state
+            .github
+            .user_if_changed(github_token, etag)
+            .await?
+        {
+            Revalidated::NotModified => match cached {
+                Some(cached) => (cached.profile.clone(), cached.etag.clone()),
+                None => return Err(UpstreamError::Malformed),
+            },
+            Revalidated::Changed(fetched) => (Arc::new(fetched.profile), fetched.etag),
+        };
+        self.state.store.cache_profile(
+            grant_id,
+            CachedProfile {
+                profile: profile.clone(),
+                etag,
+                checked_at: now,
+            },
+        );
+        Ok(profile)
     }
 }
 

@@ -144,7 +144,10 @@ async fn connect(
             to_client,
             ReceiverStream::new(from_client).map(|message| *message),
         );
-        match handler.serve_with_ct(transport, service_token).await {
+        // Boxed, so that the handshake's state (the largest part of this future) is
+        // freed once the session runs, instead of sizing the task for its lifetime.
+        let started = Box::pin(handler.serve_with_ct(transport, service_token)).await;
+        match started {
             Ok(running) => {
                 let _ = running.waiting().await;
             }
