@@ -6,7 +6,11 @@
 //! blocked check never trips: the fault shows in its prerequisite.
 //!
 //! This is the in-process version of `cargo xtask faults`: the same table, the same rules,
-//! with the server and the mock in this process instead of launched binaries.
+//! with the server and the mock in this process instead of launched binaries. With every
+//! version-dependent check run at each negotiated version, the whole table takes longer than
+//! a test should, and `cargo xtask faults` (a CI stage) already judges it with each server
+//! in its own process; this test is kept for `cargo test -- --ignored` while changing the
+//! fault table without the binaries.
 
 mod support;
 
@@ -172,6 +176,7 @@ fn message(r: &CheckResult) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "the whole fault table is judged by cargo xtask faults, a CI stage"]
 async fn each_fault_fails_exactly_the_checks_it_names_and_every_check_can_fail() {
     let in_process = |fault: &Fault| !OUT_OF_PROCESS.iter().any(|(_, f)| f == fault);
     let setups: BTreeSet<Setup> = std::iter::once((Vec::new(), Vec::new(), Vec::new()))

@@ -661,7 +661,7 @@ impl Store {
         grant_id: &str,
     ) -> Option<(Grant, IssuedTokens)> {
         let key = digest(refresh_token);
-        let mut maps = self.maps();
+        let mut maps = self.grants_mut();
         if let Some((_, current)) = maps.refresh_tokens.remove(&key) {
             maps.rotated_refresh_tokens
                 .insert(key, current.grant_id, current.expires_at);

@@ -12,9 +12,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{
-    BOTH, Check, Ctx, Findings, Level, LoginOptions, Scope, Verdict, issues_code, json_error,
-};
+use super::{BOTH, Check, Ctx, Findings, LoginOptions, Scope, Verdict, issues_code, json_error};
 use crate::body;
 use crate::client::McpConn;
 use crate::config::Transport;
@@ -22,7 +20,6 @@ use crate::http::{Exchange, Req, SseReader, challenge};
 use crate::oauth::browser::{Arrival, Consent, Script};
 use crate::oauth::flow::{self, AuthParams, Pkce};
 use crate::oauth::registration::{self, Client, ClientKind};
-use crate::version::{Version, Versions};
 
 const AS: Scope = Scope::AuthServer;
 
@@ -41,106 +38,16 @@ const REDIRECT_URI_COUNT: usize = 2_000;
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "AUTH-3P-07",
-            case: Some("other-browser"),
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: AS,
-            title: "a browser other than the one that approved consent gets no code at the callback",
-            run: body!(callback_bound_to_browser),
-        },
-        Check {
-            id: "AUTH-3P-05",
-            case: Some("planted-cookie"),
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: AS,
-            title: "a consent cookie the browser already holds is replaced, never adopted",
-            run: body!(planted_consent_cookie_is_replaced),
-        },
-        Check {
-            id: "AUTH-FLOW-21",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "reuse of a rotated-out refresh token revokes the grant's live refresh token",
-            run: body!(refresh_reuse_revokes_grant),
-        },
-        Check {
-            id: "AUTH-FLOW-22",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_06_18),
-            scope: AS,
-            title: "errors before consent are not redirected to a web redirect URI anyone could register",
-            run: body!(no_redirect_to_self_registered_uri),
-        },
-        Check {
-            id: "AUTH-FLOW-23",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "an authorization request with a 16 KiB state is refused, not kept",
-            run: body!(state_length_is_bounded),
-        },
-        Check {
-            id: "AUTH-FLOW-24",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: BOTH,
-            title: "a stream opened with an access token ends when the token is revoked",
-            run: body!(streams_end_on_revocation),
-        },
-        Check {
-            id: "AUTH-REG-08",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "oversized client metadata is refused (400 or 413), not registered",
-            run: body!(registration_input_is_bounded),
-        },
-        Check {
-            id: "AUTH-GEN-08",
-            case: Some("auth-methods"),
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "confidential clients redeem codes by every advertised method; Basic and body ids must agree",
-            run: body!(confidential_auth_methods),
-        },
-        Check {
-            id: "AUTH-GEN-05",
-            case: Some("other-schemes"),
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: BOTH,
-            title: "a valid access token under a scheme other than Bearer gets 401",
-            run: body!(other_schemes_are_refused),
-        },
-        Check {
-            id: "AUTH-PRM-06",
-            case: Some("invalid-token"),
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: BOTH,
-            title: "the 401 challenge to an invalid token names the required scope too",
-            run: body!(invalid_token_challenges_name_scope),
-        },
+        Check::new("AUTH-3P-07", AS, body!(callback_bound_to_browser)).case("other-browser", "a browser other than the one that approved consent gets no code at the callback"),
+        Check::new("AUTH-3P-05", AS, body!(planted_consent_cookie_is_replaced)).case("planted-cookie", "a consent cookie the browser already holds is replaced, never adopted"),
+        Check::new("AUTH-FLOW-21", AS, body!(refresh_reuse_revokes_grant)),
+        Check::new("AUTH-FLOW-22", AS, body!(no_redirect_to_self_registered_uri)),
+        Check::new("AUTH-FLOW-23", AS, body!(state_length_is_bounded)),
+        Check::new("AUTH-FLOW-24", BOTH, body!(streams_end_on_revocation)),
+        Check::new("AUTH-REG-08", AS, body!(registration_input_is_bounded)),
+        Check::new("AUTH-GEN-08", AS, body!(confidential_auth_methods)).case("auth-methods", "confidential clients redeem codes by every advertised method; Basic and body ids must agree"),
+        Check::new("AUTH-GEN-05", BOTH, body!(other_schemes_are_refused)).case("other-schemes", "a valid access token under a scheme other than Bearer gets 401"),
+        Check::new("AUTH-PRM-06", BOTH, body!(invalid_token_challenges_name_scope)).case("invalid-token", "the 401 challenge to an invalid token names the required scope too"),
     ]
 }
 

@@ -11,17 +11,15 @@ use anyhow::anyhow;
 use serde_json::Value;
 use url::Url;
 
-use super::{Check, Ctx, Findings, Level, LoginOptions, Scope, Verdict, needs};
+use super::{Check, Ctx, Findings, LoginOptions, Scope, Verdict, needs};
 use crate::body;
 use crate::http::{Exchange, Req};
 use crate::oauth::browser::{Arrival, Consent};
 use crate::oauth::cimd_host::{CIMD_REDIRECT_URI, Canary, CimdHost, document};
 use crate::oauth::flow::{self, AuthParams, Pkce};
 use crate::oauth::registration::Client;
-use crate::version::{Version, Versions};
 
 const AS: Scope = Scope::AuthServer;
-const V25_11: Versions = Versions::since(Version::V2025_11_25);
 
 /// The check that proves a URL `client_id` works at all; the refusal checks are blocked by it
 /// when the server never fetched their documents.
@@ -33,86 +31,18 @@ const LIVE_REASON: &str = "the suite serves the metadata documents on its own lo
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "AUTH-CIMD-01",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: V25_11,
-            scope: AS,
-            title: "client ID metadata documents are supported",
-            run: body!(support_is_advertised),
-        },
-        Check {
-            id: "AUTH-CIMD-02",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_11,
-            scope: AS,
-            title: "the document's client_id matches its URL exactly",
-            run: body!(mismatched_client_id_is_refused),
-        },
-        Check {
-            id: "AUTH-CIMD-03",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_11,
-            scope: AS,
-            title: "redirect URIs are validated against the document",
-            run: body!(unlisted_redirect_uri_is_refused),
-        },
-        Check {
-            id: "AUTH-CIMD-04",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_11,
-            scope: AS,
-            title: "the document is valid JSON with the required fields",
-            run: body!(invalid_documents_are_refused),
-        },
-        Check {
-            id: "AUTH-CIMD-05",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: V25_11,
-            scope: AS,
-            title: "documents are fetched and cached per HTTP cache headers",
-            run: body!(documents_are_cached_per_headers),
-        },
-        Check {
-            id: "AUTH-CIMD-06",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: V25_11,
-            scope: AS,
-            title: "document fetching considers SSRF",
-            run: body!(internal_addresses_are_not_fetched),
-        },
-        Check {
-            id: "AUTH-CIMD-07",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_11,
-            scope: AS,
-            title: "the redirect URI host is shown during authorization",
-            run: body!(consent_shows_the_redirect_host),
-        },
-        Check {
-            id: "AUTH-CIMD-08",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: V25_11,
-            scope: AS,
-            title: "the flow completes with a URL client_id",
-            run: body!(login_with_a_url_client_id),
-        },
+        Check::new("AUTH-CIMD-01", AS, body!(support_is_advertised)),
+        Check::new("AUTH-CIMD-02", AS, body!(mismatched_client_id_is_refused)),
+        Check::new("AUTH-CIMD-03", AS, body!(unlisted_redirect_uri_is_refused)),
+        Check::new("AUTH-CIMD-04", AS, body!(invalid_documents_are_refused)),
+        Check::new("AUTH-CIMD-05", AS, body!(documents_are_cached_per_headers)),
+        Check::new(
+            "AUTH-CIMD-06",
+            AS,
+            body!(internal_addresses_are_not_fetched),
+        ),
+        Check::new("AUTH-CIMD-07", AS, body!(consent_shows_the_redirect_host)),
+        Check::new("AUTH-CIMD-08", AS, body!(login_with_a_url_client_id)),
     ]
 }
 

@@ -9,12 +9,11 @@ use std::time::Instant;
 use futures::future::join_all;
 use serde_json::{Value, json};
 
-use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Scope, Verdict, json_error};
+use super::{BOTH, Check, Ctx, Findings, LoginOptions, Scope, Verdict, json_error};
 use crate::body;
 use crate::client::McpConn;
 use crate::http::Exchange;
 use crate::oauth::flow;
-use crate::version::{Version, Versions};
 
 /// How many requests race for one code or one refresh token.
 const RACERS: usize = 16;
@@ -30,46 +29,27 @@ const DUPLICATE_PAIRS: usize = 3;
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "AUTH-FLOW-04",
-            case: Some("concurrent"),
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: Scope::AuthServer,
-            title: "parallel redemptions of one authorization code: exactly one succeeds",
-            run: body!(code_redemption_race),
-        },
-        Check {
-            id: "AUTH-FLOW-15",
-            case: Some("concurrent"),
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_06_18),
-            scope: Scope::AuthServer,
-            title: "parallel refreshes of one refresh token: at most one succeeds",
-            run: body!(refresh_race),
-        },
-        Check {
-            id: "AUTH-FLOW-19",
-            case: Some("concurrent"),
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: BOTH,
-            title: "no use of a token after its revocation was answered works, even mid-race",
-            run: body!(revocation_races_use),
-        },
-        Check {
-            id: "RPC-02",
-            case: Some("duplicate-id"),
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "two in-flight requests with one id are both answered, never left hanging",
-            run: body!(duplicate_ids_are_answered),
-        },
+        Check::new(
+            "AUTH-FLOW-04",
+            Scope::AuthServer,
+            body!(code_redemption_race),
+        )
+        .case(
+            "concurrent",
+            "parallel redemptions of one authorization code: exactly one succeeds",
+        ),
+        Check::new("AUTH-FLOW-15", Scope::AuthServer, body!(refresh_race)).case(
+            "concurrent",
+            "parallel refreshes of one refresh token: at most one succeeds",
+        ),
+        Check::new("AUTH-FLOW-19", BOTH, body!(revocation_races_use)).case(
+            "concurrent",
+            "no use of a token after its revocation was answered works, even mid-race",
+        ),
+        Check::new("RPC-02", BOTH, body!(duplicate_ids_are_answered)).case(
+            "duplicate-id",
+            "two in-flight requests with one id are both answered, never left hanging",
+        ),
     ]
 }
 

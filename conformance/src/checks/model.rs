@@ -4,53 +4,20 @@
 
 use std::sync::Arc;
 
-use super::{Check, Ctx, Evidence, Level, Scope, Verdict};
+use super::{Check, Ctx, Evidence, Scope, Verdict};
 use crate::body;
 use crate::model::{self, Campaign, Property};
-use crate::version::{Version, Versions};
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "MODEL-01",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: Scope::AuthServer,
-            title: "across interleaved flows, a revoked token never works and a live one does",
-            run: body!(revocation_holds),
-        },
-        Check {
-            id: "MODEL-02",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_06_18),
-            scope: Scope::AuthServer,
-            title: "across interleaved flows, a rotated-out refresh token never works again",
-            run: body!(rotation_holds),
-        },
-        Check {
-            id: "MODEL-03",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: Scope::AuthServer,
-            title: "across interleaved flows, no user's token returns another user's profile",
-            run: body!(no_cross_user_data),
-        },
-        Check {
-            id: "MODEL-04",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_06_18),
-            scope: Scope::AuthServer,
-            title: "across interleaved flows, a session refuses another user's token",
-            run: body!(sessions_stay_with_their_user),
-        },
+        Check::new("MODEL-01", Scope::AuthServer, body!(revocation_holds)),
+        Check::new("MODEL-02", Scope::AuthServer, body!(rotation_holds)),
+        Check::new("MODEL-03", Scope::AuthServer, body!(no_cross_user_data)),
+        Check::new(
+            "MODEL-04",
+            Scope::AuthServer,
+            body!(sessions_stay_with_their_user),
+        ),
     ]
 }
 

@@ -8,54 +8,17 @@ use std::sync::Arc;
 
 use url::Url;
 
-use super::{Check, Ctx, Findings, Level, LoginOptions, Scope, Verdict};
+use super::{Check, Ctx, Findings, LoginOptions, Scope, Verdict};
 use crate::body;
 use crate::config::Transport;
 use crate::robustness::{self, Campaign, Class, Credentials, Endpoint, Kind};
-use crate::version::Versions;
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "ROBUST-01",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: Scope::AuthServer,
-            title: "malformed requests to any endpoint get a 4xx, never a 5xx",
-            run: body!(no_server_errors),
-        },
-        Check {
-            id: "ROBUST-02",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: Scope::AuthServer,
-            title: "every malformed request is answered within the timeout",
-            run: body!(no_hangs),
-        },
-        Check {
-            id: "ROBUST-03",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: Scope::AuthServer,
-            title: "a well-framed malformed request is answered, not dropped",
-            run: body!(no_resets),
-        },
-        Check {
-            id: "ROBUST-04",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::ALL,
-            scope: Scope::AuthServer,
-            title: "anonymous garbage leaves the server's memory within its bound",
-            run: body!(memory_stays_bounded),
-        },
+        Check::new("ROBUST-01", Scope::AuthServer, body!(no_server_errors)),
+        Check::new("ROBUST-02", Scope::AuthServer, body!(no_hangs)),
+        Check::new("ROBUST-03", Scope::AuthServer, body!(no_resets)),
+        Check::new("ROBUST-04", Scope::AuthServer, body!(memory_stays_bounded)),
     ]
 }
 

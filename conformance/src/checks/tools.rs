@@ -756,6 +756,9 @@ async fn embedded_resources_declared(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&ex),
     );
+    Ok(f.verdict())
+}
+
 /// "Tool Execution Errors: Reported in tool results with `isError: true`: API failures, …"
 /// (Tools, Error Handling). GitHub's rate limit is such an API failure, and the person reading
 /// the result needs words, not an HTTP dump: the mock answers the tool's profile read first with
