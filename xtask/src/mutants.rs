@@ -111,6 +111,9 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
             other => bail!("unknown option {other:?}\n\n{USAGE}"),
         }
     }
+    if options.in_place && options.jobs > 1 {
+        bail!("--in-place mutates one tree, so it runs one mutant at a time: drop --jobs");
+    }
     Ok(Some(options))
 }
 
@@ -127,10 +130,8 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     for dir in [&first, &second] {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let mut command = base_command(&options, &first);
     if options.list {
-        // Before the `--` that starts cargo test's arguments.
-        command.insert(1, "--list".into());
+        let command = base_command(&options, &first, &["--list".into()]);
         let status = duct::cmd(cargo(), &command)
             .dir(&root)
             .unchecked()
@@ -143,7 +144,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         });
     }
     progress::note("xtask mutants: pass 1, a mutant is caught when a MUST fails or errors");
-    run_cargo_mutants(&root, &command, &[])?;
+    run_cargo_mutants(&root, &base_command(&options, &first, &[]), &[])?;
     let must = outcomes(&first.join("mutants.out/outcomes.json"))?;
     let missed: Vec<&Mutant> = must
         .iter()
@@ -178,12 +179,12 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         if !status.success() {
             bail!("the suite rejects the unmutated server; fix that before measuring mutants");
         }
-        let mut command = base_command(&options, &second);
         // Exactly the survivors of the first pass, by name.
-        for m in &missed {
-            command.push("--re".into());
-            command.push(format!("^{}$", regex_escape(&m.name)));
-        }
+        let survivors: Vec<String> = missed
+            .iter()
+            .flat_map(|m| ["--re".to_owned(), format!("^{}$", regex_escape(&m.name))])
+            .collect();
+        let command = base_command(&options, &second, &survivors);
         let clean_warnings = clean_warnings.display().to_string();
         run_cargo_mutants(
             &root,
@@ -215,8 +216,9 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The cargo-mutants command line both passes share.
-fn base_command(options: &Options, output: &Path) -> Vec<String> {
+/// The cargo-mutants command line both passes share, with `extra` options of cargo-mutants
+/// before the `--` that starts cargo test's arguments.
+fn base_command(options: &Options, output: &Path, extra: &[String]) -> Vec<String> {
     let mut command: Vec<String> = [
         "mutants",
         "--package",
@@ -230,7 +232,10 @@ fn base_command(options: &Options, output: &Path) -> Vec<String> {
     .map(String::from)
     .to_vec();
     command.extend(["--timeout".into(), options.timeout.to_string()]);
-    command.extend(["--jobs".into(), options.jobs.to_string()]);
+    // In place there is one tree, so one mutant at a time.
+    if !options.in_place {
+        command.extend(["--jobs".into(), options.jobs.to_string()]);
+    }
     command.extend(["--output".into(), output.display().to_string()]);
     if let Some(shard) = &options.shard {
         command.extend(["--shard".into(), shard.clone()]);
@@ -241,6 +246,7 @@ fn base_command(options: &Options, output: &Path) -> Vec<String> {
     for file in &options.files {
         command.extend(["--file".into(), file.clone()]);
     }
+    command.extend_from_slice(extra);
     // What cargo test runs for each mutant: the oracle alone, which is ignored otherwise.
     command.extend(["--", "--test", "mutation_oracle", "--", "--ignored"].map(String::from));
     command
