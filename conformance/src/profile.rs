@@ -245,7 +245,7 @@ pub async fn assess(cx: &Ctx) -> Assessment {
         config
             .transports
             .iter()
-            .map(|t| negotiate(cx, *t, no_authorization)),
+            .map(|t| negotiate_within(cx, *t, no_authorization)),
     )
     .await;
     let mut transports = Vec::new();
@@ -377,6 +377,30 @@ fn first_line(text: &str) -> String {
 /// Offers each session-era version the transport knows in an `initialize`, and on Streamable
 /// HTTP sends one stateless 2026-07-28 request; the versions the server answers with are the
 /// ones it negotiates.
+/// `negotiate`, bounded by the check timeout: a server that never finishes a login or never
+/// sends the SSE `endpoint` event must not hold up the run before its first check. The
+/// transport then has no negotiated version, and its checks find the defect themselves.
+async fn negotiate_within(
+    cx: &Ctx,
+    t: Transport,
+    no_authorization: bool,
+) -> (TransportVersions, Option<String>) {
+    let limit = cx.config().check_timeout;
+    match tokio::time::timeout(limit, negotiate(cx, t, no_authorization)).await {
+        Ok(found) => found,
+        Err(_) => {
+            let why = format!("no answer within {} s", limit.as_secs());
+            let versions = TransportVersions {
+                transport: t,
+                negotiated: Vec::new(),
+                tested: Vec::new(),
+                how: format!("no version negotiated ({why})"),
+            };
+            (versions, Some(why))
+        }
+    }
+}
+
 async fn negotiate(
     cx: &Ctx,
     t: Transport,
