@@ -139,7 +139,7 @@ faults! {
     /// opened it: the session id stands in for the token. On SSE the endpoint URI the
     /// stream announces is a session URI, so AUTH-GEN-01's unauthenticated POST to it is
     /// the same request and fails too.
-    SessionAuthenticates = "session-authenticates" => ["AUTH-GEN-02"] also ["AUTH-GEN-01"],
+    SessionAuthenticates = "session-authenticates" => ["AUTH-GEN-02", "SEC-03"] also ["AUTH-GEN-01"],
     /// An access token in the query string is accepted.
     AcceptQueryStringTokens = "accept-query-string-tokens" => ["AUTH-GEN-03"],
     /// The metadata advertises an introspection endpoint over plain http on a public host.
@@ -154,7 +154,7 @@ faults! {
     /// token: an unknown, altered or expired token is only refused on the request that
     /// opens a session. AUTH-TOK-04's token, invalid once GitHub refused the grant, is
     /// then still served in its session.
-    SessionOverridesInvalidToken = "session-overrides-invalid-token" => ["AUTH-GEN-05"]
+    SessionOverridesInvalidToken = "session-overrides-invalid-token" => ["AUTH-GEN-05", "AUTH-TOK-01"]
         also ["AUTH-TOK-04"],
     /// Expired access tokens are still accepted. Tokens live one second, so only the
     /// expiry check runs: every other check's tokens would expire under it.
@@ -193,8 +193,10 @@ faults! {
     AuthorizationServerUnderPath = "authorization-server-under-path" => ["AUTH-ASM-02", "AUTH-ASM-03"]
         also ["AUTH-ASM-01"],
     /// Only an OpenID Connect discovery document is served; the RFC 8414 document that
-    /// 2025-06-18 clients need is missing.
-    OidcDiscoveryOnly = "oidc-discovery-only" => ["AUTH-ASM-04"],
+    /// 2025-06-18 clients need is missing at its path-inserted URL. The root RFC 8414
+    /// document is the same document, so AUTH-ASM-01 warns that it is missing too.
+    OidcDiscoveryOnly = "oidc-discovery-only" => ["AUTH-ASM-04", "AUTH-ASM-05"]
+        also ["AUTH-ASM-01"],
     /// The metadata omits the required `response_types_supported`.
     OmitResponseTypes = "omit-response-types" => ["AUTH-ASM-07"],
     /// The metadata omits `S256` from `code_challenge_methods_supported`.
@@ -343,7 +345,7 @@ faults! {
     /// `/token` redeems a code for any client and any `redirect_uri`.
     UnboundCodes = "unbound-codes" => ["AUTH-FLOW-05"],
     /// `/authorize` redirects to a redirect URI the client never registered.
-    AcceptAnyRedirectUri = "accept-any-redirect-uri" => ["AUTH-FLOW-06"] also ["AUTH-CIMD-03"],
+    AcceptAnyRedirectUri = "accept-any-redirect-uri" => ["AUTH-FLOW-06", "AUTH-3P-06"] also ["AUTH-CIMD-03"],
     /// An unknown `client_id` gets its error redirected to the `redirect_uri` it came with.
     RedirectUnknownClients = "redirect-unknown-clients" => ["AUTH-FLOW-07"],
     /// The final redirect to the client drops the client's `state`.
@@ -423,7 +425,7 @@ faults! {
     /// GitHub refuses it, so the tool cannot return the profile either (TOOLS-06,
     /// TOOLS-08, and SHTTP5-22's stateless call, which expects the profile), and
     /// AUTH-TOK-04's checks cannot start: the tool fails before GitHub revokes anything.
-    SendMcpTokenToGitHub = "send-mcp-token-to-github" => ["AUTH-TOK-03"] also ["TOOLS-06", "TOOLS-08", "SHTTP5-22", "AUTH-TOK-04"],
+    SendMcpTokenToGitHub = "send-mcp-token-to-github" => ["AUTH-TOK-03", "AUTH-3P-08"] also ["TOOLS-06", "TOOLS-08", "SHTTP5-22", "AUTH-TOK-04"],
     /// A GitHub 401 during the tool leaves the grant in place, so the client keeps
     /// using a token whose upstream authorization is gone.
     KeepGrantAfterGitHub401 = "keep-grant-after-github-401" => ["AUTH-TOK-04"],

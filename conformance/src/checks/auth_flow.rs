@@ -395,7 +395,7 @@ async fn codes_are_bound(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
-async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict> {
+pub(super) async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict> {
     let mut f = Findings::new(&cx);
     let client = cx
         .register(ClientKind::Public, "conformance redirect")
