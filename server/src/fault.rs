@@ -247,8 +247,9 @@ faults! {
     RootMetadataDisagrees = "root-metadata-disagrees" => ["AUTH-PRM-05"],
     /// 401 and 403 challenges name every scope the server has (`user offline_access`),
     /// not the one a request needs. The challenge then lists offline_access, which
-    /// AUTH-PRM-07 reports for AUTH-PRM-08.
-    ChallengeNamesEveryScope = "challenge-names-every-scope" => ["SEC-04"] also ["AUTH-PRM-07"],
+    /// AUTH-PRM-08 forbids and AUTH-PRM-07 reports as well.
+    ChallengeNamesEveryScope = "challenge-names-every-scope" => ["SEC-04", "AUTH-PRM-08"]
+        also ["AUTH-PRM-07"],
     /// 401 challenges do not name the scope a token needs.
     NoScopeInChallenge = "no-scope-in-challenge" => ["AUTH-PRM-06"],
     /// The 401 challenge names the scope only for requests without credentials; an
@@ -369,6 +370,10 @@ faults! {
     /// AUTH-ASM-11 sees the same broken promise from the metadata's side: the flag is set
     /// and `iss` is missing.
     OmitIss = "omit-iss" => ["AUTH-FLOW-18"] also ["AUTH-ASM-11"],
+    /// Authorization responses carry `iss` with a trailing slash the metadata issuer lacks:
+    /// the same URL after RFC 3986 normalization, which clients must not apply, so every
+    /// strict client refuses the response.
+    IssTrailingSlash = "iss-trailing-slash" => ["AUTH-FLOW-20", "AUTH-FLOW-18"],
     /// Authorization responses carry `iss`, but the metadata does not set
     /// `authorization_response_iss_parameter_supported`. AUTH-ASM-11 judges the
     /// metadata's side of the same promise.
@@ -432,15 +437,15 @@ faults! {
     /// Sessions are not bound to the user who opened them. On SSE another user's POST to
     /// a session's endpoint is answered on the owner's stream (a MUST failure); on
     /// Streamable HTTP it runs as the caller, which breaks only the SHOULD (SEC-02).
-    UnboundSessions = "unbound-sessions" => ["AUTH-TOK-05", "SSE-09"],
+    UnboundSessions = "unbound-sessions" => ["AUTH-TOK-05", "SSE-09", "SEC-02"],
     /// On Streamable HTTP a request that names another user's session runs as the user
     /// who opened it: the session, not the token, decides who is calling.
     SessionRunsAsOwner = "session-runs-as-owner" => ["AUTH-TOK-05"],
     /// Allowed: Streamable HTTP sessions are not bound to a user, but every request runs
     /// as the user of its own token, so a session id cannot be used to act as someone
-    /// else. Only the SHOULD to bind sessions to users (SEC-02) is missed; SSE sessions
-    /// stay bound.
-    UnboundStreamableSessions = "unbound-streamable-sessions" => allowed ["AUTH-TOK-05"],
+    /// else. Only the SHOULD to bind sessions to users (SEC-02) is missed, which a SHOULD
+    /// lets a server do: SEC-02 warns about it. SSE sessions stay bound.
+    UnboundStreamableSessions = "unbound-streamable-sessions" => allowed ["AUTH-TOK-05", "SEC-02"],
     /// The GitHub token is kept per client instead of per grant: the last user to log in
     /// through a client is the one every token of that client acts as at GitHub.
     GitHubTokenPerClient = "github-token-per-client" => ["AUTH-TOK-04"],

@@ -186,6 +186,16 @@ pub fn checks() -> Vec<Check> {
             title: "revoked access and refresh tokens stop working",
             run: body!(revocation_works),
         },
+        Check {
+            id: "AUTH-FLOW-20",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::only(Version::V2026_07_28),
+            scope: AS,
+            title: "iss in authorization responses is byte-identical to the metadata issuer",
+            run: body!(iss_is_byte_identical),
+        },
     ]
 }
 
@@ -933,6 +943,41 @@ async fn revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
             super::shown(json_error(&used))
         ),
         Some(&used),
+    );
+    Ok(f.verdict())
+}
+
+/// AUTH-FLOW-20 (2026-07-28, Authorization Response Validation): clients "MUST NOT apply
+/// scheme or host case folding, default-port elision, trailing-slash, or percent-encoding
+/// normalization (RFC 3986 Sections 6.2.2-6.2.3) before comparison". A server whose `iss`
+/// differs from its metadata issuer only by such a normalization is refused by every
+/// conforming client, so the `iss` it sends must be the issuer byte for byte. Whether `iss`
+/// is sent at all is AUTH-FLOW-18's question.
+async fn iss_is_byte_identical(cx: Ctx) -> anyhow::Result<Verdict> {
+    let d = cx.discovery()?;
+    let issuer = d.metadata_str("issuer").unwrap_or(&d.issuer).to_owned();
+    let ok = cx.authorize(LoginOptions::default()).await?;
+    let Some(iss) = ok.callback.as_ref().and_then(|c| c.iss.clone()) else {
+        return Ok(Verdict::Skip(
+            "the authorization response has no iss (see AUTH-FLOW-18)".into(),
+        ));
+    };
+    let mut f = Findings::new(&cx);
+    let equivalent = url::Url::parse(&iss)
+        .ok()
+        .zip(url::Url::parse(&issuer).ok())
+        .is_some_and(|(a, b)| a == b);
+    f.prefer(
+        iss == issuer,
+        if equivalent {
+            format!(
+                "iss={iss:?} equals the issuer {issuer:?} only after URL normalization, \
+                 which clients must not apply"
+            )
+        } else {
+            format!("iss={iss:?} differs from the issuer {issuer:?}")
+        },
+        None,
     );
     Ok(f.verdict())
 }

@@ -501,7 +501,7 @@ async fn upstream_revocation_ends_the_grant(cx: Ctx) -> anyhow::Result<Verdict> 
 /// session's owner (the MUST); running it as its own token's user only misses the binding
 /// (the SHOULD, SEC-02). On SSE the answer to a POST goes to the session's stream, so an
 /// answer there is the owner's stream serving someone else: a MUST failure.
-async fn sessions_are_bound_to_users(cx: Ctx) -> anyhow::Result<Verdict> {
+pub(super) async fn sessions_are_bound_to_users(cx: Ctx) -> anyhow::Result<Verdict> {
     if cx.config().tool_profile == ToolProfile::None {
         return Ok(Verdict::Skip(
             "--tool-profile none: without get_user_profile the suite cannot see as whom a \
