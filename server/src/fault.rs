@@ -276,10 +276,10 @@ faults! {
 
     // AUTH-REG: dynamic client registration.
 
-    /// The metadata does not advertise the registration endpoint (which still works).
-    /// The suite then registers nothing, so it logs in with the pre-registered client of
+    /// The metadata does not advertise the registration endpoint (which still works at
+    /// `/register`, where AUTH-ASM-12 finds it). The suite then registers nothing, so it logs in with the pre-registered client of
     /// `no-registration-endpoint`.
-    UnadvertisedRegistration = "unadvertised-registration" => ["AUTH-REG-01"]
+    UnadvertisedRegistration = "unadvertised-registration" => ["AUTH-REG-01", "AUTH-ASM-12"]
         args ["--client-id", "conformance-preregistered"],
     /// Allowed: no dynamic client registration at all (SHOULD in 2025-03-26 and
     /// 2025-06-18, MAY from 2025-11-25): `/register` is gone and not advertised, and the

@@ -147,6 +147,16 @@ pub fn checks() -> Vec<Check> {
             // discovery fails it where 2025-06-18 requires RFC 8414 metadata.
             run: body!(metadata_is_found_from_the_issuer),
         },
+        Check {
+            id: "AUTH-ASM-12",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_11_25),
+            scope: AS,
+            title: "a server that registers clients advertises registration_endpoint, and it works",
+            run: body!(registration_is_advertised),
+        },
     ]
 }
 
@@ -734,5 +744,64 @@ async fn cimd_support_is_advertised(cx: Ctx) -> anyhow::Result<Verdict> {
             );
         }
     }
+    Ok(f.verdict())
+}
+
+/// AUTH-ASM-12 (2025-11-25, Client Registration Approaches): clients "Use Dynamic Client
+/// Registration as a fallback if the Authorization Server supports it (via
+/// `registration_endpoint` in OAuth Authorization Server Metadata)". Clients learn of the
+/// support only from the metadata, so a server that registers clients must advertise
+/// where. An advertised endpoint must register a client; without one, a 201 with a
+/// `client_id` from `/register` under the issuer (the path 2025-03-26 made the default)
+/// shows registration that clients cannot find. Any other answer there proves nothing,
+/// since registration is optional.
+async fn registration_is_advertised(cx: Ctx) -> anyhow::Result<Verdict> {
+    let doc = metadata(&cx)?;
+    let metadata_body = crate::oauth::registration::metadata(
+        crate::oauth::registration::ClientKind::Public,
+        "conformance registration discovery",
+        &[crate::oauth::REDIRECT_URI],
+    );
+    let mut f = Findings::new(&cx);
+    if let Some(endpoint) = doc.get("registration_endpoint").and_then(Value::as_str) {
+        let reg = crate::oauth::registration::post(
+            cx.http(),
+            &url::Url::parse(endpoint)?,
+            &metadata_body,
+        )
+        .await?;
+        f.prefer(
+            reg.status == 201,
+            format!(
+                "the advertised registration endpoint answered {}",
+                reg.status
+            ),
+            Some(&reg),
+        );
+        return Ok(f.verdict());
+    }
+    let Some(issuer) = doc.get("issuer").and_then(Value::as_str) else {
+        return Ok(Verdict::Skip(
+            "the metadata has no issuer to find /register under (see AUTH-ASM-07)".into(),
+        ));
+    };
+    let guess = url::Url::parse(&format!("{}/register", issuer.trim_end_matches('/')))?;
+    let reg = crate::oauth::registration::post(cx.http(), &guess, &metadata_body).await?;
+    let client_id = reg.json().and_then(|d| {
+        d.get("client_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    if let Some(id) = &client_id {
+        cx.http().redactor.add(id, "client_id");
+    }
+    f.prefer(
+        !(reg.status == 201 && client_id.is_some()),
+        format!(
+            "POST {guess} registered a client, but the metadata has no registration_endpoint, \
+             so clients cannot know that dynamic registration is supported"
+        ),
+        Some(&reg),
+    );
     Ok(f.verdict())
 }
