@@ -362,6 +362,9 @@ faults! {
     CaseSensitiveResource = "case-sensitive-resource" => ["AUTH-FLOW-11"],
     /// Token responses lack `Cache-Control: no-store`.
     CacheableTokenResponses = "cacheable-token-responses" => ["AUTH-FLOW-12"],
+    /// Access tokens live thirty days instead of the configured lifetime, so a leaked one
+    /// stays useful for a month.
+    LongLivedAccessTokens = "long-lived-access-tokens" => ["AUTH-FLOW-14"],
     /// An unsupported `grant_type` gets `invalid_request` instead of `unsupported_grant_type`.
     WrongUnsupportedGrantError = "wrong-unsupported-grant-error" => ["AUTH-FLOW-13"],
     /// Refreshing keeps the old refresh token valid.

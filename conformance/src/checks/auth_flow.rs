@@ -196,6 +196,16 @@ pub fn checks() -> Vec<Check> {
             title: "iss in authorization responses is byte-identical to the metadata issuer",
             run: body!(iss_is_byte_identical),
         },
+        Check {
+            id: "AUTH-FLOW-14",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: V25_03,
+            scope: AS,
+            title: "access tokens are short-lived: expires_in is given and at most an hour",
+            run: body!(access_tokens_are_short_lived),
+        },
     ]
 }
 
@@ -979,5 +989,28 @@ async fn iss_is_byte_identical(cx: Ctx) -> anyhow::Result<Verdict> {
         },
         None,
     );
+    Ok(f.verdict())
+}
+
+/// AUTH-FLOW-14: "Authorization servers SHOULD issue short-lived access tokens to reduce the
+/// impact of leaked tokens" (2025-03-26 onwards, Token Theft). The specification names no
+/// bound; an hour is the lifetime OAuth deployments commonly call short, and the one the
+/// token response shape check (AUTH-FLOW-12) already holds servers to. A token response
+/// without `expires_in` says nothing of the lifetime, so the client must assume it is long.
+async fn access_tokens_are_short_lived(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut f = Findings::new(&cx);
+    match login.tokens.expires_in {
+        Some(s) => f.prefer(
+            s <= 3600,
+            format!("expires_in is {s} s: the access token lives longer than an hour"),
+            None,
+        ),
+        None => f.prefer(
+            false,
+            "the token response has no expires_in, so the access token's lifetime is unknown",
+            None,
+        ),
+    };
     Ok(f.verdict())
 }
