@@ -346,7 +346,7 @@ faults! {
     /// `/token` redeems a code for any client and any `redirect_uri`.
     UnboundCodes = "unbound-codes" => ["AUTH-FLOW-05"],
     /// `/authorize` redirects to a redirect URI the client never registered.
-    AcceptAnyRedirectUri = "accept-any-redirect-uri" => ["AUTH-FLOW-06", "AUTH-3P-06"] also ["AUTH-CIMD-03"],
+    AcceptAnyRedirectUri = "accept-any-redirect-uri" => ["AUTH-FLOW-06", "AUTH-3P-06", "AUTH-REG-04"] also ["AUTH-CIMD-03"],
     /// An unknown `client_id` gets its error redirected to the `redirect_uri` it came with.
     RedirectUnknownClients = "redirect-unknown-clients" => ["AUTH-FLOW-07"],
     /// The final redirect to the client drops the client's `state`.

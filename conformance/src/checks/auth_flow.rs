@@ -1014,3 +1014,33 @@ async fn access_tokens_are_short_lived(cx: Ctx) -> anyhow::Result<Verdict> {
     };
     Ok(f.verdict())
 }
+
+/// AUTH-REG-04: "Servers MUST validate redirect URIs to prevent open redirect
+/// vulnerabilities" (2025-03-26 onwards, Security Considerations). An open redirect is an
+/// authorization endpoint that sends the browser wherever a request's `redirect_uri`
+/// says: a registered client's request naming a host it never registered must end at the
+/// server's own error page, not at that host. Exact matching (AUTH-FLOW-06, from
+/// 2025-06-18) is stricter; this is the part every version requires.
+pub(super) async fn no_open_redirect(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let client = cx
+        .register(ClientKind::Public, "conformance open redirect")
+        .await?;
+    let resource = cx.discovery()?.resource();
+    let foreign = "https://evil.example/callback".to_owned();
+    let mut params = AuthParams::for_client(&client, &Pkce::s256(), "s1", Some(&resource), None);
+    params.redirect_uri = Some(foreign.clone());
+    let arrival = walk(&cx, &params, &foreign).await?;
+    let redirected = matches!(arrival, Arrival::Callback(_))
+        || matches!(&arrival, Arrival::Offsite(u) if u.as_str().starts_with(&foreign));
+    f.require(
+        !redirected,
+        format!(
+            "an authorization request with the unregistered redirect_uri {foreign} was \
+             redirected there: {}",
+            describe(&cx, &arrival)
+        ),
+        None,
+    );
+    Ok(f.verdict())
+}
