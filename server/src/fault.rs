@@ -139,7 +139,7 @@ faults! {
     /// opened it: the session id stands in for the token. On SSE the endpoint URI the
     /// stream announces is a session URI, so AUTH-GEN-01's unauthenticated POST to it is
     /// the same request and fails too.
-    SessionAuthenticates = "session-authenticates" => ["AUTH-GEN-02"] also ["AUTH-GEN-01"],
+    SessionAuthenticates = "session-authenticates" => ["AUTH-GEN-02", "SEC-03"] also ["AUTH-GEN-01"],
     /// An access token in the query string is accepted.
     AcceptQueryStringTokens = "accept-query-string-tokens" => ["AUTH-GEN-03"],
     /// The metadata advertises an introspection endpoint over plain http on a public host.
@@ -154,7 +154,7 @@ faults! {
     /// token: an unknown, altered or expired token is only refused on the request that
     /// opens a session. AUTH-TOK-04's token, invalid once GitHub refused the grant, is
     /// then still served in its session.
-    SessionOverridesInvalidToken = "session-overrides-invalid-token" => ["AUTH-GEN-05"]
+    SessionOverridesInvalidToken = "session-overrides-invalid-token" => ["AUTH-GEN-05", "AUTH-TOK-01"]
         also ["AUTH-TOK-04"],
     /// Expired access tokens are still accepted. Tokens live one second, so only the
     /// expiry check runs: every other check's tokens would expire under it.
@@ -193,8 +193,10 @@ faults! {
     AuthorizationServerUnderPath = "authorization-server-under-path" => ["AUTH-ASM-02", "AUTH-ASM-03"]
         also ["AUTH-ASM-01"],
     /// Only an OpenID Connect discovery document is served; the RFC 8414 document that
-    /// 2025-06-18 clients need is missing.
-    OidcDiscoveryOnly = "oidc-discovery-only" => ["AUTH-ASM-04"],
+    /// 2025-06-18 clients need is missing at its path-inserted URL. The root RFC 8414
+    /// document is the same document, so AUTH-ASM-01 warns that it is missing too.
+    OidcDiscoveryOnly = "oidc-discovery-only" => ["AUTH-ASM-04", "AUTH-ASM-05"]
+        also ["AUTH-ASM-01"],
     /// The metadata omits the required `response_types_supported`.
     OmitResponseTypes = "omit-response-types" => ["AUTH-ASM-07"],
     /// The metadata omits `S256` from `code_challenge_methods_supported`.
@@ -245,8 +247,9 @@ faults! {
     RootMetadataDisagrees = "root-metadata-disagrees" => ["AUTH-PRM-05"],
     /// 401 and 403 challenges name every scope the server has (`user offline_access`),
     /// not the one a request needs. The challenge then lists offline_access, which
-    /// AUTH-PRM-07 reports for AUTH-PRM-08.
-    ChallengeNamesEveryScope = "challenge-names-every-scope" => ["SEC-04"] also ["AUTH-PRM-07"],
+    /// AUTH-PRM-08 forbids and AUTH-PRM-07 reports as well.
+    ChallengeNamesEveryScope = "challenge-names-every-scope" => ["SEC-04", "AUTH-PRM-08"]
+        also ["AUTH-PRM-07"],
     /// 401 challenges do not name the scope a token needs.
     NoScopeInChallenge = "no-scope-in-challenge" => ["AUTH-PRM-06"],
     /// The 401 challenge names the scope only for requests without credentials; an
@@ -273,10 +276,10 @@ faults! {
 
     // AUTH-REG: dynamic client registration.
 
-    /// The metadata does not advertise the registration endpoint (which still works).
-    /// The suite then registers nothing, so it logs in with the pre-registered client of
+    /// The metadata does not advertise the registration endpoint (which still works at
+    /// `/register`, where AUTH-ASM-12 finds it). The suite then registers nothing, so it logs in with the pre-registered client of
     /// `no-registration-endpoint`.
-    UnadvertisedRegistration = "unadvertised-registration" => ["AUTH-REG-01"]
+    UnadvertisedRegistration = "unadvertised-registration" => ["AUTH-REG-01", "AUTH-ASM-12"]
         args ["--client-id", "conformance-preregistered"],
     /// Allowed: no dynamic client registration at all (SHOULD in 2025-03-26 and
     /// 2025-06-18, MAY from 2025-11-25): `/register` is gone and not advertised, and the
@@ -343,7 +346,7 @@ faults! {
     /// `/token` redeems a code for any client and any `redirect_uri`.
     UnboundCodes = "unbound-codes" => ["AUTH-FLOW-05"],
     /// `/authorize` redirects to a redirect URI the client never registered.
-    AcceptAnyRedirectUri = "accept-any-redirect-uri" => ["AUTH-FLOW-06"] also ["AUTH-CIMD-03"],
+    AcceptAnyRedirectUri = "accept-any-redirect-uri" => ["AUTH-FLOW-06", "AUTH-3P-06", "AUTH-REG-04"] also ["AUTH-CIMD-03"],
     /// An unknown `client_id` gets its error redirected to the `redirect_uri` it came with.
     RedirectUnknownClients = "redirect-unknown-clients" => ["AUTH-FLOW-07"],
     /// The final redirect to the client drops the client's `state`.
@@ -359,6 +362,9 @@ faults! {
     CaseSensitiveResource = "case-sensitive-resource" => ["AUTH-FLOW-11"],
     /// Token responses lack `Cache-Control: no-store`.
     CacheableTokenResponses = "cacheable-token-responses" => ["AUTH-FLOW-12"],
+    /// Access tokens live thirty days instead of the configured lifetime, so a leaked one
+    /// stays useful for a month.
+    LongLivedAccessTokens = "long-lived-access-tokens" => ["AUTH-FLOW-14"],
     /// An unsupported `grant_type` gets `invalid_request` instead of `unsupported_grant_type`.
     WrongUnsupportedGrantError = "wrong-unsupported-grant-error" => ["AUTH-FLOW-13"],
     /// Refreshing keeps the old refresh token valid.
@@ -367,6 +373,10 @@ faults! {
     /// AUTH-ASM-11 sees the same broken promise from the metadata's side: the flag is set
     /// and `iss` is missing.
     OmitIss = "omit-iss" => ["AUTH-FLOW-18"] also ["AUTH-ASM-11"],
+    /// Authorization responses carry `iss` with a trailing slash the metadata issuer lacks:
+    /// the same URL after RFC 3986 normalization, which clients must not apply, so every
+    /// strict client refuses the response.
+    IssTrailingSlash = "iss-trailing-slash" => ["AUTH-FLOW-20", "AUTH-FLOW-18"],
     /// Authorization responses carry `iss`, but the metadata does not set
     /// `authorization_response_iss_parameter_supported`. AUTH-ASM-11 judges the
     /// metadata's side of the same promise.
@@ -423,22 +433,22 @@ faults! {
     /// GitHub refuses it, so the tool cannot return the profile either (TOOLS-06,
     /// TOOLS-08, and SHTTP5-22's stateless call, which expects the profile), and
     /// AUTH-TOK-04's checks cannot start: the tool fails before GitHub revokes anything.
-    SendMcpTokenToGitHub = "send-mcp-token-to-github" => ["AUTH-TOK-03"] also ["TOOLS-06", "TOOLS-08", "SHTTP5-22", "AUTH-TOK-04"],
+    SendMcpTokenToGitHub = "send-mcp-token-to-github" => ["AUTH-TOK-03", "AUTH-3P-08"] also ["TOOLS-06", "TOOLS-08", "SHTTP5-22", "AUTH-TOK-04"],
     /// A GitHub 401 during the tool leaves the grant in place, so the client keeps
     /// using a token whose upstream authorization is gone.
     KeepGrantAfterGitHub401 = "keep-grant-after-github-401" => ["AUTH-TOK-04"],
     /// Sessions are not bound to the user who opened them. On SSE another user's POST to
     /// a session's endpoint is answered on the owner's stream (a MUST failure); on
     /// Streamable HTTP it runs as the caller, which breaks only the SHOULD (SEC-02).
-    UnboundSessions = "unbound-sessions" => ["AUTH-TOK-05", "SSE-09"],
+    UnboundSessions = "unbound-sessions" => ["AUTH-TOK-05", "SSE-09", "SEC-02"],
     /// On Streamable HTTP a request that names another user's session runs as the user
     /// who opened it: the session, not the token, decides who is calling.
     SessionRunsAsOwner = "session-runs-as-owner" => ["AUTH-TOK-05"],
     /// Allowed: Streamable HTTP sessions are not bound to a user, but every request runs
     /// as the user of its own token, so a session id cannot be used to act as someone
-    /// else. Only the SHOULD to bind sessions to users (SEC-02) is missed; SSE sessions
-    /// stay bound.
-    UnboundStreamableSessions = "unbound-streamable-sessions" => allowed ["AUTH-TOK-05"],
+    /// else. Only the SHOULD to bind sessions to users (SEC-02) is missed, which a SHOULD
+    /// lets a server do: SEC-02 warns about it. SSE sessions stay bound.
+    UnboundStreamableSessions = "unbound-streamable-sessions" => allowed ["AUTH-TOK-05", "SEC-02"],
     /// The GitHub token is kept per client instead of per grant: the last user to log in
     /// through a client is the one every token of that client acts as at GitHub.
     GitHubTokenPerClient = "github-token-per-client" => ["AUTH-TOK-04"],

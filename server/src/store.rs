@@ -269,7 +269,11 @@ impl Limits {
             max_clients: config.max_clients,
             unused_client_ttl: config.unused_client_ttl,
             max_pending: config.max_pending_authorizations,
-            access_ttl: config.access_token_ttl,
+            access_ttl: if crate::injected!(config, LongLivedAccessTokens) {
+                Duration::from_secs(30 * 24 * 3600)
+            } else {
+                config.access_token_ttl
+            },
             refresh_ttl: config.refresh_token_ttl,
             grant_ttl: config.grant_ttl,
         }

@@ -96,6 +96,20 @@ pub fn checks() -> Vec<Check> {
             title: "the upstream state is random, single-use and checked at the callback",
             run: body!(upstream_state),
         },
+        Check {
+            id: "AUTH-3P-06",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_11_25),
+            scope: AS,
+            title: "the proxy redirects only to a redirect URI that exactly matches a registered one",
+            // "Validate that the `redirect_uri` in authorization requests exactly matches
+            // the registered URI" (2025-11-25, Security Best Practices, required
+            // protections for proxies). AUTH-FLOW-06's probes (an unregistered URI, one
+            // with an extra path segment or query) are that validation seen from outside.
+            run: body!(super::auth_flow::redirect_uri_exact_match),
+        },
     ]
 }
 

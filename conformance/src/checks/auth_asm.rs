@@ -122,6 +122,41 @@ pub fn checks() -> Vec<Check> {
             title: "metadata documents are 200 application/json objects without auth",
             run: body!(metadata_is_public_json),
         },
+        Check {
+            id: "AUTH-ASM-03",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::only(Version::V2025_03_26),
+            scope: AS,
+            title: "without root metadata, the default /authorize and /token answer at the host root",
+            run: body!(default_endpoints_without_metadata),
+        },
+        Check {
+            id: "AUTH-ASM-05",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: AS,
+            title: "RFC 8414 metadata is served at the issuer's path-inserted well-known URL",
+            // RFC 8414 section 3: metadata "MUST" be available "at a path formed by
+            // inserting a well-known URI string into the authorization server's issuer
+            // identifier between the host component and the path component". AUTH-ASM-04's
+            // discovery tries exactly that URL first; a server that serves only OpenID
+            // discovery fails it where 2025-06-18 requires RFC 8414 metadata.
+            run: body!(metadata_is_found_from_the_issuer),
+        },
+        Check {
+            id: "AUTH-ASM-12",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_11_25),
+            scope: AS,
+            title: "a server that registers clients advertises registration_endpoint, and it works",
+            run: body!(registration_is_advertised),
+        },
     ]
 }
 
@@ -211,6 +246,40 @@ async fn authorization_base_url_is_the_root(cx: Ctx) -> anyhow::Result<Verdict> 
         "no root metadata ({}); judged the default endpoints instead",
         ex.status
     ));
+    judge_default_endpoints(&cx, &mut f, &root, ex.status).await?;
+    Ok(f.verdict())
+}
+
+/// AUTH-ASM-03 (2025-03-26, Fallbacks for Servers without Metadata Discovery): "For
+/// servers that do not implement OAuth 2.0 Authorization Server Metadata, clients MUST
+/// use the following default endpoint paths relative to the authorization base URL:
+/// /authorize, /token, /register". A server without root metadata is therefore only
+/// reachable by 2025-03-26 clients when its endpoints answer at those paths. `/register`
+/// is left out: registration is optional, and AUTH-REG-01 judges it.
+async fn default_endpoints_without_metadata(cx: Ctx) -> anyhow::Result<Verdict> {
+    let root = root_metadata_url(&cx)?;
+    let ex = cx
+        .http()
+        .send(Req::get(root.clone()).header("Accept", "application/json"))
+        .await?;
+    if ex.status == 200 {
+        return Ok(Verdict::Skip(format!(
+            "metadata is served at {root}: the default endpoints apply only without it (see AUTH-ASM-02)"
+        )));
+    }
+    let mut f = Findings::new(&cx);
+    judge_default_endpoints(&cx, &mut f, &root, ex.status).await?;
+    Ok(f.verdict())
+}
+
+/// Probes the 2025-03-26 default endpoints at the host root, for a server whose root
+/// metadata answered `metadata_status`.
+async fn judge_default_endpoints(
+    cx: &Ctx,
+    f: &mut Findings,
+    root: &url::Url,
+    metadata_status: u16,
+) -> anyhow::Result<()> {
     let base = url::Url::parse(&cx.config().url.origin().ascii_serialization())?;
     let token = cx
         .http()
@@ -221,8 +290,8 @@ async fn authorization_base_url_is_the_root(cx: Ctx) -> anyhow::Result<Verdict> 
             && !matches!(token.status, 404 | 405)
             && json_error(&token).is_some(),
         format!(
-            "no metadata at {root} ({}), and the default POST /token answered {}, not an OAuth error",
-            ex.status, token.status
+            "no metadata at {root} ({metadata_status}), and the default POST /token answered {}, not an OAuth error",
+            token.status
         ),
         Some(&token),
     );
@@ -230,12 +299,12 @@ async fn authorization_base_url_is_the_root(cx: Ctx) -> anyhow::Result<Verdict> 
     f.require(
         authorize.status != 404 && authorize.status != 405,
         format!(
-            "no metadata at {root} ({}), and the default GET /authorize answered {}",
-            ex.status, authorize.status
+            "no metadata at {root} ({metadata_status}), and the default GET /authorize answered {}",
+            authorize.status
         ),
         Some(&authorize),
     );
-    Ok(f.verdict())
+    Ok(())
 }
 
 async fn metadata_is_found_from_the_issuer(cx: Ctx) -> anyhow::Result<Verdict> {
@@ -675,5 +744,64 @@ async fn cimd_support_is_advertised(cx: Ctx) -> anyhow::Result<Verdict> {
             );
         }
     }
+    Ok(f.verdict())
+}
+
+/// AUTH-ASM-12 (2025-11-25, Client Registration Approaches): clients "Use Dynamic Client
+/// Registration as a fallback if the Authorization Server supports it (via
+/// `registration_endpoint` in OAuth Authorization Server Metadata)". Clients learn of the
+/// support only from the metadata, so a server that registers clients must advertise
+/// where. An advertised endpoint must register a client; without one, a 201 with a
+/// `client_id` from `/register` under the issuer (the path 2025-03-26 made the default)
+/// shows registration that clients cannot find. Any other answer there proves nothing,
+/// since registration is optional.
+async fn registration_is_advertised(cx: Ctx) -> anyhow::Result<Verdict> {
+    let doc = metadata(&cx)?;
+    let metadata_body = crate::oauth::registration::metadata(
+        crate::oauth::registration::ClientKind::Public,
+        "conformance registration discovery",
+        &[crate::oauth::REDIRECT_URI],
+    );
+    let mut f = Findings::new(&cx);
+    if let Some(endpoint) = doc.get("registration_endpoint").and_then(Value::as_str) {
+        let reg = crate::oauth::registration::post(
+            cx.http(),
+            &url::Url::parse(endpoint)?,
+            &metadata_body,
+        )
+        .await?;
+        f.prefer(
+            reg.status == 201,
+            format!(
+                "the advertised registration endpoint answered {}",
+                reg.status
+            ),
+            Some(&reg),
+        );
+        return Ok(f.verdict());
+    }
+    let Some(issuer) = doc.get("issuer").and_then(Value::as_str) else {
+        return Ok(Verdict::Skip(
+            "the metadata has no issuer to find /register under (see AUTH-ASM-07)".into(),
+        ));
+    };
+    let guess = url::Url::parse(&format!("{}/register", issuer.trim_end_matches('/')))?;
+    let reg = crate::oauth::registration::post(cx.http(), &guess, &metadata_body).await?;
+    let client_id = reg.json().and_then(|d| {
+        d.get("client_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    if let Some(id) = &client_id {
+        cx.http().redactor.add(id, "client_id");
+    }
+    f.prefer(
+        !(reg.status == 201 && client_id.is_some()),
+        format!(
+            "POST {guess} registered a client, but the metadata has no registration_endpoint, \
+             so clients cannot know that dynamic registration is supported"
+        ),
+        Some(&reg),
+    );
     Ok(f.verdict())
 }

@@ -186,6 +186,26 @@ pub fn checks() -> Vec<Check> {
             title: "revoked access and refresh tokens stop working",
             run: body!(revocation_works),
         },
+        Check {
+            id: "AUTH-FLOW-20",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::only(Version::V2026_07_28),
+            scope: AS,
+            title: "iss in authorization responses is byte-identical to the metadata issuer",
+            run: body!(iss_is_byte_identical),
+        },
+        Check {
+            id: "AUTH-FLOW-14",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: V25_03,
+            scope: AS,
+            title: "access tokens are short-lived: expires_in is given and at most an hour",
+            run: body!(access_tokens_are_short_lived),
+        },
     ]
 }
 
@@ -395,7 +415,7 @@ async fn codes_are_bound(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
-async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict> {
+pub(super) async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict> {
     let mut f = Findings::new(&cx);
     let client = cx
         .register(ClientKind::Public, "conformance redirect")
@@ -933,6 +953,94 @@ async fn revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
             super::shown(json_error(&used))
         ),
         Some(&used),
+    );
+    Ok(f.verdict())
+}
+
+/// AUTH-FLOW-20 (2026-07-28, Authorization Response Validation): clients "MUST NOT apply
+/// scheme or host case folding, default-port elision, trailing-slash, or percent-encoding
+/// normalization (RFC 3986 Sections 6.2.2-6.2.3) before comparison". A server whose `iss`
+/// differs from its metadata issuer only by such a normalization is refused by every
+/// conforming client, so the `iss` it sends must be the issuer byte for byte. Whether `iss`
+/// is sent at all is AUTH-FLOW-18's question.
+async fn iss_is_byte_identical(cx: Ctx) -> anyhow::Result<Verdict> {
+    let d = cx.discovery()?;
+    let issuer = d.metadata_str("issuer").unwrap_or(&d.issuer).to_owned();
+    let ok = cx.authorize(LoginOptions::default()).await?;
+    let Some(iss) = ok.callback.as_ref().and_then(|c| c.iss.clone()) else {
+        return Ok(Verdict::Skip(
+            "the authorization response has no iss (see AUTH-FLOW-18)".into(),
+        ));
+    };
+    let mut f = Findings::new(&cx);
+    let equivalent = url::Url::parse(&iss)
+        .ok()
+        .zip(url::Url::parse(&issuer).ok())
+        .is_some_and(|(a, b)| a == b);
+    f.prefer(
+        iss == issuer,
+        if equivalent {
+            format!(
+                "iss={iss:?} equals the issuer {issuer:?} only after URL normalization, \
+                 which clients must not apply"
+            )
+        } else {
+            format!("iss={iss:?} differs from the issuer {issuer:?}")
+        },
+        None,
+    );
+    Ok(f.verdict())
+}
+
+/// AUTH-FLOW-14: "Authorization servers SHOULD issue short-lived access tokens to reduce the
+/// impact of leaked tokens" (2025-03-26 onwards, Token Theft). The specification names no
+/// bound; an hour is the lifetime OAuth deployments commonly call short, and the one the
+/// token response shape check (AUTH-FLOW-12) already holds servers to. A token response
+/// without `expires_in` says nothing of the lifetime, so the client must assume it is long.
+async fn access_tokens_are_short_lived(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut f = Findings::new(&cx);
+    match login.tokens.expires_in {
+        Some(s) => f.prefer(
+            s <= 3600,
+            format!("expires_in is {s} s: the access token lives longer than an hour"),
+            None,
+        ),
+        None => f.prefer(
+            false,
+            "the token response has no expires_in, so the access token's lifetime is unknown",
+            None,
+        ),
+    };
+    Ok(f.verdict())
+}
+
+/// AUTH-REG-04: "Servers MUST validate redirect URIs to prevent open redirect
+/// vulnerabilities" (2025-03-26 onwards, Security Considerations). An open redirect is an
+/// authorization endpoint that sends the browser wherever a request's `redirect_uri`
+/// says: a registered client's request naming a host it never registered must end at the
+/// server's own error page, not at that host. Exact matching (AUTH-FLOW-06, from
+/// 2025-06-18) is stricter; this is the part every version requires.
+pub(super) async fn no_open_redirect(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let client = cx
+        .register(ClientKind::Public, "conformance open redirect")
+        .await?;
+    let resource = cx.discovery()?.resource();
+    let foreign = "https://evil.example/callback".to_owned();
+    let mut params = AuthParams::for_client(&client, &Pkce::s256(), "s1", Some(&resource), None);
+    params.redirect_uri = Some(foreign.clone());
+    let arrival = walk(&cx, &params, &foreign).await?;
+    let redirected = matches!(arrival, Arrival::Callback(_))
+        || matches!(&arrival, Arrival::Offsite(u) if u.as_str().starts_with(&foreign));
+    f.require(
+        !redirected,
+        format!(
+            "an authorization request with the unregistered redirect_uri {foreign} was \
+             redirected there: {}",
+            describe(&cx, &arrival)
+        ),
+        None,
     );
     Ok(f.verdict())
 }

@@ -194,7 +194,7 @@ async fn unauthenticated_requests_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
-async fn a_session_without_a_token_gets_401(cx: Ctx) -> anyhow::Result<Verdict> {
+pub(super) async fn a_session_without_a_token_gets_401(cx: Ctx) -> anyhow::Result<Verdict> {
     let mut f = Findings::new(&cx);
     let login = cx.login(LoginOptions::default()).await?;
     match cx.transport() {
@@ -322,7 +322,7 @@ async fn endpoints_use_https(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
-async fn invalid_tokens_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
+pub(super) async fn invalid_tokens_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
     let mut f = Findings::new(&cx);
     let login = cx.login(LoginOptions::default()).await?;
     let cases = [

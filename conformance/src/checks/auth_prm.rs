@@ -84,6 +84,16 @@ pub fn checks() -> Vec<Check> {
             title: "scopes_supported has no omnibus scopes and no offline_access",
             run: body!(scopes_are_minimal),
         },
+        Check {
+            id: "AUTH-PRM-08",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::only(Version::V2026_07_28),
+            scope: BOTH,
+            title: "offline_access is neither in the 401 challenge scope nor in scopes_supported",
+            run: body!(offline_access_is_not_asked),
+        },
     ]
 }
 
@@ -482,6 +492,32 @@ async fn scopes_are_minimal(cx: Ctx) -> anyhow::Result<Verdict> {
             !scope.split(' ').any(|s| s == "offline_access"),
             "the challenge scope lists offline_access (AUTH-PRM-08)",
             None,
+        );
+    }
+    Ok(f.verdict())
+}
+
+/// AUTH-PRM-08 (2026-07-28, Refresh Tokens): "MCP Servers (Protected Resources) SHOULD NOT
+/// include `offline_access` in `WWW-Authenticate` scope or Protected Resource Metadata
+/// `scopes_supported`, as refresh tokens are not a resource requirement."
+async fn offline_access_is_not_asked(cx: Ctx) -> anyhow::Result<Verdict> {
+    let (prm_url, doc) = prm(&cx)?;
+    let mut f = Findings::new(&cx);
+    let listed = doc
+        .get("scopes_supported")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|s| s.as_str() == Some("offline_access")));
+    f.prefer(
+        !listed,
+        format!("the scopes_supported of {prm_url} lists offline_access"),
+        None,
+    );
+    let probe = cx.probe(None).await?;
+    if let Some(scope) = challenge(&probe).and_then(|c| c.param("scope").map(str::to_owned)) {
+        f.prefer(
+            !scope.split(' ').any(|s| s == "offline_access"),
+            format!("the 401 challenge's scope {scope:?} lists offline_access"),
+            Some(&probe),
         );
     }
     Ok(f.verdict())

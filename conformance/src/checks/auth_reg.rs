@@ -75,6 +75,16 @@ pub fn checks() -> Vec<Check> {
             title: "/authorize without client_id shows an error and does not redirect",
             run: body!(authorize_requires_client_id),
         },
+        Check {
+            id: "AUTH-REG-04",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_03,
+            scope: AS,
+            title: "no open redirect: /authorize never sends the browser to an unregistered host",
+            run: body!(super::auth_flow::no_open_redirect),
+        },
     ]
 }
 

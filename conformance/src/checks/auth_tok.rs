@@ -86,6 +86,46 @@ pub fn checks() -> Vec<Check> {
             title: "an invalid token's 401 says error=\"invalid_token\" and names the metadata",
             run: body!(invalid_token_challenge),
         },
+        Check {
+            id: "AUTH-FLOW-10",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_06,
+            scope: BOTH,
+            title: "tokens issued for another resource, or a sibling endpoint, are refused here",
+            // "MCP servers MUST validate that access tokens were issued specifically for
+            // them as the intended audience" (2025-06-18, Token Handling). A token whose
+            // audience is another resource working here is exactly what this forbids, so
+            // AUTH-TOK-02's observation judges this sentence too.
+            run: body!(foreign_resource_tokens_are_refused),
+        },
+        Check {
+            id: "AUTH-3P-08",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V25_06,
+            scope: BOTH,
+            title: "the client's MCP token never travels on to GitHub, nor a GitHub token in",
+            // "The MCP server MUST NOT pass through the token it received from the MCP
+            // client" (2025-06-18, Access Token Privilege Restriction). AUTH-TOK-03 watches
+            // the tokens GitHub receives and the ones the MCP endpoints take.
+            run: body!(no_token_passthrough),
+        },
+        Check {
+            id: "AUTH-TOK-01",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: BOTH,
+            title: "access tokens are validated: random, tampered and foreign tokens get 401, also in a session",
+            // "MCP servers ... MUST validate access tokens as described in OAuth 2.1
+            // Section 5.2", whose rule is that an invalid token gets 401. Every request is
+            // validated, so one that names a session is probed as well.
+            run: body!(super::auth_gen::invalid_tokens_get_401),
+        },
     ]
 }
 
@@ -461,7 +501,7 @@ async fn upstream_revocation_ends_the_grant(cx: Ctx) -> anyhow::Result<Verdict> 
 /// session's owner (the MUST); running it as its own token's user only misses the binding
 /// (the SHOULD, SEC-02). On SSE the answer to a POST goes to the session's stream, so an
 /// answer there is the owner's stream serving someone else: a MUST failure.
-async fn sessions_are_bound_to_users(cx: Ctx) -> anyhow::Result<Verdict> {
+pub(super) async fn sessions_are_bound_to_users(cx: Ctx) -> anyhow::Result<Verdict> {
     if cx.config().tool_profile == ToolProfile::None {
         return Ok(Verdict::Skip(
             "--tool-profile none: without get_user_profile the suite cannot see as whom a \

@@ -32,6 +32,33 @@ pub fn checks() -> Vec<Check> {
             // rule word for word; the observation is AUTH-3P-03's.
             run: body!(super::auth_3p::consent_per_client),
         },
+        Check {
+            id: "SEC-03",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: BOTH,
+            title: "a session id never stands in for the token",
+            // "MCP Servers MUST NOT use sessions for authentication" (Security Best
+            // Practices, Session Hijacking mitigation): a request that names a live session
+            // but carries no token must still be challenged, which is AUTH-GEN-02's probe.
+            run: body!(super::auth_gen::a_session_without_a_token_gets_401),
+        },
+        Check {
+            id: "SEC-02",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_06_18),
+            scope: BOTH,
+            title: "a session is bound to the user who opened it: another user's token cannot use it",
+            // "MCP servers SHOULD bind session IDs to user-specific information" (Security
+            // Best Practices, Session Hijacking mitigation). AUTH-TOK-05 sends another
+            // user's request on a session; a bound session refuses it, an unbound one
+            // answers, which this SHOULD check reports as a warning.
+            run: body!(super::auth_tok::sessions_are_bound_to_users),
+        },
     ]
 }
 

@@ -165,7 +165,9 @@ pub fn client_redirect(config: &Config, redirect_uri: &str, params: &[(&str, &st
         for (name, value) in params {
             query.append_pair(name, value);
         }
-        if !crate::injected!(config, OmitIss) {
+        if crate::injected!(config, IssTrailingSlash) {
+            query.append_pair("iss", &format!("{}/", issuer(config)));
+        } else if !crate::injected!(config, OmitIss) {
             query.append_pair("iss", &issuer(config));
         }
     }
