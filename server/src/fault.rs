@@ -138,8 +138,9 @@ faults! {
     /// A request without credentials that names a live session runs as the user who
     /// opened it: the session id stands in for the token. On SSE the endpoint URI the
     /// stream announces is a session URI, so AUTH-GEN-01's unauthenticated POST to it is
-    /// the same request and fails too.
-    SessionAuthenticates = "session-authenticates" => ["AUTH-GEN-02"] also ["AUTH-GEN-01"],
+    /// the same request and fails too, and SSE-08 sees that the SSE POST endpoint does
+    /// not authenticate every connection.
+    SessionAuthenticates = "session-authenticates" => ["AUTH-GEN-02", "SSE-08"] also ["AUTH-GEN-01"],
     /// An access token in the query string is accepted.
     AcceptQueryStringTokens = "accept-query-string-tokens" => ["AUTH-GEN-03"],
     /// The metadata advertises an introspection endpoint over plain http on a public host.
@@ -635,8 +636,9 @@ faults! {
 
     // SSE: the legacy HTTP+SSE transport.
 
-    /// `GET /sse` does not send the `endpoint` event.
-    OmitEndpointEvent = "omit-endpoint-event" => ["SSE-02"],
+    /// `GET /sse` does not send the `endpoint` event, so a client never learns the POST
+    /// endpoint the transport must offer (SSE-01).
+    OmitEndpointEvent = "omit-endpoint-event" => ["SSE-01", "SSE-02"],
     /// The message endpoint acknowledges each request with a placeholder JSON-RPC result
     /// in the POST body, besides the real response on the stream.
     ResultInPostBody = "result-in-post-body" => ["SSE-04"],
@@ -659,8 +661,9 @@ faults! {
     /// Requests that arrive before `initialize` are accepted with 202 and ignored
     /// instead of refused: on SSE before the session's `initialize`, on Streamable HTTP
     /// without a session from a token that never opened one (2026-07-28 requests, which
-    /// have no `initialize`, are left alone).
-    IgnoreBeforeInitialize = "ignore-before-initialize" => ["LIFE-01"],
+    /// have no `initialize`, are left alone). On SSE that breaks the lifecycle the
+    /// legacy transport must keep (SSE-10).
+    IgnoreBeforeInitialize = "ignore-before-initialize" => ["LIFE-01", "SSE-10"],
     /// The initialize result does not declare the `tools` capability.
     OmitToolsCapability = "omit-tools-capability" => ["LIFE-02", "TOOLS-01"],
     /// Any requested protocol version is echoed, even one that does not exist.
