@@ -534,6 +534,9 @@ faults! {
     /// JSON-RPC batches are received in sessions of every version, also from 2025-06-18,
     /// where a POST body is one message.
     BatchesInEveryVersion = "batches-in-every-version" => ["SHTTP-23"],
+    /// A 2025-03-26 batch that holds `initialize` is split and run like any other batch
+    /// instead of refused.
+    InitializeRunsInBatch = "initialize-runs-in-batch" => ["LIFE-08"],
     /// The initialize stream and every GET stream are primed with the event id `0`
     /// (rmcp's own numbering), so ids repeat across a session's streams.
     DuplicateEventIds = "duplicate-event-ids" => ["SHTTP-15"],

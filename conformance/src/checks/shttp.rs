@@ -226,6 +226,16 @@ pub fn checks() -> Vec<Check> {
             title: "a batch is refused in a session of 2025-06-18 or later",
             run: body!(batches_are_refused),
         },
+        Check {
+            id: "LIFE-08",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::only(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "a 2025-03-26 batch holding initialize is refused, not run",
+            run: body!(initialize_in_a_batch_is_refused),
+        },
     ]
 }
 
@@ -1282,5 +1292,39 @@ async fn messages_before_the_response_relate(cx: Ctx) -> anyhow::Result<Verdict>
             Some(&reply.exchange),
         );
     }
+    Ok(f.verdict())
+}
+
+/// "The initialize request MUST NOT be part of a JSON-RPC batch, as other requests and
+/// notifications are not possible until initialization has completed." (2025-03-26,
+/// Lifecycle). The sentence binds the client, so a server that runs such an `initialize`
+/// misses a SHOULD only: it is expected to refuse the batch (4xx) or answer the
+/// `initialize` with a JSON-RPC error, never with an InitializeResult.
+async fn initialize_in_a_batch_is_refused(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session_at(&cx, Version::V2025_03_26).await?;
+    if let Some(skip) = other_version(&c, Version::V2025_03_26) {
+        return Ok(skip);
+    }
+    let mut f = Findings::new(&cx);
+    let reply = c
+        .post(&json!([
+            {"jsonrpc": "2.0", "id": 31, "method": "initialize", "params": initialize_params(Version::V2025_03_26.as_str())},
+            {"jsonrpc": "2.0", "id": 32, "method": "ping"}
+        ]))
+        .await?;
+    let ex = &reply.exchange;
+    if (400..500).contains(&ex.status) {
+        return Ok(f.verdict());
+    }
+    f.require(
+        reply
+            .response(&json!(31))
+            .is_some_and(|r| r.get("error").is_some()),
+        format!(
+            "a batch holding initialize answered {} without an error for the initialize",
+            ex.status
+        ),
+        Some(ex),
+    );
     Ok(f.verdict())
 }

@@ -619,9 +619,11 @@ async fn split_batches(State(state): State<AppState>, request: Request, next: Ne
     }
     // "The initialize request MUST NOT be part of a JSON-RPC batch, as other requests
     // and notifications are not possible until initialization has completed."
-    if batch.iter().any(|message| {
-        message.get("method").and_then(serde_json::Value::as_str) == Some("initialize")
-    }) {
+    if !crate::injected!(config, InitializeRunsInBatch)
+        && batch.iter().any(|message| {
+            message.get("method").and_then(serde_json::Value::as_str) == Some("initialize")
+        })
+    {
         return jsonrpc_error(
             StatusCode::BAD_REQUEST,
             -32600,
