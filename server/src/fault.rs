@@ -498,6 +498,10 @@ faults! {
     /// Notifications to `/mcp` are answered with 200 instead of 202, 2026-07-28 ones too
     /// (SHTTP5-04).
     NotificationsGet200 = "notifications-get-200" => ["SHTTP-05"] also ["SHTTP5-04"],
+    /// Notifications POSTed in a session (and on SSE) are answered 200 with a JSON-RPC
+    /// response `{"id": null, "result": {}}`. SHTTP-05 and SSE-05 see the 200, and
+    /// SHTTP-22's batch of two notifications gets these answers back.
+    AnswerNotifications = "answer-notifications" => ["RPC-04", "SHTTP-05"] also ["SHTTP-22", "SSE-05"],
     /// `notifications/initialized` on `/mcp` gets 400. Every session's handshake then
     /// fails, so only the check that names the defect runs.
     RefuseInitializedNotification = "refuse-initialized-notification" => ["SHTTP-05"]

@@ -102,6 +102,16 @@ pub fn checks() -> Vec<Check> {
             title: "an unknown tool, a call without a name or object arguments, and a bad cursor get -32602",
             run: body!(invalid_params),
         },
+        Check {
+            id: "RPC-04",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "a notification gets no response, neither in the POST body nor on the stream",
+            run: body!(notifications_get_no_response),
+        },
     ]
 }
 
@@ -528,5 +538,59 @@ async fn messages_are_jsonrpc(cx: Ctx) -> anyhow::Result<Verdict> {
     }
     f.require(judged > 0, "no request got a JSON-RPC answer", None);
     f.note(format!("{judged} message(s) audited"));
+    Ok(f.verdict())
+}
+
+/// "The receiver MUST NOT send a response." (Base Protocol, Notifications; JSON-RPC 2.0
+/// says the same of every version). A notification POSTed in a session may be answered
+/// with any 2xx and no body; what it must never get is a JSON-RPC message with a result
+/// or an error, in the POST body or, on SSE, on the stream.
+async fn notifications_get_no_response(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (conn, _) = cx.connect(Some(login.access_token())).await?;
+    let notifications = [
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 4242}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}),
+    ];
+    let mut f = Findings::new(&cx);
+    let is_response = |m: &Value| m.get("result").is_some() || m.get("error").is_some();
+    match conn {
+        McpConn::Shttp(c) => {
+            for note in &notifications {
+                let reply = c.post(note).await?;
+                let ex = &reply.exchange;
+                f.require(
+                    !reply.messages.iter().any(is_response),
+                    format!(
+                        "the notification {} was answered with a response",
+                        note["method"]
+                    ),
+                    Some(ex),
+                );
+            }
+        }
+        McpConn::Sse(mut s) => {
+            for note in &notifications {
+                let ex = s.post(note).await?;
+                f.require(
+                    !ex.json().is_some_and(|m| is_response(&m)),
+                    format!(
+                        "the notification {} was answered in the POST body",
+                        note["method"]
+                    ),
+                    Some(&ex),
+                );
+            }
+            let replies = s.drain(std::time::Duration::from_millis(400)).await;
+            f.require(
+                !replies.iter().any(is_response),
+                format!(
+                    "a notification was answered on the stream: {}",
+                    Value::Array(replies.clone())
+                ),
+                None,
+            );
+        }
+    }
     Ok(f.verdict())
 }

@@ -232,6 +232,17 @@ fn id_in_use(id: &Value) -> Response {
 
 /// The answer to input the server accepted without a response body: 202 on both
 /// transports (the SDKs' SSE endpoints say "Accepted").
+/// The answer the `answer-notifications` fault gives a notification: a JSON-RPC
+/// response (with id null, as there is no request id to echo) where the receiver must
+/// send none.
+fn notification_answer() -> Response {
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({"jsonrpc": "2.0", "id": null, "result": {}})),
+    )
+        .into_response()
+}
+
 fn accepted(config: &Config, transport: Transport) -> Response {
     match transport {
         Transport::Sse => {

@@ -424,6 +424,7 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
                 axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": {}})),
             )
                 .into_response(),
+            None if crate::injected!(config, AnswerNotifications) => super::notification_answer(),
             _ => accepted(config, Transport::Sse),
         },
         Ok(Err(_)) => jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Could not find session"),

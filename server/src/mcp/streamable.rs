@@ -374,6 +374,13 @@ async fn bind_sessions(
             return jsonrpc_error(StatusCode::METHOD_NOT_ALLOWED, -32600, "Method Not Allowed");
         }
     }
+    if response.status() == StatusCode::ACCEPTED
+        && method == Method::POST
+        && session_id.is_some()
+        && crate::injected!(config, AnswerNotifications)
+    {
+        return super::notification_answer();
+    }
     if response.status() == StatusCode::ACCEPTED && crate::injected!(config, NotificationsGet200) {
         *response.status_mut() = StatusCode::OK;
     }
