@@ -557,6 +557,9 @@ faults! {
     DeleteRefusedButEnded = "delete-refused-but-ended" => ["SHTTP-19"],
     /// Every response also goes to the session's GET streams, besides the POST's own.
     ResponsesOnGetStream = "responses-on-get-stream" => ["SHTTP-13", "SHTTP-14"],
+    /// The stream answering `initialize` carries a `roots/list` request of the server
+    /// before the response, so before `notifications/initialized` can have come.
+    RequestBeforeInitialized = "request-before-initialized" => ["LIFE-04"],
     /// A POST's stream in a session carries, before its response, a progress notification
     /// for a token that no request of the client named.
     ForeignProgressOnPostStream = "foreign-progress-on-post-stream" => ["SHTTP-09"],

@@ -334,6 +334,7 @@ async fn bind_sessions(
         (request, false)
     };
 
+    let initializing = initialize_version.is_some();
     let mut response = next.run(request).await;
     if let Some(in_flight) = in_flight {
         // The id is free again once its response goes out: the server sends no
@@ -409,6 +410,9 @@ async fn bind_sessions(
             && crate::injected!(config, ResponsesOnGetStream)
         {
             response = copy_responses(response, session_id);
+        }
+        if initializing && crate::injected!(config, RequestBeforeInitialized) {
+            response = with_roots_request(response);
         }
         if session_id.is_some() && crate::injected!(config, ForeignProgressOnPostStream) {
             response = with_foreign_progress(response);
@@ -779,6 +783,27 @@ fn with_foreign_progress(response: Response) -> Response {
         "params": {"progressToken": "another-request", "progress": 1}
     });
     let frame = axum::body::Bytes::from(format!("data: {foreign}\n\n"));
+    let (parts, body) = response.into_parts();
+    let frames = body
+        .into_data_stream()
+        .enumerate()
+        .flat_map(move |(index, chunk)| {
+            let mut frames = vec![chunk];
+            if index == 0 {
+                frames.push(Ok(frame.clone()));
+            }
+            futures::stream::iter(frames)
+        });
+    Response::from_parts(parts, Body::from_stream(frames))
+}
+
+/// The `request-before-initialized` fault: the `initialize` answer's stream carries a
+/// `roots/list` request of the server after its first frame, before the client could
+/// have sent `notifications/initialized`.
+fn with_roots_request(response: Response) -> Response {
+    let request =
+        json!({"jsonrpc": "2.0", "id": "roots-before-initialized", "method": "roots/list"});
+    let frame = axum::body::Bytes::from(format!("data: {request}\n\n"));
     let (parts, body) = response.into_parts();
     let frames = body
         .into_data_stream()
