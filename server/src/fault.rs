@@ -139,8 +139,9 @@ faults! {
     /// opened it: the session id stands in for the token. On SSE the endpoint URI the
     /// stream announces is a session URI, so AUTH-GEN-01's unauthenticated POST to it is
     /// the same request and fails too, and SSE-08 sees that the SSE POST endpoint does
-    /// not authenticate every connection.
-    SessionAuthenticates = "session-authenticates" => ["AUTH-GEN-02", "SSE-08"] also ["AUTH-GEN-01"],
+    /// not authenticate every connection, SHTTP-25 that a session's POST, GET and
+    /// DELETE go through without a token.
+    SessionAuthenticates = "session-authenticates" => ["AUTH-GEN-02", "SSE-08", "SHTTP-25"] also ["AUTH-GEN-01"],
     /// An access token in the query string is accepted.
     AcceptQueryStringTokens = "accept-query-string-tokens" => ["AUTH-GEN-03"],
     /// The metadata advertises an introspection endpoint over plain http on a public host.

@@ -236,6 +236,16 @@ pub fn checks() -> Vec<Check> {
             title: "a 2025-03-26 batch holding initialize is refused, not run",
             run: body!(initialize_in_a_batch_is_refused),
         },
+        Check {
+            id: "SHTTP-25",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::range(Version::V2025_03_26, Version::V2025_11_25),
+            scope: SHTTP,
+            title: "POST, GET and DELETE in a live session each need the token",
+            run: body!(every_request_needs_authorization),
+        },
     ]
 }
 
@@ -1326,5 +1336,42 @@ async fn initialize_in_a_batch_is_refused(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(ex),
     );
+    Ok(f.verdict())
+}
+
+/// "Note that authorization MUST be included in every HTTP request from client to
+/// server, even if they are part of the same logical session." (2025-06-18,
+/// Authorization § Token Requirements). The sentence binds the client; the server keeps
+/// it meaningful by refusing, with 401, a POST, GET or DELETE that names a live session
+/// but carries no token.
+async fn every_request_needs_authorization(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut c = Shttp::new(
+        cx.http().clone(),
+        cx.mcp_url(),
+        Some(login.access_token().to_owned()),
+    );
+    c.initialize(cx.protocol_version().as_str()).await?;
+    if c.session.is_none() {
+        return Ok(Verdict::Skip(
+            "the server issued no session id, so every request stands alone".into(),
+        ));
+    }
+    let mut bare = c.clone();
+    bare.token = None;
+    let mut f = Findings::new(&cx);
+    let post = bare.post(&tools_list(41)).await?.exchange;
+    let get = cx.http().send_head(bare.req(Method::GET)).await?;
+    let delete = cx.http().send(bare.req(Method::DELETE)).await?;
+    for (what, ex) in [("POST", &post), ("GET", &get), ("DELETE", &delete)] {
+        f.require(
+            ex.status == 401,
+            format!(
+                "{what} with the session and no token answered {}",
+                ex.status
+            ),
+            Some(ex),
+        );
+    }
     Ok(f.verdict())
 }
