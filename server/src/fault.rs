@@ -701,6 +701,9 @@ faults! {
     /// The JSON-RPC error for a session the transport does not know has no
     /// `"jsonrpc": "2.0"`, on both transports.
     ErrorWithoutJsonrpcVersion = "error-without-jsonrpc-version" => ["RPC-01"],
+    /// The JSON-RPC error for a session the transport does not know carries code -32001,
+    /// from the sub-range new implementations should not use, on both transports.
+    LegacyRangeSessionError = "legacy-range-session-error" => ["RPC-11"],
     /// A request with `id: null` is taken for a notification: 202 and no answer.
     NullIdAsNotification = "null-id-as-notification" => ["RPC-05"],
     /// Parse errors carry code -32600 instead of -32700.

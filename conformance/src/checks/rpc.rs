@@ -112,6 +112,16 @@ pub fn checks() -> Vec<Check> {
             title: "a notification gets no response, neither in the POST body nor on the stream",
             run: body!(notifications_get_no_response),
         },
+        Check {
+            id: "RPC-11",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "no error uses the legacy sub-range -32000..-32019",
+            run: body!(no_codes_from_the_legacy_range),
+        },
     ]
 }
 
@@ -372,13 +382,12 @@ async fn post_to_unknown_session(
     }
 }
 
-/// RPC-03: "Error codes MUST be integers", and errors "MUST include an error code and
-/// message at minimum" (2025-03-26 on). Errors from the MCP handler (an unknown method,
-/// invalid params) and those a transport answers itself (invalid JSON, an unknown session)
-/// are audited; a bare HTTP error without a JSON-RPC body carries no code to judge.
-async fn error_codes_are_integers(cx: Ctx) -> anyhow::Result<Verdict> {
-    let login = cx.login(LoginOptions::default()).await?;
-    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+/// The errors the check's session is made to answer: from the MCP handler (an unknown
+/// method, invalid params) and from the transport itself (invalid JSON, an unknown
+/// session). Each comes with what provoked it, the exchange, and the response if any.
+async fn provoked_errors(
+    conn: &mut McpConn,
+) -> anyhow::Result<Vec<(&'static str, Exchange, Option<Value>)>> {
     let mut answers = Vec::new();
     let (ex, response) = conn
         .send_raw(&json!({"jsonrpc": "2.0", "id": 21, "method": "foo/bar"}))
@@ -392,11 +401,22 @@ async fn error_codes_are_integers(cx: Ctx) -> anyhow::Result<Verdict> {
     let response = response.or_else(|| ex.json());
     answers.push(("invalid JSON", ex, response));
     let (ex, response) = post_to_unknown_session(
-        &conn,
+        conn,
         &json!({"jsonrpc": "2.0", "id": 23, "method": "ping"}),
     )
     .await?;
     answers.push(("a request for an unknown session", ex, response));
+    Ok(answers)
+}
+
+/// RPC-03: "Error codes MUST be integers", and errors "MUST include an error code and
+/// message at minimum" (2025-03-26 on). Errors from the MCP handler (an unknown method,
+/// invalid params) and those a transport answers itself (invalid JSON, an unknown session)
+/// are audited; a bare HTTP error without a JSON-RPC body carries no code to judge.
+async fn error_codes_are_integers(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let answers = provoked_errors(&mut conn).await?;
     let mut f = Findings::new(&cx);
     let mut judged = 0;
     for (what, ex, response) in &answers {
@@ -592,5 +612,36 @@ async fn notifications_get_no_response(cx: Ctx) -> anyhow::Result<Verdict> {
             );
         }
     }
+    Ok(f.verdict())
+}
+
+/// "`-32000` to `-32019`: Legacy / implementation-defined [...] New codes MUST NOT be
+/// allocated in this sub-range, and new implementations SHOULD NOT use codes from this
+/// sub-range at all." (2026-07-28, Base Protocol § Error Codes). The errors RPC-03
+/// provokes are audited for codes from that sub-range; the MCP-specific codes the spec
+/// defines (-32002, -32020..-32022, -32042) lie outside it.
+async fn no_codes_from_the_legacy_range(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let answers = provoked_errors(&mut conn).await?;
+    let mut f = Findings::new(&cx);
+    let mut judged = 0;
+    for (what, ex, response) in &answers {
+        let Some(code) = error_code(response) else {
+            continue;
+        };
+        judged += 1;
+        f.require(
+            !(-32019..=-32000).contains(&code),
+            format!("{what} got code {code}, from the legacy sub-range -32000..-32019"),
+            Some(ex),
+        );
+    }
+    if judged == 0 {
+        return Ok(Verdict::Skip(
+            "none of the requests got a JSON-RPC error with an integer code".into(),
+        ));
+    }
+    f.note(format!("{judged} error code(s) audited"));
     Ok(f.verdict())
 }

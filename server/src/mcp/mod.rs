@@ -204,6 +204,9 @@ fn unknown_session_error(config: &crate::Config, message: &str) -> Value {
     if crate::injected!(config, ErrorCodeAsString) {
         body["error"]["code"] = json!("-32600");
     }
+    if crate::injected!(config, LegacyRangeSessionError) {
+        body["error"]["code"] = json!(-32001);
+    }
     if crate::injected!(config, ErrorWithoutJsonrpcVersion)
         && let Value::Object(fields) = &mut body
     {
