@@ -666,6 +666,10 @@ faults! {
     /// A POST on the SSE URL opens a legacy stream instead of failing with 400, 404 or
     /// 405, so a Streamable HTTP client never falls back to the old transport.
     SseUrlAcceptsPost = "sse-url-accepts-post" => ["COMPAT-02"],
+    /// `GET /sse` answers an authorized client 404: the old transport is gone, only the
+    /// MCP endpoint is served. Every SSE session then fails, so only the check that
+    /// names the defect runs.
+    NoLegacyTransport = "no-legacy-transport" => ["COMPAT-01"] only ["COMPAT-01"],
 
     // LIFE: the lifecycle.
 

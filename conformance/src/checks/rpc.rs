@@ -400,11 +400,9 @@ async fn provoked_errors(
     let (ex, response) = conn.send_bytes(b"{\"jsonrpc\":").await?;
     let response = response.or_else(|| ex.json());
     answers.push(("invalid JSON", ex, response));
-    let (ex, response) = post_to_unknown_session(
-        conn,
-        &json!({"jsonrpc": "2.0", "id": 23, "method": "ping"}),
-    )
-    .await?;
+    let (ex, response) =
+        post_to_unknown_session(conn, &json!({"jsonrpc": "2.0", "id": 23, "method": "ping"}))
+            .await?;
     answers.push(("a request for an unknown session", ex, response));
     Ok(answers)
 }

@@ -94,6 +94,9 @@ async fn connect(
     State(state): State<AppState>,
     Extension(caller): Extension<Authenticated>,
 ) -> Response {
+    if crate::injected!(state.config, NoLegacyTransport) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let session_id = if crate::injected!(state.config, SequentialSseSessionIds) {
         format!(
             "session-{}",
