@@ -561,6 +561,9 @@ faults! {
     /// The stream answering `initialize` carries a `roots/list` request of the server
     /// before the response, so before `notifications/initialized` can have come.
     RequestBeforeInitialized = "request-before-initialized" => ["LIFE-04"],
+    /// The server's title in the `initialize` answer carries a Latin-1 "é" (the byte
+    /// 0xE9), so that message is no UTF-8.
+    Latin1ServerTitle = "latin1-server-title" => ["SHTTP-24"],
     /// A POST's stream in a session carries, before its response, a progress notification
     /// for a token that no request of the client named.
     ForeignProgressOnPostStream = "foreign-progress-on-post-stream" => ["SHTTP-09"],

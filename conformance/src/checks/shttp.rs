@@ -246,6 +246,16 @@ pub fn checks() -> Vec<Check> {
             title: "POST, GET and DELETE in a live session each need the token",
             run: body!(every_request_needs_authorization),
         },
+        Check {
+            id: "SHTTP-24",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::range(Version::V2025_03_26, Version::V2025_11_25),
+            scope: SHTTP,
+            title: "the answers to initialize, tools/list and ping are strict UTF-8",
+            run: body!(messages_are_utf8),
+        },
     ]
 }
 
@@ -1372,6 +1382,42 @@ async fn every_request_needs_authorization(cx: Ctx) -> anyhow::Result<Verdict> {
             ),
             Some(ex),
         );
+    }
+    Ok(f.verdict())
+}
+
+/// "JSON-RPC messages MUST be UTF-8 encoded." (Transports § Messages, 2025-03-26 on).
+/// The raw bytes of a session's answers, JSON or SSE, must decode as UTF-8 without a
+/// single replacement; the suite's own readers are lenient, so this is judged on the
+/// bytes as they came.
+async fn messages_are_utf8(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut c = Shttp::new(
+        cx.http().clone(),
+        cx.mcp_url(),
+        Some(login.access_token().to_owned()),
+    );
+    let (init, _) = c.initialize(cx.protocol_version().as_str()).await?;
+    let list = c.post(&tools_list(51)).await?;
+    let ping = c
+        .post(&json!({"jsonrpc": "2.0", "id": 52, "method": "ping"}))
+        .await?;
+    let mut f = Findings::new(&cx);
+    for (what, ex) in [
+        ("initialize", &init.exchange),
+        ("tools/list", &list.exchange),
+        ("ping", &ping.exchange),
+    ] {
+        if let Err(error) = std::str::from_utf8(&ex.body) {
+            f.require(
+                false,
+                format!(
+                    "the answer to {what} is no UTF-8: {error} (byte {:#04x})",
+                    ex.body[error.valid_up_to()]
+                ),
+                Some(ex),
+            );
+        }
     }
     Ok(f.verdict())
 }

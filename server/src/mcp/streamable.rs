@@ -411,6 +411,9 @@ async fn bind_sessions(
         {
             response = copy_responses(response, session_id);
         }
+        if initializing && crate::injected!(config, Latin1ServerTitle) {
+            response = with_latin1_title(response);
+        }
         if initializing && crate::injected!(config, RequestBeforeInitialized) {
             response = with_roots_request(response);
         }
@@ -795,6 +798,31 @@ fn with_foreign_progress(response: Response) -> Response {
             futures::stream::iter(frames)
         });
     Response::from_parts(parts, Body::from_stream(frames))
+}
+
+/// The `latin1-server-title` fault: the server's title in the `initialize` answer gets
+/// an "é" written as the one Latin-1 byte 0xE9, which is no UTF-8.
+fn with_latin1_title(response: Response) -> Response {
+    const TITLE: &[u8] = b"GitHub profile MCP server";
+    let (parts, body) = response.into_parts();
+    let chunks = body.into_data_stream().map(|chunk| {
+        chunk.map(|bytes| {
+            match bytes
+                .windows(TITLE.len())
+                .position(|window| window == TITLE)
+            {
+                Some(at) => {
+                    let end = at + TITLE.len();
+                    let mut changed = bytes[..end].to_vec();
+                    changed.extend_from_slice(b" \xE9dition");
+                    changed.extend_from_slice(&bytes[end..]);
+                    axum::body::Bytes::from(changed)
+                }
+                None => bytes,
+            }
+        })
+    });
+    Response::from_parts(parts, Body::from_stream(chunks))
 }
 
 /// The `request-before-initialized` fault: the `initialize` answer's stream carries a
