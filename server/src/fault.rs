@@ -651,8 +651,9 @@ faults! {
     // SSE: the legacy HTTP+SSE transport.
 
     /// `GET /sse` does not send the `endpoint` event, so a client never learns the POST
-    /// endpoint the transport must offer (SSE-01).
-    OmitEndpointEvent = "omit-endpoint-event" => ["SSE-01", "SSE-02"],
+    /// endpoint the transport must offer (SSE-01), and COMPAT-01 finds the old
+    /// transport's POST endpoint missing beside the MCP endpoint.
+    OmitEndpointEvent = "omit-endpoint-event" => ["SSE-01", "SSE-02"] also ["COMPAT-01"],
     /// The message endpoint acknowledges each request with a placeholder JSON-RPC result
     /// in the POST body, besides the real response on the stream.
     ResultInPostBody = "result-in-post-body" => ["SSE-04"],
