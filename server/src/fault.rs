@@ -138,8 +138,10 @@ faults! {
     /// A request without credentials that names a live session runs as the user who
     /// opened it: the session id stands in for the token. On SSE the endpoint URI the
     /// stream announces is a session URI, so AUTH-GEN-01's unauthenticated POST to it is
-    /// the same request and fails too.
-    SessionAuthenticates = "session-authenticates" => ["AUTH-GEN-02", "SEC-03"] also ["AUTH-GEN-01"],
+    /// the same request and fails too, and SSE-08 sees that the SSE POST endpoint does
+    /// not authenticate every connection, SHTTP-25 that a session's POST, GET and
+    /// DELETE go through without a token.
+    SessionAuthenticates = "session-authenticates" => ["AUTH-GEN-02", "SEC-03", "SSE-08", "SHTTP-25"] also ["AUTH-GEN-01"],
     /// An access token in the query string is accepted.
     AcceptQueryStringTokens = "accept-query-string-tokens" => ["AUTH-GEN-03"],
     /// The metadata advertises an introspection endpoint over plain http on a public host.
@@ -507,6 +509,10 @@ faults! {
     /// Notifications to `/mcp` are answered with 200 instead of 202, 2026-07-28 ones too
     /// (SHTTP5-04).
     NotificationsGet200 = "notifications-get-200" => ["SHTTP-05"] also ["SHTTP5-04"],
+    /// Notifications POSTed in a session (and on SSE) are answered 200 with a JSON-RPC
+    /// response `{"id": null, "result": {}}`. SHTTP-05 and SSE-05 see the 200, and
+    /// SHTTP-22's batch of two notifications gets these answers back.
+    AnswerNotifications = "answer-notifications" => ["RPC-04", "SHTTP-05"] also ["SHTTP-22", "SSE-05"],
     /// `notifications/initialized` on `/mcp` gets 400. Every session's handshake then
     /// fails, so only the check that names the defect runs.
     RefuseInitializedNotification = "refuse-initialized-notification" => ["SHTTP-05"]
@@ -543,6 +549,9 @@ faults! {
     /// JSON-RPC batches are received in sessions of every version, also from 2025-06-18,
     /// where a POST body is one message.
     BatchesInEveryVersion = "batches-in-every-version" => ["SHTTP-23"],
+    /// A 2025-03-26 batch that holds `initialize` is split and run like any other batch
+    /// instead of refused.
+    InitializeRunsInBatch = "initialize-runs-in-batch" => ["LIFE-08"],
     /// The initialize stream and every GET stream are primed with the event id `0`
     /// (rmcp's own numbering), so ids repeat across a session's streams.
     DuplicateEventIds = "duplicate-event-ids" => ["SHTTP-15"],
@@ -559,6 +568,12 @@ faults! {
     DeleteRefusedButEnded = "delete-refused-but-ended" => ["SHTTP-19"],
     /// Every response also goes to the session's GET streams, besides the POST's own.
     ResponsesOnGetStream = "responses-on-get-stream" => ["SHTTP-13", "SHTTP-14"],
+    /// The stream answering `initialize` carries a `roots/list` request of the server
+    /// before the response, so before `notifications/initialized` can have come.
+    RequestBeforeInitialized = "request-before-initialized" => ["LIFE-04"],
+    /// The server's title in the `initialize` answer carries a Latin-1 "é" (the byte
+    /// 0xE9), so that message is no UTF-8.
+    Latin1ServerTitle = "latin1-server-title" => ["SHTTP-24"],
     /// A POST's stream in a session carries, before its response, a progress notification
     /// for a token that no request of the client named.
     ForeignProgressOnPostStream = "foreign-progress-on-post-stream" => ["SHTTP-09"],
@@ -645,8 +660,10 @@ faults! {
 
     // SSE: the legacy HTTP+SSE transport.
 
-    /// `GET /sse` does not send the `endpoint` event.
-    OmitEndpointEvent = "omit-endpoint-event" => ["SSE-02"],
+    /// `GET /sse` does not send the `endpoint` event, so a client never learns the POST
+    /// endpoint the transport must offer (SSE-01), and COMPAT-01 finds the old
+    /// transport's POST endpoint missing beside the MCP endpoint.
+    OmitEndpointEvent = "omit-endpoint-event" => ["SSE-01", "SSE-02"] also ["COMPAT-01"],
     /// The message endpoint acknowledges each request with a placeholder JSON-RPC result
     /// in the POST body, besides the real response on the stream.
     ResultInPostBody = "result-in-post-body" => ["SSE-04"],
@@ -663,14 +680,19 @@ faults! {
     /// A POST on the SSE URL opens a legacy stream instead of failing with 400, 404 or
     /// 405, so a Streamable HTTP client never falls back to the old transport.
     SseUrlAcceptsPost = "sse-url-accepts-post" => ["COMPAT-02"],
+    /// `GET /sse` answers an authorized client 404: the old transport is gone, only the
+    /// MCP endpoint is served. Every SSE session then fails, so only the check that
+    /// names the defect runs.
+    NoLegacyTransport = "no-legacy-transport" => ["COMPAT-01"] only ["COMPAT-01"],
 
     // LIFE: the lifecycle.
 
     /// Requests that arrive before `initialize` are accepted with 202 and ignored
     /// instead of refused: on SSE before the session's `initialize`, on Streamable HTTP
     /// without a session from a token that never opened one (2026-07-28 requests, which
-    /// have no `initialize`, are left alone).
-    IgnoreBeforeInitialize = "ignore-before-initialize" => ["LIFE-01"],
+    /// have no `initialize`, are left alone). On SSE that breaks the lifecycle the
+    /// legacy transport must keep (SSE-10).
+    IgnoreBeforeInitialize = "ignore-before-initialize" => ["LIFE-01", "SSE-10"],
     /// The initialize result does not declare the `tools` capability.
     OmitToolsCapability = "omit-tools-capability" => ["LIFE-02", "TOOLS-01"],
     /// Any requested protocol version is echoed, even one that does not exist.
@@ -697,6 +719,9 @@ faults! {
     /// The JSON-RPC error for a session the transport does not know has no
     /// `"jsonrpc": "2.0"`, on both transports.
     ErrorWithoutJsonrpcVersion = "error-without-jsonrpc-version" => ["RPC-01"],
+    /// The JSON-RPC error for a session the transport does not know carries code -32001,
+    /// from the sub-range new implementations should not use, on both transports.
+    LegacyRangeSessionError = "legacy-range-session-error" => ["RPC-11"],
     /// A request with `id: null` is taken for a notification: 202 and no answer.
     NullIdAsNotification = "null-id-as-notification" => ["RPC-05"],
     /// Parse errors carry code -32600 instead of -32700.

@@ -3,23 +3,37 @@
 
 use serde_json::json;
 
-use super::{Check, Ctx, Findings, Level, LoginOptions, SSE, Verdict};
+use super::{Check, Ctx, Findings, Level, LoginOptions, Resource, SSE, Verdict};
 use crate::body;
+use crate::config::Transport;
 use crate::http::Req;
-use crate::http::streamable::{ACCEPT_BOTH, initialize_params};
+use crate::http::legacy::{self, Connect};
+use crate::http::streamable::{ACCEPT_BOTH, Shttp, initialize_params};
 use crate::version::{Version, Versions};
 
 pub fn checks() -> Vec<Check> {
-    vec![Check {
-        id: "COMPAT-02",
-        case: None,
-        also: &[],
-        level: Level::Should,
-        versions: Versions::since(Version::V2025_03_26),
-        scope: SSE,
-        title: "a Streamable HTTP POST to the SSE URL fails with 400, 404 or 405",
-        run: body!(clients_can_fall_back),
-    }]
+    vec![
+        Check {
+            id: "COMPAT-02",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: SSE,
+            title: "a Streamable HTTP POST to the SSE URL fails with 400, 404 or 405",
+            run: body!(clients_can_fall_back),
+        },
+        Check {
+            id: "COMPAT-01",
+            case: None,
+            also: &[],
+            level: Level::Info,
+            versions: Versions::since(Version::V2025_03_26),
+            scope: SSE,
+            title: "the legacy SSE and POST endpoints are served alongside the MCP endpoint",
+            run: body!(both_transports_are_served),
+        },
+    ]
 }
 
 /// A client that supports both transports POSTs `initialize` to the server URL, and "If
@@ -53,5 +67,67 @@ async fn clients_can_fall_back(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&post),
     );
+    Ok(f.verdict())
+}
+
+/// "Servers wanting to support older clients should: … Continue to host both the SSE and
+/// POST endpoints of the old transport, alongside the new "MCP endpoint" defined for the
+/// Streamable HTTP transport." (2025-03-26 on, Backwards Compatibility). Informational: a
+/// server may serve one transport only. Judged when the run covers both transports: the
+/// SSE URL opens a stream that announces its POST endpoint, and the MCP endpoint takes an
+/// `initialize`.
+async fn both_transports_are_served(cx: Ctx) -> anyhow::Result<Verdict> {
+    if !cx.config().transports.contains(&Transport::StreamableHttp) {
+        return Ok(Verdict::Skip(
+            "the run does not cover Streamable HTTP, so the server is taken for SSE only".into(),
+        ));
+    }
+    let login = cx.login(LoginOptions::default()).await?;
+    let sse_url = cx.config().endpoint(Transport::Sse);
+    let mut f = Findings::new(&cx);
+    match legacy::connect(cx.http(), &sse_url, Some(login.access_token()), &[]).await? {
+        Connect::Open(_) => {}
+        Connect::Refused(ex) => {
+            f.require(
+                false,
+                format!("GET {sse_url} answered {}", ex.status),
+                Some(&ex),
+            );
+        }
+        Connect::NoEndpoint { exchange, .. } => {
+            f.require(
+                false,
+                format!("GET {sse_url} announced no POST endpoint"),
+                Some(&exchange),
+            );
+        }
+    }
+    // The MCP endpoint may be a resource of its own, whose token the SSE one is not.
+    let mcp_login = match cx.shared.discovery.get(&Transport::StreamableHttp) {
+        Some(Ok(discovery)) if discovery.resource() != cx.discovery()?.resource() => {
+            cx.login(LoginOptions {
+                resource: Resource::Value(discovery.resource()),
+                ..LoginOptions::default()
+            })
+            .await?
+        }
+        _ => login,
+    };
+    let mcp_url = cx.config().endpoint(Transport::StreamableHttp);
+    let mut c = Shttp::new(
+        cx.http().clone(),
+        mcp_url.clone(),
+        Some(mcp_login.access_token().to_owned()),
+    );
+    if let Err(error) = c
+        .initialize_request(Version::LATEST_SESSION_ERA.as_str())
+        .await
+    {
+        f.require(
+            false,
+            format!("initialize at the MCP endpoint {mcp_url} failed: {error}"),
+            None,
+        );
+    }
     Ok(f.verdict())
 }

@@ -73,6 +73,16 @@ pub fn checks() -> Vec<Check> {
             title: "ping answers an empty result with the same id",
             run: body!(ping_answers_empty),
         },
+        Check {
+            id: "LIFE-04",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::range(Version::V2025_03_26, Version::V2025_11_25),
+            scope: SHTTP,
+            title: "the server sends no requests but ping and logging before notifications/initialized",
+            run: body!(no_server_requests_before_initialized),
+        },
     ]
 }
 
@@ -457,5 +467,39 @@ async fn undeclared_capability_is_method_not_found(cx: Ctx) -> anyhow::Result<Ve
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    Ok(f.verdict())
+}
+
+/// "The server SHOULD NOT send requests other than pings and logging before receiving
+/// the `initialized` notification." (Lifecycle § Initialization). The `initialize`
+/// request's own answer is the one place a Streamable HTTP server can speak before that
+/// notification, so its stream is read whole and every request on it judged.
+async fn no_server_requests_before_initialized(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let version = cx.protocol_version();
+    let mut c = Shttp::new(
+        cx.http().clone(),
+        cx.mcp_url(),
+        Some(login.access_token().to_owned()),
+    );
+    let (reply, _) = c
+        .initialize_request(version.as_str())
+        .await
+        .map_err(|e| super::needs(super::prerequisite::INITIALIZE, e))?;
+    let mut f = Findings::new(&cx);
+    for message in &reply.messages {
+        let method = message.get("method").and_then(Value::as_str);
+        let is_request = message.get("id").is_some() && method.is_some();
+        // "pings and logging": ping itself, and a logging request has no method of its
+        // own in any version, so only ping is a request the sentence allows.
+        f.require(
+            !is_request || method == Some("ping"),
+            format!(
+                "the initialize answer carried the server request {} before notifications/initialized",
+                method.unwrap_or_default()
+            ),
+            Some(&reply.exchange),
+        );
+    }
     Ok(f.verdict())
 }

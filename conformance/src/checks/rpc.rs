@@ -102,6 +102,26 @@ pub fn checks() -> Vec<Check> {
             title: "an unknown tool, a call without a name or object arguments, and a bad cursor get -32602",
             run: body!(invalid_params),
         },
+        Check {
+            id: "RPC-04",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "a notification gets no response, neither in the POST body nor on the stream",
+            run: body!(notifications_get_no_response),
+        },
+        Check {
+            id: "RPC-11",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::ALL,
+            scope: BOTH,
+            title: "no error uses the legacy sub-range -32000..-32019",
+            run: body!(no_codes_from_the_legacy_range),
+        },
     ]
 }
 
@@ -362,13 +382,12 @@ async fn post_to_unknown_session(
     }
 }
 
-/// RPC-03: "Error codes MUST be integers", and errors "MUST include an error code and
-/// message at minimum" (2025-03-26 on). Errors from the MCP handler (an unknown method,
-/// invalid params) and those a transport answers itself (invalid JSON, an unknown session)
-/// are audited; a bare HTTP error without a JSON-RPC body carries no code to judge.
-async fn error_codes_are_integers(cx: Ctx) -> anyhow::Result<Verdict> {
-    let login = cx.login(LoginOptions::default()).await?;
-    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+/// The errors the check's session is made to answer: from the MCP handler (an unknown
+/// method, invalid params) and from the transport itself (invalid JSON, an unknown
+/// session). Each comes with what provoked it, the exchange, and the response if any.
+async fn provoked_errors(
+    conn: &mut McpConn,
+) -> anyhow::Result<Vec<(&'static str, Exchange, Option<Value>)>> {
     let mut answers = Vec::new();
     let (ex, response) = conn
         .send_raw(&json!({"jsonrpc": "2.0", "id": 21, "method": "foo/bar"}))
@@ -381,12 +400,21 @@ async fn error_codes_are_integers(cx: Ctx) -> anyhow::Result<Verdict> {
     let (ex, response) = conn.send_bytes(b"{\"jsonrpc\":").await?;
     let response = response.or_else(|| ex.json());
     answers.push(("invalid JSON", ex, response));
-    let (ex, response) = post_to_unknown_session(
-        &conn,
-        &json!({"jsonrpc": "2.0", "id": 23, "method": "ping"}),
-    )
-    .await?;
+    let (ex, response) =
+        post_to_unknown_session(conn, &json!({"jsonrpc": "2.0", "id": 23, "method": "ping"}))
+            .await?;
     answers.push(("a request for an unknown session", ex, response));
+    Ok(answers)
+}
+
+/// RPC-03: "Error codes MUST be integers", and errors "MUST include an error code and
+/// message at minimum" (2025-03-26 on). Errors from the MCP handler (an unknown method,
+/// invalid params) and those a transport answers itself (invalid JSON, an unknown session)
+/// are audited; a bare HTTP error without a JSON-RPC body carries no code to judge.
+async fn error_codes_are_integers(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let answers = provoked_errors(&mut conn).await?;
     let mut f = Findings::new(&cx);
     let mut judged = 0;
     for (what, ex, response) in &answers {
@@ -528,5 +556,90 @@ async fn messages_are_jsonrpc(cx: Ctx) -> anyhow::Result<Verdict> {
     }
     f.require(judged > 0, "no request got a JSON-RPC answer", None);
     f.note(format!("{judged} message(s) audited"));
+    Ok(f.verdict())
+}
+
+/// "The receiver MUST NOT send a response." (Base Protocol, Notifications; JSON-RPC 2.0
+/// says the same of every version). A notification POSTed in a session may be answered
+/// with any 2xx and no body; what it must never get is a JSON-RPC message with a result
+/// or an error, in the POST body or, on SSE, on the stream.
+async fn notifications_get_no_response(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (conn, _) = cx.connect(Some(login.access_token())).await?;
+    let notifications = [
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 4242}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}),
+    ];
+    let mut f = Findings::new(&cx);
+    let is_response = |m: &Value| m.get("result").is_some() || m.get("error").is_some();
+    match conn {
+        McpConn::Shttp(c) => {
+            for note in &notifications {
+                let reply = c.post(note).await?;
+                let ex = &reply.exchange;
+                f.require(
+                    !reply.messages.iter().any(is_response),
+                    format!(
+                        "the notification {} was answered with a response",
+                        note["method"]
+                    ),
+                    Some(ex),
+                );
+            }
+        }
+        McpConn::Sse(mut s) => {
+            for note in &notifications {
+                let ex = s.post(note).await?;
+                f.require(
+                    !ex.json().is_some_and(|m| is_response(&m)),
+                    format!(
+                        "the notification {} was answered in the POST body",
+                        note["method"]
+                    ),
+                    Some(&ex),
+                );
+            }
+            let replies = s.drain(std::time::Duration::from_millis(400)).await;
+            f.require(
+                !replies.iter().any(is_response),
+                format!(
+                    "a notification was answered on the stream: {}",
+                    Value::Array(replies.clone())
+                ),
+                None,
+            );
+        }
+    }
+    Ok(f.verdict())
+}
+
+/// "`-32000` to `-32019`: Legacy / implementation-defined [...] New codes MUST NOT be
+/// allocated in this sub-range, and new implementations SHOULD NOT use codes from this
+/// sub-range at all." (2026-07-28, Base Protocol § Error Codes). The errors RPC-03
+/// provokes are audited for codes from that sub-range; the MCP-specific codes the spec
+/// defines (-32002, -32020..-32022, -32042) lie outside it.
+async fn no_codes_from_the_legacy_range(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let answers = provoked_errors(&mut conn).await?;
+    let mut f = Findings::new(&cx);
+    let mut judged = 0;
+    for (what, ex, response) in &answers {
+        let Some(code) = error_code(response) else {
+            continue;
+        };
+        judged += 1;
+        f.require(
+            !(-32019..=-32000).contains(&code),
+            format!("{what} got code {code}, from the legacy sub-range -32000..-32019"),
+            Some(ex),
+        );
+    }
+    if judged == 0 {
+        return Ok(Verdict::Skip(
+            "none of the requests got a JSON-RPC error with an integer code".into(),
+        ));
+    }
+    f.note(format!("{judged} error code(s) audited"));
     Ok(f.verdict())
 }

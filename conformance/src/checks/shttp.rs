@@ -226,6 +226,36 @@ pub fn checks() -> Vec<Check> {
             title: "a batch is refused in a session of 2025-06-18 or later",
             run: body!(batches_are_refused),
         },
+        Check {
+            id: "LIFE-08",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::only(Version::V2025_03_26),
+            scope: SHTTP,
+            title: "a 2025-03-26 batch holding initialize is refused, not run",
+            run: body!(initialize_in_a_batch_is_refused),
+        },
+        Check {
+            id: "SHTTP-25",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: Versions::range(Version::V2025_03_26, Version::V2025_11_25),
+            scope: SHTTP,
+            title: "POST, GET and DELETE in a live session each need the token",
+            run: body!(every_request_needs_authorization),
+        },
+        Check {
+            id: "SHTTP-24",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: Versions::range(Version::V2025_03_26, Version::V2025_11_25),
+            scope: SHTTP,
+            title: "the answers to initialize, tools/list and ping are strict UTF-8",
+            run: body!(messages_are_utf8),
+        },
     ]
 }
 
@@ -1281,6 +1311,113 @@ async fn messages_before_the_response_relate(cx: Ctx) -> anyhow::Result<Verdict>
             format!("before the response to tools/list 71, its stream carried {message}"),
             Some(&reply.exchange),
         );
+    }
+    Ok(f.verdict())
+}
+
+/// "The initialize request MUST NOT be part of a JSON-RPC batch, as other requests and
+/// notifications are not possible until initialization has completed." (2025-03-26,
+/// Lifecycle). The sentence binds the client, so a server that runs such an `initialize`
+/// misses a SHOULD only: it is expected to refuse the batch (4xx) or answer the
+/// `initialize` with a JSON-RPC error, never with an InitializeResult.
+async fn initialize_in_a_batch_is_refused(cx: Ctx) -> anyhow::Result<Verdict> {
+    let c = session_at(&cx, Version::V2025_03_26).await?;
+    if let Some(skip) = other_version(&c, Version::V2025_03_26) {
+        return Ok(skip);
+    }
+    let mut f = Findings::new(&cx);
+    let reply = c
+        .post(&json!([
+            {"jsonrpc": "2.0", "id": 31, "method": "initialize", "params": initialize_params(Version::V2025_03_26.as_str())},
+            {"jsonrpc": "2.0", "id": 32, "method": "ping"}
+        ]))
+        .await?;
+    let ex = &reply.exchange;
+    if (400..500).contains(&ex.status) {
+        return Ok(f.verdict());
+    }
+    f.require(
+        reply
+            .response(&json!(31))
+            .is_some_and(|r| r.get("error").is_some()),
+        format!(
+            "a batch holding initialize answered {} without an error for the initialize",
+            ex.status
+        ),
+        Some(ex),
+    );
+    Ok(f.verdict())
+}
+
+/// "Note that authorization MUST be included in every HTTP request from client to
+/// server, even if they are part of the same logical session." (2025-06-18,
+/// Authorization § Token Requirements). The sentence binds the client; the server keeps
+/// it meaningful by refusing, with 401, a POST, GET or DELETE that names a live session
+/// but carries no token.
+async fn every_request_needs_authorization(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut c = Shttp::new(
+        cx.http().clone(),
+        cx.mcp_url(),
+        Some(login.access_token().to_owned()),
+    );
+    c.initialize(cx.protocol_version().as_str()).await?;
+    if c.session.is_none() {
+        return Ok(Verdict::Skip(
+            "the server issued no session id, so every request stands alone".into(),
+        ));
+    }
+    let mut bare = c.clone();
+    bare.token = None;
+    let mut f = Findings::new(&cx);
+    let post = bare.post(&tools_list(41)).await?.exchange;
+    let get = cx.http().send_head(bare.req(Method::GET)).await?;
+    let delete = cx.http().send(bare.req(Method::DELETE)).await?;
+    for (what, ex) in [("POST", &post), ("GET", &get), ("DELETE", &delete)] {
+        f.require(
+            ex.status == 401,
+            format!(
+                "{what} with the session and no token answered {}",
+                ex.status
+            ),
+            Some(ex),
+        );
+    }
+    Ok(f.verdict())
+}
+
+/// "JSON-RPC messages MUST be UTF-8 encoded." (Transports § Messages, 2025-03-26 on).
+/// The raw bytes of a session's answers, JSON or SSE, must decode as UTF-8 without a
+/// single replacement; the suite's own readers are lenient, so this is judged on the
+/// bytes as they came.
+async fn messages_are_utf8(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut c = Shttp::new(
+        cx.http().clone(),
+        cx.mcp_url(),
+        Some(login.access_token().to_owned()),
+    );
+    let (init, _) = c.initialize(cx.protocol_version().as_str()).await?;
+    let list = c.post(&tools_list(51)).await?;
+    let ping = c
+        .post(&json!({"jsonrpc": "2.0", "id": 52, "method": "ping"}))
+        .await?;
+    let mut f = Findings::new(&cx);
+    for (what, ex) in [
+        ("initialize", &init.exchange),
+        ("tools/list", &list.exchange),
+        ("ping", &ping.exchange),
+    ] {
+        if let Err(error) = std::str::from_utf8(&ex.body) {
+            f.require(
+                false,
+                format!(
+                    "the answer to {what} is no UTF-8: {error} (byte {:#04x})",
+                    ex.body[error.valid_up_to()]
+                ),
+                Some(ex),
+            );
+        }
     }
     Ok(f.verdict())
 }

@@ -85,6 +85,36 @@ pub fn checks() -> Vec<Check> {
             title: "SSE session ids are unique and long",
             run: body!(session_ids_are_good),
         },
+        Check {
+            id: "SSE-01",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V24_11,
+            scope: SSE,
+            title: "the server offers an SSE endpoint and a POST endpoint that takes messages",
+            run: body!(both_endpoints_are_served),
+        },
+        Check {
+            id: "SSE-10",
+            case: None,
+            also: &[],
+            level: Level::Must,
+            versions: V24_11,
+            scope: SSE,
+            title: "over SSE a request before initialize is refused, then the handshake works",
+            run: body!(lifecycle_over_sse),
+        },
+        Check {
+            id: "SSE-08",
+            case: None,
+            also: &[],
+            level: Level::Should,
+            versions: V24_11,
+            scope: SSE,
+            title: "the SSE stream and the POST endpoint both challenge a request without a token",
+            run: body!(every_sse_connection_is_authenticated),
+        },
     ]
 }
 
@@ -383,6 +413,158 @@ async fn endpoint_belongs_to_its_user(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         !answered.iter().any(|m| m.get("id") == Some(&json!(91))),
         "mona's request was answered on octocat's stream",
+        Some(&ex),
+    );
+    Ok(f.verdict())
+}
+
+/// "The server MUST provide two endpoints: … An SSE endpoint, for clients to establish a
+/// connection and receive messages from the server … A regular HTTP POST endpoint for
+/// clients to send messages to the server" (2024-11-05, HTTP with SSE). The stream must
+/// announce the POST endpoint, and an `initialize` POSTed there must be taken and
+/// answered on the stream.
+async fn both_endpoints_are_served(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let url = cx.mcp_url();
+    let mut f = Findings::new(&cx);
+    let mut s = match legacy::connect(cx.http(), &url, Some(login.access_token()), &[]).await? {
+        Connect::Open(s) => s,
+        Connect::Refused(ex) => {
+            f.require(
+                false,
+                format!("GET {url} opened no SSE stream: {}", ex.status),
+                Some(&ex),
+            );
+            return Ok(f.verdict());
+        }
+        Connect::NoEndpoint { exchange, .. } => {
+            f.require(
+                false,
+                "the SSE stream announced no POST endpoint",
+                Some(&exchange),
+            );
+            return Ok(f.verdict());
+        }
+    };
+    let id = s.next_id();
+    let post = s
+        .post(&json!({
+            "jsonrpc": "2.0", "id": id, "method": "initialize",
+            "params": crate::http::streamable::initialize_params(Version::V2024_11_05.as_str())
+        }))
+        .await?;
+    f.require(
+        (200..300).contains(&post.status),
+        format!("POST initialize to the endpoint answered {}", post.status),
+        Some(&post),
+    );
+    let answered = s.wait_response(&id, cx.http().timeout).await;
+    f.require(
+        answered.is_some() || post.json().is_some_and(|v| v.get("result").is_some()),
+        "the message POSTed to the endpoint was never answered",
+        Some(&post),
+    );
+    Ok(f.verdict())
+}
+
+/// "The initialization phase MUST be the first interaction between client and server"
+/// (2024-11-05, Lifecycle), observed on the legacy transport: a request POSTed before
+/// `initialize` is refused (4xx or a JSON-RPC error on the stream), and the full
+/// handshake (`initialize`, `notifications/initialized`, `ping`) then works.
+async fn lifecycle_over_sse(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let mut s = cx.open_sse(Some(login.access_token())).await?;
+    let mut f = Findings::new(&cx);
+    let early = json!({"jsonrpc": "2.0", "id": "early", "method": "tools/list"});
+    let ex = s.post(&early).await?;
+    if !(400..500).contains(&ex.status) {
+        match s.wait_response(&json!("early"), cx.http().timeout).await {
+            Some(r) => {
+                f.require(
+                    r.get("error").is_some(),
+                    format!("tools/list before initialize got a result: {r}"),
+                    Some(&ex),
+                );
+            }
+            None => {
+                f.require(
+                    false,
+                    format!(
+                        "tools/list before initialize answered {} and no error came on the stream",
+                        ex.status
+                    ),
+                    Some(&ex),
+                );
+                // The session may be stuck on the unanswered request; a new one runs
+                // the handshake.
+                s = cx.open_sse(Some(login.access_token())).await?;
+            }
+        }
+    }
+    let (_, init) = s
+        .call(
+            "initialize",
+            crate::http::streamable::initialize_params(Version::V2024_11_05.as_str()),
+        )
+        .await?;
+    f.require(
+        init.pointer("/result/protocolVersion").is_some(),
+        format!("initialize after the refused request answered {init}"),
+        None,
+    );
+    let ack = s.notify("notifications/initialized", None).await?;
+    f.require(
+        (200..300).contains(&ack.status),
+        format!("notifications/initialized answered {}", ack.status),
+        Some(&ack),
+    );
+    let (_, ping) = s.call("ping", json!({})).await?;
+    f.require(
+        ping.get("result").is_some(),
+        format!("ping after the handshake answered {ping}"),
+        None,
+    );
+    Ok(f.verdict())
+}
+
+/// "Servers SHOULD implement proper authentication for all connections" (2024-11-05,
+/// HTTP with SSE): both the stream and a live session's POST endpoint answer a request
+/// without credentials with 401, whatever the session id in the endpoint URI.
+async fn every_sse_connection_is_authenticated(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let url = cx.mcp_url();
+    let mut f = Findings::new(&cx);
+    match legacy::connect(cx.http(), &url, None, &[]).await? {
+        Connect::Refused(ex) => {
+            f.require(
+                ex.status == 401,
+                format!("GET {url} without a token answered {}", ex.status),
+                Some(&ex),
+            );
+        }
+        _ => {
+            f.require(
+                false,
+                format!("GET {url} without a token opened a stream"),
+                None,
+            );
+        }
+    }
+    let mut s = cx.open_sse(Some(login.access_token())).await?;
+    s.initialize(Version::V2024_11_05.as_str()).await?;
+    let ex = cx
+        .http()
+        .send(
+            Req::post(s.endpoint.clone())
+                .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "ping"})),
+        )
+        .await?;
+    f.require(
+        ex.status == 401,
+        format!(
+            "a POST without a token to a live session's endpoint answered {}",
+            ex.status
+        ),
         Some(&ex),
     );
     Ok(f.verdict())

@@ -204,6 +204,9 @@ fn unknown_session_error(config: &crate::Config, message: &str) -> Value {
     if crate::injected!(config, ErrorCodeAsString) {
         body["error"]["code"] = json!("-32600");
     }
+    if crate::injected!(config, LegacyRangeSessionError) {
+        body["error"]["code"] = json!(-32001);
+    }
     if crate::injected!(config, ErrorWithoutJsonrpcVersion)
         && let Value::Object(fields) = &mut body
     {
@@ -232,6 +235,17 @@ fn id_in_use(id: &Value) -> Response {
 
 /// The answer to input the server accepted without a response body: 202 on both
 /// transports (the SDKs' SSE endpoints say "Accepted").
+/// The answer the `answer-notifications` fault gives a notification: a JSON-RPC
+/// response (with id null, as there is no request id to echo) where the receiver must
+/// send none.
+fn notification_answer() -> Response {
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({"jsonrpc": "2.0", "id": null, "result": {}})),
+    )
+        .into_response()
+}
+
 fn accepted(config: &Config, transport: Transport) -> Response {
     match transport {
         Transport::Sse => {

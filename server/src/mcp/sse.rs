@@ -94,6 +94,9 @@ async fn connect(
     State(state): State<AppState>,
     Extension(caller): Extension<Authenticated>,
 ) -> Response {
+    if crate::injected!(state.config, NoLegacyTransport) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let session_id = if crate::injected!(state.config, SequentialSseSessionIds) {
         format!(
             "session-{}",
@@ -427,6 +430,7 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
                 axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": {}})),
             )
                 .into_response(),
+            None if crate::injected!(config, AnswerNotifications) => super::notification_answer(),
             _ => accepted(config, Transport::Sse),
         },
         Ok(Err(_)) => jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Could not find session"),

@@ -334,6 +334,7 @@ async fn bind_sessions(
         (request, false)
     };
 
+    let initializing = initialize_version.is_some();
     let mut response = next.run(request).await;
     if let Some(in_flight) = in_flight {
         // The id is free again once its response goes out: the server sends no
@@ -374,6 +375,13 @@ async fn bind_sessions(
             return jsonrpc_error(StatusCode::METHOD_NOT_ALLOWED, -32600, "Method Not Allowed");
         }
     }
+    if response.status() == StatusCode::ACCEPTED
+        && method == Method::POST
+        && session_id.is_some()
+        && crate::injected!(config, AnswerNotifications)
+    {
+        return super::notification_answer();
+    }
     if response.status() == StatusCode::ACCEPTED && crate::injected!(config, NotificationsGet200) {
         *response.status_mut() = StatusCode::OK;
     }
@@ -402,6 +410,12 @@ async fn bind_sessions(
             && crate::injected!(config, ResponsesOnGetStream)
         {
             response = copy_responses(response, session_id);
+        }
+        if initializing && crate::injected!(config, Latin1ServerTitle) {
+            response = with_latin1_title(response);
+        }
+        if initializing && crate::injected!(config, RequestBeforeInitialized) {
+            response = with_roots_request(response);
         }
         if session_id.is_some() && crate::injected!(config, ForeignProgressOnPostStream) {
             response = with_foreign_progress(response);
@@ -619,9 +633,11 @@ async fn split_batches(State(state): State<AppState>, request: Request, next: Ne
     }
     // "The initialize request MUST NOT be part of a JSON-RPC batch, as other requests
     // and notifications are not possible until initialization has completed."
-    if batch.iter().any(|message| {
-        message.get("method").and_then(serde_json::Value::as_str) == Some("initialize")
-    }) {
+    if !crate::injected!(config, InitializeRunsInBatch)
+        && batch.iter().any(|message| {
+            message.get("method").and_then(serde_json::Value::as_str) == Some("initialize")
+        })
+    {
         return jsonrpc_error(
             StatusCode::BAD_REQUEST,
             -32600,
@@ -770,6 +786,52 @@ fn with_foreign_progress(response: Response) -> Response {
         "params": {"progressToken": "another-request", "progress": 1}
     });
     let frame = axum::body::Bytes::from(format!("data: {foreign}\n\n"));
+    let (parts, body) = response.into_parts();
+    let frames = body
+        .into_data_stream()
+        .enumerate()
+        .flat_map(move |(index, chunk)| {
+            let mut frames = vec![chunk];
+            if index == 0 {
+                frames.push(Ok(frame.clone()));
+            }
+            futures::stream::iter(frames)
+        });
+    Response::from_parts(parts, Body::from_stream(frames))
+}
+
+/// The `latin1-server-title` fault: the server's title in the `initialize` answer gets
+/// an "é" written as the one Latin-1 byte 0xE9, which is no UTF-8.
+fn with_latin1_title(response: Response) -> Response {
+    const TITLE: &[u8] = b"GitHub profile MCP server";
+    let (parts, body) = response.into_parts();
+    let chunks = body.into_data_stream().map(|chunk| {
+        chunk.map(|bytes| {
+            match bytes
+                .windows(TITLE.len())
+                .position(|window| window == TITLE)
+            {
+                Some(at) => {
+                    let end = at + TITLE.len();
+                    let mut changed = bytes[..end].to_vec();
+                    changed.extend_from_slice(b" \xE9dition");
+                    changed.extend_from_slice(&bytes[end..]);
+                    axum::body::Bytes::from(changed)
+                }
+                None => bytes,
+            }
+        })
+    });
+    Response::from_parts(parts, Body::from_stream(chunks))
+}
+
+/// The `request-before-initialized` fault: the `initialize` answer's stream carries a
+/// `roots/list` request of the server after its first frame, before the client could
+/// have sent `notifications/initialized`.
+fn with_roots_request(response: Response) -> Response {
+    let request =
+        json!({"jsonrpc": "2.0", "id": "roots-before-initialized", "method": "roots/list"});
+    let frame = axum::body::Bytes::from(format!("data: {request}\n\n"));
     let (parts, body) = response.into_parts();
     let frames = body
         .into_data_stream()
