@@ -4,7 +4,7 @@
 
 use url::Url;
 
-use super::{Check, Ctx, Findings, Level, LoginOptions, Scope, Verdict, issues_code, json_error};
+use super::{Check, Ctx, Findings, LoginOptions, Scope, Verdict, issues_code, json_error};
 use crate::body;
 use crate::http::{Exchange, Req};
 use crate::oauth::browser::{Arrival, Consent, Script, consent_form};
@@ -16,100 +16,34 @@ const AS: Scope = Scope::AuthServer;
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "AUTH-3P-01",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "the GitHub round trip ends in the server's own code; GitHub's code is not an MCP code",
-            run: body!(delegated_flow),
-        },
-        Check {
-            id: "AUTH-3P-02",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "GitHub denial and token failures become error redirects with the client's state",
-            run: body!(upstream_failures),
-        },
-        Check {
-            id: "AUTH-3P-02",
-            case: Some("user"),
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "GitHub profile failures at login become error redirects with the client's state",
-            run: body!(upstream_profile_failures),
-        },
-        Check {
-            id: "AUTH-3P-02",
-            case: Some("timeout"),
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "a GitHub that never answers (token or profile) becomes an error redirect",
-            run: body!(upstream_timeout),
-        },
-        Check {
-            id: "AUTH-3P-03",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_06_18),
-            scope: AS,
-            title: "each new client gets the server's consent page before GitHub",
-            run: body!(consent_per_client),
-        },
-        Check {
-            id: "AUTH-3P-04",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: AS,
-            title: "the consent page names the client, resists CSRF and framing",
-            run: body!(consent_page_protections),
-        },
-        Check {
-            id: "AUTH-3P-05",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: AS,
-            title: "consent cookies are __Host-, Secure, HttpOnly, SameSite",
-            run: body!(consent_cookies),
-        },
-        Check {
-            id: "AUTH-3P-07",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: AS,
-            title: "the upstream state is random, single-use and checked at the callback",
-            run: body!(upstream_state),
-        },
-        Check {
-            id: "AUTH-3P-06",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: AS,
-            title: "the proxy redirects only to a redirect URI that exactly matches a registered one",
-            // "Validate that the `redirect_uri` in authorization requests exactly matches
-            // the registered URI" (2025-11-25, Security Best Practices, required
-            // protections for proxies). AUTH-FLOW-06's probes (an unregistered URI, one
-            // with an extra path segment or query) are that validation seen from outside.
-            run: body!(super::auth_flow::redirect_uri_exact_match),
-        },
+        Check::new("AUTH-3P-01", AS, body!(delegated_flow)),
+        Check::new("AUTH-3P-02", AS, body!(upstream_failures))
+            .versions(Versions::since(Version::V2025_03_26)),
+        Check::new("AUTH-3P-02", AS, body!(upstream_profile_failures))
+            .case(
+                "user",
+                "GitHub profile failures at login become error redirects with the client's state",
+            )
+            .versions(Versions::since(Version::V2025_03_26)),
+        Check::new("AUTH-3P-02", AS, body!(upstream_timeout))
+            .case(
+                "timeout",
+                "a GitHub that never answers (token or profile) becomes an error redirect",
+            )
+            .versions(Versions::since(Version::V2025_03_26)),
+        Check::new("AUTH-3P-03", AS, body!(consent_per_client)),
+        Check::new("AUTH-3P-04", AS, body!(consent_page_protections)),
+        Check::new("AUTH-3P-05", AS, body!(consent_cookies)),
+        Check::new("AUTH-3P-07", AS, body!(upstream_state)),
+        // "Validate that the `redirect_uri` in authorization requests exactly matches
+        // the registered URI" (2025-11-25, Security Best Practices, required
+        // protections for proxies). AUTH-FLOW-06's probes (an unregistered URI, one
+        // with an extra path segment or query) are that validation seen from outside.
+        Check::new(
+            "AUTH-3P-06",
+            AS,
+            body!(super::auth_flow::redirect_uri_exact_match),
+        ),
     ]
 }
 

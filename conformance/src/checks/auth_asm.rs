@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Check, Ctx, Findings, Level, LoginOptions, Scope, Verdict, json_error};
+use super::{Check, Ctx, Findings, LoginOptions, Scope, Verdict, json_error};
 use crate::body;
 use crate::http::Req;
 use crate::oauth::discovery::AsSource;
@@ -12,151 +12,36 @@ const AS: Scope = Scope::AuthServer;
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "AUTH-ASM-01",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::only(Version::V2025_03_26),
-            scope: AS,
-            title: "2025-03-26 clients find metadata at the root, issuer = origin",
-            run: body!(root_metadata_for_2025_03_26_clients),
-        },
-        Check {
-            id: "AUTH-ASM-02",
-            case: None,
-            also: &["AUTH-ASM-03"],
-            level: Level::Must,
-            versions: Versions::only(Version::V2025_03_26),
-            scope: AS,
-            title: "2025-03-26 clients find the authorization server from the host root: metadata there, or the default endpoints",
-            run: body!(authorization_base_url_is_the_root),
-        },
-        Check {
-            id: "AUTH-ASM-04",
-            case: None,
-            also: &["AUTH-ASM-05"],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_06_18),
-            scope: AS,
-            title: "metadata is found from authorization_servers[0] by RFC 8414 path insertion",
-            run: body!(metadata_is_found_from_the_issuer),
-        },
-        Check {
-            id: "AUTH-ASM-06",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "metadata issuer is byte-identical to the issuer it was looked up for",
-            run: body!(issuer_matches),
-        },
-        Check {
-            id: "AUTH-ASM-07",
-            case: None,
-            also: &["AUTH-ASM-12"],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "every metadata document has the required fields and lists consistent with the server",
-            run: body!(required_fields),
-        },
-        Check {
-            id: "AUTH-ASM-08",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "every metadata document's code_challenge_methods_supported lists S256",
-            run: body!(s256_is_advertised),
-        },
-        Check {
-            id: "AUTH-ASM-09",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: AS,
-            title: "an OpenID Connect discovery document, where served, has the issuer and lists S256",
-            run: body!(oidc_document_is_consistent),
-        },
-        Check {
-            id: "AUTH-ASM-10",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: AS,
-            title: "client_id_metadata_document_supported, where present, is a boolean",
-            run: body!(cimd_support_is_advertised),
-        },
-        Check {
-            id: "AUTH-ASM-11",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::only(Version::V2026_07_28),
-            scope: AS,
-            title: "iss in authorization responses if and only if authorization_response_iss_parameter_supported",
-            run: body!(iss_is_advertised),
-        },
-        Check {
-            id: "AUTH-ASM-13",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "metadata does not depend on an MCP-Protocol-Version header",
-            run: body!(metadata_ignores_protocol_version_header),
-        },
-        Check {
-            id: "AUTH-ASM-14",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: AS,
-            title: "metadata documents are 200 application/json objects without auth",
-            run: body!(metadata_is_public_json),
-        },
-        Check {
-            id: "AUTH-ASM-03",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::only(Version::V2025_03_26),
-            scope: AS,
-            title: "without root metadata, the default /authorize and /token answer at the host root",
-            run: body!(default_endpoints_without_metadata),
-        },
-        Check {
-            id: "AUTH-ASM-05",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_06_18),
-            scope: AS,
-            title: "RFC 8414 metadata is served at the issuer's path-inserted well-known URL",
-            // RFC 8414 section 3: metadata "MUST" be available "at a path formed by
-            // inserting a well-known URI string into the authorization server's issuer
-            // identifier between the host component and the path component". AUTH-ASM-04's
-            // discovery tries exactly that URL first; a server that serves only OpenID
-            // discovery fails it where 2025-06-18 requires RFC 8414 metadata.
-            run: body!(metadata_is_found_from_the_issuer),
-        },
-        Check {
-            id: "AUTH-ASM-12",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: AS,
-            title: "a server that registers clients advertises registration_endpoint, and it works",
-            run: body!(registration_is_advertised),
-        },
+        Check::new(
+            "AUTH-ASM-01",
+            AS,
+            body!(root_metadata_for_2025_03_26_clients),
+        ),
+        Check::new("AUTH-ASM-02", AS, body!(authorization_base_url_is_the_root))
+            .also(&["AUTH-ASM-03"]),
+        Check::new("AUTH-ASM-04", AS, body!(metadata_is_found_from_the_issuer))
+            .also(&["AUTH-ASM-05"]),
+        Check::new("AUTH-ASM-06", AS, body!(issuer_matches)),
+        Check::new("AUTH-ASM-07", AS, body!(required_fields)).also(&["AUTH-ASM-12"]),
+        Check::new("AUTH-ASM-08", AS, body!(s256_is_advertised)),
+        Check::new("AUTH-ASM-09", AS, body!(oidc_document_is_consistent)),
+        Check::new("AUTH-ASM-10", AS, body!(cimd_support_is_advertised)),
+        Check::new("AUTH-ASM-11", AS, body!(iss_is_advertised)),
+        Check::new(
+            "AUTH-ASM-13",
+            AS,
+            body!(metadata_ignores_protocol_version_header),
+        )
+        .versions(Versions::since(Version::V2025_03_26)),
+        Check::new("AUTH-ASM-14", AS, body!(metadata_is_public_json)),
+        Check::new("AUTH-ASM-03", AS, body!(default_endpoints_without_metadata)),
+        // RFC 8414 section 3: metadata "MUST" be available "at a path formed by
+        // inserting a well-known URI string into the authorization server's issuer
+        // identifier between the host component and the path component". AUTH-ASM-04's
+        // discovery tries exactly that URL first; a server that serves only OpenID
+        // discovery fails it where 2025-06-18 requires RFC 8414 metadata.
+        Check::new("AUTH-ASM-05", AS, body!(metadata_is_found_from_the_issuer)),
+        Check::new("AUTH-ASM-12", AS, body!(registration_is_advertised)),
     ]
 }
 

@@ -6,111 +6,47 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use super::{
-    BOTH, Check, Ctx, Findings, Level, LoginOptions, Scope, Verdict, challenge, json_error,
-};
+use super::{BOTH, Check, Ctx, Findings, LoginOptions, Scope, Verdict, challenge, json_error};
 use crate::body;
 use crate::config::Transport;
 use crate::http::Req;
 use crate::http::streamable::Shttp;
 use crate::oauth::flow::{self, AuthParams, Pkce};
 use crate::oauth::registration::ClientKind;
-use crate::version::{Version, Versions};
-
-const V25_03: Versions = Versions::since(Version::V2025_03_26);
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "AUTH-GEN-01",
-            case: None,
-            also: &["SSE-08"],
-            level: Level::Must,
-            versions: V25_03,
-            scope: BOTH,
-            title: "every MCP request without a token gets 401 and no session",
-            run: body!(unauthenticated_requests_get_401),
-        },
-        Check {
-            id: "AUTH-GEN-02",
-            case: None,
-            also: &["SEC-03"],
-            level: Level::Must,
-            versions: V25_03,
-            scope: BOTH,
-            title: "a session id never stands in for the token",
-            run: body!(a_session_without_a_token_gets_401),
-        },
-        Check {
-            id: "AUTH-GEN-03",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: V25_03,
-            scope: BOTH,
-            title: "an access token in the query string is not accepted",
-            run: body!(query_string_tokens_are_refused),
-        },
-        Check {
-            id: "AUTH-GEN-04",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_03,
-            scope: Scope::AuthServer,
-            title: "authorization server endpoints use https (loopback http is a warning)",
-            run: body!(endpoints_use_https),
-        },
-        Check {
-            id: "AUTH-GEN-05",
-            case: None,
-            also: &["AUTH-TOK-01"],
-            level: Level::Must,
-            versions: V25_03,
-            scope: BOTH,
-            title: "random, tampered and foreign-issuer tokens get 401, also inside a session",
-            run: body!(invalid_tokens_get_401),
-        },
-        Check {
-            id: "AUTH-GEN-05",
-            case: Some("expired"),
-            also: &["AUTH-FLOW-14"],
-            level: Level::Must,
-            versions: V25_03,
-            scope: BOTH,
-            title: "an expired token gets 401, also inside the session it opened",
-            run: body!(expired_tokens_get_401),
-        },
-        Check {
-            id: "AUTH-GEN-06",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_03,
-            scope: Scope::AuthServer,
-            title: "malformed authorization and token requests get 400-class errors",
-            run: body!(malformed_requests_get_errors),
-        },
-        Check {
-            id: "AUTH-GEN-07",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: V25_03,
-            scope: BOTH,
-            title: "the challenge to a request without credentials has no error code",
-            run: body!(unauthenticated_challenge_has_no_error),
-        },
-        Check {
-            id: "AUTH-GEN-08",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_03,
-            scope: Scope::AuthServer,
-            title: "public clients complete the flow; a wrong or missing confidential secret gets invalid_client",
-            run: body!(public_and_confidential_clients),
-        },
+        Check::new("AUTH-GEN-01", BOTH, body!(unauthenticated_requests_get_401)).also(&["SSE-08"]),
+        Check::new(
+            "AUTH-GEN-02",
+            BOTH,
+            body!(a_session_without_a_token_gets_401),
+        )
+        .also(&["SEC-03"]),
+        Check::new("AUTH-GEN-03", BOTH, body!(query_string_tokens_are_refused)),
+        Check::new("AUTH-GEN-04", Scope::AuthServer, body!(endpoints_use_https)),
+        Check::new("AUTH-GEN-05", BOTH, body!(invalid_tokens_get_401)).also(&["AUTH-TOK-01"]),
+        Check::new("AUTH-GEN-05", BOTH, body!(expired_tokens_get_401))
+            .case(
+                "expired",
+                "an expired token gets 401, also inside the session it opened",
+            )
+            .also(&["AUTH-FLOW-14"]),
+        Check::new(
+            "AUTH-GEN-06",
+            Scope::AuthServer,
+            body!(malformed_requests_get_errors),
+        ),
+        Check::new(
+            "AUTH-GEN-07",
+            BOTH,
+            body!(unauthenticated_challenge_has_no_error),
+        ),
+        Check::new(
+            "AUTH-GEN-08",
+            Scope::AuthServer,
+            body!(public_and_confidential_clients),
+        ),
     ]
 }
 

@@ -2,98 +2,24 @@
 
 use serde_json::Value;
 
-use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Verdict, challenge};
+use super::{BOTH, Check, Ctx, Findings, LoginOptions, Verdict, challenge};
 use crate::body;
 use crate::config::Transport;
 use crate::http::challenge::parse_challenges;
 use crate::http::{Exchange, Req};
 use crate::oauth::discovery::prm_urls;
-use crate::version::{Version, Versions};
-
-const V25_06: Versions = Versions::since(Version::V2025_06_18);
+use crate::version::Version;
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "AUTH-PRM-01",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_06,
-            scope: BOTH,
-            title: "protected resource metadata is served",
-            run: body!(prm_is_served),
-        },
-        Check {
-            id: "AUTH-PRM-02",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_06,
-            scope: BOTH,
-            title: "authorization_servers is a non-empty list of absolute URLs",
-            run: body!(authorization_servers_listed),
-        },
-        Check {
-            id: "AUTH-PRM-03",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_06,
-            scope: BOTH,
-            title: "the metadata's resource is the MCP endpoint URL",
-            run: body!(resource_is_the_endpoint),
-        },
-        Check {
-            id: "AUTH-PRM-04",
-            case: None,
-            also: &["AUTH-PRM-09"],
-            level: Level::Must,
-            versions: V25_06,
-            scope: BOTH,
-            title: "the 401 carries WWW-Authenticate: Bearer resource_metadata=...",
-            run: body!(challenge_points_to_metadata),
-        },
-        Check {
-            id: "AUTH-PRM-05",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: BOTH,
-            title: "well-known metadata at the endpoint path or the root agrees",
-            run: body!(well_known_locations_agree),
-        },
-        Check {
-            id: "AUTH-PRM-06",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: BOTH,
-            title: "the 401 challenge names the required scope",
-            run: body!(challenge_names_scope),
-        },
-        Check {
-            id: "AUTH-PRM-07",
-            case: None,
-            also: &["AUTH-PRM-08"],
-            level: Level::Should,
-            versions: V25_06,
-            scope: BOTH,
-            title: "scopes_supported has no omnibus scopes and no offline_access",
-            run: body!(scopes_are_minimal),
-        },
-        Check {
-            id: "AUTH-PRM-08",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::only(Version::V2026_07_28),
-            scope: BOTH,
-            title: "offline_access is neither in the 401 challenge scope nor in scopes_supported",
-            run: body!(offline_access_is_not_asked),
-        },
+        Check::new("AUTH-PRM-01", BOTH, body!(prm_is_served)),
+        Check::new("AUTH-PRM-02", BOTH, body!(authorization_servers_listed)),
+        Check::new("AUTH-PRM-03", BOTH, body!(resource_is_the_endpoint)),
+        Check::new("AUTH-PRM-04", BOTH, body!(challenge_points_to_metadata)).also(&["AUTH-PRM-09"]),
+        Check::new("AUTH-PRM-05", BOTH, body!(well_known_locations_agree)),
+        Check::new("AUTH-PRM-06", BOTH, body!(challenge_names_scope)),
+        Check::new("AUTH-PRM-07", BOTH, body!(scopes_are_minimal)).also(&["AUTH-PRM-08"]),
+        Check::new("AUTH-PRM-08", BOTH, body!(offline_access_is_not_asked)),
     ]
 }
 

@@ -2,89 +2,24 @@
 
 use serde_json::{Value, json};
 
-use super::{Check, Ctx, Findings, Level, Scope, Verdict, json_error};
+use super::{Check, Ctx, Findings, Scope, Verdict, json_error};
 use crate::body;
 use crate::http::Req;
 use crate::oauth::REDIRECT_URI;
 use crate::oauth::flow::{AuthParams, Pkce};
 use crate::oauth::registration::{self, ClientKind};
-use crate::version::{Version, Versions};
 
 const AS: Scope = Scope::AuthServer;
-const V25_03: Versions = Versions::since(Version::V2025_03_26);
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "AUTH-REG-01",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::range(Version::V2025_03_26, Version::V2025_06_18),
-            scope: AS,
-            title: "dynamic client registration is offered",
-            run: body!(registration_is_offered),
-        },
-        Check {
-            id: "AUTH-REG-02",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_03,
-            scope: AS,
-            title: "registration answers 201 with a fresh client_id and the metadata",
-            run: body!(registration_answers_201),
-        },
-        Check {
-            id: "AUTH-REG-03",
-            case: None,
-            also: &["AUTH-REG-04"],
-            level: Level::Must,
-            versions: V25_03,
-            scope: AS,
-            title: "only localhost or https redirect URIs can be registered",
-            run: body!(redirect_uri_rules),
-        },
-        Check {
-            id: "AUTH-REG-05",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_03,
-            scope: AS,
-            title: "invalid registrations get 400 with an RFC 7591 error",
-            run: body!(invalid_registrations_get_400),
-        },
-        Check {
-            id: "AUTH-REG-06",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2026_07_28),
-            scope: AS,
-            title: "registration accepts application_type native with a loopback redirect and web with https",
-            run: body!(application_type_is_accepted),
-        },
-        Check {
-            id: "AUTH-REG-07",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_03,
-            scope: AS,
-            title: "/authorize without client_id shows an error and does not redirect",
-            run: body!(authorize_requires_client_id),
-        },
-        Check {
-            id: "AUTH-REG-04",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_03,
-            scope: AS,
-            title: "no open redirect: /authorize never sends the browser to an unregistered host",
-            run: body!(super::auth_flow::no_open_redirect),
-        },
+        Check::new("AUTH-REG-01", AS, body!(registration_is_offered)),
+        Check::new("AUTH-REG-02", AS, body!(registration_answers_201)),
+        Check::new("AUTH-REG-03", AS, body!(redirect_uri_rules)).also(&["AUTH-REG-04"]),
+        Check::new("AUTH-REG-05", AS, body!(invalid_registrations_get_400)),
+        Check::new("AUTH-REG-06", AS, body!(application_type_is_accepted)),
+        Check::new("AUTH-REG-07", AS, body!(authorize_requires_client_id)),
+        Check::new("AUTH-REG-04", AS, body!(super::auth_flow::no_open_redirect)),
     ]
 }
 

@@ -3,45 +3,22 @@
 
 use serde_json::{Value, json};
 
-use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Verdict, challenge};
+use super::{BOTH, Check, Ctx, Findings, LoginOptions, Verdict, challenge};
 use crate::body;
 use crate::http::Exchange;
-use crate::version::{Version, Versions};
 
 const TOOL: &str = "get_user_profile";
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "AUTH-SCOPE-01",
-            case: None,
-            also: &["AUTH-GEN-06"],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: BOTH,
-            title: "a token without the required scope gets 403",
-            run: body!(insufficient_scope_gets_403),
-        },
-        Check {
-            id: "AUTH-SCOPE-02",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: BOTH,
-            title: "the 403 says error=\"insufficient_scope\" and names the scope and the metadata",
-            run: body!(insufficient_scope_challenge),
-        },
-        Check {
-            id: "AUTH-SCOPE-03",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: BOTH,
-            title: "step-up: a token with the 403 challenge's scope and the granted ones is accepted for the same request",
-            run: body!(step_up_with_the_challenged_scope),
-        },
+        Check::new("AUTH-SCOPE-01", BOTH, body!(insufficient_scope_gets_403))
+            .also(&["AUTH-GEN-06"]),
+        Check::new("AUTH-SCOPE-02", BOTH, body!(insufficient_scope_challenge)),
+        Check::new(
+            "AUTH-SCOPE-03",
+            BOTH,
+            body!(step_up_with_the_challenged_scope),
+        ),
     ]
 }
 

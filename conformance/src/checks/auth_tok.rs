@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{BOTH, Check, Ctx, Findings, Level, Login, LoginOptions, Resource, Verdict, challenge};
+use super::{BOTH, Check, Ctx, Findings, Login, LoginOptions, Resource, Verdict, challenge};
 use crate::body;
 use crate::client::McpConn;
 use crate::config::ToolProfile;
@@ -12,120 +12,57 @@ use crate::oauth::flow;
 use crate::version::{Version, Versions};
 use futures::StreamExt as _;
 
-const V25_06: Versions = Versions::since(Version::V2025_06_18);
-
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "AUTH-TOK-02",
-            case: None,
-            also: &["AUTH-FLOW-10"],
-            level: Level::Must,
-            versions: V25_06,
-            scope: BOTH,
-            title: "a token issued for another resource is refused",
-            run: body!(foreign_resource_tokens_are_refused),
-        },
-        Check {
-            id: "AUTH-TOK-02",
-            case: Some("foreign-issuer"),
-            also: &["AUTH-GEN-05"],
-            level: Level::Must,
-            versions: V25_06,
-            scope: BOTH,
-            title: "an access token GitHub issued is refused at every MCP endpoint",
-            run: body!(github_issued_tokens_are_refused),
-        },
-        Check {
-            id: "AUTH-TOK-03",
-            case: None,
-            also: &["AUTH-3P-08"],
-            level: Level::Must,
-            versions: V25_06,
-            scope: BOTH,
-            title: "no passthrough: GitHub tokens are refused and never leave or enter the wrong side",
-            run: body!(no_token_passthrough),
-        },
-        Check {
-            id: "AUTH-TOK-04",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: BOTH,
-            title: "once GitHub refuses the upstream token, the MCP token stops working",
-            run: body!(upstream_revocation_ends_the_grant),
-        },
-        Check {
-            id: "AUTH-TOK-04",
-            case: Some("one-client"),
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: BOTH,
-            title: "two users logged in through one client each act as themselves at GitHub",
-            run: body!(two_users_through_one_client),
-        },
-        Check {
-            id: "AUTH-TOK-05",
-            case: None,
-            also: &["SEC-02", "SSE-09"],
-            level: Level::Must,
-            versions: V25_06,
-            scope: BOTH,
-            title: "another user's token cannot use a user's session",
-            run: body!(sessions_are_bound_to_users),
-        },
-        Check {
-            id: "AUTH-TOK-06",
-            case: None,
-            also: &["AUTH-GEN-05"],
-            level: Level::Should,
-            versions: V25_06,
-            scope: BOTH,
-            title: "an invalid token's 401 says error=\"invalid_token\" and names the metadata",
-            run: body!(invalid_token_challenge),
-        },
-        Check {
-            id: "AUTH-FLOW-10",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_06,
-            scope: BOTH,
-            title: "tokens issued for another resource, or a sibling endpoint, are refused here",
-            // "MCP servers MUST validate that access tokens were issued specifically for
-            // them as the intended audience" (2025-06-18, Token Handling). A token whose
-            // audience is another resource working here is exactly what this forbids, so
-            // AUTH-TOK-02's observation judges this sentence too.
-            run: body!(foreign_resource_tokens_are_refused),
-        },
-        Check {
-            id: "AUTH-3P-08",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V25_06,
-            scope: BOTH,
-            title: "the client's MCP token never travels on to GitHub, nor a GitHub token in",
-            // "The MCP server MUST NOT pass through the token it received from the MCP
-            // client" (2025-06-18, Access Token Privilege Restriction). AUTH-TOK-03 watches
-            // the tokens GitHub receives and the ones the MCP endpoints take.
-            run: body!(no_token_passthrough),
-        },
-        Check {
-            id: "AUTH-TOK-01",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: BOTH,
-            title: "access tokens are validated: random, tampered and foreign tokens get 401, also in a session",
-            // "MCP servers ... MUST validate access tokens as described in OAuth 2.1
-            // Section 5.2", whose rule is that an invalid token gets 401. Every request is
-            // validated, so one that names a session is probed as well.
-            run: body!(super::auth_gen::invalid_tokens_get_401),
-        },
+        Check::new(
+            "AUTH-TOK-02",
+            BOTH,
+            body!(foreign_resource_tokens_are_refused),
+        )
+        .also(&["AUTH-FLOW-10"]),
+        Check::new("AUTH-TOK-02", BOTH, body!(github_issued_tokens_are_refused))
+            .case(
+                "foreign-issuer",
+                "an access token GitHub issued is refused at every MCP endpoint",
+            )
+            .also(&["AUTH-GEN-05"]),
+        Check::new("AUTH-TOK-03", BOTH, body!(no_token_passthrough)).also(&["AUTH-3P-08"]),
+        Check::new(
+            "AUTH-TOK-04",
+            BOTH,
+            body!(upstream_revocation_ends_the_grant),
+        )
+        .versions(Versions::since(Version::V2025_03_26)),
+        Check::new("AUTH-TOK-04", BOTH, body!(two_users_through_one_client))
+            .case(
+                "one-client",
+                "two users logged in through one client each act as themselves at GitHub",
+            )
+            .versions(Versions::since(Version::V2025_03_26)),
+        Check::new("AUTH-TOK-05", BOTH, body!(sessions_are_bound_to_users))
+            .also(&["SEC-02", "SSE-09"]),
+        Check::new("AUTH-TOK-06", BOTH, body!(invalid_token_challenge)).also(&["AUTH-GEN-05"]),
+        // "MCP servers MUST validate that access tokens were issued specifically for
+        // them as the intended audience" (2025-06-18, Token Handling). A token whose
+        // audience is another resource working here is exactly what this forbids, so
+        // AUTH-TOK-02's observation judges this sentence too.
+        Check::new(
+            "AUTH-FLOW-10",
+            BOTH,
+            body!(foreign_resource_tokens_are_refused),
+        ),
+        // "The MCP server MUST NOT pass through the token it received from the MCP
+        // client" (2025-06-18, Access Token Privilege Restriction). AUTH-TOK-03 watches
+        // the tokens GitHub receives and the ones the MCP endpoints take.
+        Check::new("AUTH-3P-08", BOTH, body!(no_token_passthrough)),
+        // "MCP servers ... MUST validate access tokens as described in OAuth 2.1
+        // Section 5.2", whose rule is that an invalid token gets 401. Every request is
+        // validated, so one that names a session is probed as well.
+        Check::new(
+            "AUTH-TOK-01",
+            BOTH,
+            body!(super::auth_gen::invalid_tokens_get_401),
+        ),
     ]
 }
 

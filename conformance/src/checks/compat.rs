@@ -3,36 +3,18 @@
 
 use serde_json::json;
 
-use super::{Check, Ctx, Findings, Level, LoginOptions, Resource, SSE, Verdict};
+use super::{Check, Ctx, Findings, LoginOptions, Resource, SSE, Verdict};
 use crate::body;
 use crate::config::Transport;
 use crate::http::Req;
 use crate::http::legacy::{self, Connect};
 use crate::http::streamable::{ACCEPT_BOTH, Shttp, initialize_params};
-use crate::version::{Version, Versions};
+use crate::version::Version;
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "COMPAT-02",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: SSE,
-            title: "a Streamable HTTP POST to the SSE URL fails with 400, 404 or 405",
-            run: body!(clients_can_fall_back),
-        },
-        Check {
-            id: "COMPAT-01",
-            case: None,
-            also: &[],
-            level: Level::Info,
-            versions: Versions::since(Version::V2025_03_26),
-            scope: SSE,
-            title: "the legacy SSE and POST endpoints are served alongside the MCP endpoint",
-            run: body!(both_transports_are_served),
-        },
+        Check::new("COMPAT-02", SSE, body!(clients_can_fall_back)),
+        Check::new("COMPAT-01", SSE, body!(both_transports_are_served)),
     ]
 }
 

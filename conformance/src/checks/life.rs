@@ -2,87 +2,32 @@
 
 use serde_json::{Value, json};
 
-use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, SHTTP, Verdict};
+use super::{BOTH, Check, Ctx, Findings, LoginOptions, SHTTP, Verdict};
 use crate::body;
 use crate::config::Transport;
 use crate::http::streamable::{Shttp, initialize_params};
 use crate::version::{Version, Versions};
 
-const LEGACY: Versions = Versions::range(Version::V2024_11_05, Version::V2025_11_25);
-
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "LIFE-01",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: LEGACY,
-            scope: BOTH,
-            title: "a request before initialize is refused: 400 without a session, an error on SSE",
-            run: body!(initialize_comes_first),
-        },
-        Check {
-            id: "LIFE-02",
-            case: None,
-            also: &["TOOLS-01"],
-            level: Level::Must,
-            versions: LEGACY,
-            scope: BOTH,
-            title: "the InitializeResult has protocolVersion, capabilities (with tools) and serverInfo",
-            run: body!(initialize_result_shape),
-        },
-        Check {
-            id: "LIFE-03",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: LEGACY,
-            scope: BOTH,
-            title: "a supported version is echoed; any other gets a version the server supports",
-            run: body!(version_negotiation),
-        },
-        Check {
-            id: "LIFE-05",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: LEGACY,
-            scope: BOTH,
-            title: "ping between initialize and notifications/initialized gets an empty result",
-            run: body!(ping_before_initialized),
-        },
-        Check {
-            id: "LIFE-06",
-            case: None,
-            also: &["RPC-08"],
-            level: Level::Must,
-            versions: Versions::range(Version::V2025_06_18, Version::V2025_11_25),
-            // The suite's SSE sessions negotiate 2024-11-05, where the rule is a SHOULD.
-            scope: SHTTP,
-            title: "a method of a capability the server did not declare gets -32601",
-            run: body!(undeclared_capability_is_method_not_found),
-        },
-        Check {
-            id: "LIFE-07",
-            case: None,
-            also: &["LIFE-05", "RPC-02"],
-            level: Level::Must,
-            versions: LEGACY,
-            scope: BOTH,
-            title: "ping answers an empty result with the same id",
-            run: body!(ping_answers_empty),
-        },
-        Check {
-            id: "LIFE-04",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::range(Version::V2025_03_26, Version::V2025_11_25),
-            scope: SHTTP,
-            title: "the server sends no requests but ping and logging before notifications/initialized",
-            run: body!(no_server_requests_before_initialized),
-        },
+        Check::new("LIFE-01", BOTH, body!(initialize_comes_first)),
+        Check::new("LIFE-02", BOTH, body!(initialize_result_shape)).also(&["TOOLS-01"]),
+        Check::new("LIFE-03", BOTH, body!(version_negotiation)),
+        Check::new("LIFE-05", BOTH, body!(ping_before_initialized)),
+        // The suite's SSE sessions negotiate 2024-11-05, where the rule is a SHOULD.
+        Check::new(
+            "LIFE-06",
+            SHTTP,
+            body!(undeclared_capability_is_method_not_found),
+        )
+        .also(&["RPC-08"]),
+        Check::new("LIFE-07", BOTH, body!(ping_answers_empty)).also(&["LIFE-05", "RPC-02"]),
+        Check::new(
+            "LIFE-04",
+            SHTTP,
+            body!(no_server_requests_before_initialized),
+        )
+        .versions(Versions::range(Version::V2025_03_26, Version::V2025_11_25)),
     ]
 }
 

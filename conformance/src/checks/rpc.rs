@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, Verdict};
+use super::{BOTH, Check, Ctx, Findings, LoginOptions, Verdict};
 use crate::body;
 use crate::client::McpConn;
 use crate::http::Exchange;
@@ -10,118 +10,19 @@ use crate::version::Versions;
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "RPC-01",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "every message the server sends is JSON-RPC 2.0, its own errors included",
-            run: body!(messages_are_jsonrpc),
-        },
-        Check {
-            id: "RPC-02",
-            case: None,
-            also: &["RPC-01"],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "responses carry the request's id with its type (\"abc\" and 7), and result or error",
-            run: body!(ids_keep_their_type),
-        },
-        Check {
-            id: "RPC-03",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "every error carries an integer code and a string message",
-            run: body!(error_codes_are_integers),
-        },
-        Check {
-            id: "RPC-10",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "a failing tool is an isError result or -32603, without a stack trace",
-            run: body!(tool_failure_is_reported_cleanly),
-        },
-        Check {
-            id: "RPC-05",
-            case: None,
-            also: &[],
-            // The rule binds whoever sends the request; what a server does with a null id
-            // is derived from it, so a violation warns.
-            level: Level::Should,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "a request with id null gets an error, not a silent 202",
-            run: body!(null_id_is_an_error),
-        },
-        Check {
-            id: "RPC-06",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "invalid JSON gets the parse error -32700",
-            run: body!(parse_error),
-        },
-        Check {
-            id: "RPC-07",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "malformed requests get the Invalid Request error -32600",
-            run: body!(invalid_request),
-        },
-        Check {
-            id: "RPC-08",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "an unknown method gets -32601",
-            run: body!(method_not_found),
-        },
-        Check {
-            id: "RPC-09",
-            case: None,
-            also: &["TOOLS-10"],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "an unknown tool, a call without a name or object arguments, and a bad cursor get -32602",
-            run: body!(invalid_params),
-        },
-        Check {
-            id: "RPC-04",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "a notification gets no response, neither in the POST body nor on the stream",
-            run: body!(notifications_get_no_response),
-        },
-        Check {
-            id: "RPC-11",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "no error uses the legacy sub-range -32000..-32019",
-            run: body!(no_codes_from_the_legacy_range),
-        },
+        Check::new("RPC-01", BOTH, body!(messages_are_jsonrpc)),
+        Check::new("RPC-02", BOTH, body!(ids_keep_their_type)).also(&["RPC-01"]),
+        Check::new("RPC-03", BOTH, body!(error_codes_are_integers)),
+        Check::new("RPC-10", BOTH, body!(tool_failure_is_reported_cleanly)),
+        // The rule binds whoever sends the request; what a server does with a null id
+        // is derived from it, so a violation warns.
+        Check::new("RPC-05", BOTH, body!(null_id_is_an_error)),
+        Check::new("RPC-06", BOTH, body!(parse_error)),
+        Check::new("RPC-07", BOTH, body!(invalid_request)),
+        Check::new("RPC-08", BOTH, body!(method_not_found)),
+        Check::new("RPC-09", BOTH, body!(invalid_params)).also(&["TOOLS-10"]),
+        Check::new("RPC-04", BOTH, body!(notifications_get_no_response)).versions(Versions::ALL),
+        Check::new("RPC-11", BOTH, body!(no_codes_from_the_legacy_range)),
     ]
 }
 

@@ -4,61 +4,37 @@
 
 use serde_json::Value;
 
-use super::{BOTH, Check, Ctx, Findings, Level, Scope, Verdict, challenge};
+use super::{BOTH, Check, Ctx, Findings, Scope, Verdict, challenge};
 use crate::body;
-use crate::version::{Version, Versions};
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "SEC-04",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: BOTH,
-            title: "the 401 challenge asks for less than the whole scope catalogue",
-            run: body!(challenge_is_minimal),
-        },
-        Check {
-            id: "SEC-05",
-            case: None,
-            also: &["AUTH-3P-03"],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: Scope::AuthServer,
-            title: "a proxy with one GitHub app asks the user's consent for each registered client",
-            // The security best practices repeat the authorization spec's confused-deputy
-            // rule word for word; the observation is AUTH-3P-03's.
-            run: body!(super::auth_3p::consent_per_client),
-        },
-        Check {
-            id: "SEC-03",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_06_18),
-            scope: BOTH,
-            title: "a session id never stands in for the token",
-            // "MCP Servers MUST NOT use sessions for authentication" (Security Best
-            // Practices, Session Hijacking mitigation): a request that names a live session
-            // but carries no token must still be challenged, which is AUTH-GEN-02's probe.
-            run: body!(super::auth_gen::a_session_without_a_token_gets_401),
-        },
-        Check {
-            id: "SEC-02",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_06_18),
-            scope: BOTH,
-            title: "a session is bound to the user who opened it: another user's token cannot use it",
-            // "MCP servers SHOULD bind session IDs to user-specific information" (Security
-            // Best Practices, Session Hijacking mitigation). AUTH-TOK-05 sends another
-            // user's request on a session; a bound session refuses it, an unbound one
-            // answers, which this SHOULD check reports as a warning.
-            run: body!(super::auth_tok::sessions_are_bound_to_users),
-        },
+        Check::new("SEC-04", BOTH, body!(challenge_is_minimal)),
+        // The security best practices repeat the authorization spec's confused-deputy
+        // rule word for word; the observation is AUTH-3P-03's.
+        Check::new(
+            "SEC-05",
+            Scope::AuthServer,
+            body!(super::auth_3p::consent_per_client),
+        )
+        .also(&["AUTH-3P-03"]),
+        // "MCP Servers MUST NOT use sessions for authentication" (Security Best
+        // Practices, Session Hijacking mitigation): a request that names a live session
+        // but carries no token must still be challenged, which is AUTH-GEN-02's probe.
+        Check::new(
+            "SEC-03",
+            BOTH,
+            body!(super::auth_gen::a_session_without_a_token_gets_401),
+        ),
+        // "MCP servers SHOULD bind session IDs to user-specific information" (Security
+        // Best Practices, Session Hijacking mitigation). AUTH-TOK-05 sends another
+        // user's request on a session; a bound session refuses it, an unbound one
+        // answers, which this SHOULD check reports as a warning.
+        Check::new(
+            "SEC-02",
+            BOTH,
+            body!(super::auth_tok::sessions_are_bound_to_users),
+        ),
     ]
 }
 

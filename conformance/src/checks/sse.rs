@@ -5,116 +5,24 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{Check, Ctx, Findings, Level, LoginOptions, SSE, Verdict};
+use super::{Check, Ctx, Findings, LoginOptions, SSE, Verdict};
 use crate::body;
 use crate::http::Req;
 use crate::http::legacy::{self, Connect};
-use crate::version::{Version, Versions};
-
-const V24_11: Versions = Versions::ALL;
+use crate::version::Version;
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "SSE-02",
-            case: None,
-            also: &["SSE-01"],
-            level: Level::Must,
-            versions: V24_11,
-            scope: SSE,
-            title: "GET on the SSE endpoint starts with an endpoint event on the same origin",
-            run: body!(endpoint_event_first),
-        },
-        Check {
-            id: "SSE-04",
-            case: None,
-            also: &["SSE-03", "SSE-10"],
-            level: Level::Must,
-            versions: V24_11,
-            scope: SSE,
-            title: "responses arrive as message events with the request's id, not in the POST body",
-            run: body!(responses_on_the_stream),
-        },
-        Check {
-            id: "SSE-05",
-            case: None,
-            also: &[],
-            level: Level::Info,
-            versions: V24_11,
-            scope: SSE,
-            title: "POSTs to the endpoint get 202 Accepted (SDK behaviour)",
-            run: body!(posts_get_202),
-        },
-        Check {
-            id: "SSE-06",
-            case: None,
-            also: &[],
-            level: Level::Info,
-            versions: V24_11,
-            scope: SSE,
-            title: "invalid JSON gets 400 and an unknown session 404 (SDK behaviour)",
-            run: body!(bad_posts_get_4xx),
-        },
-        Check {
-            id: "SSE-07",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2024_11_05),
-            scope: SSE,
-            title: "a foreign Origin is refused on the stream and the POST endpoint",
-            run: body!(origin_is_checked),
-        },
-        Check {
-            id: "SSE-09",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V24_11,
-            scope: SSE,
-            title: "another user's token cannot POST to a session's endpoint",
-            run: body!(endpoint_belongs_to_its_user),
-        },
-        Check {
-            id: "SEC-01",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_06_18),
-            scope: SSE,
-            title: "SSE session ids are unique and long",
-            run: body!(session_ids_are_good),
-        },
-        Check {
-            id: "SSE-01",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V24_11,
-            scope: SSE,
-            title: "the server offers an SSE endpoint and a POST endpoint that takes messages",
-            run: body!(both_endpoints_are_served),
-        },
-        Check {
-            id: "SSE-10",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: V24_11,
-            scope: SSE,
-            title: "over SSE a request before initialize is refused, then the handshake works",
-            run: body!(lifecycle_over_sse),
-        },
-        Check {
-            id: "SSE-08",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: V24_11,
-            scope: SSE,
-            title: "the SSE stream and the POST endpoint both challenge a request without a token",
-            run: body!(every_sse_connection_is_authenticated),
-        },
+        Check::new("SSE-02", SSE, body!(endpoint_event_first)).also(&["SSE-01"]),
+        Check::new("SSE-04", SSE, body!(responses_on_the_stream)).also(&["SSE-03", "SSE-10"]),
+        Check::new("SSE-05", SSE, body!(posts_get_202)),
+        Check::new("SSE-06", SSE, body!(bad_posts_get_4xx)),
+        Check::new("SSE-07", SSE, body!(origin_is_checked)),
+        Check::new("SSE-09", SSE, body!(endpoint_belongs_to_its_user)),
+        Check::new("SEC-01", SSE, body!(session_ids_are_good)),
+        Check::new("SSE-01", SSE, body!(both_endpoints_are_served)),
+        Check::new("SSE-10", SSE, body!(lifecycle_over_sse)),
+        Check::new("SSE-08", SSE, body!(every_sse_connection_is_authenticated)),
     ]
 }
 

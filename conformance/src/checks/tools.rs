@@ -9,149 +9,32 @@ use serde_json::{Value, json};
 
 use base64::Engine as _;
 
-use super::{BOTH, Check, Ctx, Findings, Level, LoginOptions, SHTTP, Verdict};
+use super::{BOTH, Check, Ctx, Findings, LoginOptions, SHTTP, Verdict};
 use crate::body;
 use crate::client::McpConn;
 use crate::config::ToolProfile;
-use crate::version::{Version, Versions};
+use crate::version::Version;
 
 const TOOL: &str = "get_user_profile";
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "TOOLS-01",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "a server that lists tools declares the tools capability, listChanged a boolean",
-            run: body!(tools_capability_declared),
-        },
-        Check {
-            id: "TOOLS-02",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "tools/list answers an array of tools, each named with an object inputSchema",
-            run: body!(tools_list_shape),
-        },
-        Check {
-            id: "TOOLS-02",
-            case: Some("profile"),
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "tool profile github: tools/list lists get_user_profile",
-            run: body!(profile_tool_is_listed),
-        },
-        Check {
-            id: "TOOLS-03",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_11_25),
-            // The suite's SSE sessions negotiate 2024-11-05, before the rule.
-            scope: SHTTP,
-            title: "every inputSchema and outputSchema is a valid JSON Schema (2020-12 unless $schema says otherwise)",
-            run: body!(schemas_are_valid),
-        },
-        Check {
-            id: "TOOLS-04",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_11_25),
-            scope: BOTH,
-            title: "tool names are 1 to 128 of [A-Za-z0-9_.-] and unique",
-            run: body!(tool_names),
-        },
-        Check {
-            id: "TOOLS-05",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "following nextCursor ends, and no tool is listed twice across the pages",
-            run: body!(pagination_ends),
-        },
-        Check {
-            id: "TOOLS-06",
-            case: None,
-            also: &[],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "a tool result has a content array of known blocks and a boolean isError",
-            run: body!(tool_result_shape),
-        },
-        Check {
-            id: "TOOLS-06",
-            case: Some("profile"),
-            also: &["SHTTP-24"],
-            level: Level::Must,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "tool profile github: get_user_profile returns exactly the logged-in user's GitHub profile",
-            run: body!(profile_of_the_user),
-        },
-        Check {
-            id: "TOOLS-08",
-            case: None,
-            also: &["TOOLS-07", "LIFE-06"],
-            level: Level::Must,
-            versions: Versions::since(Version::V2025_06_18),
-            // The suite's SSE sessions negotiate 2024-11-05, which has no structuredContent
-            // to judge.
-            scope: SHTTP,
-            title: "structuredContent matches outputSchema",
-            run: body!(structured_content),
-        },
-        Check {
-            id: "TOOLS-09",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_06_18),
-            scope: SHTTP,
-            title: "structuredContent also comes serialized in a text block",
-            run: body!(structured_content_as_text),
-        },
-        Check {
-            id: "TOOLS-15",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::since(Version::V2025_06_18),
-            scope: SHTTP,
-            title: "a server whose tool results embed resources declares the resources capability",
-            run: body!(embedded_resources_declared),
-        },
-        Check {
-            id: "TOOLS-10",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "a GitHub failure during the tool is isError: true, not a JSON-RPC error",
-            run: body!(upstream_failure_is_tool_error),
-        },
-        Check {
-            id: "TOOLS-16",
-            case: None,
-            also: &[],
-            level: Level::Should,
-            versions: Versions::ALL,
-            scope: BOTH,
-            title: "GitHub's rate limit (403 or 429) is isError: true with a readable message",
-            run: body!(upstream_rate_limit_is_tool_error),
-        },
+        Check::new("TOOLS-01", BOTH, body!(tools_capability_declared)),
+        Check::new("TOOLS-02", BOTH, body!(tools_list_shape)),
+        Check::new("TOOLS-02", BOTH, body!(profile_tool_is_listed)).case("profile", "tool profile github: tools/list lists get_user_profile"),
+        // The suite's SSE sessions negotiate 2024-11-05, before the rule.
+        Check::new("TOOLS-03", SHTTP, body!(schemas_are_valid)),
+        Check::new("TOOLS-04", BOTH, body!(tool_names)),
+        Check::new("TOOLS-05", BOTH, body!(pagination_ends)),
+        Check::new("TOOLS-06", BOTH, body!(tool_result_shape)),
+        Check::new("TOOLS-06", BOTH, body!(profile_of_the_user)).case("profile", "tool profile github: get_user_profile returns exactly the logged-in user's GitHub profile").also(&["SHTTP-24"]),
+        // The suite's SSE sessions negotiate 2024-11-05, which has no structuredContent
+        // to judge.
+        Check::new("TOOLS-08", SHTTP, body!(structured_content)).also(&["TOOLS-07", "LIFE-06"]),
+        Check::new("TOOLS-09", SHTTP, body!(structured_content_as_text)),
+        Check::new("TOOLS-15", SHTTP, body!(embedded_resources_declared)),
+        Check::new("TOOLS-10", BOTH, body!(upstream_failure_is_tool_error)),
+        Check::new("TOOLS-16", BOTH, body!(upstream_rate_limit_is_tool_error)),
     ]
 }
 
