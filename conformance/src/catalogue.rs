@@ -538,6 +538,22 @@ mod tests {
     /// right about; each is for the check's owner to fix, and the entry goes with the fix.
     const KNOWN_DISAGREEMENTS: &[(&str, &str)] = &[
         (
+            "SHTTP-25: versions 25-03..25-11 but the catalogue says 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28",
+            "the check sends requests inside a session, and 2026-07-28 has none",
+        ),
+        (
+            "SHTTP-24: versions 25-03..25-11 but the catalogue says 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28",
+            "the check reads answers inside a session, and 2026-07-28 has none",
+        ),
+        (
+            "LIFE-04: versions 25-03..25-11 but the catalogue says 2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25",
+            "the check watches a Streamable HTTP session, which 2024-11-05 does not have",
+        ),
+        (
+            "RPC-04: versions 24-11+ but the catalogue says 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28",
+            "JSON-RPC 2.0 forbids answering a notification in every version; the catalogue lists those whose MCP text restates it",
+        ),
+        (
             "AUTH-ASM-13: versions 25-03+ but the catalogue says 2025-03-26",
             "the MCP-Protocol-Version sentence for metadata discovery is only in 2025-03-26",
         ),
