@@ -762,7 +762,10 @@ async fn sse_response_disables_proxy_buffering(cx: Ctx) -> anyhow::Result<Verdic
     let value = reply.exchange.header("x-accel-buffering");
     f.require(
         value.is_some_and(|v| v.trim().eq_ignore_ascii_case("no")),
-        format!("the SSE response has X-Accel-Buffering {value:?}, not \"no\""),
+        format!(
+            "the SSE response has X-Accel-Buffering {}, not \"no\"",
+            super::shown(value)
+        ),
         Some(&reply.exchange),
     );
     Ok(f.verdict())
@@ -775,7 +778,16 @@ async fn missing_version_header_is_not_modern(cx: Ctx) -> anyhow::Result<Verdict
     // without the header" (with 400 and HeaderMismatch, -32020).
     let token = token(&cx).await?;
     let versions = supported_versions(&cx, &token).await?;
-    let legacy_clients = versions.iter().any(|v| v.as_str() < "2025-06-18");
+    // `server/discover` may list only 2026-07-28 while `initialize` still negotiates older
+    // versions; a version negotiated before the checks counts as supported too.
+    let negotiated_legacy = cx
+        .assessment()
+        .transports
+        .iter()
+        .filter(|t| t.transport == cx.transport())
+        .flat_map(|t| t.negotiated.iter())
+        .any(|v| v.as_str() < "2025-06-18");
+    let legacy_clients = negotiated_legacy || versions.iter().any(|v| v.as_str() < "2025-06-18");
     let message =
         Modern::request(17, "tools/list", json!({})).without_header("MCP-Protocol-Version");
     let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
@@ -789,9 +801,10 @@ async fn missing_version_header_is_not_modern(cx: Ctx) -> anyhow::Result<Verdict
         f.require(
             false,
             format!(
-                "a server without versions before 2025-06-18 ({versions:?}) answered a request without MCP-Protocol-Version with {} and code {:?}, not 400 and -32020",
+                "a server without versions before 2025-06-18 ({}) answered a request without MCP-Protocol-Version with {} and code {}, not 400 and -32020",
+                versions.join(", "),
                 ex.status,
-                code_of(&reply, 17)
+                super::shown(code_of(&reply, 17))
             ),
             Some(ex),
         );
