@@ -377,8 +377,9 @@ async fn both_endpoints_are_served(cx: Ctx) -> anyhow::Result<Verdict> {
 
 /// "The initialization phase MUST be the first interaction between client and server"
 /// (2024-11-05, Lifecycle), observed on the legacy transport: a request POSTed before
-/// `initialize` is refused (4xx or a JSON-RPC error on the stream), and the full
-/// handshake (`initialize`, `notifications/initialized`, `ping`) then works.
+/// `initialize` is answered (refused with a 4xx or a JSON-RPC error; served, with a
+/// warning), never left hanging, and the full handshake (`initialize`,
+/// `notifications/initialized`, `ping`) then works.
 async fn lifecycle_over_sse(cx: Ctx) -> anyhow::Result<Verdict> {
     let login = cx.login(LoginOptions::default()).await?;
     let mut s = cx.open_sse(Some(login.access_token())).await?;
@@ -387,8 +388,11 @@ async fn lifecycle_over_sse(cx: Ctx) -> anyhow::Result<Verdict> {
     let ex = s.post(&early).await?;
     if !(400..500).contains(&ex.status) {
         match s.wait_response(&json!("early"), cx.http().timeout).await {
+            // The sentence binds both sides, and here the client broke it first: a server
+            // that serves the early request anyway is lenient, not wrong, so only a warning.
+            // Leaving the request unanswered is wrong whatever came first.
             Some(r) => {
-                f.require(
+                f.prefer(
                     r.get("error").is_some(),
                     format!("tools/list before initialize got a result: {r}"),
                     Some(&ex),
