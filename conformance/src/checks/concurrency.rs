@@ -81,6 +81,17 @@ async fn code_redemption_race(cx: Ctx) -> anyhow::Result<Verdict> {
         .into_iter()
         .collect::<anyhow::Result<_>>()?;
     let winners: Vec<&Exchange> = answers.iter().filter(|ex| issued(&cx, ex)).collect();
+    // No redemption at all issued tokens: the server refuses this code however it is sent,
+    // which is the token endpoint's finding (AUTH-GEN-08), not the race's.
+    if winners.is_empty() {
+        let first = answers
+            .first()
+            .map_or_else(|| "no answer".to_owned(), |ex| cx.evidence(ex));
+        return Err(super::needs(
+            super::prerequisite::TOKEN,
+            anyhow::anyhow!("no redemption of the code issued tokens: {first}"),
+        ));
+    }
     let mut f = Findings::new(&cx);
     f.require(
         winners.len() == 1,
