@@ -30,7 +30,10 @@ pub struct CimdHost {
 impl CimdHost {
     pub async fn start() -> CimdHost {
         CimdHost {
-            server: MockServer::start().await,
+            // A server of its own rather than one from wiremock's shared pool: a pooled
+            // server is reset on drop by blocking on the reset, which can stall a busy
+            // runtime; a bare one only shuts its thread down.
+            server: MockServer::builder().start().await,
         }
     }
 
