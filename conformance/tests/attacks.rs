@@ -4,27 +4,10 @@
 
 mod support;
 
-use mcp_auth_conformance::Report;
+use support::{outcomes, run_only};
+
 use mcp_auth_conformance::report::Outcome;
 use mcp_github_server::Fault;
-
-async fn run_only(faults: &[Fault], keys: &[&str]) -> Report {
-    let target = support::start(faults, &[]).await;
-    let mut config = target.config();
-    config.ids = keys.iter().map(|k| (*k).to_owned()).collect();
-    support::run(config).await
-}
-
-fn outcomes<'a>(report: &'a Report, key: &str) -> Vec<&'a Outcome> {
-    let found: Vec<&Outcome> = report
-        .results
-        .iter()
-        .filter(|r| r.key == key)
-        .map(|r| &r.outcome)
-        .collect();
-    assert!(!found.is_empty(), "{key} did not run");
-    found
-}
 
 /// Each probe, the fault that reopens its hole, and whether the probe is a MUST (fails) or a
 /// SHOULD (warns).

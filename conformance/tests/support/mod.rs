@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use mcp_auth_conformance::report::Outcome;
 use mcp_auth_conformance::{Report, SuiteConfig};
 use mcp_github_server::{Config, Fault};
 use mock_github::MockGitHub;
@@ -123,4 +124,24 @@ pub async fn run_quietly(config: SuiteConfig) -> Report {
         .await
         .expect("the suite finishes within 5 minutes")
         .expect("the suite runs")
+}
+
+/// Runs only the checks `keys` against the reference server with `faults`.
+pub async fn run_only(faults: &[Fault], keys: &[&str]) -> Report {
+    let target = start(faults, &[]).await;
+    let mut config = target.config();
+    config.ids = keys.iter().map(|k| (*k).to_owned()).collect();
+    run(config).await
+}
+
+/// The outcomes of check `key` on every transport and version it ran at; it must have run.
+pub fn outcomes<'a>(report: &'a Report, key: &str) -> Vec<&'a Outcome> {
+    let found: Vec<&Outcome> = report
+        .results
+        .iter()
+        .filter(|r| r.key == key)
+        .map(|r| &r.outcome)
+        .collect();
+    assert!(!found.is_empty(), "{key} did not run");
+    found
 }
