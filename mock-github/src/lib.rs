@@ -388,11 +388,12 @@ impl MockGitHub {
     }
 }
 
-/// wiremock's `MockServer` verifies its expectations when dropped, blocking the
-/// dropping thread on a lock that its own server thread takes while answering. Seen
-/// once under load: a test's runtime thread blocked there for good. This mock sets no
-/// expectations, so the verification has nothing to say; it runs on a thread of its
-/// own, which can never hold up the caller.
+/// wiremock's `MockServer` verifies its expectations when dropped, with a
+/// `futures::executor::block_on` over a tokio lock. Dropped inside a tokio task that has
+/// used up its cooperative budget, that lock answers "pending, try again" for ever and the
+/// drop spins at full CPU. This mock sets no expectations, so the verification has
+/// nothing to say; it runs on a thread of its own, outside any runtime, which can never
+/// hold up the caller.
 impl Drop for MockGitHub {
     fn drop(&mut self) {
         if let Some(server) = self.server.take() {

@@ -24,7 +24,8 @@ pub const CIMD_REDIRECT_URI: &str = "http://localhost:33418/callback";
 
 /// A loopback HTTP server for metadata documents.
 pub struct CimdHost {
-    server: MockServer,
+    /// Always `Some` until dropped; see the `Drop` impl.
+    server: Option<MockServer>,
 }
 
 impl CimdHost {
@@ -33,13 +34,19 @@ impl CimdHost {
             // A server of its own rather than one from wiremock's shared pool: a pooled
             // server is reset on drop by blocking on the reset, which can stall a busy
             // runtime; a bare one only shuts its thread down.
-            server: MockServer::builder().start().await,
+            server: Some(MockServer::builder().start().await),
         }
+    }
+
+    fn server(&self) -> &MockServer {
+        self.server
+            .as_ref()
+            .expect("the fixture host's server lives until drop")
     }
 
     /// The URL of a document at `path` (which starts with `/`): the `client_id` it stands for.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.server.uri())
+        format!("{}{path}", self.server().uri())
     }
 
     /// Serves `body` as `application/json` at `path`, with `Cache-Control` when given.
@@ -51,7 +58,7 @@ impl CimdHost {
         Mock::given(method("GET"))
             .and(path(at))
             .respond_with(response)
-            .mount(&self.server)
+            .mount(self.server())
             .await;
     }
 
@@ -66,13 +73,29 @@ impl CimdHost {
 
     /// How many requests for `path` arrived.
     pub async fn fetches(&self, at: &str) -> usize {
-        self.server
+        self.server()
             .received_requests()
             .await
             .unwrap_or_default()
             .iter()
             .filter(|request| request.url.path() == at)
             .count()
+    }
+}
+
+/// wiremock's `MockServer` verifies its expectations when dropped, with a
+/// `futures::executor::block_on` over a tokio lock. Dropped inside a tokio task that has
+/// used up its cooperative budget, that lock answers "pending, try again" for ever, and the
+/// drop spins at full CPU; a check's timeout cannot end it, since the spin never yields.
+/// The host sets no expectations, so the verification has nothing to say: it runs on a
+/// thread of its own, outside any runtime, where the budget does not apply.
+impl Drop for CimdHost {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = std::thread::Builder::new()
+                .name("cimd-host-drop".into())
+                .spawn(move || drop(server));
+        }
     }
 }
 
@@ -125,5 +148,44 @@ impl Canary {
 impl Drop for Canary {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::FutureExt;
+
+    use super::CimdHost;
+
+    /// A check that ends while its task has no cooperative budget left drops the host right
+    /// there. That drop must return: before it ran on a thread of its own, it spun for ever.
+    #[test]
+    fn dropping_the_host_with_no_budget_left_returns() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let host = CimdHost::start().await;
+                let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+                for _ in 0..1_000 {
+                    sender.send(()).expect("an open channel");
+                }
+                // Each ready receive takes one unit of the task's budget; once it is gone,
+                // the receive answers "pending" without the task ever yielding.
+                while receiver.recv().now_or_never().is_some() {}
+                drop(host);
+            });
+            let _ = done.send(());
+        });
+        // A bound on a hang, not a speed target: the drop takes milliseconds.
+        assert!(
+            finished.recv_timeout(Duration::from_secs(60)).is_ok(),
+            "dropping the CIMD fixture host spun instead of returning"
+        );
     }
 }
