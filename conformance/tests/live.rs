@@ -26,12 +26,13 @@ use mcp_auth_conformance::{Report, live_skips};
 use url::Url;
 
 /// Every reason a live run may give for not running a check.
-const LIVE_REASONS: [&str; 5] = [
+const LIVE_REASONS: [&str; 6] = [
     live_reason::NEEDS_MOCK,
     live_reason::NEEDS_LOGIN,
     live_reason::NEEDS_OWN_LOGIN,
     live_reason::DESTRUCTIVE,
     live_reason::TOKEN_ELSEWHERE,
+    live_reason::CIMD_UNREACHABLE,
 ];
 
 fn live_config(target: &support::Target, login: Option<LiveLogin>) -> SuiteConfig {

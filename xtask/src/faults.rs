@@ -111,6 +111,39 @@ struct Options {
     jobs: usize,
     /// Only these faults; the coverage of every check is then not judged.
     selected: Vec<String>,
+    /// Only every `count`-th fault of the table, starting at the `index`-th (1-based), so
+    /// that a slice samples every area of the table; the coverage of every check is then
+    /// not judged. The shards `1/N` to `N/N` together are the whole table.
+    shard: Option<Shard>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shard {
+    index: usize,
+    count: usize,
+}
+
+impl Shard {
+    fn parse(text: &str) -> anyhow::Result<Shard> {
+        let (index, count) = text
+            .split_once('/')
+            .with_context(|| format!("--shard takes K/N, such as 1/4, not {text:?}"))?;
+        let index: usize = index
+            .parse()
+            .with_context(|| format!("--shard {text}: K is not a number"))?;
+        let count: usize = count
+            .parse()
+            .with_context(|| format!("--shard {text}: N is not a number"))?;
+        if count == 0 || index == 0 || index > count {
+            bail!("--shard {text}: K must be between 1 and N");
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether the fault at `position` (0-based, in table order) is in this shard.
+    fn holds(self, position: usize) -> bool {
+        position % self.count == self.index - 1
+    }
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -118,6 +151,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         markdown: false,
         jobs: DEFAULT_JOBS,
         selected: Vec::new(),
+        shard: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -136,7 +170,14 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             "--fault" => options
                 .selected
                 .push(args.next().context("--fault needs a name")?.clone()),
-            other => bail!("faults takes --markdown, --jobs N and --fault NAME, not {other:?}"),
+            "--shard" => {
+                options.shard = Some(Shard::parse(
+                    args.next().context("--shard needs K/N, such as 1/4")?,
+                )?);
+            }
+            other => bail!(
+                "faults takes --markdown, --jobs N, --fault NAME and --shard K/N, not {other:?}"
+            ),
         }
     }
     Ok(options)
@@ -159,6 +200,17 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             bail!("there is no fault {unknown:?}; `--list-faults` names them");
         }
         faults.retain(|f| options.selected.contains(&f.name));
+    }
+    if let Some(shard) = options.shard {
+        faults = faults
+            .into_iter()
+            .enumerate()
+            .filter(|(position, _)| shard.holds(*position))
+            .map(|(_, fault)| fault)
+            .collect();
+        if faults.is_empty() {
+            bail!("--shard {}/{} holds no fault", shard.index, shard.count);
+        }
     }
 
     // The clean runs first in the queue: one per setup, the plain one included.
@@ -229,7 +281,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         rows.push(row);
     }
     let mut untripped = Vec::new();
-    if options.selected.is_empty() {
+    if options.selected.is_empty() && options.shard.is_none() {
         for key in plain.keys() {
             if !tripped_by.contains_key(key) {
                 untripped.push(key.clone());
@@ -735,6 +787,24 @@ fn render_markdown(rows: &[Row], transports: &Transports) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_shards_of_a_table_are_the_whole_table_once() {
+        let shards: Vec<Shard> = (1..=4)
+            .map(|k| Shard::parse(&format!("{k}/4")).expect("a shard"))
+            .collect();
+        for position in 0..23 {
+            let holding = shards.iter().filter(|s| s.holds(position)).count();
+            assert_eq!(holding, 1, "fault {position} is in {holding} shards");
+        }
+    }
+
+    #[test]
+    fn a_shard_outside_its_count_is_refused() {
+        for text in ["0/4", "5/4", "1/0", "1", "a/4", "1/b"] {
+            assert!(Shard::parse(text).is_err(), "{text} was accepted");
+        }
+    }
+
     use super::*;
 
     fn outcome(id: &str, also: &[&str], severity: u8) -> Outcome {

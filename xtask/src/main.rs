@@ -62,8 +62,9 @@ tasks:
       tools/list throughput and latency at 1, 16 and 256 clients (Rust, Python, a
       bare axum ceiling), 1,000 and 10,000 SSE sessions, time to ready. Writes the
       table to docs/benchmarks.md (or FILE) and prints it.
-  ci  Runs cargo fmt --check, clippy -D warnings, the tests and `conformance`
-      against the Rust and the Python targets.
+  ci  What CI runs: cargo fmt --check, clippy -D warnings, the tests, the coverage
+      file, the dependency policy, `conformance` against the Rust, Python and
+      TypeScript targets, a slice of the fault matrix (--shard 1/8) and interop.
   interop [--only WORD]
       Runs the reference server against the mock GitHub with real clients: the
       TypeScript SDK (Streamable HTTP, SSE), the Rust SDK, MCP Inspector's CLI,
@@ -78,14 +79,16 @@ tasks:
       target names (fixtures/snapshots/<name>, else the last run's
       target/conformance/<name>/snapshots; --latest prefers the last run) or
       directories. Exits 0 when they differ; non-zero only when one cannot be read.
-  faults [--markdown] [--jobs N] [--fault NAME]...
+  faults [--markdown] [--jobs N] [--fault NAME]... [--shard K/N]
       Builds the reference server with fault-injection and, for each fault in
       server/src/fault.rs, runs the suite (both transports, --slow) against it and
       against a clean server, then prints the detection matrix: one row per fault
       with the checks it tripped, ✓ when exactly the ones it names. Fails when a
       fault trips a check it does not name or misses one it names, or when a check
       is tripped by no fault. --jobs: runs at once (default 3); --fault: only these
-      faults (coverage is then not judged); --markdown: the matrix as a table.
+      faults; --shard K/N: every Nth fault of the table from the Kth, a slice of every
+      area (the N shards are the whole table; with either, coverage is not judged);
+      --markdown: the matrix as a table.
   coverage [--check]
       Writes docs/coverage.md: per requirement of conformance/requirements.toml the
       checks, the faults that prove them and the latest status per target (from

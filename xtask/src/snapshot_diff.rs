@@ -454,21 +454,23 @@ impl RequirementIds {
     }
 
     fn add_source(&mut self, source: &str) {
+        // A check is declared as `Check::new("ID", SCOPE, body!(function))`, with
+        // builder calls after it; the first ID that names a function is its check.
         let mut check_of_function: BTreeMap<String, String> = BTreeMap::new();
+        const DECLARATION: &str = "Check::new(";
         let mut rest = source;
-        while let Some(at) = rest.find("id: \"") {
-            rest = &rest[at + "id: \"".len()..];
-            let Some(end) = rest.find('"') else { break };
-            let id = &rest[..end];
-            let next_id = rest.find("id: \"").unwrap_or(rest.len());
-            if let Some(run) = rest[..next_id].find("run: body!(") {
-                let function: String = rest[run + "run: body!(".len()..]
+        while let Some(at) = rest.find(DECLARATION) {
+            rest = &rest[at + DECLARATION.len()..];
+            let Some(id) = leading_string_literal(rest) else {
+                continue;
+            };
+            let next = rest.find(DECLARATION).unwrap_or(rest.len());
+            if let Some(run) = rest[..next].find("body!(") {
+                let function: String = rest[run + "body!(".len()..]
                     .chars()
                     .take_while(|c| c.is_alphanumeric() || *c == '_')
                     .collect();
-                check_of_function
-                    .entry(function)
-                    .or_insert_with(|| id.to_owned());
+                check_of_function.entry(function).or_insert(id);
             }
         }
         // Where each function starts, to find the one a call sits in; a key may be on

@@ -26,8 +26,7 @@ const AS: Scope = Scope::AuthServer;
 const FLOW: &str = "AUTH-CIMD-08";
 
 /// Why the checks do not run live: the server would have to reach the suite's loopback host.
-const LIVE_REASON: &str = "the suite serves the metadata documents on its own loopback address, \
-                           which a server elsewhere cannot fetch (live mode)";
+const LIVE_REASON: &str = super::live_reason::CIMD_UNREACHABLE;
 
 pub fn checks() -> Vec<Check> {
     vec![

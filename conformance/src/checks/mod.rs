@@ -330,6 +330,11 @@ pub mod live_reason {
     pub const TOKEN_ELSEWHERE: &str = "the user's token is not accepted at this transport's \
                                        endpoint (it was issued for another resource); log in \
                                        for this endpoint to check it (live mode)";
+    /// The server would have to fetch client ID metadata documents from the suite's own
+    /// loopback address.
+    pub const CIMD_UNREACHABLE: &str = "the suite serves the metadata documents on its own \
+                                        loopback address, which a server elsewhere cannot \
+                                        fetch (live mode)";
     /// The check revokes or rotates the user's tokens, or floods the server.
     pub const DESTRUCTIVE: &str = "would revoke or rotate the user's tokens or load the server; \
                                    --allow-destructive runs it (live mode)";
@@ -387,6 +392,8 @@ pub const NEEDS_OWN_LOGIN: &[&str] = &[
     "AUTH-FLOW-04",
     "AUTH-FLOW-09",
     "AUTH-FLOW-12",
+    // The lifetime is read from the token response, which a live login does not hand over.
+    "AUTH-FLOW-14",
     "AUTH-FLOW-15",
     "AUTH-FLOW-19",
     "AUTH-GEN-05#expired",
