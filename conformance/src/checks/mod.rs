@@ -737,6 +737,7 @@ impl Login {
                 token_type: Some("Bearer".into()),
                 scope: None,
                 exchange,
+                received: std::time::Instant::now(),
             },
         }
     }

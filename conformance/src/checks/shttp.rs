@@ -298,9 +298,13 @@ async fn get_is_a_stream_or_405(cx: Ctx) -> anyhow::Result<Verdict> {
 pub(super) const SESSION_ID_SAMPLES: usize = 20;
 
 async fn session_ids_are_good(cx: Ctx) -> anyhow::Result<Verdict> {
-    let login = cx.login(LoginOptions::default()).await?;
+    let mut login = cx.login(LoginOptions::default()).await?;
     let mut ids = Vec::new();
     for _ in 0..SESSION_ID_SAMPLES {
+        // Twenty initializations can outlast a slow server's short-lived token.
+        if login.tokens.past_half_life() {
+            login = cx.login(LoginOptions::default()).await?;
+        }
         let mut c = Shttp::new(
             cx.http().clone(),
             cx.mcp_url(),

@@ -312,6 +312,11 @@ impl Http {
             let builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(timeout)
+                // Servers close idle keep-alive connections (uvicorn and Node after 5 s); a
+                // request sent on one just as the server closes it is reset, and the check
+                // would end in an error that says nothing of the server. Idle connections
+                // are dropped well before that.
+                .pool_idle_timeout(Duration::from_secs(2))
                 .user_agent(concat!("mcp-auth-conformance/", env!("CARGO_PKG_VERSION")));
             if system_proxy {
                 builder

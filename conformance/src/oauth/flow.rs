@@ -181,6 +181,18 @@ pub struct Tokens {
     pub token_type: Option<String>,
     pub scope: Option<String>,
     pub exchange: Exchange,
+    /// When the token response arrived, which `expires_in` counts from.
+    pub received: std::time::Instant,
+}
+
+impl Tokens {
+    /// Whether half the access token's announced lifetime is gone: a check that makes many
+    /// requests with one token logs in again then, rather than having a slow server's
+    /// short-lived token expire under it. Without `expires_in`, never.
+    pub fn past_half_life(&self) -> bool {
+        self.expires_in
+            .is_some_and(|s| self.received.elapsed().as_secs_f64() >= s as f64 / 2.0)
+    }
 }
 
 /// Adds the client's authentication (or its `client_id` for public clients) to token-endpoint
@@ -283,6 +295,7 @@ pub fn parse_tokens(http: &Http, ex: Exchange) -> anyhow::Result<Tokens> {
             .map(str::to_owned),
         scope: doc.get("scope").and_then(Value::as_str).map(str::to_owned),
         exchange: ex,
+        received: std::time::Instant::now(),
     })
 }
 
