@@ -148,7 +148,7 @@ faults! {
     PlainHttpEndpoint = "plain-http-endpoint" => ["AUTH-GEN-04"],
     /// A malformed `Authorization` header (another scheme, an empty bearer token) gets
     /// 400 `invalid_request` instead of 401.
-    MalformedCredentialsGet400 = "malformed-credentials-get-400" => ["AUTH-GEN-05"],
+    MalformedCredentialsGet400 = "malformed-credentials-get-400" => ["AUTH-GEN-05"] also ["AUTH-TOK-01"],
     /// The bearer check takes the token after any scheme (`Token`, `DPoP`, `Basic`, ...),
     /// not only after `Bearer`.
     AnyAuthorizationScheme = "any-authorization-scheme" => ["AUTH-GEN-05"],
@@ -185,7 +185,7 @@ faults! {
     /// The metadata `issuer` differs from the URL it is served for (a trailing slash).
     /// The root document that 2025-03-26 clients read is the same document, and the
     /// `iss` of authorization responses is compared with the same issuer.
-    WrongIssuer = "wrong-issuer" => ["AUTH-ASM-06"] also ["AUTH-ASM-01", "AUTH-FLOW-18"],
+    WrongIssuer = "wrong-issuer" => ["AUTH-ASM-06"] also ["AUTH-ASM-01", "AUTH-FLOW-18", "AUTH-FLOW-20"],
     /// The authorization server lives under `/oauth`: its issuer is `…/oauth`, its metadata is
     /// served only at the RFC 8414 path-inserted URL (`/.well-known/oauth-authorization-server/oauth`)
     /// and its endpoints only under `/oauth/`. 2025-06-18 clients find it from the resource
@@ -211,7 +211,7 @@ faults! {
     OidcWrongIssuer = "oidc-wrong-issuer" => ["AUTH-ASM-09"],
     /// The metadata says `"client_id_metadata_document_supported": "true"`, a string
     /// where clients test for the boolean.
-    CimdFlagNotBoolean = "cimd-flag-not-boolean" => ["AUTH-ASM-10"],
+    CimdFlagNotBoolean = "cimd-flag-not-boolean" => ["AUTH-ASM-10"] also ["AUTH-CIMD-01"],
     /// `grant_types_supported` lists only `authorization_code`, though refresh tokens
     /// are issued, and `token_endpoint_auth_methods_supported` lacks `none`, though
     /// public clients are accepted.
@@ -226,7 +226,7 @@ faults! {
     /// No protected resource metadata is served, though the challenge still points to
     /// it. The challenge's `resource_metadata` URL then answers 404 (AUTH-PRM-04), and
     /// clients have no `authorization_servers` to start from (AUTH-ASM-04).
-    NoResourceMetadata = "no-resource-metadata" => ["AUTH-PRM-01"] also ["AUTH-PRM-04", "AUTH-ASM-04"],
+    NoResourceMetadata = "no-resource-metadata" => ["AUTH-PRM-01"] also ["AUTH-PRM-04", "AUTH-ASM-04", "AUTH-ASM-05"],
     /// `authorization_servers` lists a relative path after the issuer.
     RelativeAuthorizationServer = "relative-authorization-server" => ["AUTH-PRM-02"],
     /// The metadata of `/mcp` names `/sse` as its resource and the other way round. The
@@ -239,7 +239,7 @@ faults! {
     /// 401 and 403 responses carry no `WWW-Authenticate` challenge. Without one the
     /// invalid-token 401 cannot say `error="invalid_token"` (AUTH-TOK-06), nor the 403
     /// name the missing scope (AUTH-SCOPE-02).
-    DropWwwAuthenticate = "drop-www-authenticate" => ["AUTH-PRM-04"] also ["AUTH-TOK-06", "AUTH-SCOPE-02"],
+    DropWwwAuthenticate = "drop-www-authenticate" => ["AUTH-PRM-04"] also ["AUTH-TOK-06", "AUTH-SCOPE-02", "AUTH-PRM-06"],
     /// Only the requests that open a session (POST on `/mcp`, `GET /sse`) get the
     /// challenge with `resource_metadata`; the 401 to a request without credentials on
     /// GET or DELETE `/mcp` or on the message endpoint has a bare `Bearer` challenge.
@@ -359,7 +359,7 @@ faults! {
     AcceptForeignResourceTokens = "accept-foreign-resource-tokens" => ["AUTH-FLOW-10", "AUTH-TOK-02"],
     /// A token issued for one of this server's resources works at all of its endpoints:
     /// the `/sse` resource's token at `/mcp` and the other way round.
-    AcceptSiblingResourceTokens = "accept-sibling-resource-tokens" => ["AUTH-TOK-02"],
+    AcceptSiblingResourceTokens = "accept-sibling-resource-tokens" => ["AUTH-TOK-02"] also ["AUTH-FLOW-10"],
     /// `resource` is compared case-sensitively, so an uppercase scheme or host is refused.
     CaseSensitiveResource = "case-sensitive-resource" => ["AUTH-FLOW-11"],
     /// Token responses lack `Cache-Control: no-store`.
@@ -384,7 +384,7 @@ faults! {
     /// metadata's side of the same promise.
     IssNotAdvertised = "iss-not-advertised" => ["AUTH-FLOW-18", "AUTH-ASM-11"],
     /// Revoked tokens are still accepted.
-    AcceptRevokedTokens = "accept-revoked-tokens" => ["AUTH-FLOW-19"],
+    AcceptRevokedTokens = "accept-revoked-tokens" => ["AUTH-FLOW-19"] also ["AUTH-FLOW-24"],
     /// `/token` checks that a code is live, waits a moment, and then redeems what it
     /// checked without making sure it is the one consuming the code: every redemption
     /// that arrives within the wait gets its own grant. One redemption after another
@@ -423,19 +423,19 @@ faults! {
     // AUTH-TOK: token validation at the MCP endpoints.
 
     /// A GitHub access token is accepted as an MCP token.
-    AcceptGitHubTokens = "accept-github-tokens" => ["AUTH-TOK-03"],
+    AcceptGitHubTokens = "accept-github-tokens" => ["AUTH-TOK-03"] also ["AUTH-3P-08"],
     /// The bearer check falls back to GitHub: a token it did not issue is sent to GitHub's
     /// `/user`, and if GitHub knows it the request runs as that user. Any GitHub token
     /// then works at every MCP endpoint, one minted for another application included:
     /// token passthrough from the other side. AUTH-TOK-03 sees the GitHub tokens of its
     /// login accepted, and AUTH-GEN-05 one inside a session.
     AcceptUpstreamTokens = "accept-upstream-tokens" => ["AUTH-TOK-02"]
-        also ["AUTH-TOK-03", "AUTH-GEN-05"],
+        also ["AUTH-TOK-03", "AUTH-GEN-05", "AUTH-3P-08", "AUTH-TOK-01"],
     /// The tool sends the client's MCP token to GitHub instead of the GitHub token.
     /// GitHub refuses it, so the tool cannot return the profile either (TOOLS-06,
     /// TOOLS-08, and SHTTP5-22's stateless call, which expects the profile), and
     /// AUTH-TOK-04's checks cannot start: the tool fails before GitHub revokes anything.
-    SendMcpTokenToGitHub = "send-mcp-token-to-github" => ["AUTH-TOK-03", "AUTH-3P-08"] also ["TOOLS-06", "TOOLS-08", "SHTTP5-22", "AUTH-TOK-04"],
+    SendMcpTokenToGitHub = "send-mcp-token-to-github" => ["AUTH-TOK-03", "AUTH-3P-08"] also ["TOOLS-06", "TOOLS-08", "SHTTP5-22", "AUTH-TOK-04", "TOOLS-16"],
     /// A GitHub 401 during the tool leaves the grant in place, so the client keeps
     /// using a token whose upstream authorization is gone.
     KeepGrantAfterGitHub401 = "keep-grant-after-github-401" => ["AUTH-TOK-04"],
@@ -445,7 +445,7 @@ faults! {
     UnboundSessions = "unbound-sessions" => ["AUTH-TOK-05", "SSE-09", "SEC-02"],
     /// On Streamable HTTP a request that names another user's session runs as the user
     /// who opened it: the session, not the token, decides who is calling.
-    SessionRunsAsOwner = "session-runs-as-owner" => ["AUTH-TOK-05"],
+    SessionRunsAsOwner = "session-runs-as-owner" => ["AUTH-TOK-05"] also ["SEC-02"],
     /// Allowed: Streamable HTTP sessions are not bound to a user, but every request runs
     /// as the user of its own token, so a session id cannot be used to act as someone
     /// else. Only the SHOULD to bind sessions to users (SEC-02) is missed, which a SHOULD
@@ -519,18 +519,18 @@ faults! {
         only ["SHTTP-05"],
     /// A message that is not JSON-RPC and has no usable id gets 200 with an error body
     /// instead of a 4xx; a 2026-07-28 array body is one (SHTTP5-03).
-    InvalidInputGets200 = "invalid-input-gets-200" => ["SHTTP-06"] also ["SHTTP5-03"],
+    InvalidInputGets200 = "invalid-input-gets-200" => ["SHTTP-06"] also ["SHTTP5-03", "SHTTP-23"],
     /// SSE responses start with a `data:` event that is not JSON: a keep-alive sent as
     /// data instead of as a comment.
-    NonJsonSseEvent = "non-json-sse-event" => ["SHTTP-07"],
+    NonJsonSseEvent = "non-json-sse-event" => ["SHTTP-07"] also ["SHTTP-10"],
     /// GET on `/mcp` answers 501 instead of opening a stream or answering 405 (the
     /// answer 2026-07-28 asks for, SHTTP5-16).
     GetNotImplemented = "get-not-implemented" => ["SHTTP-12"] also ["SHTTP5-16"],
     /// Session ids contain a space, which is not a visible ASCII character.
-    SessionIdWithSpace = "session-id-with-space" => ["SHTTP-16"],
+    SessionIdWithSpace = "session-id-with-space" => ["SHTTP-16"] also ["SHTTP-22"],
     /// Streamable HTTP session ids come from a counter (`session-1`, `session-2`, ...):
     /// unique and visible ASCII, but guessable.
-    SequentialSessionIds = "sequential-session-ids" => ["SHTTP-16"],
+    SequentialSessionIds = "sequential-session-ids" => ["SHTTP-16"] also ["SHTTP-22"],
     /// A request without `Mcp-Session-Id` is routed to a session its token opened.
     HeaderlessJoinsSession = "headerless-joins-session" => ["SHTTP-17"],
     /// DELETE answers 200 but leaves the session open.
@@ -558,7 +558,7 @@ faults! {
     /// SSE responses to POSTs start without the priming event (an id and empty data).
     NoPrimingEvent = "no-priming-event" => ["SHTTP-10"],
     /// GET on `/mcp` answers 404, as if the server's stream lived at another path.
-    GetStreamElsewhere = "get-stream-elsewhere" => ["SHTTP-01"],
+    GetStreamElsewhere = "get-stream-elsewhere" => ["SHTTP-01"] also ["SHTTP5-16"],
     /// A POST whose `Accept` lacks `text/event-stream` is served as if it listed both, so
     /// a client that accepts only JSON gets an event stream.
     AcceptNotChecked = "accept-not-checked" => ["SHTTP-04"],
@@ -702,7 +702,7 @@ faults! {
     /// with `data.supported`) instead of a counter-offer. LIFE-03 warns.
     UnsupportedVersionAsInvalidParams = "unsupported-version-as-invalid-params" => allowed ["LIFE-03"],
     /// `ping` answers with a result that is not empty.
-    PingResultNotEmpty = "ping-result-not-empty" => ["LIFE-07"],
+    PingResultNotEmpty = "ping-result-not-empty" => ["LIFE-07"] also ["LIFE-05"],
     /// A `ping` between `initialize` and `notifications/initialized` gets an error.
     RefusePingBeforeInitialized = "refuse-ping-before-initialized" => ["LIFE-05"],
     /// `prompts/list`, `resources/list` and `completion/complete` get empty results,
@@ -712,7 +712,7 @@ faults! {
     // RPC: JSON-RPC.
 
     /// String ids come back JSON-encoded a second time (`"abc"` as `"\"abc\""`).
-    DoubleEncodedStringIds = "double-encoded-string-ids" => ["RPC-02"],
+    DoubleEncodedStringIds = "double-encoded-string-ids" => ["RPC-02"] also ["LIFE-05", "SSE-10"],
     /// The JSON-RPC error for a session the transport does not know carries its code as
     /// a string (`"-32600"`), on both transports.
     ErrorCodeAsString = "error-code-as-string" => ["RPC-03"],
@@ -729,7 +729,7 @@ faults! {
     /// JSON that is no JSON-RPC request gets the parse error code -32700 instead of
     /// -32600 (still with 400). A request with `id: null` is such a message, so RPC-05
     /// sees the wrong code too.
-    InvalidRequestAsParseError = "invalid-request-as-parse-error" => ["RPC-07"] also ["RPC-05"],
+    InvalidRequestAsParseError = "invalid-request-as-parse-error" => ["RPC-07"] also ["RPC-05", "SHTTP-23"],
     /// A malformed request that has an id is accepted with 202 and dropped.
     DropInvalidRequests = "drop-invalid-requests" => ["RPC-07"],
     /// An unknown method gets code -32603 instead of -32601. On a 2026-07-28 request
@@ -775,7 +775,7 @@ faults! {
     OtherToolsOnly = "other-tools-only" => allowed ["TOOLS-02", "TOOLS-06"]
         args ["--tool-profile", "none"],
     /// `structuredContent` gives the user's `id` as a string, against the output schema.
-    StructuredContentMismatch = "structured-content-mismatch" => ["TOOLS-08"],
+    StructuredContentMismatch = "structured-content-mismatch" => ["TOOLS-08"] also ["TOOLS-09"],
     /// Allowed: `structuredContent` is sent in sessions of versions before 2025-06-18,
     /// whose schema has no such field (what the suite's SSE sessions, at 2024-11-05, see).
     /// A result may carry fields its version does not define; clients ignore them.

@@ -24,8 +24,8 @@ impl Target {
             Url::parse(&self.mock.base_url()).expect("the mock's URL"),
         );
         config.check_timeout = Duration::from_secs(20);
-        // The server gives up on GitHub after a second (see `start`), so the checks that
-        // wait for that are quick enough to run every time.
+        // The server gives up on GitHub after three seconds (see `start`), so the checks
+        // that wait for that are quick enough to run every time.
         config.slow = true;
         config
     }
@@ -52,10 +52,11 @@ pub async fn start_behind(
     listener: tokio::net::TcpListener,
     url: Url,
 ) -> Target {
-    // The mock's slow answers come after 3 s, well after the server's upstream timeout of
-    // 1 s, so the timeout checks see the server give up rather than the mock answer.
+    // The mock's slow answers come after 6 s, well after the server's upstream timeout of
+    // 3 s, so the timeout checks see the server give up rather than the mock answer. A
+    // shorter timeout made ordinary logins time out on a loaded two-core machine.
     let mock = MockGitHub::builder()
-        .slow_delay(Duration::from_secs(3))
+        .slow_delay(Duration::from_secs(6))
         .start()
         .await;
     let mut env: Vec<(String, String)> = mock
@@ -63,7 +64,7 @@ pub async fn start_behind(
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-    env.push(("MCP_GITHUB_UPSTREAM_TIMEOUT_SECS".into(), "1".into()));
+    env.push(("MCP_GITHUB_UPSTREAM_TIMEOUT_SECS".into(), "3".into()));
     // The suite serves client ID metadata documents on a loopback IP literal.
     env.push(("MCP_GITHUB_CIMD_ALLOW_LOOPBACK".into(), "1".into()));
     env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
