@@ -56,9 +56,21 @@ macro_rules! injected {
     }};
 }
 
-/// Shared state behind every handler.
+/// Shared state behind every handler. One `Arc`, because axum clones the state for
+/// every middleware and extractor of every request: cloning each field's `Arc` and the
+/// shutdown token (whose clone takes a lock) cost several percent of a request.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+pub(crate) struct SharedState {
     pub config: Arc<Config>,
     pub store: Arc<store::Store>,
     pub github: Arc<github::GitHubClient>,
@@ -84,7 +96,7 @@ pub fn app(config: Config) -> Router {
 
 fn new_state(config: Config, shutdown: CancellationToken) -> AppState {
     let config = Arc::new(config);
-    AppState {
+    AppState(Arc::new(SharedState {
         github: Arc::new(github::GitHubClient::new(&config)),
         cimd: Arc::new(oauth::cimd::Cimd::new(&config)),
         store: Arc::new(store::Store::new(store::Limits::new(&config))),
@@ -94,7 +106,7 @@ fn new_state(config: Config, shutdown: CancellationToken) -> AppState {
         tools: Arc::new(mcp::ToolList::new(&config)),
         config,
         shutdown,
-    }
+    }))
 }
 
 fn build(config: Config, shutdown: CancellationToken) -> Router {

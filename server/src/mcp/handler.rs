@@ -270,30 +270,8 @@ impl ServerHandler for ProfileServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        if crate::injected!(self.state.config, UnlistedProfileTool) {
-            return Ok(ListToolsResult::with_all_items(Vec::new()));
-        }
-        // Every tool fits on one page, so the server never issues a cursor and any
-        // cursor a client sends is invalid: "Invalid cursors SHOULD result in an error
-        // with code -32602 (Invalid params)" (pagination utility).
         let cursor = request.and_then(|request| request.cursor);
-        let repeats = crate::injected!(self.state.config, RepeatingToolPages)
-            && cursor.as_deref() == Some(REPEATING_CURSOR);
-        if cursor.is_some() && !repeats {
-            return Err(self.invalid_params("invalid cursor: this server issues none"));
-        }
-        let version = negotiated_version(&context);
-        let mut tools = self.state.tools.for_version(&version).to_vec();
-        if crate::injected!(self.state.config, DuplicateToolName) {
-            tools.extend(tools.clone());
-        }
-        let mut result = ListToolsResult::with_all_items(tools);
-        if crate::injected!(self.state.config, RepeatingToolPages) {
-            // Every page, however it was asked for, is the first one again and points
-            // to itself.
-            result.next_cursor = Some(REPEATING_CURSOR.into());
-        }
-        Ok(result)
+        self.tools_list(&negotiated_version(&context), cursor.as_deref())
     }
 
     /// The server declares neither prompts, resources nor completions, so their methods
@@ -348,68 +326,13 @@ impl ServerHandler for ProfileServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        if crate::injected!(self.state.config, OtherToolsOnly) {
-            if request.name == OTHER_TOOL_NAME {
-                return Ok(CallToolResult::success(vec![ContentBlock::text(
-                    "A GitHub profile MCP server listing another tool.",
-                )])
-                .into());
-            }
-            return Err(McpError::invalid_params(
-                format!("Unknown tool: {}", request.name),
-                None,
-            ));
-        }
-        if request.name != TOOL_NAME {
-            let message = format!("Unknown tool: {}", request.name);
-            if crate::injected!(self.state.config, UnknownToolAsToolError) {
-                return Ok(tool_error(message).into());
-            }
-            return Err(self.invalid_params(&message));
-        }
-        if request
-            .arguments
-            .as_ref()
-            .is_some_and(|arguments| !arguments.is_empty())
-        {
-            // Input validation is a tool execution error (SEP-1303), so the model
-            // that called the tool can read why and correct itself.
-            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                "{TOOL_NAME} takes no arguments"
-            ))])
-            .into());
-        }
         let caller = context
             .extensions
             .get::<http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Authenticated>())
-            .cloned()
-            .ok_or_else(|| McpError::internal_error("the request carried no caller", None))?;
-        let version = negotiated_version(&context);
-        let mut result = self.profile(&caller, &version).await?;
-        if crate::injected!(self.state.config, StructuredContentDiffersFromText)
-            && let Some(Value::Object(structured)) = &mut result.structured_content
-        {
-            // A member the serialized text lacks: the text is no longer the same JSON.
-            structured.insert("served_by".into(), json!("mcp-github-server"));
-        }
-        if crate::injected!(self.state.config, EmbeddedResourceWithoutCapability)
-            && result.is_error != Some(true)
-        {
-            result.content.push(ContentBlock::embedded_text(
-                format!("github://user/{}", caller.user.login),
-                "The GitHub profile above, as a resource.",
-            ));
-        }
-        if crate::injected!(self.state.config, ToolFailureLeaksTrace)
-            && result.is_error == Some(true)
-        {
-            result.content.push(ContentBlock::text(
-                "stack backtrace:\n   0: mcp_github_server::github::GitHub::user\n             \
-                 at ./server/src/github.rs:88:17",
-            ));
-        }
-        Ok(result.into())
+            .and_then(|parts| parts.extensions.get::<Authenticated>());
+        self.call(request, caller, &negotiated_version(&context))
+            .await
+            .map(CallToolResponse::from)
     }
 
     /// rmcp hands a request for a standard method whose params do not fit the
@@ -446,6 +369,103 @@ impl ServerHandler for ProfileServer {
 static SHARED_PROFILE: std::sync::Mutex<Option<serde_json::Value>> = std::sync::Mutex::new(None);
 
 impl ProfileServer {
+    /// The `tools/list` answer at a protocol version; the 2026-07-28 stateless layer
+    /// serializes it once at startup (`stateless.rs`), sessions ask on every request.
+    pub(super) fn tools_list(
+        &self,
+        version: &str,
+        cursor: Option<&str>,
+    ) -> Result<ListToolsResult, McpError> {
+        if crate::injected!(self.state.config, UnlistedProfileTool) {
+            return Ok(ListToolsResult::with_all_items(Vec::new()));
+        }
+        // Every tool fits on one page, so the server never issues a cursor and any
+        // cursor a client sends is invalid: "Invalid cursors SHOULD result in an error
+        // with code -32602 (Invalid params)" (pagination utility).
+        let repeats = crate::injected!(self.state.config, RepeatingToolPages)
+            && cursor == Some(REPEATING_CURSOR);
+        if cursor.is_some() && !repeats {
+            return Err(self.invalid_params("invalid cursor: this server issues none"));
+        }
+        let mut tools = self.state.tools.for_version(version).to_vec();
+        if crate::injected!(self.state.config, DuplicateToolName) {
+            tools.extend(tools.clone());
+        }
+        let mut result = ListToolsResult::with_all_items(tools);
+        if crate::injected!(self.state.config, RepeatingToolPages) {
+            // Every page, however it was asked for, is the first one again and points
+            // to itself.
+            result.next_cursor = Some(REPEATING_CURSOR.into());
+        }
+        Ok(result)
+    }
+
+    /// `tools/call` for `caller` at a protocol version: what rmcp's `call_tool` runs in
+    /// a session, and what the 2026-07-28 stateless layer calls without building an
+    /// rmcp service for the request.
+    pub(super) async fn call(
+        &self,
+        request: CallToolRequestParams,
+        caller: Option<&Authenticated>,
+        version: &str,
+    ) -> Result<CallToolResult, McpError> {
+        if crate::injected!(self.state.config, OtherToolsOnly) {
+            if request.name == OTHER_TOOL_NAME {
+                return Ok(CallToolResult::success(vec![ContentBlock::text(
+                    "A GitHub profile MCP server listing another tool.",
+                )]));
+            }
+            return Err(McpError::invalid_params(
+                format!("Unknown tool: {}", request.name),
+                None,
+            ));
+        }
+        if request.name != TOOL_NAME {
+            let message = format!("Unknown tool: {}", request.name);
+            if crate::injected!(self.state.config, UnknownToolAsToolError) {
+                return Ok(tool_error(message));
+            }
+            return Err(self.invalid_params(&message));
+        }
+        if request
+            .arguments
+            .as_ref()
+            .is_some_and(|arguments| !arguments.is_empty())
+        {
+            // Input validation is a tool execution error (SEP-1303), so the model
+            // that called the tool can read why and correct itself.
+            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "{TOOL_NAME} takes no arguments"
+            ))]));
+        }
+        let caller = caller
+            .ok_or_else(|| McpError::internal_error("the request carried no caller", None))?;
+        let mut result = self.profile(caller, version).await?;
+        if crate::injected!(self.state.config, StructuredContentDiffersFromText)
+            && let Some(Value::Object(structured)) = &mut result.structured_content
+        {
+            // A member the serialized text lacks: the text is no longer the same JSON.
+            structured.insert("served_by".into(), json!("mcp-github-server"));
+        }
+        if crate::injected!(self.state.config, EmbeddedResourceWithoutCapability)
+            && result.is_error != Some(true)
+        {
+            result.content.push(ContentBlock::embedded_text(
+                format!("github://user/{}", caller.user.login),
+                "The GitHub profile above, as a resource.",
+            ));
+        }
+        if crate::injected!(self.state.config, ToolFailureLeaksTrace)
+            && result.is_error == Some(true)
+        {
+            result.content.push(ContentBlock::text(
+                "stack backtrace:\n   0: mcp_github_server::github::GitHub::user\n             \
+                 at ./server/src/github.rs:88:17",
+            ));
+        }
+        Ok(result)
+    }
+
     async fn profile(
         &self,
         caller: &Authenticated,

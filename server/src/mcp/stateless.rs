@@ -3,14 +3,23 @@
 //! requires the `_meta` fields, and maps the protocol errors to their HTTP statuses.
 //! This layer adds what rmcp leaves out (`X-Accel-Buffering: no` on SSE responses)
 //! and holds the faults that break the stateless transport for the suite's tests.
+//!
+//! rmcp builds a whole service for every stateless request (a peer with its channels,
+//! a spawned serve loop, the body parsed and re-serialized several times), which cost
+//! most of a `tools/list` or `tools/call`. [`Direct`] answers the well-formed
+//! `tools/list` and `tools/call` requests itself, from the same handler code, and
+//! leaves everything else (every error rmcp reports, every other method) to rmcp.
 
 use axum::{
     body::{Body, Bytes, to_bytes},
-    http::{HeaderValue, StatusCode, header, request::Parts},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use rmcp::ServerHandler as _;
-use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion};
+use rmcp::model::{
+    CallToolResponse, ClientJsonRpcMessage, ClientRequest, ErrorCode, GetMeta, ProtocolVersion,
+    ServerJsonRpcMessage, ServerResult,
+};
 use serde_json::{Value, json};
 
 use super::{handler::ProfileServer, jsonrpc_error};
@@ -25,6 +34,233 @@ const BASE64_PREFIX: &str = "=?base64?";
 const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 /// rmcp's own limit on bodies, so a rewritten response is never cut shorter.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+const JSON_MEDIA_TYPE: &str = "application/json";
+const EVENT_STREAM_MEDIA_TYPE: &str = "text/event-stream";
+
+/// The stateless requests answered without an rmcp service: a `tools/list` whose
+/// result is serialized once, and a `tools/call` dispatched straight to the tool.
+///
+/// A request takes this path only when rmcp would serve it with a 200 result: the
+/// headers rmcp checks (`Accept`, `Content-Type`, `MCP-Protocol-Version`, `Mcp-Method`,
+/// `Mcp-Name`) are exactly what it accepts, and the `_meta` carries every required
+/// field of the 2026-07-28 version. Anything else, an unusual spelling rmcp would
+/// still accept included, goes to rmcp, which stays the one judge of bad requests.
+/// With any fault configured the path is off, so the faults act where they always did.
+pub(super) struct Direct {
+    server: ProfileServer,
+    /// The whole `result` of `tools/list` at 2026-07-28, with its `_meta`.
+    tools_list: String,
+    /// `io.modelcontextprotocol/serverInfo`, for every other result's `_meta`.
+    server_info: Value,
+}
+
+impl Direct {
+    /// `None` when the path must stay off: a fault is configured, or the server does not
+    /// support 2026-07-28 (rmcp would refuse the version).
+    pub(super) fn new(state: &AppState) -> Option<Direct> {
+        #[cfg(feature = "fault-injection")]
+        if !state.config.faults.is_empty() {
+            return None;
+        }
+        let server = ProfileServer::new(state.clone());
+        let version = ProtocolVersion::V_2026_07_28;
+        if !server.supported_protocol_versions().contains(&version) {
+            return None;
+        }
+        let server_info = serde_json::to_value(server.get_info().server_info).ok()?;
+        // What rmcp does to a result at 2026-07-28, then what `finish` adds.
+        let mut result =
+            ServerResult::ListToolsResult(server.tools_list(version.as_str(), None).ok()?);
+        result.fill_missing_cache_hints();
+        let mut message = json!({"result": serde_json::to_value(result).ok()?});
+        add_server_info(&mut message, &server_info);
+        let tools_list = message.get("result")?.to_string();
+        Some(Direct {
+            server,
+            tools_list,
+            server_info,
+        })
+    }
+
+    /// The answer to `message`, or `None` when rmcp is to answer it.
+    pub(super) async fn answer(
+        &self,
+        caller: &Authenticated,
+        parts: &Parts,
+        message: &ClientJsonRpcMessage,
+    ) -> Option<Response> {
+        let ClientJsonRpcMessage::Request(request) = message else {
+            return None;
+        };
+        let meta = request.request.get_meta();
+        let modern = meta
+            .protocol_version()
+            .is_some_and(|version| version == ProtocolVersion::V_2026_07_28);
+        if !modern
+            || !meta
+                .missing_required_keys(&ProtocolVersion::V_2026_07_28)
+                .is_empty()
+        {
+            return None;
+        }
+        let id = serde_json::to_string(&request.id).ok()?;
+        match &request.request {
+            ClientRequest::ListToolsRequest(list) => {
+                let cursor = list
+                    .params
+                    .as_ref()
+                    .and_then(|params| params.cursor.as_ref());
+                if cursor.is_some() || !headers_fit(&parts.headers, "tools/list", None) {
+                    return None;
+                }
+                let body = format!(
+                    r#"{{"id":{id},"jsonrpc":"2.0","result":{}}}"#,
+                    self.tools_list
+                );
+                Some(json_response(StatusCode::OK, body))
+            }
+            ClientRequest::CallToolRequest(call) => {
+                if !headers_fit(&parts.headers, "tools/call", Some(&call.params.name)) {
+                    return None;
+                }
+                let outcome = self
+                    .server
+                    .call(
+                        call.params.clone(),
+                        Some(caller),
+                        ProtocolVersion::V_2026_07_28.as_str(),
+                    )
+                    .await;
+                Some(self.call_response(request.id.clone(), outcome))
+            }
+            _ => None,
+        }
+    }
+
+    /// The `tools/call` answer as rmcp and then `finish` would give it: the result
+    /// with its cache hints and `serverInfo`, or the error with rmcp's HTTP status.
+    fn call_response(
+        &self,
+        id: rmcp::model::RequestId,
+        outcome: Result<rmcp::model::CallToolResult, rmcp::ErrorData>,
+    ) -> Response {
+        let message = match outcome {
+            Ok(result) => {
+                let mut result = ServerResult::from(CallToolResponse::from(result));
+                result.fill_missing_cache_hints();
+                ServerJsonRpcMessage::response(result, id)
+            }
+            Err(mut error) => {
+                // rmcp's 2026-07-28 peers get Invalid params for a resource not found.
+                if error.code == ErrorCode::RESOURCE_NOT_FOUND {
+                    error.code = ErrorCode::INVALID_PARAMS;
+                }
+                ServerJsonRpcMessage::error(error, Some(id))
+            }
+        };
+        let status = match &message {
+            ServerJsonRpcMessage::Error(error) => match error.error.code {
+                ErrorCode::UNSUPPORTED_PROTOCOL_VERSION
+                | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
+                | ErrorCode::HEADER_MISMATCH => StatusCode::BAD_REQUEST,
+                ErrorCode::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+                _ => StatusCode::OK,
+            },
+            _ => StatusCode::OK,
+        };
+        if !matches!(message, ServerJsonRpcMessage::Response(_)) {
+            let body = serde_json::to_string(&message).unwrap_or_default();
+            return json_response(status, body);
+        }
+        match serde_json::to_value(&message) {
+            Ok(mut value) => {
+                add_server_info(&mut value, &self.server_info);
+                json_response(status, value.to_string())
+            }
+            Err(_) => jsonrpc_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                -32603,
+                "Unserialisable result",
+            ),
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, Body::from(body)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_MEDIA_TYPE),
+    );
+    response
+}
+
+/// Whether rmcp would let the headers of a `method` request through, by a rule
+/// stricter than rmcp's own: `Accept` lists both media types without parameters,
+/// `Content-Type` is JSON, `MCP-Protocol-Version` is 2026-07-28, and `Mcp-Method`
+/// (and for `tools/call` a plain `Mcp-Name`) match the body, each sent once.
+fn headers_fit(headers: &HeaderMap, method: &str, name: Option<&str>) -> bool {
+    let mut accepts_json = false;
+    let mut accepts_event_stream = false;
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else {
+            return false;
+        };
+        // Quality values and quoted strings are left to rmcp's parser.
+        if value.contains([';', '"']) {
+            return false;
+        }
+        for media_type in value.split(',').map(str::trim) {
+            accepts_json |= media_type.eq_ignore_ascii_case(JSON_MEDIA_TYPE);
+            accepts_event_stream |= media_type.eq_ignore_ascii_case(EVENT_STREAM_MEDIA_TYPE);
+        }
+    }
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            let essence = value.split_once(';').map_or(value, |(essence, _)| essence);
+            essence.trim().eq_ignore_ascii_case(JSON_MEDIA_TYPE)
+        });
+    let name_fits = match name {
+        Some(name) => {
+            !name.starts_with(BASE64_PREFIX) && single_header(headers, NAME_HEADER) == Some(name)
+        }
+        None => true,
+    };
+    accepts_json
+        && accepts_event_stream
+        && json_body
+        && single_header(headers, PROTOCOL_VERSION_HEADER)
+            == Some(ProtocolVersion::V_2026_07_28.as_str())
+        && single_header(headers, METHOD_HEADER) == Some(method)
+        && name_fits
+}
+
+/// A header sent exactly once, as text.
+fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    value.to_str().ok()
+}
+
+/// Puts `serverInfo` into a result's `_meta` unless it is there already (see
+/// `name_the_server`).
+fn add_server_info(message: &mut Value, server_info: &Value) {
+    let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let meta = result.entry("_meta").or_insert_with(|| json!({}));
+    if let Some(meta) = meta.as_object_mut()
+        && !meta.contains_key(SERVER_INFO)
+    {
+        meta.insert(SERVER_INFO.into(), server_info.clone());
+    }
+}
 
 /// What the response side needs to know about a 2026-07-28 message.
 pub(super) struct Modern {

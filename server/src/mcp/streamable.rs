@@ -166,9 +166,13 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             .with_json_response(true)
             .with_cancellation_token(state.shutdown.child_token()),
     );
+    let direct = super::stateless::Direct::new(state).map(Arc::new);
     Router::new()
         .route_service("/mcp", service)
-        .route_layer(from_fn_with_state((state.clone(), manager), bind_sessions))
+        .route_layer(from_fn_with_state(
+            (state.clone(), manager, direct),
+            bind_sessions,
+        ))
         .route_layer(from_fn_with_state(state.clone(), split_batches))
 }
 
@@ -176,8 +180,16 @@ fn session_not_found() -> Response {
     jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Session not found")
 }
 
+/// What `bind_sessions` works with: the state, rmcp's sessions, and the stateless
+/// requests answered without rmcp (`None` with a fault configured).
+type Binding = (
+    AppState,
+    Arc<OwnedSessionManager>,
+    Option<Arc<super::stateless::Direct>>,
+);
+
 async fn bind_sessions(
-    State((state, manager)): State<(AppState, Arc<OwnedSessionManager>)>,
+    State((state, manager, direct)): State<Binding>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -272,6 +284,12 @@ async fn bind_sessions(
             Ok(message) => message,
             Err(answer) => return *answer,
         };
+        if session_id.is_none()
+            && let Some(direct) = &direct
+            && let Some(answer) = direct.answer(&caller, &parts, &message).await
+        {
+            return answer;
+        }
         if crate::injected!(config, RefuseInitializedNotification)
             && matches!(&message, ClientJsonRpcMessage::Notification(notification)
                 if matches!(notification.notification, ClientNotification::InitializedNotification(_)))
@@ -1286,5 +1304,178 @@ mod tests {
         manager.close_session(&id).await.unwrap();
         assert!(!manager.has_session(&id).await.unwrap());
         assert!(state.sessions.streamable().is_empty());
+    }
+
+    /// A token for `octocat` whose grant holds a GitHub token the mock issued.
+    async fn octocat_token(state: &AppState) -> String {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let authorize = state.github.authorize_url("state");
+        let redirect = http.get(authorize).send().await.unwrap();
+        let location = redirect.headers()[header::LOCATION].to_str().unwrap();
+        let code = url::Url::parse(location)
+            .unwrap()
+            .query_pairs()
+            .find(|(name, _)| name == "code")
+            .map(|(_, code)| code.into_owned())
+            .unwrap();
+        let github_token = state.github.exchange_code(&code).await.unwrap();
+        let client_id = "direct-test-client";
+        state
+            .store
+            .register_client(store::Client {
+                client_id: client_id.into(),
+                secret_digest: None,
+                client_name: None,
+                redirect_uris: vec!["http://127.0.0.1/callback".into()],
+                grant_types: vec!["authorization_code".into()],
+            })
+            .unwrap();
+        state.store.insert_code(
+            "code",
+            store::AuthorizationCode {
+                redirect_uri: "http://127.0.0.1/callback".into(),
+                code_challenge: None,
+                grant: store::Grant {
+                    user: GitHubUser {
+                        login: "octocat".into(),
+                        id: 1,
+                    },
+                    client_id: client_id.into(),
+                    scope: state.config.mcp_scope.clone(),
+                    resource: state.resources[0].clone(),
+                    github_token,
+                },
+                expires_at: store::deadline(store::now(), std::time::Duration::from_secs(60)),
+            },
+        );
+        let (_, tokens) = state.store.redeem_code("code", client_id, false).unwrap();
+        tokens.access_token
+    }
+
+    /// A 2026-07-28 request as `tools/list` or `tools/call` clients send it.
+    fn stateless_request(
+        http: &reqwest::Client,
+        url: &str,
+        token: &str,
+        accept: &str,
+        (method, name, params): (&str, Option<&str>, serde_json::Value),
+    ) -> reqwest::RequestBuilder {
+        let mut params = params;
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"}
+        });
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+        let mut request = http
+            .post(url)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, accept)
+            .header(PROTOCOL_VERSION_HEADER, "2026-07-28")
+            .header("mcp-method", method);
+        if let Some(name) = name {
+            request = request.header("mcp-name", name);
+        }
+        request.body(body.to_string())
+    }
+
+    /// The requests the stateless layer answers itself get the answer rmcp gives them,
+    /// byte for byte: the same request with a quality value in `Accept` goes to rmcp.
+    #[tokio::test]
+    async fn stateless_requests_answered_without_rmcp_get_rmcps_answer() {
+        let mock = mock_github::MockGitHub::start().await;
+        let config =
+            crate::Config::from_vars(mock.server_env(), "http://127.0.0.1:1".parse().unwrap())
+                .unwrap();
+        let state = crate::new_state(config, CancellationToken::new());
+        assert!(super::super::stateless::Direct::new(&state).is_some());
+        let token = octocat_token(&state).await;
+        // The first spelling is answered without rmcp, the second by rmcp.
+        let direct = super::super::stateless::Direct::new(&state).unwrap();
+        let (caller, _) = state.store.access_token(&token).unwrap();
+        let caller = Authenticated {
+            grant_id: caller.grant_id,
+            user: GitHubUser {
+                login: "octocat".into(),
+                id: 1,
+            },
+            ended: CancellationToken::new(),
+            expires_at: caller.expires_at,
+            #[cfg(feature = "fault-injection")]
+            mcp_token: token.clone(),
+        };
+        for (accept, direct_answer) in [
+            ("application/json, text/event-stream", true),
+            ("application/json;q=1, text/event-stream", false),
+        ] {
+            let (parts, body) = http::Request::post("/mcp")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ACCEPT, accept)
+                .header(PROTOCOL_VERSION_HEADER, "2026-07-28")
+                .header("mcp-method", "tools/list")
+                .body(json!({
+                    "jsonrpc": "2.0", "id": 1, "method": "tools/list",
+                    "params": {"_meta": {
+                        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                        "io.modelcontextprotocol/clientCapabilities": {}
+                    }}
+                }))
+                .unwrap()
+                .into_parts();
+            let message = serde_json::from_value(body).unwrap();
+            let answered = direct.answer(&caller, &parts, &message).await.is_some();
+            assert_eq!(answered, direct_answer, "{accept}");
+        }
+        let app = super::super::routes(&state).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let cases = [
+            ("tools/list", None, json!({})),
+            (
+                "tools/call",
+                Some("get_user_profile"),
+                json!({"name": "get_user_profile"}),
+            ),
+            (
+                "tools/call",
+                Some("get_user_profile"),
+                json!({"name": "get_user_profile", "arguments": {}}),
+            ),
+            // A tool error, and an unknown tool's Invalid params error.
+            (
+                "tools/call",
+                Some("get_user_profile"),
+                json!({"name": "get_user_profile", "arguments": {"x": 1}}),
+            ),
+            ("tools/call", Some("nothing"), json!({"name": "nothing"})),
+        ];
+        for (method, name, params) in cases {
+            let mut answers = Vec::new();
+            for accept in [
+                "application/json, text/event-stream",
+                "application/json;q=1, text/event-stream",
+            ] {
+                let request = (method, name, params.clone());
+                let response = stateless_request(&http, &url, &token, accept, request)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+                let body = response.bytes().await.unwrap();
+                answers.push((status, content_type, body));
+            }
+            assert_eq!(answers[0], answers[1], "{method} {params}");
+        }
     }
 }
