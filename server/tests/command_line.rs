@@ -202,11 +202,28 @@ fn logs_written_to_a_pipe_carry_no_colour_codes() {
     let (mut child, base) = start_with_credentials();
     // A request adds a log line of its own to the start-up lines.
     assert!(get(port_of(&base), "/").starts_with("HTTP/1.1 200"));
-    let mut stderr = child.stderr.take().expect("stderr is piped");
+    // The log is written by a thread of its own, so the request's line arrives some time
+    // after the answer: the test reads until it does (bounded), and only then stops the
+    // server.
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (lines, logged) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    while let Ok(line) = logged.recv_timeout(std::time::Duration::from_secs(30)) {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("request") {
+            break;
+        }
+    }
     child.kill().expect("the server can be stopped");
     child.wait().expect("the server is reaped");
-    let mut log = String::new();
-    stderr.read_to_string(&mut log).unwrap();
     assert!(
         log.contains("request"),
         "the request was not logged:\n{log}"
