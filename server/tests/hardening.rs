@@ -431,6 +431,76 @@ async fn registration_evicts_unused_clients_at_the_cap() {
     assert_eq!(known.status(), 200);
 }
 
+/// A flood three times the cap of `MCP_GITHUB_MAX_PENDING_AUTHORIZATIONS` leaves exactly
+/// the newest logins in progress, in both of their maps: the consent pages shown and the
+/// upstream states of approved ones. The memory this bounds is measured by
+/// `cargo xtask bench --only floods`; this holds the count.
+#[tokio::test]
+async fn a_flood_of_authorizations_keeps_only_the_newest_at_the_cap() {
+    const CAP: usize = 3;
+    let cap = CAP.to_string();
+    let server = start(&[("MCP_GITHUB_MAX_PENDING_AUTHORIZATIONS", cap.as_str())]).await;
+    let client_id = server.register(REDIRECT_URI).await;
+
+    // Consent pages: every one is shown, only the newest CAP can still be approved.
+    let mut pages = Vec::new();
+    for index in 0..3 * CAP {
+        let state = format!("flood-{index}");
+        let page = server
+            .http
+            .get(server.authorize_url(&client_id, REDIRECT_URI, &[("state", &state)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "consent page {index}");
+        let cookie = consent_cookie(&page).unwrap();
+        pages.push((cookie, page.text().await.unwrap()));
+    }
+    for (index, (cookie, html)) in pages.iter().enumerate() {
+        let answer = server
+            .http
+            .post(format!("{}/consent", server.base))
+            .header("cookie", format!("{CONSENT_COOKIE}={cookie}"))
+            .form(&[
+                ("request_id", hidden_field(html, "request_id")),
+                ("csrf_token", hidden_field(html, "csrf_token")),
+                ("action", "approve".into()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let kept = index >= 2 * CAP;
+        assert_eq!(
+            answer.status(),
+            if kept { 302 } else { 400 },
+            "consent page {index} of {}: only the newest {CAP} are kept",
+            3 * CAP
+        );
+    }
+
+    // Upstream states: every approval goes to GitHub, only the newest CAP come back.
+    let mut callbacks = Vec::new();
+    for _ in 0..3 * CAP {
+        callbacks.push(server.approve(&client_id, None).await);
+    }
+    for (index, (callback, cookie)) in callbacks.iter().enumerate() {
+        let back = server
+            .http
+            .get(callback)
+            .header("cookie", format!("{CONSENT_COOKIE}={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        let code = location(&back).and_then(|to_client| query_param(&to_client, "code"));
+        if index >= 2 * CAP {
+            assert!(code.is_some(), "callback {index} is among the newest {CAP}");
+        } else {
+            assert_eq!(back.status(), 400, "callback {index} was evicted");
+            assert!(code.is_none(), "callback {index} was evicted");
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_oversized_state_gets_an_error_page_not_a_redirect() {
     let server = start(&[]).await;

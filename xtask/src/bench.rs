@@ -27,6 +27,8 @@ use std::{
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+mod floods;
+
 use crate::{
     conformance::python_environment,
     process::{Launched, MockGitHubProcess, free_port},
@@ -46,7 +48,7 @@ usage: cargo xtask bench [--quick] [--with-sessions] [--window SECS | --window-m
   --window-ms MS   the same in milliseconds (100 to 60000), for short slices
   --clients LIST   client counts of the throughput cells (default 16,64,256)
   --sessions LIST  SSE session counts held open (default 1000,10000)
-  --only PARTS     measure only these of startup,suite,throughput,sessions
+  --only PARTS     measure only these of startup,suite,throughput,sessions,floods
                    (comma separated); the others are reported as not measured
   --no-python      leave out the Python target (it needs a virtual environment
                    from PyPI); its cells are reported as not measured
@@ -82,7 +84,7 @@ const TARGET_READY_MS: f64 = 50.0;
 const PROFILE_FRESHNESS_SECS: u64 = 60;
 
 /// The parts of a run, in the order they run.
-const PARTS: [&str; 4] = ["startup", "suite", "throughput", "sessions"];
+const PARTS: [&str; 5] = ["startup", "suite", "throughput", "sessions", "floods"];
 
 struct Options {
     quick: bool,
@@ -297,6 +299,13 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         scale = measure_scale(&launcher, &options)?;
         step.done();
     }
+    let mut anonymous_floods = None;
+    if runs("floods") {
+        let step = progress::Step::start("xtask bench: anonymous floods");
+        anonymous_floods =
+            Some(floods::measure_floods(&launcher).map_err(|error| format!("{error:#}")));
+        step.done();
+    }
     drop(mock);
 
     let report = Report {
@@ -312,6 +321,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         suite,
         throughput,
         scale,
+        floods: anonymous_floods,
     };
     let markdown = report.render();
     if let Some(parent) = options.out.parent() {
@@ -1328,6 +1338,7 @@ struct Report<'a> {
     suite: Vec<SuiteResult>,
     throughput: Vec<Throughput>,
     scale: Vec<Scale>,
+    floods: Option<Result<floods::Floods, String>>,
 }
 
 fn met(ok: bool) -> &'static str {
@@ -1439,6 +1450,7 @@ impl Report<'_> {
         self.render_throughput(&mut out);
         self.render_scale(&mut out);
         self.render_startup(&mut out);
+        floods::render_section(self.floods.as_ref(), &mut out);
         self.render_method(&mut out);
         out
     }
@@ -1559,6 +1571,7 @@ impl Report<'_> {
                 met(tcp.max(line) < TARGET_READY_MS)
             );
         }
+        floods::render_targets(self.floods.as_ref(), out);
         let _ = writeln!(out);
     }
 

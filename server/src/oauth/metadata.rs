@@ -42,18 +42,8 @@ pub async fn openid_configuration(State(state): State<AppState>, headers: Header
 
 fn metadata_response(state: &AppState, headers: &HeaderMap) -> Response {
     let config = &state.config;
-    if crate::injected!(config, MetadataChecksProtocolVersion) {
-        let known = headers
-            .get("mcp-protocol-version")
-            .and_then(|value| value.to_str().ok())
-            .is_none_or(|version| {
-                rmcp::model::ProtocolVersion::KNOWN_VERSIONS
-                    .iter()
-                    .any(|known| known.as_str() == version)
-            });
-        if !known {
-            return StatusCode::BAD_REQUEST.into_response();
-        }
+    if refused_by_protocol_version_fault(state, headers) {
+        return StatusCode::BAD_REQUEST.into_response();
     }
     let mut response = Json(document(state)).into_response();
     if crate::injected!(config, MetadataAsText) {
@@ -63,6 +53,21 @@ fn metadata_response(state: &AppState, headers: &HeaderMap) -> Response {
         );
     }
     response
+}
+
+/// Only with the `metadata-checks-protocol-version` fault: whether the request names an
+/// MCP protocol version rmcp does not know. Without the fault it is always false, so
+/// `.cargo/mutants.toml` leaves it unmutated, as it does the fault table.
+fn refused_by_protocol_version_fault(state: &AppState, headers: &HeaderMap) -> bool {
+    crate::injected!(state.config, MetadataChecksProtocolVersion)
+        && headers
+            .get("mcp-protocol-version")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|version| {
+                !rmcp::model::ProtocolVersion::KNOWN_VERSIONS
+                    .iter()
+                    .any(|known| known.as_str() == version)
+            })
 }
 
 fn document(state: &AppState) -> Value {
