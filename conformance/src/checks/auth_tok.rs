@@ -10,7 +10,6 @@ use crate::config::ToolProfile;
 use crate::http::Req;
 use crate::oauth::flow;
 use crate::version::{Version, Versions};
-use futures::StreamExt as _;
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -331,17 +330,19 @@ async fn no_token_passthrough(cx: Ctx) -> anyhow::Result<Verdict> {
     if candidates.is_empty() {
         f.note("no GitHub token was found at the mock to replay");
     }
-    let probes = futures::stream::iter(candidates)
-        .map(|gh| {
-            let cx = cx.clone();
-            async move { cx.probe_bearer(&gh).await }
-        })
-        .buffer_unordered(8)
-        .collect::<Vec<_>>()
-        .await;
-    for probe in probes {
-        let probe = probe?;
-        if probe.status != 401 {
+    // Eight at a time, stopping at the first chunk with an acceptance: a server that takes
+    // GitHub tokens opens a session for each, and two hundred sessions of octocat would
+    // push other checks' sessions out of the server's per-user cap.
+    for chunk in candidates.chunks(8) {
+        let probes = futures::future::join_all(chunk.iter().map(|gh| cx.probe_bearer(gh))).await;
+        let mut accepted = None;
+        for probe in probes {
+            let probe = probe?;
+            if probe.status != 401 && accepted.is_none() {
+                accepted = Some(probe);
+            }
+        }
+        if let Some(probe) = accepted {
             f.require(
                 false,
                 format!(
