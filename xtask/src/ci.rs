@@ -76,7 +76,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         ("conformance against the TypeScript SDK target", || {
             crate::conformance::run(&["--server".into(), "typescript".into()])
         }),
-        // The whole table takes the better part of an hour on two cores; CI runs an
+        // The whole table takes about half an hour on two cores; CI runs an
         // eighth of it, a fault from every stretch of the table. The other shards and
         // the coverage of every check are `cargo xtask faults`'s.
         ("a slice of the fault matrix", || {
