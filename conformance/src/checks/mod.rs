@@ -315,6 +315,15 @@ impl std::error::Error for Refusal {}
 
 /// Why a check did not run in live mode. Every reason ends in "(live mode)", so that a report
 /// reader tells them from the skips of mock mode.
+/// Why a check of a phase the run did not ask for is skipped. Such a skip says nothing of the
+/// server, so the version grid leaves those checks out.
+pub mod opt_in {
+    pub const MODEL: &str = "the model phase runs only with --model";
+    pub const ROBUSTNESS: &str = "the robustness phase runs with --robustness";
+    /// Every reason of this kind.
+    pub const ALL: [&str; 2] = [MODEL, ROBUSTNESS];
+}
+
 pub mod live_reason {
     /// A scripted login at the mock (a given user, an upstream fault), or its admin endpoints.
     pub const NEEDS_MOCK: &str = "needs the mock GitHub (live mode)";

@@ -43,7 +43,7 @@ async fn campaign(cx: &Ctx) -> anyhow::Result<Option<Arc<Campaign>>> {
 }
 
 fn not_requested() -> Verdict {
-    Verdict::Skip("the model phase runs only with --model".into())
+    Verdict::Skip(super::opt_in::MODEL.into())
 }
 
 /// The verdict for one property: a MUST finding is a violation, a SHOULD finding a warning.

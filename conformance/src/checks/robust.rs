@@ -137,7 +137,7 @@ async fn run_campaign(cx: &Ctx, settings: &robustness::Settings) -> anyhow::Resu
 }
 
 fn not_asked() -> Verdict {
-    Verdict::Skip("the robustness phase runs with --robustness".into())
+    Verdict::Skip(super::opt_in::ROBUSTNESS.into())
 }
 
 /// A verdict for one class: pass with the campaign's summary, or the first examples.

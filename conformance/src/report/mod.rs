@@ -314,6 +314,12 @@ impl Report {
         let mut areas: Vec<(&'static str, &'static str)> = Vec::new();
         for r in &self.results {
             let Some(v) = r.version else { continue };
+            // A phase the run did not ask for has no cell: its skip says nothing of the server.
+            if matches!(&r.outcome, Outcome::Skip { reason }
+                if crate::checks::opt_in::ALL.contains(&reason.as_str()))
+            {
+                continue;
+            }
             if !order.contains(&r.transport) {
                 order.push(r.transport);
             }
