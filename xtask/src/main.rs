@@ -57,11 +57,13 @@ tasks:
       Every other option goes to the suite (see `cargo run -p mcp-auth-conformance -- --help`),
       for example --transport sse|streamable-http|both, --json FILE, --junit FILE, --id ID;
       it is checked against the suite's options before anything is launched.
-  bench [--quick] [--with-sessions] [--window SECS] [--out FILE]
+  bench [--quick] [--with-sessions] [--window SECS | --window-ms MS] [--clients LIST]
+        [--sessions LIST] [--only PARTS] [--no-python] [--bin-dir DIR] [--out FILE]
       Release builds of every target; suite wall time, authenticated tools/call and
-      tools/list throughput and latency at 1, 16 and 256 clients (Rust, Python, a
-      bare axum ceiling), 1,000 and 10,000 SSE sessions, time to ready. Writes the
-      table to docs/benchmarks.md (or FILE) and prints it.
+      tools/list throughput and latency at 16, 64 and 256 clients (Rust, Python, a
+      bare axum ceiling), 1,000 and 10,000 SSE sessions, memory under anonymous
+      floods, time to ready. Writes the table to docs/benchmarks.md (or FILE) and
+      prints it. `cargo xtask bench --help` explains each option.
   ci  What CI runs: cargo fmt --check, clippy -D warnings, the tests, the coverage
       file, the dependency policy, `conformance` against the Rust, Python and
       TypeScript targets, a slice of the fault matrix (--shard 1/8) and interop.
