@@ -905,7 +905,7 @@ mod tests {
     fn the_extra_table_columns_reach_the_accessors() {
         assert_eq!(
             Fault::DropWwwAuthenticate.also_breaks(),
-            ["AUTH-TOK-06", "AUTH-SCOPE-02"]
+            ["AUTH-TOK-06", "AUTH-SCOPE-02", "AUTH-PRM-06"]
         );
         assert_eq!(Fault::AcceptExpiredTokens.only(), ["AUTH-GEN-05#expired"]);
         assert_eq!(

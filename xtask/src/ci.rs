@@ -41,7 +41,8 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                 "warnings",
             ],
         ),
-        ("tests", vec!["test", "--workspace"]),
+        // Every test binary runs even when one fails, so one CI run shows every failure.
+        ("tests", vec!["test", "--workspace", "--no-fail-fast"]),
     ];
     for (name, step) in steps {
         eprintln!("xtask ci: {name}: cargo {}", step.join(" "));
