@@ -180,6 +180,27 @@ enum Transport {
 
 /// A JSON-RPC error without an `id`, for what a transport answers itself instead of
 /// passing it to rmcp.
+const JSON_MEDIA_TYPE: &str = "application/json";
+const EVENT_STREAM_MEDIA_TYPE: &str = "text/event-stream";
+
+/// The response's media type, without parameters such as `charset`.
+fn media_type(response: &Response) -> Option<&str> {
+    let value = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    Some(value.split(';').next().unwrap_or(value).trim())
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    media_type(response) == Some(EVENT_STREAM_MEDIA_TYPE)
+}
+
+fn is_json(response: &Response) -> bool {
+    media_type(response) == Some(JSON_MEDIA_TYPE)
+}
+
 fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
     (
         status,

@@ -22,7 +22,10 @@ use rmcp::model::{
 };
 use serde_json::{Value, json};
 
-use super::{handler::ProfileServer, jsonrpc_error};
+use super::{
+    EVENT_STREAM_MEDIA_TYPE, JSON_MEDIA_TYPE, handler::ProfileServer, is_event_stream, is_json,
+    jsonrpc_error,
+};
 use crate::{AppState, http_util::ScopedBody, resource::Authenticated};
 
 const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
@@ -34,9 +37,6 @@ const BASE64_PREFIX: &str = "=?base64?";
 const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 /// rmcp's own limit on bodies, so a rewritten response is never cut shorter.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-
-const JSON_MEDIA_TYPE: &str = "application/json";
-const EVENT_STREAM_MEDIA_TYPE: &str = "text/event-stream";
 
 /// The stateless requests answered without an rmcp service: a `tools/list` whose
 /// result is serialized once, and a `tools/call` dispatched straight to the tool.
@@ -636,28 +636,11 @@ fn event_stream(status: StatusCode, before: &[Value], last: &Value, accel: bool)
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
+        HeaderValue::from_static(EVENT_STREAM_MEDIA_TYPE),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if accel {
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     }
     response
-}
-
-fn media_type(response: &Response) -> Option<&str> {
-    let value = response
-        .headers()
-        .get(header::CONTENT_TYPE)?
-        .to_str()
-        .ok()?;
-    Some(value.split(';').next().unwrap_or(value).trim())
-}
-
-fn is_event_stream(response: &Response) -> bool {
-    media_type(response) == Some("text/event-stream")
-}
-
-fn is_json(response: &Response) -> bool {
-    media_type(response) == Some("application/json")
 }

@@ -32,7 +32,7 @@ use serde_json::json;
 
 use super::{
     Sessions, StreamableOwner, Transport, accepted, handler::ProfileServer, id_in_use,
-    jsonrpc_error, read_message, unknown_session_error,
+    is_event_stream, is_json, jsonrpc_error, media_type, read_message, unknown_session_error,
 };
 use crate::{AppState, http_util::ScopedBody, resource::Authenticated, store};
 
@@ -862,24 +862,6 @@ fn with_roots_request(response: Response) -> Response {
             futures::stream::iter(frames)
         });
     Response::from_parts(parts, Body::from_stream(frames))
-}
-
-/// The response's media type, without parameters such as `charset`.
-fn media_type(response: &Response) -> Option<&str> {
-    let value = response
-        .headers()
-        .get(header::CONTENT_TYPE)?
-        .to_str()
-        .ok()?;
-    Some(value.split(';').next().unwrap_or(value).trim())
-}
-
-fn is_event_stream(response: &Response) -> bool {
-    media_type(response) == Some("text/event-stream")
-}
-
-fn is_json(response: &Response) -> bool {
-    media_type(response) == Some("application/json")
 }
 
 /// Whether a message is a 2026-07-28 request: one that carries its protocol version
