@@ -179,6 +179,9 @@ faults! {
     /// the secret of the Basic client and then serves the body's client: one client's
     /// credentials redeem another client's code.
     BasicAndBodyClientIdsMixed = "basic-and-body-client-ids-mixed" => ["AUTH-GEN-08"],
+    /// `/token` refuses wrong HTTP Basic credentials with `401 invalid_client` but sends no
+    /// `WWW-Authenticate` header naming the scheme (RFC 6749 §5.2 requires one).
+    ClientChallengeMissing = "client-challenge-missing" => ["AUTH-GEN-08"],
 
     // AUTH-ASM: authorization server metadata.
 

@@ -582,6 +582,32 @@ async fn public_and_confidential_clients(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&wrong),
     );
+    // "If the client attempted to authenticate via the "Authorization" request header field,
+    // the authorization server MUST respond with an HTTP 401 (Unauthorized) status code and
+    // include the WWW-Authenticate response header field matching the authentication scheme
+    // used by the client" (RFC 6749 §5.2).
+    if wrong.status == 401 {
+        let schemes: Vec<&str> = wrong
+            .header_all("www-authenticate")
+            .into_iter()
+            .filter_map(|value| value.split_whitespace().next())
+            .collect();
+        f.require(
+            schemes.iter().any(|s| s.eq_ignore_ascii_case("basic")),
+            if schemes.is_empty() {
+                "the 401 to wrong HTTP Basic credentials has no WWW-Authenticate header; \
+                 RFC 6749 §5.2 requires one naming the Basic scheme"
+                    .to_owned()
+            } else {
+                format!(
+                    "the 401 to wrong HTTP Basic credentials challenges with {} instead of \
+                     the Basic scheme the client used (RFC 6749 §5.2)",
+                    schemes.join(", ")
+                )
+            },
+            Some(&wrong),
+        );
+    }
     // The same by client_secret_post, and with no secret at all: "invalid_client: Client
     // authentication failed (e.g., unknown client, no client authentication included, or
     // unsupported authentication method)" (RFC 6749 §5.2). Without an Authorization header

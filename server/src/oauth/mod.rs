@@ -10,7 +10,7 @@ mod token;
 
 use axum::{
     Json, Router,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -134,9 +134,7 @@ impl IntoResponse for OAuthError {
             .into_response();
         let headers = response.headers_mut();
         http_util::no_store(headers);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        }
+        add_retry_hint(headers, self.status);
         if self.status == StatusCode::UNAUTHORIZED {
             // RFC 6749 section 5.2: a 401 names the authentication scheme to use.
             headers.insert(
@@ -145,6 +143,14 @@ impl IntoResponse for OAuthError {
             );
         }
         response
+    }
+}
+
+/// Tells a client refused for overload when to come back (RFC 9110 §10.2.3: a 503 "MAY"
+/// send `Retry-After`). Only a hint: nothing a client must do depends on it.
+fn add_retry_hint(headers: &mut HeaderMap, status: StatusCode) {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     }
 }
 

@@ -52,7 +52,13 @@ pub async fn token(
             format!("grant type {other} is not supported"),
         )),
     };
-    result.unwrap_or_else(IntoResponse::into_response)
+    let response = result.unwrap_or_else(IntoResponse::into_response);
+    if crate::injected!(state.config, ClientChallengeMissing) {
+        let mut response = response;
+        response.headers_mut().remove(header::WWW_AUTHENTICATE);
+        return response;
+    }
+    response
 }
 
 /// What the race faults looked up before a pause; without the `fault-injection` feature
