@@ -39,7 +39,8 @@ Mutates server/src one change at a time (cargo-mutants) and runs the suite again
 mutant (conformance/tests/mutation_oracle.rs). A mutant is caught when a MUST check fails
 or errors; the mutants that survive are tested again with warnings denied and counted
 apart. Exclusions, each with its reason, are in .cargo/mutants.toml.
-  --shard K/N        only the K-th of N equal slices (0-based), for CI and parallel machines
+  --shard K/N        only every N-th mutant, starting at the K-th (0-based): a sample spread
+                     over every file, for CI and for parallel machines
   --file GLOB        only files matching GLOB (repeatable), e.g. server/src/store.rs
   --timeout SECS     a mutant whose suite run takes longer is a timeout (default 300)
   --jobs N           mutants built and tested at once (default 1)
@@ -237,8 +238,12 @@ fn base_command(options: &Options, output: &Path, extra: &[String]) -> Vec<Strin
         command.extend(["--jobs".into(), options.jobs.to_string()]);
     }
     command.extend(["--output".into(), output.display().to_string()]);
-    if let Some(shard) = &options.shard {
+    // The second pass names its survivors, which a shard of their own list would thin out.
+    let first_pass = !extra.iter().any(|option| option == "--re");
+    if let (Some(shard), true) = (&options.shard, first_pass) {
+        // Round-robin, so that a shard samples every file rather than a few of them.
         command.extend(["--shard".into(), shard.clone()]);
+        command.extend(["--sharding".into(), "round-robin".into()]);
     }
     if options.in_place {
         command.push("--in-place".into());
@@ -455,7 +460,10 @@ fn document(options: &Options, table: &str, must: &[Mutant], should_caught: &[St
     // A partial run says which part it was, so that nobody reads a sample as the whole.
     let mut scope = Vec::new();
     if let Some(shard) = &options.shard {
-        scope.push(format!("shard {shard} (`--shard {shard}`)"));
+        let every = shard.split_once('/').map_or("", |(_, n)| n);
+        scope.push(format!(
+            "shard {shard}, every {every}th mutant (`--shard {shard}`)"
+        ));
     }
     if !options.files.is_empty() {
         scope.push(format!("files {}", options.files.join(", ")));
@@ -469,6 +477,9 @@ fn document(options: &Options, table: &str, must: &[Mutant], should_caught: &[St
             scope.join(" and "),
             must.len()
         );
+    }
+    if let Ok(commit) = duct::cmd("git", ["rev-parse", "--short", "HEAD"]).read() {
+        let _ = writeln!(out, "Measured at commit {commit}.\n");
     }
     out.push_str(table);
     let survivors: Vec<&Mutant> = must
