@@ -252,8 +252,11 @@ fn base_command(options: &Options, output: &Path, extra: &[String]) -> Vec<Strin
         command.extend(["--file".into(), file.clone()]);
     }
     command.extend_from_slice(extra);
-    // What cargo test runs for each mutant: the oracle alone, which is ignored otherwise.
-    command.extend(["--", "--test", "mutation_oracle", "--", "--ignored"].map(String::from));
+    // What cargo builds and runs for each mutant: the oracle alone, which is ignored
+    // otherwise. Named as a cargo argument, so that the build links only the oracle and not
+    // every other test binary of the package.
+    command.push("--cargo-arg=--test=mutation_oracle".into());
+    command.extend(["--", "--", "--ignored"].map(String::from));
     command
 }
 
