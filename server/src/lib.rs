@@ -188,6 +188,10 @@ async fn serve_until(
         .timer(TokioTimer::new())
         .keep_alive_interval(header_timeout)
         .keep_alive_timeout(header_timeout);
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
     let graceful = GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -217,17 +221,28 @@ async fn serve_until(
         let service = TowerToHyperService::new(router.clone());
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let http1 = http1.clone();
         tokio::spawn(async move {
-            // The auto builder reads the first bytes to tell HTTP/1 from HTTP/2 before
-            // hyper's header timer starts, so a connection that sends nothing at all is
-            // timed out here.
-            let mut first = [0u8; 1];
-            if let Ok(Ok(1..)) = tokio::time::timeout(header_timeout, stream.peek(&mut first)).await
+            // The first bytes tell HTTP/1 from HTTP/2 before hyper's header timer starts,
+            // so a connection that sends nothing at all is timed out here.
+            let mut first = [0u8; 3];
+            if let Ok(Ok(read @ 1..)) =
+                tokio::time::timeout(header_timeout, stream.peek(&mut first)).await
             {
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned();
-                let _ = watcher.watch(connection).await;
+                // Only HTTP/2's preface starts with "PRI" (RFC 9113 §3.4). Every other
+                // connection goes to hyper's HTTP/1 directly: the auto builder hands it the
+                // bytes it read to decide, after which hyper's first reserve doubles its
+                // read buffer to 16 KiB for the connection's lifetime (8 KiB more per open
+                // SSE stream).
+                if b"PRI".starts_with(&first[..read]) {
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    let _ = watcher.watch(connection).await;
+                } else {
+                    let connection = http1.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(connection).await;
+                }
             }
             drop(permit);
         });

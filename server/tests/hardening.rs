@@ -863,3 +863,43 @@ async fn each_user_has_a_bounded_number_of_sessions() {
         200
     );
 }
+
+/// HTTP/1.1 goes to hyper's HTTP/1 directly and only a connection that opens with HTTP/2's
+/// preface goes through the version-detecting builder: both must still be served.
+#[tokio::test]
+async fn http1_and_http2_with_prior_knowledge_are_both_served() {
+    let server = start(&[]).await;
+    let metadata = format!("{}/.well-known/oauth-protected-resource/mcp", server.base);
+    let http1 = server.http.get(&metadata).send().await.unwrap();
+    assert_eq!(http1.status(), 200);
+    assert_eq!(http1.version(), reqwest::Version::HTTP_11);
+    // A POST starts with the same letter as the preface's "PRI".
+    let post = server
+        .http
+        .post(format!("{}/token", server.base))
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await
+        .unwrap();
+    // No client authentication: invalid_client.
+    assert_eq!(post.status(), 401);
+
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = hyper::Request::get(&metadata)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = tokio::time::timeout(BOUND, sender.send_request(request))
+        .await
+        .expect("an HTTP/2 answer within the bound")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+}
