@@ -295,6 +295,9 @@ faults! {
         args ["--client-id", "conformance-preregistered"],
     /// Confidential clients get a secret without `client_secret_expires_at`.
     OmitSecretExpiry = "omit-secret-expiry" => ["AUTH-REG-02"],
+    /// Registration answers `client_id_issued_at: 0`, a clock that never started, instead
+    /// of the time the client was registered.
+    ClientIssuedAtEpoch = "client-issued-at-epoch" => ["AUTH-REG-02"],
     /// `/register` accepts plain-http redirect URIs on public hosts.
     AcceptInsecureRedirectUris = "accept-insecure-redirect-uris" => ["AUTH-REG-03"],
     /// Registration refuses client metadata fields it does not know instead of ignoring them.

@@ -110,6 +110,26 @@ async fn registration_answers_201(cx: Ctx) -> anyhow::Result<Verdict> {
         "two registrations got the same client_id",
         Some(&b),
     );
+    // "client_id_issued_at: Time at which the client identifier was issued", in seconds
+    // since 1970 (RFC 7591 §3.2.1): optional, but when present it is metadata the server
+    // provisioned, and a time a day or more away from now is not when it was issued. The
+    // day leaves room for any clock skew between the suite's machine and the server's.
+    if let Some(issued_at) = doc.get("client_id_issued_at") {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        let plausible = issued_at
+            .as_u64()
+            .is_some_and(|at| at.abs_diff(now) < CLOCK_SKEW_ALLOWED_SECS);
+        f.require(
+            plausible,
+            format!(
+                "client_id_issued_at is {issued_at}, not the time of the registration in \
+                 seconds since 1970 (now is {now})"
+            ),
+            Some(&a),
+        );
+    }
     // A confidential registration that gets a secret must say when it expires (RFC 7591 §3.2.1).
     let conf = registration::post(
         cx.http(),
@@ -133,6 +153,9 @@ async fn registration_answers_201(cx: Ctx) -> anyhow::Result<Verdict> {
     }
     Ok(f.verdict())
 }
+
+/// How far a time the server provisions may be from the suite's clock before it is wrong.
+const CLOCK_SKEW_ALLOWED_SECS: u64 = 24 * 3600;
 
 async fn redirect_uri_rules(cx: Ctx) -> anyhow::Result<Verdict> {
     let endpoint = match registration_endpoint(&cx)? {

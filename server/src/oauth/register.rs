@@ -194,7 +194,11 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
 
     let client_id = store::random_id();
     let client_secret = (auth_method != "none").then(store::random_secret);
-    let issued_at = store::unix_now();
+    let issued_at = if crate::injected!(state.config, ClientIssuedAtEpoch) {
+        0
+    } else {
+        store::unix_now()
+    };
     state
         .store
         .register_client(Client {
