@@ -281,6 +281,19 @@ fn accepted(config: &Config, transport: Transport) -> Response {
     }
 }
 
+/// JSON-RPC 2.0 §5.1: "Invalid JSON was received by the server."
+const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC 2.0 §5.1: "The JSON sent is not a valid Request object."
+const INVALID_REQUEST: i64 = -32600;
+
+/// Whether invalid input carries an id a response could name; only the faults that treat
+/// such input differently ask.
+fn has_usable_id(value: &Value) -> bool {
+    value
+        .get("id")
+        .is_some_and(|id| id.is_string() || id.is_number())
+}
+
 /// Reads a POSTed body as one JSON-RPC message. rmcp answers both kinds of bad input
 /// with 415 although the media type is right; JSON-RPC asks for a parse error
 /// (-32700) for what is not JSON and an Invalid Request error (-32600) for JSON that
@@ -295,9 +308,9 @@ fn read_message(
     }
     let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
         let code = if crate::injected!(config, WrongParseErrorCode) {
-            -32600
+            INVALID_REQUEST
         } else {
-            -32700
+            PARSE_ERROR
         };
         return Err(Box::new(jsonrpc_error(
             StatusCode::BAD_REQUEST,
@@ -306,28 +319,27 @@ fn read_message(
         )));
     };
     let id = value.get("id");
-    let usable_id = id.is_some_and(|id| id.is_string() || id.is_number());
-    if usable_id && crate::injected!(config, DropInvalidRequests) {
+    if crate::injected!(config, DropInvalidRequests) && has_usable_id(&value) {
         return Err(Box::new(accepted(config, transport)));
     }
-    if id.is_some_and(Value::is_null)
+    if crate::injected!(config, NullIdAsNotification)
+        && id.is_some_and(Value::is_null)
         && value.get("method").is_some()
-        && crate::injected!(config, NullIdAsNotification)
     {
         return Err(Box::new(accepted(config, transport)));
     }
-    let status = if !usable_id
+    let status = if crate::injected!(config, InvalidInputGets200)
         && transport == Transport::StreamableHttp
-        && crate::injected!(config, InvalidInputGets200)
+        && !has_usable_id(&value)
     {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST
     };
     let code = if crate::injected!(config, InvalidRequestAsParseError) {
-        -32700
+        PARSE_ERROR
     } else {
-        -32600
+        INVALID_REQUEST
     };
     Err(Box::new(jsonrpc_error(
         status,
