@@ -220,7 +220,7 @@ fn unknown_session_error(config: &crate::Config, message: &str) -> Value {
     let mut body = json!({
         "jsonrpc": "2.0",
         "id": null,
-        "error": {"code": -32600, "message": message}
+        "error": {"code": INVALID_REQUEST, "message": message}
     });
     if crate::injected!(config, ErrorCodeAsString) {
         body["error"]["code"] = json!("-32600");
@@ -246,7 +246,7 @@ fn id_in_use(id: &Value) -> Response {
             "jsonrpc": "2.0",
             "id": id,
             "error": {
-                "code": -32600,
+                "code": INVALID_REQUEST,
                 "message": "Invalid Request: a request with this id is still in progress in this session"
             }
         })),
@@ -284,7 +284,11 @@ fn accepted(config: &Config, transport: Transport) -> Response {
 /// JSON-RPC 2.0 §5.1: "Invalid JSON was received by the server."
 const PARSE_ERROR: i64 = -32700;
 /// JSON-RPC 2.0 §5.1: "The JSON sent is not a valid Request object."
-const INVALID_REQUEST: i64 = -32600;
+pub(super) const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC 2.0 §5.1: "Invalid method parameter(s)."
+pub(super) const INVALID_PARAMS: i64 = -32602;
+/// JSON-RPC 2.0 §5.1: "Internal JSON-RPC error."
+pub(super) const INTERNAL_ERROR: i64 = -32603;
 
 /// Whether invalid input carries an id a response could name; only the faults that treat
 /// such input differently ask.

@@ -32,8 +32,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    SseSession, Transport, accepted, handler::ProfileServer, id_in_use, jsonrpc_error,
-    read_message, unknown_session_error,
+    INTERNAL_ERROR, INVALID_REQUEST, SseSession, Transport, accepted, handler::ProfileServer,
+    id_in_use, jsonrpc_error, read_message, unknown_session_error,
 };
 use crate::{AppState, resource::Authenticated, store};
 
@@ -297,7 +297,7 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
     let config = &state.config;
     let (parts, body) = request.into_parts();
     let Some(caller) = parts.extensions.get::<Authenticated>().cloned() else {
-        return jsonrpc_error(StatusCode::UNAUTHORIZED, -32600, "Unauthorized");
+        return jsonrpc_error(StatusCode::UNAUTHORIZED, INVALID_REQUEST, "Unauthorized");
     };
     let session_id = parts.uri.query().and_then(|query| {
         url::form_urlencoded::parse(query.as_bytes())
@@ -305,7 +305,11 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
             .map(|(_, value)| value.into_owned())
     });
     let Some(session_id) = session_id else {
-        return jsonrpc_error(StatusCode::BAD_REQUEST, -32600, "session_id is required");
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            "session_id is required",
+        );
     };
     let (incoming, initialized, diverted) = {
         let sessions = state.sessions.sse();
@@ -338,7 +342,7 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return jsonrpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            -32600,
+            INVALID_REQUEST,
             "Request body too large",
         );
     };
@@ -366,7 +370,11 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
     if let Some(id) = &in_flight {
         let mut sessions = state.sessions.sse();
         let Some(session) = sessions.get_mut(&session_id) else {
-            return jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Could not find session");
+            return jsonrpc_error(
+                StatusCode::NOT_FOUND,
+                INVALID_REQUEST,
+                "Could not find session",
+            );
         };
         if session.in_flight.contains(&id.to_string())
             && !crate::injected!(config, DuplicateInFlightIdsAccepted)
@@ -376,7 +384,7 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
         if session.in_flight.len() >= MAX_IN_FLIGHT {
             return jsonrpc_error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                -32600,
+                INVALID_REQUEST,
                 "Too many requests in progress in this session; retry later",
             );
         }
@@ -411,7 +419,7 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
             Ok(Ok(response)) => (StatusCode::OK, axum::Json(response)).into_response(),
             _ => jsonrpc_error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                -32603,
+                INTERNAL_ERROR,
                 "The session did not answer in time",
             ),
         };
@@ -433,10 +441,14 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
             None if crate::injected!(config, AnswerNotifications) => super::notification_answer(),
             _ => accepted(config, Transport::Sse),
         },
-        Ok(Err(_)) => jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Could not find session"),
+        Ok(Err(_)) => jsonrpc_error(
+            StatusCode::NOT_FOUND,
+            INVALID_REQUEST,
+            "Could not find session",
+        ),
         Err(_) => jsonrpc_error(
             StatusCode::SERVICE_UNAVAILABLE,
-            -32600,
+            INVALID_REQUEST,
             "The session is too busy; retry later",
         ),
     }

@@ -23,8 +23,8 @@ use rmcp::model::{
 use serde_json::{Value, json};
 
 use super::{
-    EVENT_STREAM_MEDIA_TYPE, JSON_MEDIA_TYPE, handler::ProfileServer, is_event_stream, is_json,
-    jsonrpc_error,
+    EVENT_STREAM_MEDIA_TYPE, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, JSON_MEDIA_TYPE,
+    handler::ProfileServer, is_event_stream, is_json, jsonrpc_error,
 };
 use crate::{AppState, http_util::ScopedBody, resource::Authenticated};
 
@@ -180,7 +180,7 @@ impl Direct {
             }
             Err(_) => jsonrpc_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                -32603,
+                INTERNAL_ERROR,
                 "Unserialisable result",
             ),
         }
@@ -432,7 +432,7 @@ pub(super) fn initialize_fault(
             axum::Json(json!({
                 "jsonrpc": "2.0",
                 "id": id,
-                "error": {"code": -32600, "message": "initialize is not supported"}
+                "error": {"code": INVALID_REQUEST, "message": "initialize is not supported"}
             })),
         )
             .into_response()
@@ -486,7 +486,7 @@ async fn name_the_server(state: &AppState, response: Response) -> Response {
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return jsonrpc_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            -32603,
+            INTERNAL_ERROR,
             "Response too large",
         );
     };
@@ -571,7 +571,7 @@ async fn response_faults(
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return jsonrpc_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            -32603,
+            INTERNAL_ERROR,
             "Response too large",
         );
     };
@@ -589,7 +589,7 @@ async fn response_faults(
         }
     }
     if crate::injected!(config, RetiredErrorCode)
-        && message.pointer("/error/code") == Some(&json!(-32602))
+        && message.pointer("/error/code") == Some(&json!(INVALID_PARAMS))
     {
         // -32002 was "resource not found" before 2026-07-28 retired it.
         message["error"]["code"] = json!(-32002);

@@ -31,8 +31,9 @@ use rmcp::transport::{
 use serde_json::json;
 
 use super::{
-    Sessions, StreamableOwner, Transport, accepted, handler::ProfileServer, id_in_use,
-    is_event_stream, is_json, jsonrpc_error, media_type, read_message, unknown_session_error,
+    INTERNAL_ERROR, INVALID_REQUEST, Sessions, StreamableOwner, Transport, accepted,
+    handler::ProfileServer, id_in_use, is_event_stream, is_json, jsonrpc_error, media_type,
+    read_message, unknown_session_error,
 };
 use crate::{AppState, http_util::ScopedBody, resource::Authenticated, store};
 
@@ -177,7 +178,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 }
 
 fn session_not_found() -> Response {
-    jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Session not found")
+    jsonrpc_error(StatusCode::NOT_FOUND, INVALID_REQUEST, "Session not found")
 }
 
 /// What `bind_sessions` works with: the state, rmcp's sessions, and the stateless
@@ -196,7 +197,7 @@ async fn bind_sessions(
     let config = &state.config;
     let Some(caller) = request.extensions().get::<Authenticated>().cloned() else {
         // The bearer check runs first and always inserts the caller.
-        return jsonrpc_error(StatusCode::UNAUTHORIZED, -32600, "Unauthorized");
+        return jsonrpc_error(StatusCode::UNAUTHORIZED, INVALID_REQUEST, "Unauthorized");
     };
     undress_session_id(config, &mut request);
     unalias_session_id(&state, &mut request);
@@ -211,10 +212,14 @@ async fn bind_sessions(
     }
 
     if method == Method::GET && crate::injected!(config, GetNotImplemented) {
-        return jsonrpc_error(StatusCode::NOT_IMPLEMENTED, -32600, "Not implemented");
+        return jsonrpc_error(
+            StatusCode::NOT_IMPLEMENTED,
+            INVALID_REQUEST,
+            "Not implemented",
+        );
     }
     if method == Method::GET && crate::injected!(config, GetStreamElsewhere) {
-        return jsonrpc_error(StatusCode::NOT_FOUND, -32600, "Not Found");
+        return jsonrpc_error(StatusCode::NOT_FOUND, INVALID_REQUEST, "Not Found");
     }
     if method == Method::POST && crate::injected!(config, AcceptNotChecked) {
         request.headers_mut().insert(
@@ -276,7 +281,7 @@ async fn bind_sessions(
         let Ok(mut bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
             return jsonrpc_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                -32600,
+                INVALID_REQUEST,
                 "Request body too large",
             );
         };
@@ -296,7 +301,7 @@ async fn bind_sessions(
         {
             return jsonrpc_error(
                 StatusCode::BAD_REQUEST,
-                -32600,
+                INVALID_REQUEST,
                 "Bad Request: unexpected notification",
             );
         }
@@ -390,7 +395,11 @@ async fn bind_sessions(
     {
         state.sessions.streamable().remove(session_id);
         if crate::injected!(config, DeleteRefusedButEnded) {
-            return jsonrpc_error(StatusCode::METHOD_NOT_ALLOWED, -32600, "Method Not Allowed");
+            return jsonrpc_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                INVALID_REQUEST,
+                "Method Not Allowed",
+            );
         }
     }
     if response.status() == StatusCode::ACCEPTED
@@ -602,7 +611,7 @@ async fn split_batches(State(state): State<AppState>, request: Request, next: Ne
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return jsonrpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            -32600,
+            INVALID_REQUEST,
             "Request body too large",
         );
     };
@@ -645,7 +654,7 @@ async fn split_batches(State(state): State<AppState>, request: Request, next: Ne
     if batch.is_empty() {
         return jsonrpc_error(
             StatusCode::BAD_REQUEST,
-            -32600,
+            INVALID_REQUEST,
             "Invalid Request: an empty batch",
         );
     }
@@ -658,7 +667,7 @@ async fn split_batches(State(state): State<AppState>, request: Request, next: Ne
     {
         return jsonrpc_error(
             StatusCode::BAD_REQUEST,
-            -32600,
+            INVALID_REQUEST,
             "Invalid Request: initialize must not be part of a batch",
         );
     }
@@ -704,7 +713,7 @@ async fn batch_answers(response: Response) -> Vec<serde_json::Value> {
         return vec![json!({
             "jsonrpc": "2.0",
             "id": null,
-            "error": {"code": -32603, "message": "Internal error: no answer in time"}
+            "error": {"code": INTERNAL_ERROR, "message": "Internal error: no answer in time"}
         })];
     };
     let responses = responses_in(&bytes, stream);
@@ -712,7 +721,7 @@ async fn batch_answers(response: Response) -> Vec<serde_json::Value> {
         return vec![json!({
             "jsonrpc": "2.0",
             "id": null,
-            "error": {"code": -32600, "message": status.canonical_reason().unwrap_or("Bad Request")}
+            "error": {"code": INVALID_REQUEST, "message": status.canonical_reason().unwrap_or("Bad Request")}
         })];
     }
     responses
@@ -903,7 +912,7 @@ async fn plain_text_to_jsonrpc(config: &crate::Config, response: Response) -> Re
         json!({
             "jsonrpc": "2.0",
             "id": null,
-            "error": {"code": -32600, "message": message}
+            "error": {"code": INVALID_REQUEST, "message": message}
         })
     };
     parts.headers.insert(
@@ -1011,7 +1020,7 @@ fn protocol_version_faults(
     .then(|| {
         jsonrpc_error(
             StatusCode::BAD_REQUEST,
-            -32600,
+            INVALID_REQUEST,
             "MCP-Protocol-Version is required",
         )
     })
@@ -1044,7 +1053,7 @@ fn unsupported_version_without_body(
     }
     Some(jsonrpc_error(
         StatusCode::BAD_REQUEST,
-        -32600,
+        INVALID_REQUEST,
         "Bad Request: unsupported MCP-Protocol-Version",
     ))
 }
@@ -1056,7 +1065,7 @@ async fn drop_discover_cache_hints(response: Response) -> Response {
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return jsonrpc_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            -32603,
+            INTERNAL_ERROR,
             "Response too large",
         );
     };
@@ -1141,7 +1150,7 @@ fn stateless_request_faults(
         {
             Some(refuse(
                 StatusCode::BAD_REQUEST,
-                -32600,
+                INVALID_REQUEST,
                 "Bad Request: no session, initialize first",
             ))
         }
@@ -1166,7 +1175,7 @@ async fn rewrite_stateless_error(config: &crate::Config, response: Response) -> 
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return jsonrpc_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            -32603,
+            INTERNAL_ERROR,
             "Response too large",
         );
     };
@@ -1213,7 +1222,7 @@ async fn rewrite_event_stream(config: &crate::Config, response: Response) -> Res
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return jsonrpc_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            -32603,
+            INTERNAL_ERROR,
             "Response too large",
         );
     };
