@@ -541,6 +541,9 @@ faults! {
     HeaderlessJoinsSession = "headerless-joins-session" => ["SHTTP-17"],
     /// DELETE answers 200 but leaves the session open.
     DeleteKeepsSession = "delete-keeps-session" => ["SHTTP-18"],
+    /// DELETE naming a session that no longer exists (or never did) is answered 202, as
+    /// rmcp answers it, instead of 404.
+    UnknownSessionDeleteAccepted = "unknown-session-delete-accepted" => ["SHTTP-18"],
     /// An unsupported `MCP-Protocol-Version` header is dropped instead of refused. A
     /// 2026-07-28 request with an unsupported version then lacks the header and gets
     /// `HeaderMismatch` (-32020) instead of `UnsupportedProtocolVersion` (SHTTP5-10).

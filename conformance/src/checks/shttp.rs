@@ -467,6 +467,19 @@ async fn dead_sessions_get_404(cx: Ctx) -> anyhow::Result<Verdict> {
             ),
             Some(&after),
         );
+        // A second DELETE is a request containing that session ID too: "after which it
+        // MUST respond to requests containing that session ID with HTTP 404 Not Found".
+        if (200..300).contains(&delete.status) {
+            let again = c.delete().await?;
+            f.require(
+                again.status == 404,
+                format!(
+                    "a second DELETE of the deleted session answered {}",
+                    again.status
+                ),
+                Some(&again),
+            );
+        }
     }
     let mut unknown = c.clone();
     unknown.session = Some("conformance-never-issued-0123456789abcdef".into());

@@ -259,7 +259,11 @@ async fn bind_sessions(
                 return StatusCode::OK.into_response();
             }
             // rmcp answers 202 to DELETE of an unknown session; the spec asks 404.
-            None if method == Method::DELETE => return session_not_found(),
+            None if method == Method::DELETE
+                && !crate::injected!(config, UnknownSessionDeleteAccepted) =>
+            {
+                return session_not_found();
+            }
             _ => {}
         }
     }
