@@ -486,6 +486,9 @@ faults! {
     /// A consent cookie the browser already holds, of the right length, is adopted as the
     /// binding instead of a fresh one: whoever planted it shares the victim's login.
     AdoptPlantedConsentCookie = "adopt-planted-consent-cookie" => ["AUTH-3P-05"],
+    /// Every browser gets the same consent cookie value, so the binding it is meant to be
+    /// tells no browser from another and an attacker knows it in advance.
+    PredictableConsentCookie = "predictable-consent-cookie" => ["AUTH-3P-05"],
     /// Every authorization uses the same upstream `state`, and it is never consumed.
     /// Concurrent logins then collide, so only the check that names the defect runs.
     ReuseUpstreamState = "reuse-upstream-state" => ["AUTH-3P-07"] only ["AUTH-3P-07"],

@@ -200,6 +200,21 @@ async fn planted_consent_cookie_is_replaced(cx: Ctx) -> anyhow::Result<Verdict> 
             evidence,
         );
     }
+    // Two browsers that each approved a consent of their own must hold different values:
+    // when every cookie the server set is the same for both, nothing it set tells one
+    // browser from the other, and a value an attacker can predict binds nothing.
+    let told_apart = after
+        .iter()
+        .any(|(name, value)| set.iter().any(|(n, v)| n == name && v != value))
+        || after
+            .iter()
+            .any(|(name, _)| !set.iter().any(|(n, _)| n == name));
+    f.require(
+        told_apart,
+        "two browsers approving their own consent got the same cookie values: the server's \
+         cookies cannot bind the approval to the browser that gave it",
+        walked.outcome.trail.last(),
+    );
     Ok(f.verdict())
 }
 

@@ -343,7 +343,8 @@ async fn start_authorization(
 /// while the consent cookie still advertises the configured one.
 fn pending_lifetime(config: &crate::Config) -> std::time::Duration {
     if crate::injected!(config, UpstreamStateNeverExpires) {
-        std::time::Duration::from_secs(24 * 60 * 60)
+        // A day.
+        std::time::Duration::from_secs(86_400)
     } else {
         config.pending_authorization_ttl
     }
@@ -422,8 +423,12 @@ fn is_loopback_uri(uri: &str) -> bool {
 }
 
 /// Only with the `adopt-planted-consent-cookie` fault: a consent cookie the browser already
-/// holds, of the length the server's own have, is taken as the binding (session fixation).
+/// holds, of the length the server's own have, is taken as the binding (session fixation);
+/// with `predictable-consent-cookie`, every browser gets the same one.
 fn planted_binding(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    if crate::injected!(state.config, PredictableConsentCookie) {
+        return Some("predictable-consent-binding-0123456789abcde".into());
+    }
     if !crate::injected!(state.config, AdoptPlantedConsentCookie) {
         return None;
     }
