@@ -126,6 +126,31 @@ impl Server {
         url.to_string()
     }
 
+    /// Approves the consent page `html` in the browser that holds `cookie`.
+    async fn approve_consent(&self, html: &str, cookie: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/consent", self.base))
+            .header("cookie", format!("{CONSENT_COOKIE}={cookie}"))
+            .form(&[
+                ("request_id", hidden_field(html, "request_id")),
+                ("csrf_token", hidden_field(html, "csrf_token")),
+                ("action", "approve".into()),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Follows the GitHub callback in the browser that holds `cookie`.
+    async fn follow_callback(&self, callback: &str, cookie: &str) -> reqwest::Response {
+        self.http
+            .get(callback)
+            .header("cookie", format!("{CONSENT_COOKIE}={cookie}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Walks consent and GitHub in one browser and returns the GitHub callback URL
     /// with the browser's consent cookie, before the callback is visited.
     async fn approve(
@@ -142,18 +167,7 @@ impl Server {
         assert_eq!(page.status(), 200);
         let cookie = consent_cookie(&page).expect("the consent page sets the cookie");
         let html = page.text().await.unwrap();
-        let consent = self
-            .http
-            .post(format!("{}/consent", self.base))
-            .header("cookie", format!("{CONSENT_COOKIE}={cookie}"))
-            .form(&[
-                ("request_id", hidden_field(&html, "request_id")),
-                ("csrf_token", hidden_field(&html, "csrf_token")),
-                ("action", "approve".into()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let consent = self.approve_consent(&html, &cookie).await;
         let github = location(&consent).expect("approval goes to GitHub");
         let github = mock_github::pick_account(&github, "octocat", fault).unwrap();
         let back = self.http.get(github).send().await.unwrap();
@@ -164,13 +178,7 @@ impl Server {
     async fn login(&self, fault: Option<mock_github::Fault>) -> (String, Value) {
         let client_id = self.register(REDIRECT_URI).await;
         let (callback, cookie) = self.approve(&client_id, fault).await;
-        let back = self
-            .http
-            .get(callback)
-            .header("cookie", format!("{CONSENT_COOKIE}={cookie}"))
-            .send()
-            .await
-            .unwrap();
+        let back = self.follow_callback(&callback, &cookie).await;
         let to_client = location(&back).expect("the callback redirects to the client");
         let code = query_param(&to_client, "code").expect("a code");
         let tokens = self
@@ -457,18 +465,7 @@ async fn a_flood_of_authorizations_keeps_only_the_newest_at_the_cap() {
         pages.push((cookie, page.text().await.unwrap()));
     }
     for (index, (cookie, html)) in pages.iter().enumerate() {
-        let answer = server
-            .http
-            .post(format!("{}/consent", server.base))
-            .header("cookie", format!("{CONSENT_COOKIE}={cookie}"))
-            .form(&[
-                ("request_id", hidden_field(html, "request_id")),
-                ("csrf_token", hidden_field(html, "csrf_token")),
-                ("action", "approve".into()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let answer = server.approve_consent(html, cookie).await;
         let kept = index >= 2 * CAP;
         assert_eq!(
             answer.status(),
@@ -484,13 +481,7 @@ async fn a_flood_of_authorizations_keeps_only_the_newest_at_the_cap() {
         callbacks.push(server.approve(&client_id, None).await);
     }
     for (index, (callback, cookie)) in callbacks.iter().enumerate() {
-        let back = server
-            .http
-            .get(callback)
-            .header("cookie", format!("{CONSENT_COOKIE}={cookie}"))
-            .send()
-            .await
-            .unwrap();
+        let back = server.follow_callback(callback, cookie).await;
         let code = location(&back).and_then(|to_client| query_param(&to_client, "code"));
         if index >= 2 * CAP {
             assert!(code.is_some(), "callback {index} is among the newest {CAP}");
