@@ -102,6 +102,16 @@ pub(super) struct Floods {
     pub authorizations: Flood,
 }
 
+impl Floods {
+    /// Both floods, each with the word the tables name it by.
+    fn each(&self) -> [(&'static str, &Flood); 2] {
+        [
+            ("registrations", &self.registrations),
+            ("authorizations", &self.authorizations),
+        ]
+    }
+}
+
 pub(super) fn measure_floods(launcher: &Launcher) -> anyhow::Result<Floods> {
     let rust = launcher.start_ready(Kind::Rust, "floods-rust", None)?;
     let pid = rust.server.pid().context("the server has no process id")?;
@@ -471,10 +481,7 @@ pub(super) fn render_targets(floods: Option<&Result<Floods, String>>, out: &mut 
     };
     match floods {
         Some(Ok(floods)) => {
-            for (what, flood) in [
-                ("registrations", &floods.registrations),
-                ("authorizations", &floods.authorizations),
-            ] {
+            for (what, flood) in floods.each() {
                 let _ = writeln!(
                     out,
                     "| {} | +{:.1} MiB ({:.0} bytes per retained entry), {} errors | {} |",
@@ -551,10 +558,7 @@ pub(super) fn render_section(floods: Option<&Result<Floods, String>>, out: &mut 
         out,
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
-    for (what, flood) in [
-        ("registrations", &floods.registrations),
-        ("authorizations", &floods.authorizations),
-    ] {
+    for (what, flood) in floods.each() {
         let _ = writeln!(
             out,
             "| {what} | {} | {} | {} | {:.1} s | {:.0} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} MiB | {} | {:.0} bytes | ≤ {:.0} MiB | {} |",
@@ -573,10 +577,7 @@ pub(super) fn render_section(floods: Option<&Result<Floods, String>>, out: &mut 
             met(flood.within_bound())
         );
     }
-    for (what, flood) in [
-        ("registrations", &floods.registrations),
-        ("authorizations", &floods.authorizations),
-    ] {
+    for (what, flood) in floods.each() {
         if let Some(error) = &flood.first_error {
             let _ = writeln!(out, "\nFirst error of the {what}: {}", one_line(error));
         }
