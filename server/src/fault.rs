@@ -766,6 +766,9 @@ faults! {
     /// The tool's `inputSchema` has `"required": "nothing"`, a string where the 2020-12
     /// meta-schema wants an array of names.
     InvalidInputSchema = "invalid-input-schema" => ["TOOLS-03"],
+    /// The tool's `outputSchema` has no `"type": "object"`, which 2025-06-18 and
+    /// 2025-11-25 require of it (2026-07-28 allows any JSON Schema).
+    UntypedOutputSchema = "untyped-output-schema" => ["TOOLS-02"],
     /// `tools/list` lists every tool twice.
     DuplicateToolName = "duplicate-tool-name" => ["TOOLS-04"],
     /// Every `tools/list` page carries the same `nextCursor`, and that cursor gets the

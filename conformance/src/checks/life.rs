@@ -354,11 +354,7 @@ const CAPABILITY_METHODS: &[(&str, &str)] = &[
 async fn undeclared_capability_is_method_not_found(cx: Ctx) -> anyhow::Result<Verdict> {
     let login = cx.login(LoginOptions::default()).await?;
     let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
-    let negotiated = init
-        .get("protocolVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let negotiated = super::negotiated_version(&init);
     if negotiated.as_str() < Version::V2025_06_18.as_str() {
         return Ok(Verdict::Skip(format!(
             "the session negotiated {negotiated}; the MUST is from 2025-06-18"

@@ -445,6 +445,14 @@ pub fn shown<T: fmt::Display>(value: Option<T>) -> String {
 
 /// An optional JSON value as a message shows it: compact JSON text (`"abc"`, `{"a":1}`), or
 /// `absent`; never Rust's `Some(Object {...})`.
+/// The `protocolVersion` an `initialize` result names; empty when it names none.
+pub fn negotiated_version(init: &Value) -> String {
+    init.get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 pub fn shown_json(value: Option<&Value>) -> String {
     value.map_or_else(|| "absent".to_owned(), Value::to_string)
 }

@@ -49,33 +49,163 @@ async fn list_tools(conn: &mut McpConn) -> anyhow::Result<(crate::http::Exchange
 
 async fn tools_list_shape(cx: Ctx) -> anyhow::Result<Verdict> {
     let login = cx.login(LoginOptions::default()).await?;
-    let (mut conn, _) = cx.connect(Some(login.access_token())).await?;
+    let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
+    let negotiated = super::negotiated_version(&init);
     let (ex, result) = list_tools(&mut conn).await?;
     cx.record(
         "tools/list result",
         crate::snapshot::normalize_json(cx.config(), &result),
     );
     let mut f = Findings::new(&cx);
-    let tools = result
-        .get("tools")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     f.require(
         result.get("tools").is_some_and(Value::is_array),
         "result.tools is not an array",
         Some(&ex),
     );
+    f.require(
+        result.get("nextCursor").is_none_or(Value::is_string),
+        format!(
+            "nextCursor is {}, not a string",
+            super::shown_json(result.get("nextCursor"))
+        ),
+        Some(&ex),
+    );
+    let tools = result
+        .get("tools")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for tool in &tools {
-        let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();
-        f.require(!name.is_empty(), "a tool has no name", Some(&ex));
-        f.require(
-            tool.pointer("/inputSchema/type") == Some(&json!("object")),
-            format!("{name}: inputSchema is not type object"),
-            Some(&ex),
-        );
+        for problem in tool_definition_problems(tool, &negotiated) {
+            f.require(false, problem, Some(&ex));
+        }
     }
     Ok(f.verdict())
+}
+
+/// What in one tool definition breaks the `Tool` schema of the negotiated version. Only
+/// the fields the schema defines are judged, and an optional field only when present:
+/// members a version does not know are allowed, as everywhere in the protocol.
+fn tool_definition_problems(tool: &Value, negotiated: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(tool) = tool.as_object() else {
+        return vec![format!(
+            "a tool is {}, not an object",
+            super::shown_json(Some(tool))
+        )];
+    };
+    let name = match tool.get("name").and_then(Value::as_str) {
+        Some(name) if !name.is_empty() => name.to_owned(),
+        _ => {
+            problems.push(format!(
+                "a tool's name is {}, not a non-empty string",
+                super::shown_json(tool.get("name"))
+            ));
+            "(unnamed)".to_owned()
+        }
+    };
+    let mut optional_string = |field: &str| {
+        if tool.get(field).is_some_and(|value| !value.is_string()) {
+            problems.push(format!(
+                "{name}: {field} is {}, not a string",
+                super::shown_json(tool.get(field))
+            ));
+        }
+    };
+    optional_string("description");
+    optional_string("title");
+    // "inputSchema: { type: \"object\"; properties?: ...; required?: string[] }" in every
+    // version.
+    if tool
+        .get("inputSchema")
+        .and_then(|schema| schema.get("type"))
+        != Some(&json!("object"))
+    {
+        problems.push(format!("{name}: inputSchema is not type object"));
+    }
+    // 2025-06-18 and 2025-11-25 define outputSchema as an object schema
+    // ("outputSchema?: { type: \"object\"; ... }"); 2026-07-28 allows any JSON Schema.
+    if let Some(schema) = tool.get("outputSchema") {
+        let object_schema = schema.get("type") == Some(&json!("object"));
+        let any_schema = schema.is_object() || schema.is_boolean();
+        if negotiated >= "2026-07-28" {
+            if !any_schema {
+                problems.push(format!(
+                    "{name}: outputSchema is {}, not a JSON Schema",
+                    super::shown_json(Some(schema))
+                ));
+            }
+        } else if !object_schema {
+            problems.push(format!(
+                "{name}: outputSchema has type {}, not \"object\" (required in {negotiated})",
+                super::shown_json(schema.get("type"))
+            ));
+        }
+    }
+    if let Some(annotations) = tool.get("annotations") {
+        match annotations.as_object() {
+            None => problems.push(format!(
+                "{name}: annotations is {}, not an object",
+                super::shown_json(Some(annotations))
+            )),
+            Some(annotations) => {
+                for hint in [
+                    "readOnlyHint",
+                    "destructiveHint",
+                    "idempotentHint",
+                    "openWorldHint",
+                ] {
+                    if annotations
+                        .get(hint)
+                        .is_some_and(|value| !value.is_boolean())
+                    {
+                        problems.push(format!(
+                            "{name}: annotations.{hint} is {}, not a boolean",
+                            super::shown_json(annotations.get(hint))
+                        ));
+                    }
+                }
+                if annotations
+                    .get("title")
+                    .is_some_and(|value| !value.is_string())
+                {
+                    problems.push(format!("{name}: annotations.title is not a string"));
+                }
+            }
+        }
+    }
+    if tool.get("_meta").is_some_and(|meta| !meta.is_object()) {
+        problems.push(format!("{name}: _meta is not an object"));
+    }
+    if let Some(icons) = tool.get("icons") {
+        let valid = icons.as_array().is_some_and(|icons| {
+            icons
+                .iter()
+                .all(|icon| icon.get("src").is_some_and(Value::is_string))
+        });
+        if !valid {
+            problems.push(format!(
+                "{name}: icons is {}, not an array of icons with a src string",
+                super::shown_json(Some(icons))
+            ));
+        }
+    }
+    if let Some(execution) = tool.get("execution") {
+        let task_support = execution.get("taskSupport");
+        let valid = execution.is_object()
+            && task_support.is_none_or(|support| {
+                ["forbidden", "optional", "required"]
+                    .iter()
+                    .any(|allowed| support == allowed)
+            });
+        if !valid {
+            problems.push(format!(
+                "{name}: execution is {}; taskSupport must be forbidden, optional or required",
+                super::shown_json(Some(execution))
+            ));
+        }
+    }
+    problems
 }
 
 /// Why a profile check does not run, when the profile is off.
@@ -140,11 +270,7 @@ fn content_types(negotiated: &str) -> &'static [&'static str] {
 async fn tool_result_shape(cx: Ctx) -> anyhow::Result<Verdict> {
     let login = cx.login(LoginOptions::default()).await?;
     let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
-    let negotiated = init
-        .get("protocolVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let negotiated = super::negotiated_version(&init);
     let (_, tools) = list_tools(&mut conn).await?;
     let Some(name) = callable_tool(&cx, &tools) else {
         return Ok(Verdict::Skip(
@@ -277,11 +403,7 @@ async fn structured_content(cx: Ctx) -> anyhow::Result<Verdict> {
     }
     let login = cx.login(LoginOptions::default()).await?;
     let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
-    let negotiated = init
-        .get("protocolVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let negotiated = super::negotiated_version(&init);
     let (_, tools) = list_tools(&mut conn).await?;
     let schema = tools
         .get("tools")
@@ -421,11 +543,7 @@ async fn tools_capability_declared(cx: Ctx) -> anyhow::Result<Verdict> {
 async fn schemas_are_valid(cx: Ctx) -> anyhow::Result<Verdict> {
     let login = cx.login(LoginOptions::default()).await?;
     let (mut conn, init) = cx.connect(Some(login.access_token())).await?;
-    let negotiated = init
-        .get("protocolVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let negotiated = super::negotiated_version(&init);
     if negotiated.as_str() < Version::V2025_11_25.as_str() {
         return Ok(Verdict::Skip(format!(
             "the session negotiated {negotiated}; the rule is from 2025-11-25"
@@ -698,4 +816,54 @@ async fn upstream_rate_limit_is_tool_error(cx: Ctx) -> anyhow::Result<Verdict> {
         );
     }
     Ok(f.verdict())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tool_of_the_schema_has_no_problems_and_unknown_members_are_allowed() {
+        let tool = json!({
+            "name": "get_user_profile",
+            "title": "Profile",
+            "description": "The profile.",
+            "inputSchema": {"type": "object", "properties": {}},
+            "outputSchema": {"type": "object"},
+            "annotations": {"readOnlyHint": true, "title": "Profile"},
+            "icons": [{"src": "https://example.com/icon.png"}],
+            "execution": {"taskSupport": "forbidden"},
+            "_meta": {},
+            "somethingNew": 1
+        });
+        for version in ["2024-11-05", "2025-06-18", "2025-11-25", "2026-07-28"] {
+            assert_eq!(
+                tool_definition_problems(&tool, version),
+                Vec::<String>::new()
+            );
+        }
+    }
+
+    #[test]
+    fn each_field_of_the_wrong_type_is_a_problem() {
+        let tool = json!({
+            "name": "t",
+            "description": 4,
+            "inputSchema": {},
+            "outputSchema": {},
+            "annotations": {"readOnlyHint": "yes"},
+            "icons": [{}],
+            "execution": {"taskSupport": "sometimes"},
+            "_meta": []
+        });
+        let problems = tool_definition_problems(&tool, "2025-11-25");
+        assert_eq!(problems.len(), 7, "{problems:#?}");
+        // An outputSchema without "type": "object" is any JSON Schema from 2026-07-28 on.
+        let later = tool_definition_problems(&tool, "2026-07-28");
+        assert_eq!(later.len(), 6, "{later:#?}");
+        assert!(
+            !tool_definition_problems(&json!({"inputSchema": {"type": "object"}}), "2025-11-25")
+                .is_empty()
+        );
+    }
 }

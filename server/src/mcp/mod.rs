@@ -158,6 +158,21 @@ pub(crate) fn rewrite_outgoing(config: &crate::Config, message: &mut serde_json:
     {
         result["isError"] = serde_json::json!("false");
     }
+    // Here rather than in the tool's definition: rmcp drops an outputSchema that is not
+    // of type object before it reaches a client of an earlier version than 2026-07-28.
+    if crate::injected!(config, UntypedOutputSchema)
+        && let Some(tools) = message
+            .pointer_mut("/result/tools")
+            .and_then(serde_json::Value::as_array_mut)
+    {
+        for schema in tools
+            .iter_mut()
+            .filter_map(|tool| tool.get_mut("outputSchema"))
+            .filter_map(serde_json::Value::as_object_mut)
+        {
+            schema.remove("type");
+        }
+    }
 }
 
 /// Whether any fault asks for outgoing messages to be rewritten, so that streams are
@@ -167,6 +182,7 @@ pub(crate) fn rewrites_outgoing(config: &crate::Config) -> bool {
         crate::injected!(config, DoubleEncodedStringIds),
         crate::injected!(config, PingResultNotEmpty),
         crate::injected!(config, ToolResultIsErrorAsString),
+        crate::injected!(config, UntypedOutputSchema),
     ];
     rewriting.contains(&true)
 }
