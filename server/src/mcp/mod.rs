@@ -301,8 +301,6 @@ fn accepted(config: &Config, transport: Transport) -> Response {
 const PARSE_ERROR: i64 = -32700;
 /// JSON-RPC 2.0 §5.1: "The JSON sent is not a valid Request object."
 pub(super) const INVALID_REQUEST: i64 = -32600;
-/// JSON-RPC 2.0 §5.1: "Invalid method parameter(s)."
-pub(super) const INVALID_PARAMS: i64 = -32602;
 /// JSON-RPC 2.0 §5.1: "Internal JSON-RPC error."
 pub(super) const INTERNAL_ERROR: i64 = -32603;
 

@@ -23,7 +23,7 @@ use rmcp::model::{
 use serde_json::{Value, json};
 
 use super::{
-    EVENT_STREAM_MEDIA_TYPE, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, JSON_MEDIA_TYPE,
+    EVENT_STREAM_MEDIA_TYPE, INTERNAL_ERROR, INVALID_REQUEST, JSON_MEDIA_TYPE,
     handler::ProfileServer, is_event_stream, is_json, jsonrpc_error,
 };
 use crate::{AppState, http_util::ScopedBody, resource::Authenticated};
@@ -159,16 +159,9 @@ impl Direct {
                 ServerJsonRpcMessage::error(error, Some(id))
             }
         };
-        let status = match &message {
-            ServerJsonRpcMessage::Error(error) => match error.error.code {
-                ErrorCode::UNSUPPORTED_PROTOCOL_VERSION
-                | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
-                | ErrorCode::HEADER_MISMATCH => StatusCode::BAD_REQUEST,
-                ErrorCode::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
-                _ => StatusCode::OK,
-            },
-            _ => StatusCode::OK,
-        };
+        // The tool fails with Invalid params or Internal error, which rmcp sends with 200
+        // like a result; its other statuses answer the header checks, which come first.
+        let status = StatusCode::OK;
         if !matches!(message, ServerJsonRpcMessage::Response(_)) {
             let body = serde_json::to_string(&message).unwrap_or_default();
             return json_response(status, body);
@@ -589,7 +582,7 @@ async fn response_faults(
         }
     }
     if crate::injected!(config, RetiredErrorCode)
-        && message.pointer("/error/code") == Some(&json!(INVALID_PARAMS))
+        && message.pointer("/error/code") == Some(&json!(ErrorCode::INVALID_PARAMS.0))
     {
         // -32002 was "resource not found" before 2026-07-28 retired it.
         message["error"]["code"] = json!(-32002);

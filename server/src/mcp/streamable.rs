@@ -323,12 +323,7 @@ async fn bind_sessions(
                 return id_in_use(&id);
             }
         }
-        if session_id.is_none()
-            && matches!(&message, ClientJsonRpcMessage::Request(request)
-                if matches!(request.request, ClientRequest::InitializeRequest(_)))
-        {
-            make_room_for_session(&state, &manager, &caller).await;
-        }
+        make_room_for_session(&state, &manager, &caller, session_id.as_ref(), &message).await;
         discover = matches!(&message, ClientJsonRpcMessage::Request(request)
             if matches!(request.request, ClientRequest::DiscoverRequest(_)));
         if let ClientJsonRpcMessage::Request(request) = &message
@@ -465,7 +460,8 @@ async fn bind_sessions(
         && is_event_stream(&response)
         && !crate::injected!(config, DuplicateEventIds)
     {
-        let n = GET_STREAM_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        // Any number the counter has not given out before names the stream uniquely.
+        let n = GET_STREAM_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         response = rename_first_event_id(response, format!("{GET_STREAM_EVENT_ID_PREFIX}{n}"));
     }
     if method == Method::GET
@@ -490,14 +486,23 @@ async fn bind_sessions(
 }
 
 /// Keeps a user's Streamable HTTP sessions under the cap: before a new one opens, the
-/// least recently used of theirs is closed if they hold as many as allowed. The
+/// least recently used of theirs is closed if they hold as many as allowed. Only a
+/// request that opens a session (an `initialize` without a session id) makes room. The
 /// owner records of sessions rmcp already closed are gone by then (see
 /// [`OwnedSessionManager`]).
 async fn make_room_for_session(
     state: &AppState,
     manager: &OwnedSessionManager,
     caller: &Authenticated,
+    session_id: Option<&String>,
+    message: &ClientJsonRpcMessage,
 ) {
+    let opens_session = session_id.is_none()
+        && matches!(message, ClientJsonRpcMessage::Request(request)
+            if matches!(request.request, ClientRequest::InitializeRequest(_)));
+    if !opens_session {
+        return;
+    }
     let cap = state.config.max_sessions_per_user.max(1);
     loop {
         let least_recently_used = {
