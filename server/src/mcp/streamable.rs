@@ -431,29 +431,7 @@ async fn bind_sessions(
     // A subscription stream never ends by itself, so it is never read whole.
     let subscription = modern.as_ref().is_some_and(|m| m.is_subscription());
     if method == Method::POST && is_event_stream(&response) && !subscription {
-        response = rewrite_event_stream(config, response).await;
-        if let Some(session_id) = &session_id
-            && crate::injected!(config, ResponsesOnGetStream)
-        {
-            response = copy_responses(response, session_id);
-        }
-        if initializing && crate::injected!(config, Latin1ServerTitle) {
-            response = with_latin1_title(response);
-        }
-        if initializing && crate::injected!(config, RequestBeforeInitialized) {
-            response = with_roots_request(response);
-        }
-        if session_id.is_some() && crate::injected!(config, ForeignProgressOnPostStream) {
-            response = with_foreign_progress(response);
-        }
-        if crate::injected!(config, PostStreamStaysOpen) {
-            // The stream goes on after its response, until the client leaves or the
-            // server stops.
-            let (parts, body) = response.into_parts();
-            let held = body.into_data_stream().chain(futures::stream::pending());
-            let body = ScopedBody::new(Body::from_stream(held)).ended_by(state.shutdown.clone());
-            response = Response::from_parts(parts, body.into_body());
-        }
+        response = post_stream_faults(&state, session_id.as_ref(), initializing, response).await;
     }
     if method == Method::GET
         && last_event_id.is_none()
@@ -480,6 +458,41 @@ async fn bind_sessions(
         if !crate::injected!(config, AcceptExpiredTokens) {
             body = body.until(caller.expires_at);
         }
+        response = Response::from_parts(parts, body.into_body());
+    }
+    response
+}
+
+/// The faults that rewrite the event stream answering a POST; without one, the stream
+/// passes unchanged.
+async fn post_stream_faults(
+    state: &AppState,
+    session_id: Option<&String>,
+    initializing: bool,
+    mut response: Response,
+) -> Response {
+    let config = &state.config;
+    response = rewrite_event_stream(config, response).await;
+    if let Some(session_id) = session_id
+        && crate::injected!(config, ResponsesOnGetStream)
+    {
+        response = copy_responses(response, session_id);
+    }
+    if initializing && crate::injected!(config, Latin1ServerTitle) {
+        response = with_latin1_title(response);
+    }
+    if initializing && crate::injected!(config, RequestBeforeInitialized) {
+        response = with_roots_request(response);
+    }
+    if session_id.is_some() && crate::injected!(config, ForeignProgressOnPostStream) {
+        response = with_foreign_progress(response);
+    }
+    if crate::injected!(config, PostStreamStaysOpen) {
+        // The stream goes on after its response, until the client leaves or the
+        // server stops.
+        let (parts, body) = response.into_parts();
+        let held = body.into_data_stream().chain(futures::stream::pending());
+        let body = ScopedBody::new(Body::from_stream(held)).ended_by(state.shutdown.clone());
         response = Response::from_parts(parts, body.into_body());
     }
     response
