@@ -62,9 +62,11 @@ waits until it is ready, runs the suite, tears it all down. The baseline
 fixtures/baselines/<target>.toml applies when it exists.
 
 options:
-  --server rust|python|python-example=DIR|cmd=\"COMMAND\"
+  --server rust|python|typescript|python-example=DIR|cmd=\"COMMAND\"
         the target (default rust). python: fixtures/python on the Python SDK, in
         target/python-venv (python3 3.10+; XTASK_PYTHON names another interpreter).
+        typescript: fixtures/typescript on the TypeScript SDK (node and npm; its
+        packages as locked, installed with npm ci), GitHub's URLs intercepted.
         python-example=DIR: a checkout of the SDK's GitHub-era simple-auth example.
         COMMAND may use {port}; it also gets PORT in its environment.
   --ready-timeout SECS       how long the target may take to accept connections (60)

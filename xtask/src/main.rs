@@ -38,7 +38,7 @@ Every task takes --quiet: no progress lines or spinners, only results and errors
 Progress is a spinner on a terminal and plain lines in logs.
 
 tasks:
-  conformance [--server rust|python|python-example=DIR|cmd=\"COMMAND\"] [--ready-timeout SECS]
+  conformance [--server rust|python|typescript|python-example=DIR|cmd=\"COMMAND\"] [--ready-timeout SECS]
               [--update-baseline] [--update-snapshots] [--example-mcp-version V] [SUITE OPTIONS]
       Starts the mock GitHub, launches the target with its environment pointed at
       the mock, waits until it is ready, runs the suite, tears it all down. The
