@@ -238,7 +238,12 @@ faults! {
     /// The path-suffixed resource metadata names its resource with a trailing slash
     /// (`…/mcp/`): a prefix of what a client would compare, not the URL the document is
     /// served for. Tokens are still issued, since `resource` is compared without it.
-    PrmResourceTrailingSlash = "prm-resource-trailing-slash" => ["AUTH-PRM-03"],
+    /// AUTH-PRM-05 reads the same document at its well-known location.
+    PrmResourceTrailingSlash = "prm-resource-trailing-slash" => ["AUTH-PRM-03"] also ["AUTH-PRM-05"],
+    /// The root resource metadata (`/.well-known/oauth-protected-resource`) names the MCP
+    /// endpoint as its resource instead of the origin its URL was built from, so a client
+    /// that falls back to the root reads a document for another identifier.
+    RootPrmNamesEndpoint = "root-prm-names-endpoint" => ["AUTH-PRM-05"],
     /// 401 and 403 responses carry no `WWW-Authenticate` challenge. Without one the
     /// invalid-token 401 cannot say `error="invalid_token"` (AUTH-TOK-06), nor the 403
     /// name the missing scope (AUTH-SCOPE-02).

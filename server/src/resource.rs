@@ -72,7 +72,12 @@ fn protected_resource_metadata(config: &Config, resource: String, root: bool) ->
 }
 
 async fn root_metadata(State(state): State<AppState>) -> Response {
-    protected_resource_metadata(&state.config, state.config.issuer(), true)
+    let resource = if crate::injected!(state.config, RootPrmNamesEndpoint) {
+        state.config.url("/mcp")
+    } else {
+        state.config.issuer()
+    };
+    protected_resource_metadata(&state.config, resource, true)
 }
 
 async fn mcp_metadata(State(state): State<AppState>) -> Response {

@@ -315,13 +315,52 @@ async fn well_known_locations_agree(cx: Ctx) -> anyhow::Result<Verdict> {
     let mut f = Findings::new(&cx);
     let mcp = cx.mcp_url();
     let mut docs = Vec::new();
+    // Every location that answers 200 is judged, not only the one discovery settled on: a
+    // client that falls back to the root document reads whatever is there. RFC 9728 §3.2:
+    // "A successful response MUST use the 200 OK HTTP status code and return a JSON object
+    // using the application/json content type"; §3.3: "The resource value returned MUST be
+    // identical to the protected resource's resource identifier value into which the
+    // well-known URI path suffix was inserted to create the URL used to retrieve the
+    // metadata."
     for url in prm_urls(&mcp) {
         let ex = cx.http().send(Req::get(url.clone())).await?;
-        if ex.status == 200
-            && let Some(doc) = ex.json()
-        {
-            docs.push((url, doc));
+        if ex.status != 200 {
+            continue;
         }
+        let Some(doc) = ex.json().filter(Value::is_object) else {
+            f.require(
+                false,
+                format!("{url} answered 200 without a JSON object"),
+                Some(&ex),
+            );
+            continue;
+        };
+        f.require(
+            ex.content_type().as_deref() == Some("application/json"),
+            format!(
+                "{url} answered with content type {}, not application/json",
+                super::shown(ex.content_type())
+            ),
+            Some(&ex),
+        );
+        if let Some(expected) = fetched_for(&url) {
+            let resource = doc.get("resource").and_then(Value::as_str);
+            // An origin's identifier is written with or without the empty path's slash.
+            let same = resource.is_some_and(|resource| {
+                resource == expected
+                    || (url.path().ends_with("-resource")
+                        && resource.trim_end_matches('/') == expected)
+            });
+            f.require(
+                same,
+                format!(
+                    "{url} has resource {}, not {expected:?}, the identifier the URL was built from",
+                    super::shown_json(doc.get("resource"))
+                ),
+                Some(&ex),
+            );
+        }
+        docs.push((url, doc));
     }
     let header = challenge(&cx.probe(None).await?)
         .and_then(|c| c.param("resource_metadata").map(str::to_owned));
@@ -334,21 +373,6 @@ async fn well_known_locations_agree(cx: Ctx) -> anyhow::Result<Verdict> {
         f.require(
             a.get("authorization_servers") == b.get("authorization_servers"),
             "the path-suffixed and root documents list different authorization_servers",
-            None,
-        );
-    }
-    if let Some((url, doc)) = docs.first()
-        && url.path() != "/.well-known/oauth-protected-resource"
-    {
-        f.require(
-            doc.get("resource")
-                .and_then(Value::as_str)
-                .map(|r| r.trim_end_matches('/'))
-                == Some(mcp.as_str().trim_end_matches('/')),
-            format!(
-                "{url} has resource {}, not {mcp}",
-                super::shown_json(doc.get("resource"))
-            ),
             None,
         );
     }
