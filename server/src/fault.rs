@@ -418,6 +418,9 @@ faults! {
     /// Streams opened with an access token stay open after the token or its grant is
     /// revoked; new requests with the token are still refused.
     StreamsOutliveRevocation = "streams-outlive-revocation" => ["AUTH-FLOW-24"],
+    /// Only the 2026-07-28 `subscriptions/listen` stream stays open after its token is
+    /// revoked; the session-era streams still end.
+    SubscriptionOutlivesRevocation = "subscription-outlives-revocation" => ["AUTH-FLOW-24"],
     /// Allowed: no revocation endpoint is advertised; RFC 7009 is optional and the MCP
     /// specification does not mention revocation. The revocation check warns that it
     /// could not run.

@@ -20,6 +20,7 @@ use crate::http::{Exchange, Req, SseReader, challenge};
 use crate::oauth::browser::{Arrival, Consent, Script};
 use crate::oauth::flow::{self, AuthParams, Pkce};
 use crate::oauth::registration::{self, Client, ClientKind};
+use crate::version::Version;
 
 const AS: Scope = Scope::AuthServer;
 
@@ -435,6 +436,15 @@ async fn streams_end_on_revocation(cx: Ctx) -> anyhow::Result<Verdict> {
             anyhow::anyhow!("the stream did not open: {}", cx.evidence(&opened)),
         ));
     }
+    // From 2026-07-28 a client listens for notifications on a subscriptions/listen stream,
+    // which the same token opens and the same revocation must end.
+    let subscription = if cx.transport() == Transport::StreamableHttp
+        && cx.version() == Some(Version::V2026_07_28)
+    {
+        super::shttp5::open_subscription(&cx, &token).await?
+    } else {
+        None
+    };
     let revoke = |value: String, hint: &str| {
         flow::with_client_auth(
             login.client(),
@@ -469,27 +479,39 @@ async fn streams_end_on_revocation(cx: Ctx) -> anyhow::Result<Verdict> {
     }
     let wait = cx.http().timeout;
     let deadline = tokio::time::Instant::now() + wait;
-    let mut ended = false;
-    while let Some(left) = deadline.checked_duration_since(tokio::time::Instant::now()) {
-        match reader.next(left.max(Duration::from_millis(1))).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                ended = true;
-                break;
-            }
-            Err(_) => break,
-        }
-    }
     let mut f = Findings::new(&cx);
     f.require(
-        ended,
+        ends_by(&mut reader, deadline).await,
         format!(
             "the stream opened with the access token was still open {wait:?} after the \
              token's revocation was answered"
         ),
         Some(&opened),
     );
+    if let Some((subscribed, mut subscription)) = subscription {
+        f.require(
+            ends_by(&mut subscription, deadline).await,
+            format!(
+                "the subscriptions/listen stream opened with the access token was still open \
+                 {wait:?} after the token's revocation was answered"
+            ),
+            Some(&subscribed),
+        );
+    }
     Ok(f.verdict())
+}
+
+/// Reads `reader` until its stream ends (true) or `deadline` passes or the connection
+/// fails (false).
+async fn ends_by(reader: &mut SseReader, deadline: tokio::time::Instant) -> bool {
+    while let Some(left) = deadline.checked_duration_since(tokio::time::Instant::now()) {
+        match reader.next(left.max(Duration::from_millis(1))).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return true,
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// RFC 7591 §3: "These requests MAY be rate-limited or otherwise limited to prevent a

@@ -1189,6 +1189,30 @@ async fn removed_methods_are_gone(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
+/// Opens a 2026-07-28 `subscriptions/listen` stream with `token`: the exchange and a reader
+/// of the open stream, or `None` when the answer is not a stream (the server need not offer
+/// subscriptions; `subscription_is_acknowledged_first` judges a refusal).
+pub(super) async fn open_subscription(
+    cx: &Ctx,
+    token: &str,
+) -> anyhow::Result<Option<(crate::http::Exchange, crate::http::SseReader)>> {
+    let message = Modern::request(
+        82,
+        "subscriptions/listen",
+        json!({"notifications": {"toolsListChanged": true}}),
+    );
+    let opened = cx.http().open(message.req(cx, token)).await?;
+    if opened.exchange.status != 200
+        || opened.exchange.content_type().as_deref() != Some("text/event-stream")
+    {
+        return Ok(None);
+    }
+    Ok(Some((
+        opened.exchange,
+        crate::http::SseReader::new(opened.response),
+    )))
+}
+
 async fn subscription_is_acknowledged_first(cx: Ctx) -> anyhow::Result<Verdict> {
     // "The server MUST send `notifications/subscriptions/acknowledged` as the first message
     // carrying the subscription's ID in `_meta` under

@@ -449,7 +449,10 @@ pub(super) async fn finish(
         // A subscription lasts no longer than the token that opened it, like the
         // standalone stream of the earlier revisions.
         let (parts, body) = response.into_parts();
-        let mut body = ScopedBody::new(body).ended_by(caller.ended.clone());
+        let mut body = ScopedBody::new(body);
+        if !crate::injected!(config, SubscriptionOutlivesRevocation) {
+            body = body.ended_by(caller.ended.clone());
+        }
         if !crate::injected!(config, AcceptExpiredTokens) {
             body = body.until(caller.expires_at);
         }
