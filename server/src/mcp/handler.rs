@@ -492,10 +492,9 @@ impl ProfileServer {
         let github_token = grant.github_token.clone();
 
         let now = crate::store::now();
-        let fresh = cached.as_ref().filter(|cached| {
-            !state.config.profile_freshness.is_zero()
-                && now.saturating_duration_since(cached.checked_at) < state.config.profile_freshness
-        });
+        let fresh = cached
+            .as_ref()
+            .filter(|cached| is_fresh(&state.config, cached, now));
         let profile = match fresh {
             Some(cached) => Ok(cached.profile.clone()),
             None => {
@@ -594,6 +593,13 @@ impl ProfileServer {
         );
         Ok(profile)
     }
+}
+
+/// Whether GitHub confirmed a cached profile within the freshness window, so that it can
+/// be served without asking again. A window of zero (the default) asks every time.
+fn is_fresh(config: &crate::Config, cached: &CachedProfile, now: tokio::time::Instant) -> bool {
+    !config.profile_freshness.is_zero()
+        && now.saturating_duration_since(cached.checked_at) < config.profile_freshness
 }
 
 fn tool_error(message: String) -> CallToolResult {

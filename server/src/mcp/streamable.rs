@@ -1397,6 +1397,68 @@ mod tests {
         request.body(body.to_string())
     }
 
+    /// Within `MCP_GITHUB_PROFILE_FRESHNESS_SECS` the tool answers from the grant's copy of
+    /// the profile, and once the copy is older it asks GitHub again; with the default window
+    /// of zero it asks on every call. The third call comes after the copy was aged past the
+    /// window.
+    #[tokio::test]
+    async fn the_profile_is_asked_of_github_again_only_after_its_freshness_window() {
+        for (freshness, expected_user_requests) in [("0", [1, 2, 3]), ("60", [1, 1, 2])] {
+            let mock = mock_github::MockGitHub::start().await;
+            let mut env: Vec<(&str, String)> = mock.server_env();
+            env.push((vars::PROFILE_FRESHNESS_SECS, freshness.to_owned()));
+            let config =
+                crate::Config::from_vars(env, "http://127.0.0.1:1".parse().unwrap()).unwrap();
+            let state = crate::new_state(config, CancellationToken::new());
+            let token = octocat_token(&state).await;
+            let (access, _) = state.store.access_token(&token).unwrap();
+            let caller = Authenticated {
+                grant_id: access.grant_id,
+                user: GitHubUser {
+                    login: "octocat".into(),
+                    id: 1,
+                },
+                ended: CancellationToken::new(),
+                expires_at: access.expires_at,
+                #[cfg(feature = "fault-injection")]
+                mcp_token: token.clone(),
+            };
+            let server = super::super::handler::ProfileServer::new(state.clone());
+            let mut user_requests = Vec::new();
+            for call in 0..3 {
+                if call == 2
+                    && let Some((_, Some(mut cached))) =
+                        state.store.grant_with_profile(&caller.grant_id)
+                {
+                    cached.checked_at = store::now()
+                        .checked_sub(std::time::Duration::from_secs(61))
+                        .expect("the clock runs for more than a minute");
+                    state.store.cache_profile(&caller.grant_id, cached);
+                }
+                let result = server
+                    .call(
+                        rmcp::model::CallToolRequestParams::new("get_user_profile"),
+                        Some(&caller),
+                        "2025-11-25",
+                    )
+                    .await
+                    .unwrap();
+                assert_ne!(result.is_error, Some(true), "{result:?}");
+                user_requests.push(
+                    mock.journal()
+                        .await
+                        .iter()
+                        .filter(|request| request.path == mock_github::USER_PATH)
+                        .count(),
+                );
+            }
+            assert_eq!(
+                user_requests, expected_user_requests,
+                "GET /user requests after each call, with a freshness window of {freshness} s"
+            );
+        }
+    }
+
     /// The requests the stateless layer answers itself get the answer rmcp gives them,
     /// byte for byte: the same request with a quality value in `Accept` goes to rmcp.
     #[tokio::test]
