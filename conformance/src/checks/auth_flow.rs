@@ -312,6 +312,50 @@ pub(super) async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict>
             None,
         );
     }
+    // The only exception to exact matching is the port of a loopback redirect URI, and
+    // "Loopback redirect URIs use the "http" scheme" (RFC 8252 §7.3; OAuth 2.1 §8.4.2 the
+    // same): an https URI is matched exactly even on a loopback host.
+    let registered = "https://127.0.0.1:33418/cb";
+    let https_loopback = registration::post(
+        cx.http(),
+        &endpoint,
+        &registration::metadata(
+            ClientKind::Public,
+            "conformance https loopback",
+            &[registered],
+        ),
+    )
+    .await?;
+    match https_loopback.json().and_then(|d| {
+        d.get("client_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }) {
+        Some(id) if (200..300).contains(&https_loopback.status) => {
+            let other_port = "https://127.0.0.1:33419/cb";
+            let mut params =
+                AuthParams::for_client(&client, &Pkce::s256(), "s1", Some(&resource), None);
+            params.client_id = Some(id);
+            params.redirect_uri = Some(other_port.to_owned());
+            let arrival = walk(&cx, &params, other_port).await?;
+            let redirected = matches!(arrival, Arrival::Callback(_))
+                || matches!(&arrival, Arrival::Offsite(u) if u.as_str().starts_with(other_port));
+            f.require(
+                !redirected,
+                format!(
+                    "redirect_uri {other_port} was used with {registered} registered (only http \
+                     loopback URIs may change their port): {}",
+                    describe(&cx, &arrival)
+                ),
+                None,
+            );
+        }
+        _ => f.note(format!(
+            "registering {registered} answered {}, so an https loopback URI on another port was \
+             not tried",
+            https_loopback.status
+        )),
+    }
     Ok(f.verdict())
 }
 
