@@ -182,6 +182,13 @@ faults! {
     /// `/token` refuses wrong HTTP Basic credentials with `401 invalid_client` but sends no
     /// `WWW-Authenticate` header naming the scheme (RFC 6749 §5.2 requires one).
     ClientChallengeMissing = "client-challenge-missing" => ["AUTH-GEN-08"],
+    /// `/token` refuses HTTP Basic credentials that come with the same `client_id` in the
+    /// body (which RFC 6749 §3.2.1 lets a client send) as if the two named different clients.
+    BasicWithBodyClientIdRefused = "basic-with-body-client-id-refused" => ["AUTH-GEN-08"],
+    /// `/authorize` looks for the `refresh_token` grant instead of `authorization_code` among
+    /// the client's grant types: a client registered with RFC 7591's default grant types
+    /// (`authorization_code` alone) gets `unauthorized_client`.
+    AuthorizeRequiresRefreshGrant = "authorize-requires-refresh-grant" => ["AUTH-GEN-08"],
 
     // AUTH-ASM: authorization server metadata.
 

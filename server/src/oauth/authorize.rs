@@ -220,11 +220,12 @@ async fn start_authorization(
             );
         }
     }
-    if !client
-        .grant_types
-        .iter()
-        .any(|grant| grant == "authorization_code")
-    {
+    let needed_grant = if crate::injected!(config, AuthorizeRequiresRefreshGrant) {
+        "refresh_token"
+    } else {
+        "authorization_code"
+    };
+    if !client.grant_types.iter().any(|grant| grant == needed_grant) {
         return fail(
             "unauthorized_client",
             "this client did not register the authorization_code grant",

@@ -207,6 +207,12 @@ fn authenticate_client(
                 return Err(OAuthError::invalid_request(
                     "client_id in the body differs from the Basic credentials",
                 ));
+            } else if params.contains_key("client_id")
+                && crate::injected!(state.config, BasicWithBodyClientIdRefused)
+            {
+                return Err(OAuthError::invalid_request(
+                    "client_id is not accepted in the body with Basic credentials",
+                ));
             }
             (id, Some(form_decode(secret)))
         }
