@@ -580,6 +580,11 @@ mod tests {
              MUST half, is judged in the same check until it has a case of its own",
         ),
         (
+            "AUTH-FLOW-03#verifier-length: level SHOULD but the catalogue says MUST",
+            "RFC 7636 §4.1 puts the verifier's 43 to 128 characters on the client; a server \
+             that redeems a shorter verifier matching its challenge breaks no MUST of its own",
+        ),
+        (
             "AUTH-TOK-04#one-client: versions 25-03+ but the catalogue says 2025-03-26",
             "the third-party authorization section is only in 2025-03-26",
         ),

@@ -356,6 +356,9 @@ faults! {
     AcceptAnyChallengeMethod = "accept-any-challenge-method" => ["AUTH-FLOW-02"],
     /// `/token` does not verify the `code_verifier`.
     SkipPkce = "skip-pkce" => ["AUTH-FLOW-03"],
+    /// `code_challenge` and `code_verifier` are not held to RFC 7636's 43 to 128 characters:
+    /// a 42-character verifier redeems the code its own challenge got.
+    PkceSyntaxUnchecked = "pkce-syntax-unchecked" => ["AUTH-FLOW-03"],
     /// `/token` redeems the same authorization code twice.
     AcceptReusedCode = "accept-reused-code" => ["AUTH-FLOW-04"],
     /// `/token` redeems a code for any client and any `redirect_uri`.

@@ -22,6 +22,11 @@ pub fn checks() -> Vec<Check> {
         Check::new("AUTH-FLOW-01", AS, body!(pkce_is_required)),
         Check::new("AUTH-FLOW-02", AS, body!(only_s256)),
         Check::new("AUTH-FLOW-03", AS, body!(verifier_is_checked)),
+        // RFC 7636 puts the verifier's length on the client: a server redeeming a short one
+        // that matches its challenge breaks no MUST of its own, so this case warns.
+        Check::new("AUTH-FLOW-03", AS, body!(short_verifier_is_refused))
+            .case("verifier-length", "a code_verifier shorter than 43 characters is refused")
+            .level(Level::Should),
         Check::new("AUTH-FLOW-04", AS, body!(codes_are_single_use)),
         Check::new("AUTH-FLOW-05", AS, body!(codes_are_bound)),
         Check::new("AUTH-FLOW-06", AS, body!(redirect_uri_exact_match)).also(&["AUTH-3P-06"]),
@@ -160,6 +165,57 @@ async fn verifier_is_checked(cx: Ctx) -> anyhow::Result<Verdict> {
             );
         }
     }
+    Ok(f.verdict())
+}
+
+/// RFC 7636 §4.1: the code verifier is "a high-entropy cryptographic random STRING ... with a
+/// minimum length of 43 characters and a maximum length of 128 characters". The length is put
+/// on the client, so a server that redeems a shorter verifier matching its own challenge only
+/// warns: it accepts verifiers with less entropy than PKCE is built on.
+async fn short_verifier_is_refused(cx: Ctx) -> anyhow::Result<Verdict> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut f = Findings::new(&cx);
+    let client = cx.register(ClientKind::Public, "conformance pkce").await?;
+    let mut verifier = Pkce::s256().verifier;
+    verifier.truncate(42);
+    let pkce = Pkce {
+        challenge: base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes())),
+        verifier,
+        method: "S256".into(),
+    };
+    let resource = cx.discovery()?.resource();
+    let params = AuthParams::for_client(&client, &pkce, "s1", Some(&resource), None);
+    let arrival = walk(&cx, &params, &client.redirect_uri).await?;
+    let code = match &arrival {
+        Arrival::Callback(callback) => callback
+            .query_pairs()
+            .find(|(key, _)| key == "code")
+            .map(|(_, code)| code.into_owned()),
+        _ => None,
+    };
+    let Some(code) = code else {
+        // The challenge of a short verifier was refused at the authorization endpoint.
+        return Ok(f.verdict());
+    };
+    let ex = flow::exchange_code(
+        cx.http(),
+        &cx.endpoints()?.token,
+        &client,
+        &code,
+        Some(&pkce.verifier),
+        Some(&resource),
+    )
+    .await?;
+    f.prefer(
+        ex.status != 200,
+        format!(
+            "a 42-character code_verifier (RFC 7636 asks 43 to 128) redeemed its code: {}",
+            ex.status
+        ),
+        Some(&ex),
+    );
     Ok(f.verdict())
 }
 

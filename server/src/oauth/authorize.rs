@@ -240,7 +240,7 @@ async fn start_authorization(
             {
                 return fail("invalid_request", "code_challenge_method must be S256");
             }
-            if !is_valid_pkce_string(&challenge) {
+            if !is_valid_pkce_string(&challenge) && !crate::injected!(config, PkceSyntaxUnchecked) {
                 return fail(
                     "invalid_request",
                     "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]",

@@ -289,7 +289,7 @@ fn authorization_code(
             let verifier = params
                 .get("code_verifier")
                 .ok_or_else(|| OAuthError::invalid_request("code_verifier is missing (PKCE)"))?;
-            if !is_valid_pkce_string(verifier) {
+            if !is_valid_pkce_string(verifier) && !crate::injected!(config, PkceSyntaxUnchecked) {
                 return Err(OAuthError::invalid_request(
                     "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]",
                 ));
