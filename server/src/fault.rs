@@ -341,6 +341,9 @@ faults! {
     /// Metadata documents are fetched from any address and over plain http: no SSRF
     /// protection.
     CimdFetchAnyAddress = "cimd-fetch-any-address" => ["AUTH-CIMD-06"],
+    /// A `client_id` URL with a user name (or a password) in it is fetched, though the
+    /// draft says it "MUST NOT contain a username or password component".
+    CimdUserInfoAllowed = "cimd-user-info-allowed" => ["AUTH-CIMD-06"],
     /// For a client of a metadata document, the consent page names the client but not
     /// the redirect URI or its host.
     CimdConsentHidesRedirectHost = "cimd-consent-hides-redirect-host" => ["AUTH-CIMD-07"],
