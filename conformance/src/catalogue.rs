@@ -585,6 +585,11 @@ mod tests {
              that redeems a shorter verifier matching its challenge breaks no MUST of its own",
         ),
         (
+            "AUTH-3P-04#bidi-name: level SHOULD but the catalogue says MUST",
+            "no specification names bidirectional overrides in a client name; a consent page \
+             that shows them still shows the name, which then reads as another",
+        ),
+        (
             "AUTH-TOK-04#one-client: versions 25-03+ but the catalogue says 2025-03-26",
             "the third-party authorization section is only in 2025-03-26",
         ),

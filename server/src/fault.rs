@@ -497,6 +497,9 @@ faults! {
     ConsentAutoSubmits = "consent-auto-submits" => ["AUTH-3P-03", "SEC-05"] also ["AUTH-3P-04"],
     /// The consent form is accepted without its CSRF token.
     SkipConsentCsrf = "skip-consent-csrf" => ["AUTH-3P-04"],
+    /// A registered `client_name` is kept as sent, bidirectional overrides and control
+    /// characters included, and the consent page shows it so.
+    ClientNameKeepsBidi = "client-name-keeps-bidi" => ["AUTH-3P-04"],
     /// The consent cookie is not `HttpOnly`.
     ConsentCookieNotHttpOnly = "consent-cookie-not-httponly" => ["AUTH-3P-05"],
     /// A consent cookie the browser already holds, of the right length, is adopted as the

@@ -183,6 +183,9 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
     }
     let client_name = match metadata.get("client_name") {
         None | Some(Value::Null) => None,
+        Some(Value::String(name)) if crate::injected!(state.config, ClientNameKeepsBidi) => {
+            Some(name.clone())
+        }
         Some(Value::String(name)) => Some(displayable_name(name)).filter(|name| !name.is_empty()),
         Some(_) => {
             return Err(OAuthError::new(
