@@ -257,14 +257,7 @@ async fn start_authorization(
         }
     };
 
-    let scope = scope.unwrap_or_else(|| config.mcp_scope.clone());
-    let scope = if crate::injected!(config, GrantRequiredScope)
-        && !scope.split(' ').any(|item| item == config.mcp_scope)
-    {
-        format!("{} {scope}", config.mcp_scope).trim().to_owned()
-    } else {
-        scope
-    };
+    let scope = scope_faults(config, scope.unwrap_or_else(|| config.mcp_scope.clone()));
     let supported_scopes = [config.mcp_scope.as_str(), "offline_access"];
     if scope.len() > MAX_SCOPE_BYTES
         || scope
@@ -342,6 +335,18 @@ async fn start_authorization(
     }
     state.store.insert_pending(request_id, pending.clone());
     page
+}
+
+/// Only with the `grant-required-scope` fault: the server's own scope is added to a
+/// request that did not ask for it. Without the fault the scope is returned as it came.
+fn scope_faults(config: &crate::Config, scope: String) -> String {
+    if crate::injected!(config, GrantRequiredScope)
+        && !scope.split(' ').any(|item| item == config.mcp_scope)
+    {
+        format!("{} {scope}", config.mcp_scope).trim().to_owned()
+    } else {
+        scope
+    }
 }
 
 /// How long a pending authorization (its consent request, then its upstream `state`) is

@@ -140,6 +140,13 @@ mod race {
             .insert(store::digest(refresh_token));
     }
 
+    /// `revocation-misses-rotated-tokens`: revoking a refresh token that a refresh issued
+    /// leaves its grant alone.
+    pub fn revocation_missed(state: &AppState, refresh_token: &str) -> bool {
+        crate::injected!(state.config, RevocationMissesRotatedTokens)
+            && issued_by_refresh(refresh_token)
+    }
+
     pub fn issued_by_refresh(refresh_token: &str) -> bool {
         ISSUED_BY_REFRESH
             .lock()
@@ -529,9 +536,7 @@ fn revoke_now(state: &AppState, client: &Client, token: &str) -> Result<(), OAut
             ));
         }
         #[cfg(feature = "fault-injection")]
-        if crate::injected!(state.config, RevocationMissesRotatedTokens)
-            && race::issued_by_refresh(token)
-        {
+        if race::revocation_missed(state, token) {
             return Ok(());
         }
         state.store.revoke_grant(&grant_id);
