@@ -370,7 +370,7 @@ faults! {
     AcceptAnyRedirectUri = "accept-any-redirect-uri" => ["AUTH-FLOW-06", "AUTH-3P-06", "AUTH-REG-04"] also ["AUTH-CIMD-03"],
     /// The loopback exception to exact matching (any port) is applied to `https` loopback
     /// redirect URIs too, though RFC 8252 §7.3 makes it one for `http` ones.
-    HttpsLoopbackAnyPort = "https-loopback-any-port" => ["AUTH-FLOW-06", "AUTH-3P-06"],
+    HttpsLoopbackAnyPort = "https-loopback-any-port" => ["AUTH-FLOW-06"],
     /// An unknown `client_id` gets its error redirected to the `redirect_uri` it came with.
     RedirectUnknownClients = "redirect-unknown-clients" => ["AUTH-FLOW-07"],
     /// The final redirect to the client drops the client's `state`.

@@ -30,6 +30,12 @@ pub fn checks() -> Vec<Check> {
         Check::new("AUTH-FLOW-04", AS, body!(codes_are_single_use)),
         Check::new("AUTH-FLOW-05", AS, body!(codes_are_bound)),
         Check::new("AUTH-FLOW-06", AS, body!(redirect_uri_exact_match)).also(&["AUTH-3P-06"]),
+        // Whether the loopback port exception reaches https URIs is read two ways (RFC 8252
+        // §7.3 defines loopback redirect URIs as http; OAuth 2.1 §2.3.1 says "loopback
+        // redirects"), so this case warns.
+        Check::new("AUTH-FLOW-06", AS, body!(https_loopback_is_matched_exactly))
+            .case("https-loopback", "an https loopback redirect URI keeps its port")
+            .level(Level::Should),
         Check::new("AUTH-FLOW-07", AS, body!(unknown_client_no_redirect)),
         Check::new("AUTH-FLOW-08", AS, body!(state_is_echoed)),
         Check::new("AUTH-FLOW-09", AS, body!(resource_is_accepted)),
@@ -368,9 +374,28 @@ pub(super) async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict>
             None,
         );
     }
-    // The only exception to exact matching is the port of a loopback redirect URI, and
-    // "Loopback redirect URIs use the "http" scheme" (RFC 8252 §7.3; OAuth 2.1 §8.4.2 the
-    // same): an https URI is matched exactly even on a loopback host.
+    Ok(f.verdict())
+}
+
+/// The exception to exact matching is the port of a loopback redirect URI, and RFC 8252 §7.3
+/// (OAuth 2.1 §8.4.2 the same) defines those: "Loopback redirect URIs use the "http" scheme".
+/// An https URI on a loopback host is then matched exactly like any web URI. OAuth 2.1 §2.3.1
+/// names the exception only "for loopback redirects", and a port that varies on the user's own
+/// machine exposes no more over https than over http, so a server that extends the exception
+/// to https gets a warning, not a failure.
+async fn https_loopback_is_matched_exactly(cx: Ctx) -> anyhow::Result<Verdict> {
+    let Some(endpoint) = cx.registration_offered()? else {
+        return Ok(Verdict::Skip(
+            "the server offers no registration, so an https loopback redirect URI cannot be \
+             registered"
+                .into(),
+        ));
+    };
+    let mut f = Findings::new(&cx);
+    let client = cx
+        .register(ClientKind::Public, "conformance redirect")
+        .await?;
+    let resource = cx.discovery()?.resource();
     let registered = "https://127.0.0.1:33418/cb";
     let https_loopback = registration::post(
         cx.http(),
@@ -396,7 +421,7 @@ pub(super) async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict>
             let arrival = walk(&cx, &params, other_port).await?;
             let redirected = matches!(arrival, Arrival::Callback(_))
                 || matches!(&arrival, Arrival::Offsite(u) if u.as_str().starts_with(other_port));
-            f.require(
+            f.prefer(
                 !redirected,
                 format!(
                     "redirect_uri {other_port} was used with {registered} registered (only http \
