@@ -257,7 +257,8 @@ async fn start_authorization(
         }
     };
 
-    let scope = scope_faults(config, scope.unwrap_or_else(|| config.mcp_scope.clone()));
+    let scope = scope.unwrap_or_else(|| config.mcp_scope.clone());
+    let scope = scope_faults(config, &scope).unwrap_or(scope);
     let supported_scopes = [config.mcp_scope.as_str(), "offline_access"];
     if scope.len() > MAX_SCOPE_BYTES
         || scope
@@ -337,16 +338,12 @@ async fn start_authorization(
     page
 }
 
-/// Only with the `grant-required-scope` fault: the server's own scope is added to a
-/// request that did not ask for it. Without the fault the scope is returned as it came.
-fn scope_faults(config: &crate::Config, scope: String) -> String {
-    if crate::injected!(config, GrantRequiredScope)
-        && !scope.split(' ').any(|item| item == config.mcp_scope)
-    {
-        format!("{} {scope}", config.mcp_scope).trim().to_owned()
-    } else {
-        scope
-    }
+/// Only with the `grant-required-scope` fault: the scope with the server's own added, for a
+/// request that did not ask for it. `None`, the scope as it came, without the fault.
+fn scope_faults(config: &crate::Config, scope: &str) -> Option<String> {
+    (crate::injected!(config, GrantRequiredScope)
+        && !scope.split(' ').any(|item| item == config.mcp_scope))
+    .then(|| format!("{} {scope}", config.mcp_scope).trim().to_owned())
 }
 
 /// How long a pending authorization (its consent request, then its upstream `state`) is
