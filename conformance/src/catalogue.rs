@@ -580,6 +580,22 @@ mod tests {
              MUST half, is judged in the same check until it has a case of its own",
         ),
         (
+            "AUTH-FLOW-06#https-loopback: level SHOULD but the catalogue says MUST",
+            "RFC 8252 §7.3 defines loopback redirect URIs as http ones, but OAuth 2.1 §2.3.1 \
+             excepts \"loopback redirects\" from exact matching without naming a scheme, and \
+             the TypeScript SDK reads it so",
+        ),
+        (
+            "AUTH-FLOW-03#verifier-length: level SHOULD but the catalogue says MUST",
+            "RFC 7636 §4.1 puts the verifier's 43 to 128 characters on the client; a server \
+             that redeems a shorter verifier matching its challenge breaks no MUST of its own",
+        ),
+        (
+            "AUTH-3P-04#bidi-name: level SHOULD but the catalogue says MUST",
+            "no specification names bidirectional overrides in a client name; a consent page \
+             that shows them still shows the name, which then reads as another",
+        ),
+        (
             "AUTH-TOK-04#one-client: versions 25-03+ but the catalogue says 2025-03-26",
             "the third-party authorization section is only in 2025-03-26",
         ),

@@ -182,6 +182,13 @@ faults! {
     /// `/token` refuses wrong HTTP Basic credentials with `401 invalid_client` but sends no
     /// `WWW-Authenticate` header naming the scheme (RFC 6749 §5.2 requires one).
     ClientChallengeMissing = "client-challenge-missing" => ["AUTH-GEN-08"],
+    /// `/token` refuses HTTP Basic credentials that come with the same `client_id` in the
+    /// body (which RFC 6749 §3.2.1 lets a client send) as if the two named different clients.
+    BasicWithBodyClientIdRefused = "basic-with-body-client-id-refused" => ["AUTH-GEN-08"],
+    /// `/authorize` looks for the `refresh_token` grant instead of `authorization_code` among
+    /// the client's grant types: a client registered with RFC 7591's default grant types
+    /// (`authorization_code` alone) gets `unauthorized_client`.
+    AuthorizeRequiresRefreshGrant = "authorize-requires-refresh-grant" => ["AUTH-GEN-08"],
 
     // AUTH-ASM: authorization server metadata.
 
@@ -339,6 +346,9 @@ faults! {
     /// Metadata documents are fetched from any address and over plain http: no SSRF
     /// protection.
     CimdFetchAnyAddress = "cimd-fetch-any-address" => ["AUTH-CIMD-06"],
+    /// A `client_id` URL with a user name (or a password) in it is fetched, though the
+    /// draft says it "MUST NOT contain a username or password component".
+    CimdUserInfoAllowed = "cimd-user-info-allowed" => ["AUTH-CIMD-06"],
     /// For a client of a metadata document, the consent page names the client but not
     /// the redirect URI or its host.
     CimdConsentHidesRedirectHost = "cimd-consent-hides-redirect-host" => ["AUTH-CIMD-07"],
@@ -354,12 +364,18 @@ faults! {
     AcceptAnyChallengeMethod = "accept-any-challenge-method" => ["AUTH-FLOW-02"],
     /// `/token` does not verify the `code_verifier`.
     SkipPkce = "skip-pkce" => ["AUTH-FLOW-03"],
+    /// `code_challenge` and `code_verifier` are not held to RFC 7636's 43 to 128 characters:
+    /// a 42-character verifier redeems the code its own challenge got.
+    PkceSyntaxUnchecked = "pkce-syntax-unchecked" => ["AUTH-FLOW-03"],
     /// `/token` redeems the same authorization code twice.
     AcceptReusedCode = "accept-reused-code" => ["AUTH-FLOW-04"],
     /// `/token` redeems a code for any client and any `redirect_uri`.
     UnboundCodes = "unbound-codes" => ["AUTH-FLOW-05"],
     /// `/authorize` redirects to a redirect URI the client never registered.
     AcceptAnyRedirectUri = "accept-any-redirect-uri" => ["AUTH-FLOW-06", "AUTH-3P-06", "AUTH-REG-04"] also ["AUTH-CIMD-03"],
+    /// The loopback exception to exact matching (any port) is applied to `https` loopback
+    /// redirect URIs too, though RFC 8252 §7.3 makes it one for `http` ones.
+    HttpsLoopbackAnyPort = "https-loopback-any-port" => ["AUTH-FLOW-06"],
     /// An unknown `client_id` gets its error redirected to the `redirect_uri` it came with.
     RedirectUnknownClients = "redirect-unknown-clients" => ["AUTH-FLOW-07"],
     /// The final redirect to the client drops the client's `state`.
@@ -489,6 +505,9 @@ faults! {
     ConsentAutoSubmits = "consent-auto-submits" => ["AUTH-3P-03", "SEC-05"] also ["AUTH-3P-04"],
     /// The consent form is accepted without its CSRF token.
     SkipConsentCsrf = "skip-consent-csrf" => ["AUTH-3P-04"],
+    /// A registered `client_name` is kept as sent, bidirectional overrides and control
+    /// characters included, and the consent page shows it so.
+    ClientNameKeepsBidi = "client-name-keeps-bidi" => ["AUTH-3P-04"],
     /// The consent cookie is not `HttpOnly`.
     ConsentCookieNotHttpOnly = "consent-cookie-not-httponly" => ["AUTH-3P-05"],
     /// A consent cookie the browser already holds, of the right length, is adopted as the

@@ -725,6 +725,9 @@ async fn confidential_auth_methods(cx: Ctx) -> anyhow::Result<Verdict> {
             ),
             Some(&ex),
         );
+        if method == "client_secret_basic" {
+            basic_with_body_client_id(&cx, &mut f, &client).await?;
+        }
         if method == "client_secret_basic" || basic_client.is_none() {
             basic_client = Some(client);
         }
@@ -754,6 +757,45 @@ async fn confidential_auth_methods(cx: Ctx) -> anyhow::Result<Verdict> {
         );
     }
     Ok(f.verdict())
+}
+
+/// RFC 6749 §3.2.1: "A client MAY use the "client_id" request parameter to identify itself
+/// when sending requests to the token endpoint." With HTTP Basic credentials, the same
+/// `client_id` in the body names the same client, and the code must be redeemed; many client
+/// libraries send both.
+async fn basic_with_body_client_id(
+    cx: &Ctx,
+    f: &mut Findings,
+    client: &Client,
+) -> anyhow::Result<()> {
+    let authorized = cx
+        .authorize(LoginOptions {
+            client: Some(client.clone()),
+            ..LoginOptions::default()
+        })
+        .await?;
+    let code = authorized.code(cx.http())?;
+    let mut fields = code_fields(&code, &client.redirect_uri, &authorized.pkce.verifier);
+    fields.push(("client_id".into(), client.client_id.clone()));
+    if let Some(resource) = &authorized.resource {
+        fields.push(("resource".into(), resource.clone()));
+    }
+    let header = basic_credentials(
+        &client.client_id,
+        client.client_secret.as_deref().unwrap_or_default(),
+    );
+    let ex = post_form(cx, &fields, Some(&header)).await?;
+    let issued = ex.status == 200 && flow::parse_tokens(cx.http(), ex.clone()).is_ok();
+    f.require(
+        issued,
+        format!(
+            "HTTP Basic credentials with the same client_id in the body answered {} {}",
+            ex.status,
+            super::shown(json_error(&ex))
+        ),
+        Some(&ex),
+    );
+    Ok(())
 }
 
 /// RFC 6750 §2.1 defines the `Bearer` scheme, and MCP Authorization § Token Handling: "Invalid

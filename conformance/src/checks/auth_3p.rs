@@ -4,7 +4,7 @@
 
 use url::Url;
 
-use super::{Check, Ctx, Findings, LoginOptions, Scope, Verdict, issues_code, json_error};
+use super::{Check, Ctx, Findings, Level, LoginOptions, Scope, Verdict, issues_code, json_error};
 use crate::body;
 use crate::http::{Exchange, Req};
 use crate::oauth::browser::{Arrival, Consent, Script, consent_form};
@@ -33,6 +33,14 @@ pub fn checks() -> Vec<Check> {
             .versions(Versions::since(Version::V2025_03_26)),
         Check::new("AUTH-3P-03", AS, body!(consent_per_client)),
         Check::new("AUTH-3P-04", AS, body!(consent_page_protections)),
+        // No specification names bidirectional overrides in a client name; showing them
+        // keeps the name but lets it read as another, so this case warns.
+        Check::new("AUTH-3P-04", AS, body!(bidi_name_is_neutralised))
+            .case(
+                "bidi-name",
+                "a client name with a right-to-left override is not shown as it would read",
+            )
+            .level(Level::Should),
         Check::new("AUTH-3P-05", AS, body!(consent_cookies)),
         Check::new("AUTH-3P-07", AS, body!(upstream_state)),
         // "Validate that the `redirect_uri` in authorization requests exactly matches
@@ -448,6 +456,34 @@ async fn consent_page_protections(cx: Ctx) -> anyhow::Result<Verdict> {
             Some(&ex),
         );
     }
+    Ok(f.verdict())
+}
+
+/// "Clearly identify the requesting MCP client by name": a name carrying a bidirectional
+/// override (U+202E) reads as another name where it is shown (Trojan Source, CVE-2021-42574),
+/// so `Pay\u{202E}gnp.exe` can pass for `Payexe.png`. Anyone can register a client name, so
+/// a consent page SHOULD show it without such characters (dropped or escaped visibly); the
+/// spec names no rule for them, hence a warning.
+async fn bidi_name_is_neutralised(cx: Ctx) -> anyhow::Result<Verdict> {
+    if cx.registration_offered()?.is_none() {
+        return Ok(Verdict::Skip(
+            "the server offers no registration, so the suite cannot choose a client name".into(),
+        ));
+    }
+    let mut f = Findings::new(&cx);
+    let name = "Conformance\u{202E}gnp.exe";
+    let mut browser = cx.browser();
+    let (page, _) = consent_page(&cx, &mut browser, name).await?;
+    let html = page.text().to_ascii_lowercase();
+    let override_shown = ["\u{202E}", "&#x202e;", "&#8238;", "&rlo;"]
+        .iter()
+        .any(|form| html.contains(form));
+    f.prefer(
+        !override_shown,
+        "the consent page shows a client name with a right-to-left override (U+202E), which \
+         makes it read as another name",
+        Some(&page),
+    );
     Ok(f.verdict())
 }
 

@@ -312,8 +312,9 @@ async fn documents_are_cached_per_headers(cx: Ctx) -> anyhow::Result<Verdict> {
 /// Forgery (SSRF) risks" (MCP 2025-11-25 and 2026-07-28). The draft's `client_id` must be an
 /// `https` URL with a path; a host name that leads to this machine must not be fetched. A
 /// canary on loopback counts connections, so a refusal is told from a fetch that failed. The
-/// loopback IP literal the fixture host uses is left out: a server under test needs a test
-/// setting for it, which must not extend to names.
+/// loopback IP literal the fixture host uses is probed only with a user name in the URL: a
+/// server under test needs a test setting for the literal, which must not extend to names
+/// nor to URLs the draft forbids for other reasons.
 async fn internal_addresses_are_not_fetched(cx: Ctx) -> anyhow::Result<Verdict> {
     if let Err(skip) = host(&cx).await? {
         return Ok(skip);
@@ -331,6 +332,13 @@ async fn internal_addresses_are_not_fetched(cx: Ctx) -> anyhow::Result<Verdict> 
             "plain http to a loopback host name",
         ),
         (format!("https://localhost:{port}"), "a URL without a path"),
+        // The draft: a client identifier URL "MUST NOT contain a username or password
+        // component". On the loopback literal, which a test setting may allow, the user
+        // name is the only reason left to refuse it.
+        (
+            format!("http://conformance@127.0.0.1:{port}/client.json"),
+            "a URL with a user name",
+        ),
     ] {
         let before = canary.connections();
         let ex = request_authorization(&cx, &client_id, CIMD_REDIRECT_URI).await?;

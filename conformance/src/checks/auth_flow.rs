@@ -22,9 +22,20 @@ pub fn checks() -> Vec<Check> {
         Check::new("AUTH-FLOW-01", AS, body!(pkce_is_required)),
         Check::new("AUTH-FLOW-02", AS, body!(only_s256)),
         Check::new("AUTH-FLOW-03", AS, body!(verifier_is_checked)),
+        // RFC 7636 puts the verifier's length on the client: a server redeeming a short one
+        // that matches its challenge breaks no MUST of its own, so this case warns.
+        Check::new("AUTH-FLOW-03", AS, body!(short_verifier_is_refused))
+            .case("verifier-length", "a code_verifier shorter than 43 characters is refused")
+            .level(Level::Should),
         Check::new("AUTH-FLOW-04", AS, body!(codes_are_single_use)),
         Check::new("AUTH-FLOW-05", AS, body!(codes_are_bound)),
         Check::new("AUTH-FLOW-06", AS, body!(redirect_uri_exact_match)).also(&["AUTH-3P-06"]),
+        // Whether the loopback port exception reaches https URIs is read two ways (RFC 8252
+        // §7.3 defines loopback redirect URIs as http; OAuth 2.1 §2.3.1 says "loopback
+        // redirects"), so this case warns.
+        Check::new("AUTH-FLOW-06", AS, body!(https_loopback_is_matched_exactly))
+            .case("https-loopback", "an https loopback redirect URI keeps its port")
+            .level(Level::Should),
         Check::new("AUTH-FLOW-07", AS, body!(unknown_client_no_redirect)),
         Check::new("AUTH-FLOW-08", AS, body!(state_is_echoed)),
         Check::new("AUTH-FLOW-09", AS, body!(resource_is_accepted)),
@@ -160,6 +171,57 @@ async fn verifier_is_checked(cx: Ctx) -> anyhow::Result<Verdict> {
             );
         }
     }
+    Ok(f.verdict())
+}
+
+/// RFC 7636 §4.1: the code verifier is "a high-entropy cryptographic random STRING ... with a
+/// minimum length of 43 characters and a maximum length of 128 characters". The length is put
+/// on the client, so a server that redeems a shorter verifier matching its own challenge only
+/// warns: it accepts verifiers with less entropy than PKCE is built on.
+async fn short_verifier_is_refused(cx: Ctx) -> anyhow::Result<Verdict> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut f = Findings::new(&cx);
+    let client = cx.register(ClientKind::Public, "conformance pkce").await?;
+    let mut verifier = Pkce::s256().verifier;
+    verifier.truncate(42);
+    let pkce = Pkce {
+        challenge: base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes())),
+        verifier,
+        method: "S256".into(),
+    };
+    let resource = cx.discovery()?.resource();
+    let params = AuthParams::for_client(&client, &pkce, "s1", Some(&resource), None);
+    let arrival = walk(&cx, &params, &client.redirect_uri).await?;
+    let code = match &arrival {
+        Arrival::Callback(callback) => callback
+            .query_pairs()
+            .find(|(key, _)| key == "code")
+            .map(|(_, code)| code.into_owned()),
+        _ => None,
+    };
+    let Some(code) = code else {
+        // The challenge of a short verifier was refused at the authorization endpoint.
+        return Ok(f.verdict());
+    };
+    let ex = flow::exchange_code(
+        cx.http(),
+        &cx.endpoints()?.token,
+        &client,
+        &code,
+        Some(&pkce.verifier),
+        Some(&resource),
+    )
+    .await?;
+    f.prefer(
+        ex.status != 200,
+        format!(
+            "a 42-character code_verifier (RFC 7636 asks 43 to 128) redeemed its code: {}",
+            ex.status
+        ),
+        Some(&ex),
+    );
     Ok(f.verdict())
 }
 
@@ -311,6 +373,69 @@ pub(super) async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict>
             ),
             None,
         );
+    }
+    Ok(f.verdict())
+}
+
+/// The exception to exact matching is the port of a loopback redirect URI, and RFC 8252 §7.3
+/// (OAuth 2.1 §8.4.2 the same) defines those: "Loopback redirect URIs use the "http" scheme".
+/// An https URI on a loopback host is then matched exactly like any web URI. OAuth 2.1 §2.3.1
+/// names the exception only "for loopback redirects", and a port that varies on the user's own
+/// machine exposes no more over https than over http, so a server that extends the exception
+/// to https gets a warning, not a failure.
+async fn https_loopback_is_matched_exactly(cx: Ctx) -> anyhow::Result<Verdict> {
+    let Some(endpoint) = cx.registration_offered()? else {
+        return Ok(Verdict::Skip(
+            "the server offers no registration, so an https loopback redirect URI cannot be \
+             registered"
+                .into(),
+        ));
+    };
+    let mut f = Findings::new(&cx);
+    let client = cx
+        .register(ClientKind::Public, "conformance redirect")
+        .await?;
+    let resource = cx.discovery()?.resource();
+    let registered = "https://127.0.0.1:33418/cb";
+    let https_loopback = registration::post(
+        cx.http(),
+        &endpoint,
+        &registration::metadata(
+            ClientKind::Public,
+            "conformance https loopback",
+            &[registered],
+        ),
+    )
+    .await?;
+    match https_loopback.json().and_then(|d| {
+        d.get("client_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }) {
+        Some(id) if (200..300).contains(&https_loopback.status) => {
+            let other_port = "https://127.0.0.1:33419/cb";
+            let mut params =
+                AuthParams::for_client(&client, &Pkce::s256(), "s1", Some(&resource), None);
+            params.client_id = Some(id);
+            params.redirect_uri = Some(other_port.to_owned());
+            let arrival = walk(&cx, &params, other_port).await?;
+            let redirected = matches!(arrival, Arrival::Callback(_))
+                || matches!(&arrival, Arrival::Offsite(u) if u.as_str().starts_with(other_port));
+            f.prefer(
+                !redirected,
+                format!(
+                    "redirect_uri {other_port} was used with {registered} registered (only http \
+                     loopback URIs may change their port): {}",
+                    describe(&cx, &arrival)
+                ),
+                None,
+            );
+        }
+        _ => f.note(format!(
+            "registering {registered} answered {}, so an https loopback URI on another port was \
+             not tried",
+            https_loopback.status
+        )),
     }
     Ok(f.verdict())
 }

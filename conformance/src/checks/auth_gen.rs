@@ -11,8 +11,9 @@ use crate::body;
 use crate::config::Transport;
 use crate::http::Req;
 use crate::http::streamable::Shttp;
+use crate::oauth::REDIRECT_URI;
 use crate::oauth::flow::{self, AuthParams, Pkce};
-use crate::oauth::registration::ClientKind;
+use crate::oauth::registration::{self, Client, ClientKind};
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -518,6 +519,7 @@ async fn public_and_confidential_clients(cx: Ctx) -> anyhow::Result<Verdict> {
             return Ok(f.verdict());
         }
     }
+    defaults_client_logs_in(&cx, &mut f).await?;
     let d = cx.discovery()?;
     let methods: Vec<String> = d
         .metadata
@@ -654,4 +656,94 @@ async fn public_and_confidential_clients(cx: Ctx) -> anyhow::Result<Verdict> {
         ));
     }
     Ok(f.verdict())
+}
+
+/// A public client registered with RFC 7591's defaults completes the flow too. RFC 7591 §2:
+/// for `grant_types`, "If omitted, the default behavior is that the client will use only the
+/// "authorization_code" Grant Type", and for `response_types` only `code`. A server that
+/// registers such a client and then refuses it the authorization code grant does not give
+/// public clients OAuth 2.1 (the suite's own clients also register `refresh_token`, which
+/// would hide it).
+async fn defaults_client_logs_in(cx: &Ctx, f: &mut Findings) -> anyhow::Result<()> {
+    let Some(endpoint) = cx.registration_offered()? else {
+        return Ok(());
+    };
+    let ex = registration::post(
+        cx.http(),
+        &endpoint,
+        &json!({
+            "client_name": "conformance defaults",
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "none",
+        }),
+    )
+    .await?;
+    let doc = ex.json().filter(|_| (200..300).contains(&ex.status));
+    let Some(client_id) = doc
+        .as_ref()
+        .and_then(|d| d.get("client_id"))
+        .and_then(|id| id.as_str())
+    else {
+        f.note(format!(
+            "registering a client without grant_types answered {}; RFC 7591's defaults were \
+             not tried",
+            ex.status
+        ));
+        return Ok(());
+    };
+    // The server may register other grant types than the defaults (RFC 7591 §3.2.1 lets it
+    // replace requested values); only a client it says has the authorization_code grant
+    // must be able to use it.
+    let granted = doc
+        .as_ref()
+        .and_then(|d| d.get("grant_types"))
+        .and_then(|g| g.as_array())
+        .is_none_or(|grants| grants.iter().any(|g| g == "authorization_code"));
+    if !granted {
+        f.note("the server registered a client without grant_types with other grant types");
+        return Ok(());
+    }
+    let client = Client {
+        client_id: client_id.to_owned(),
+        client_secret: None,
+        redirect_uri: REDIRECT_URI.to_owned(),
+        auth_method: "none".into(),
+        name: "conformance defaults".into(),
+    };
+    let authorized = cx
+        .authorize(LoginOptions {
+            client: Some(client.clone()),
+            ..LoginOptions::default()
+        })
+        .await?;
+    let code = match authorized.code(cx.http()) {
+        Ok(code) => code,
+        Err(e) => {
+            f.require(
+                false,
+                format!("a client registered without grant_types (so with authorization_code) got no code: {e:#}"),
+                None,
+            );
+            return Ok(());
+        }
+    };
+    let ex = flow::exchange_code(
+        cx.http(),
+        &cx.endpoints()?.token,
+        &client,
+        &code,
+        Some(&authorized.pkce.verifier),
+        authorized.resource.as_deref(),
+    )
+    .await?;
+    f.require(
+        ex.status == 200,
+        format!(
+            "a client registered without grant_types could not redeem its code: {} {}",
+            ex.status,
+            super::shown(json_error(&ex))
+        ),
+        Some(&ex),
+    );
+    Ok(())
 }

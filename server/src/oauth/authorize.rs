@@ -124,10 +124,15 @@ async fn start_authorization(
     };
     let redirect_uri = match requested_redirect {
         Some(requested) => {
+            let loopback_schemes: &[&str] = if crate::injected!(config, HttpsLoopbackAnyPort) {
+                &["http", "https"]
+            } else {
+                &["http"]
+            };
             let registered = client
                 .redirect_uris
                 .iter()
-                .any(|registered| redirect_uri_matches(registered, requested));
+                .any(|registered| redirect_uri_matches(registered, requested, loopback_schemes));
             let unchecked = [
                 crate::injected!(config, AcceptAnyRedirectUri),
                 crate::injected!(config, CimdAnyRedirectUri) && metadata_client,
@@ -215,11 +220,12 @@ async fn start_authorization(
             );
         }
     }
-    if !client
-        .grant_types
-        .iter()
-        .any(|grant| grant == "authorization_code")
-    {
+    let needed_grant = if crate::injected!(config, AuthorizeRequiresRefreshGrant) {
+        "refresh_token"
+    } else {
+        "authorization_code"
+    };
+    if !client.grant_types.iter().any(|grant| grant == needed_grant) {
         return fail(
             "unauthorized_client",
             "this client did not register the authorization_code grant",
@@ -234,7 +240,7 @@ async fn start_authorization(
             {
                 return fail("invalid_request", "code_challenge_method must be S256");
             }
-            if !is_valid_pkce_string(&challenge) {
+            if !is_valid_pkce_string(&challenge) && !crate::injected!(config, PkceSyntaxUnchecked) {
                 return fail(
                     "invalid_request",
                     "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]",
@@ -252,13 +258,7 @@ async fn start_authorization(
     };
 
     let scope = scope.unwrap_or_else(|| config.mcp_scope.clone());
-    let scope = if crate::injected!(config, GrantRequiredScope)
-        && !scope.split(' ').any(|item| item == config.mcp_scope)
-    {
-        format!("{} {scope}", config.mcp_scope).trim().to_owned()
-    } else {
-        scope
-    };
+    let scope = scope_faults(config, &scope).unwrap_or(scope);
     let supported_scopes = [config.mcp_scope.as_str(), "offline_access"];
     if scope.len() > MAX_SCOPE_BYTES
         || scope
@@ -338,6 +338,14 @@ async fn start_authorization(
     page
 }
 
+/// Only with the `grant-required-scope` fault: the scope with the server's own added, for a
+/// request that did not ask for it. `None`, the scope as it came, without the fault.
+fn scope_faults(config: &crate::Config, scope: &str) -> Option<String> {
+    (crate::injected!(config, GrantRequiredScope)
+        && !scope.split(' ').any(|item| item == config.mcp_scope))
+    .then(|| format!("{} {scope}", config.mcp_scope).trim().to_owned())
+}
+
 /// How long a pending authorization (its consent request, then its upstream `state`) is
 /// kept: the configured lifetime, or a day with the `upstream-state-never-expires` fault,
 /// while the consent cookie still advertises the configured one.
@@ -372,8 +380,10 @@ fn redirect_unverified(
 }
 
 /// Exact string comparison, except that a loopback redirect URI may use any port at
-/// request time (RFC 8252 section 7.3): native apps get a free port from the OS.
-fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+/// request time (RFC 8252 section 7.3): native apps get a free port from the OS. The
+/// exception is for the schemes in `loopback_schemes`, which is `http` alone ("Loopback
+/// redirect URIs use the "http" scheme", RFC 8252 section 7.3) but for one fault.
+fn redirect_uri_matches(registered: &str, requested: &str, loopback_schemes: &[&str]) -> bool {
     if registered == requested {
         return true;
     }
@@ -386,7 +396,8 @@ fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
     if registered_url.as_str() != registered || requested_url.as_str() != requested {
         return false;
     }
-    if registered_url.scheme() != "http" || !registered_url.host().as_ref().is_some_and(is_loopback)
+    if !loopback_schemes.contains(&registered_url.scheme())
+        || !registered_url.host().as_ref().is_some_and(is_loopback)
     {
         return false;
     }
@@ -750,15 +761,18 @@ mod tests {
 
     #[test]
     fn redirect_uris_match_exactly_except_for_the_loopback_port() {
+        let http = &["http"][..];
         let registered = "http://localhost:33418/cb";
-        assert!(redirect_uri_matches(registered, registered));
+        assert!(redirect_uri_matches(registered, registered, http));
         assert!(redirect_uri_matches(
             registered,
-            "http://localhost:40000/cb"
+            "http://localhost:40000/cb",
+            http
         ));
         assert!(redirect_uri_matches(
             "http://127.0.0.1/cb",
-            "http://127.0.0.1:5555/cb"
+            "http://127.0.0.1:5555/cb",
+            http
         ));
         for different in [
             "http://localhost:33418/cb/x",
@@ -768,11 +782,21 @@ mod tests {
             "http://localhost:33418/cb/../cb",
             "http://LOCALHOST:33418/cb",
         ] {
-            assert!(!redirect_uri_matches(registered, different), "{different}");
+            assert!(
+                !redirect_uri_matches(registered, different, http),
+                "{different}"
+            );
         }
         assert!(!redirect_uri_matches(
             "https://app.example/cb",
-            "https://app.example:8443/cb"
+            "https://app.example:8443/cb",
+            http
+        ));
+        // The port exception is for http loopback URIs only.
+        assert!(!redirect_uri_matches(
+            "https://127.0.0.1:33418/cb",
+            "https://127.0.0.1:33419/cb",
+            http
         ));
     }
 

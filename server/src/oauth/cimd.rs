@@ -265,7 +265,9 @@ fn check_client_id_url(config: &Config, client_id: &str) -> Result<Url, CimdErro
         "http" if test_loopback => {}
         _ => return Err(CimdError::BadUrl("it must use the https scheme")),
     }
-    if !url.username().is_empty() || url.password().is_some() {
+    if (!url.username().is_empty() || url.password().is_some())
+        && !crate::injected!(config, CimdUserInfoAllowed)
+    {
         return Err(CimdError::BadUrl(
             "it must not contain a user name or password",
         ));

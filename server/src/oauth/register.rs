@@ -183,6 +183,9 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
     }
     let client_name = match metadata.get("client_name") {
         None | Some(Value::Null) => None,
+        Some(Value::String(name)) if crate::injected!(state.config, ClientNameKeepsBidi) => {
+            Some(name.clone())
+        }
         Some(Value::String(name)) => Some(displayable_name(name)).filter(|name| !name.is_empty()),
         Some(_) => {
             return Err(OAuthError::new(
@@ -304,9 +307,12 @@ pub(super) fn check_redirect_uri(uri: &str, allow_insecure: bool) -> Result<(), 
     }
     match url.scheme() {
         "https" if url.host().is_some() => Ok(()),
-        "http" if allow_insecure || url.host().as_ref().is_some_and(is_loopback) => Ok(()),
         "http" => {
-            Err("plain http is only allowed for loopback hosts (localhost, 127.0.0.1, [::1])")
+            if allow_insecure || url.host().as_ref().is_some_and(is_loopback) {
+                Ok(())
+            } else {
+                Err("plain http is only allowed for loopback hosts (localhost, 127.0.0.1, [::1])")
+            }
         }
         _ => Err("the scheme must be https, or http for loopback hosts"),
     }

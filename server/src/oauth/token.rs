@@ -140,6 +140,13 @@ mod race {
             .insert(store::digest(refresh_token));
     }
 
+    /// `revocation-misses-rotated-tokens`: revoking a refresh token that a refresh issued
+    /// leaves its grant alone.
+    pub fn revocation_missed(state: &AppState, refresh_token: &str) -> bool {
+        crate::injected!(state.config, RevocationMissesRotatedTokens)
+            && issued_by_refresh(refresh_token)
+    }
+
     pub fn issued_by_refresh(refresh_token: &str) -> bool {
         ISSUED_BY_REFRESH
             .lock()
@@ -206,6 +213,12 @@ fn authenticate_client(
             } else if body_id.is_some() {
                 return Err(OAuthError::invalid_request(
                     "client_id in the body differs from the Basic credentials",
+                ));
+            } else if params.contains_key("client_id")
+                && crate::injected!(state.config, BasicWithBodyClientIdRefused)
+            {
+                return Err(OAuthError::invalid_request(
+                    "client_id is not accepted in the body with Basic credentials",
                 ));
             }
             (id, Some(form_decode(secret)))
@@ -283,7 +296,7 @@ fn authorization_code(
             let verifier = params
                 .get("code_verifier")
                 .ok_or_else(|| OAuthError::invalid_request("code_verifier is missing (PKCE)"))?;
-            if !is_valid_pkce_string(verifier) {
+            if !is_valid_pkce_string(verifier) && !crate::injected!(config, PkceSyntaxUnchecked) {
                 return Err(OAuthError::invalid_request(
                     "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]",
                 ));
@@ -523,9 +536,7 @@ fn revoke_now(state: &AppState, client: &Client, token: &str) -> Result<(), OAut
             ));
         }
         #[cfg(feature = "fault-injection")]
-        if crate::injected!(state.config, RevocationMissesRotatedTokens)
-            && race::issued_by_refresh(token)
-        {
+        if race::revocation_missed(state, token) {
             return Ok(());
         }
         state.store.revoke_grant(&grant_id);
