@@ -269,7 +269,7 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
                         || crate::injected!(config, AnyAuthorizationScheme) =>
                 {
                     let token = token.trim();
-                    if token.is_empty() || token.contains(' ') {
+                    if is_malformed_bearer(token) {
                         return Err(Refusal::Malformed("malformed bearer token"));
                     }
                     token.to_owned()
@@ -319,6 +319,12 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
         #[cfg(feature = "fault-injection")]
         mcp_token: token,
     })
+}
+
+/// A bearer token that cannot be one: empty, or with a space inside (RFC 6750 §2.1's
+/// `b64token` has none).
+fn is_malformed_bearer(token: &str) -> bool {
+    token.is_empty() || token.contains(' ')
 }
 
 /// Only with a fault switched on: an `access_token` query parameter is honoured,
