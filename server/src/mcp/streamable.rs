@@ -382,9 +382,7 @@ async fn bind_sessions(
                     .unwrap_or_else(|| ProtocolVersion::V_2025_11_25.to_string()),
             },
         );
-        if is_event_stream(&response) && !crate::injected!(config, DuplicateEventIds) {
-            response = rename_first_event_id(response, INITIALIZE_EVENT_ID.to_owned());
-        }
+        response = name_initialize_stream(config, response);
         dress_session_id(config, &mut response);
         alias_session_id(&state, &mut response);
     }
@@ -547,6 +545,15 @@ async fn make_room_for_session(
 /// stream carries nothing after its response, so its id resumes nothing (rmcp answers
 /// an unknown id with an empty stream).
 const INITIALIZE_EVENT_ID: &str = "initialize";
+/// Gives the initialize stream's priming event [`INITIALIZE_EVENT_ID`].
+fn name_initialize_stream(config: &crate::Config, response: Response) -> Response {
+    if is_event_stream(&response) && !crate::injected!(config, DuplicateEventIds) {
+        rename_first_event_id(response, INITIALIZE_EVENT_ID.to_owned())
+    } else {
+        response
+    }
+}
+
 /// GET streams are primed with `get-<n>`, unique in the server; resuming from one asks
 /// rmcp for the standalone stream from its start (`0`).
 const GET_STREAM_EVENT_ID_PREFIX: &str = "get-";
