@@ -1,6 +1,6 @@
 //! The test `cargo xtask mutants` runs against every mutant of the reference server: the
-//! whole suite on both transports, with a short robustness phase, against the server built
-//! from the mutated source. It is ignored in a plain `cargo test`, where
+//! whole suite on both transports, with short robustness and model phases, against the server
+//! built from the mutated source. It is ignored in a plain `cargo test`, where
 //! `reference_server.rs` asserts the same of the unmutated server.
 //!
 //! A mutant is caught when a MUST check fails or errors. The unmutated server warns too
@@ -23,6 +23,15 @@ async fn the_suite_accepts_the_server() {
         // Enough to reach every endpoint with every kind of garbage; the full 10,000 are for
         // the suite's own CI stage, not for each of hundreds of mutants.
         cases: 600,
+        ..Default::default()
+    });
+    // The model phase too, short: a few interleavings of logins, refreshes, revocations and
+    // calls by two users find what the single-purpose checks cannot (a revocation that
+    // misses one of a grant's tokens, a session that changes hands). The seed is fixed, so
+    // every mutant meets the same sequences.
+    config.model = Some(mcp_auth_conformance::model::Settings {
+        cases: 8,
+        steps: 16,
         ..Default::default()
     });
     let report = support::run_quietly(config).await;
