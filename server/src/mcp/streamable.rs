@@ -632,8 +632,14 @@ const BATCH_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 /// JSON array (202 when the batch held no request). From 2025-06-18 "the body of the
 /// POST request MUST be a single JSON-RPC request, notification, or response", and a
 /// batch is refused by `read_message` as JSON that is no message.
+/// Only a POST within a session can carry a batch the layer splits; everything else goes
+/// on untouched.
+fn may_hold_batch(request: &Request) -> bool {
+    request.method() == Method::POST && request.headers().contains_key(SESSION_HEADER)
+}
+
 async fn split_batches(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST || !request.headers().contains_key(SESSION_HEADER) {
+    if !may_hold_batch(&request) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -731,8 +737,7 @@ async fn batch_answers(response: Response) -> Vec<serde_json::Value> {
         let mut bytes = Vec::new();
         while let Some(Ok(chunk)) = body.next().await {
             bytes.extend_from_slice(&chunk);
-            if bytes.len() > MAX_BODY_BYTES || (stream && !responses_in(&bytes, stream).is_empty())
-            {
+            if read_enough(&bytes, stream) {
                 break;
             }
         }
@@ -754,6 +759,12 @@ async fn batch_answers(response: Response) -> Vec<serde_json::Value> {
         })];
     }
     responses
+}
+
+/// Whether what was read of an answer holds all it will: more than the size limit, or the
+/// response on a stream (which rmcp ends after it, unless a fault keeps it open).
+fn read_enough(bytes: &[u8], stream: bool) -> bool {
+    bytes.len() > MAX_BODY_BYTES || (stream && !responses_in(bytes, stream).is_empty())
 }
 
 /// The JSON-RPC responses in an SSE body (its complete `data:` lines) or a JSON body.
