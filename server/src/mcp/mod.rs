@@ -23,7 +23,7 @@ use axum::{
 };
 use rmcp::model::ClientJsonRpcMessage;
 use serde_json::{Value, json};
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
@@ -54,9 +54,8 @@ struct SseSession {
     /// Ids of requests whose response has not gone out yet: a second request with one
     /// of them would have its reply lost, so it is refused.
     in_flight: HashSet<String>,
-    /// Boxed, because a channel preallocates slots and an open session should cost
-    /// pointers, not whole messages.
-    incoming: mpsc::Sender<Box<ClientJsonRpcMessage>>,
+    /// Where its POSTed messages go: answered by the thin path, or passed to rmcp.
+    dispatch: sse::Dispatch,
     /// Whether `initialize` arrived; only the `ignore-before-initialize` fault asks.
     initialized: bool,
     /// Only with the `response-only-in-post-body` fault: the requests whose response
