@@ -60,7 +60,7 @@ struct SseSession {
     initialized: bool,
     /// Only with the `response-only-in-post-body` fault: the requests whose response
     /// goes to the POST that carried them instead of to the stream, by serialized id.
-    diverted: std::sync::Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>>,
+    diverted: Option<std::sync::Arc<sse::Diverted>>,
 }
 
 /// Every live session and the caller who opened it, so that another user's token

@@ -134,16 +134,18 @@ fn open(state: AppState, caller: Authenticated, thin: bool) -> Response {
     } else {
         store::random_id()
     };
-    // A futures channel allocates per message, not a block of slots up front.
+    // A futures channel allocates per message, not a block of slots up front, and keeps
+    // the node of the last message it passed on: boxed, that node is two pointers.
     let (to_client, from_server) =
-        futures::channel::mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
+        futures::channel::mpsc::channel::<Box<ServerJsonRpcMessage>>(CHANNEL_CAPACITY);
     let service = state.shutdown.child_token();
     let dispatch = if thin {
         Dispatch::thin(to_client)
     } else {
         Dispatch::rmcp(start_rmcp(&state, &service, to_client, None, false))
     };
-    let diverted = std::sync::Arc::default();
+    let diverted: Option<Arc<Diverted>> =
+        crate::injected!(state.config, ResponseOnlyInPostBody).then(Arc::default);
     {
         let mut sessions = state.sessions.sse();
         // At the user's cap, their oldest stream ends to make room.
@@ -169,7 +171,7 @@ fn open(state: AppState, caller: Authenticated, thin: bool) -> Response {
                 in_flight: Default::default(),
                 dispatch,
                 initialized: false,
-                diverted: std::sync::Arc::clone(&diverted),
+                diverted: diverted.clone(),
             },
         );
     }
@@ -200,8 +202,12 @@ fn open(state: AppState, caller: Authenticated, thin: bool) -> Response {
     let messages = from_server.filter_map(move |message| {
         // The guard lives as long as the stream.
         let _ = &guard;
-        let Some(message) = divert_response(&diverted, message) else {
-            return futures::future::ready(None);
+        let message = match &diverted {
+            Some(diverted) => match divert_response(diverted, *message) {
+                Some(message) => message,
+                None => return futures::future::ready(None),
+            },
+            None => *message,
         };
         let answered = match &message {
             ServerJsonRpcMessage::Response(response) => Some(&response.id),
@@ -213,6 +219,10 @@ fn open(state: AppState, caller: Authenticated, thin: bool) -> Response {
         {
             let id = serde_json::to_value(id).unwrap_or_default().to_string();
             session.in_flight.remove(&id);
+            // An idle session keeps no table for the ids of requests it no longer has.
+            if session.in_flight.is_empty() {
+                session.in_flight.shrink_to_fit();
+            }
             answered_signal.notify_one();
         }
         let serialized = if super::rewrites_outgoing(&config) {
@@ -276,7 +286,7 @@ fn open(state: AppState, caller: Authenticated, thin: bool) -> Response {
 }
 
 /// Diverted responses, by serialized request id.
-type Diverted = std::sync::Mutex<
+pub(super) type Diverted = std::sync::Mutex<
     std::collections::HashMap<String, tokio::sync::oneshot::Sender<serde_json::Value>>,
 >;
 
@@ -334,10 +344,7 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
                 if session.owner.user.id == caller.user.id
                     || crate::injected!(config, UnboundSessions) =>
             {
-                (
-                    session.initialized,
-                    std::sync::Arc::clone(&session.diverted),
-                )
+                (session.initialized, session.diverted.clone())
             }
             // Another user's session is answered exactly like a missing one.
             _ => {
@@ -405,8 +412,8 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
         }
         session.in_flight.insert(id.to_string());
     }
-    let post_answer = match &request_id {
-        Some(id) if crate::injected!(config, ResponseOnlyInPostBody) => {
+    let post_answer = match (&request_id, &diverted) {
+        (Some(id), Some(diverted)) => {
             let (sender, receiver) = tokio::sync::oneshot::channel();
             if let Ok(key) = serde_json::to_string(id) {
                 diverted
@@ -477,7 +484,7 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
 }
 
 /// Where a session's responses go: its stream.
-type Outgoing = futures::channel::mpsc::Sender<ServerJsonRpcMessage>;
+type Outgoing = futures::channel::mpsc::Sender<Box<ServerJsonRpcMessage>>;
 /// Where a session's messages for rmcp go. Boxed, because the channel preallocates
 /// slots and an open session should cost pointers, not whole messages.
 type Incoming = mpsc::Sender<Box<ClientJsonRpcMessage>>;
@@ -520,7 +527,7 @@ impl Step {
         match self {
             Step::Done => Ok(Ok(())),
             Step::Answer(mut outgoing, answer) => {
-                let sent = tokio::time::timeout(ENQUEUE_TIMEOUT, outgoing.send(*answer)).await;
+                let sent = tokio::time::timeout(ENQUEUE_TIMEOUT, outgoing.send(answer)).await;
                 sent.map(|sent| sent.map_err(drop))
             }
             Step::Forward(incoming, message) => {
@@ -706,6 +713,11 @@ fn start_rmcp(
     } else {
         ProfileServer::new(state.clone())
     };
+    let outgoing = outgoing.with(|message| {
+        futures::future::ready(Ok::<_, futures::channel::mpsc::SendError>(Box::new(
+            message,
+        )))
+    });
     let transport = (
         outgoing,
         ReceiverStream::new(from_client).map(|message| *message),
@@ -835,7 +847,7 @@ impl ThinCall {
         }
         let result = outcome.map(|result| ServerResult::from(CallToolResponse::from(result)));
         let answer = legacy_answer(result, id);
-        let _ = tokio::time::timeout(ENQUEUE_TIMEOUT, outgoing.send(*answer)).await;
+        let _ = tokio::time::timeout(ENQUEUE_TIMEOUT, outgoing.send(answer)).await;
     }
 }
 
