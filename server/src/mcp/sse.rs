@@ -148,16 +148,22 @@ fn open(state: AppState, caller: Authenticated, thin: bool) -> Response {
         crate::injected!(state.config, ResponseOnlyInPostBody).then(Arc::default);
     {
         let mut sessions = state.sessions.sse();
-        // At the user's cap, their oldest stream ends to make room.
-        let mine: Vec<(&String, &SseSession)> = sessions
-            .iter()
-            .filter(|(_, session)| session.owner.user.id == caller.user.id)
-            .collect();
-        if mine.len() >= state.config.max_sessions_per_user.max(1)
-            && let Some(oldest) = mine
-                .into_iter()
-                .min_by_key(|(_, session)| session.opened)
-                .map(|(id, _)| id.clone())
+        // At the user's cap, their oldest stream ends to make room. One pass without
+        // collecting: a user may hold thousands of sessions, and a list of them per
+        // connection is a large allocation each time.
+        let mut count = 0;
+        let mut oldest: Option<(&String, tokio::time::Instant)> = None;
+        for (id, session) in sessions.iter() {
+            if session.owner.user.id != caller.user.id {
+                continue;
+            }
+            count += 1;
+            if oldest.is_none_or(|(_, opened)| session.opened < opened) {
+                oldest = Some((id, session.opened));
+            }
+        }
+        if count >= state.config.max_sessions_per_user.max(1)
+            && let Some(oldest) = oldest.map(|(id, _)| id.clone())
             && let Some(evicted) = sessions.remove(&oldest)
         {
             evicted.service.cancel();
