@@ -68,7 +68,8 @@ struct SseSession {
 #[derive(Default)]
 pub struct Sessions {
     streamable_owners: Mutex<HashMap<String, StreamableOwner>>,
-    sse: Mutex<HashMap<String, SseSession>>,
+    /// Boxed: a table sized for many sessions then holds pointers, not sessions.
+    sse: Mutex<HashMap<String, Box<SseSession>>>,
     /// (session id, JSON-RPC id) of every Streamable HTTP request still being answered.
     streamable_in_flight: Mutex<HashSet<(String, String)>>,
     /// Only with the `sequential-session-ids` fault: the counter id a client holds, and
@@ -105,7 +106,7 @@ impl Sessions {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn sse(&self) -> std::sync::MutexGuard<'_, HashMap<String, SseSession>> {
+    fn sse(&self) -> std::sync::MutexGuard<'_, HashMap<String, Box<SseSession>>> {
         self.sse
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -170,7 +170,7 @@ fn open(state: AppState, caller: Authenticated, thin: bool) -> Response {
         }
         sessions.insert(
             session_id.clone(),
-            SseSession {
+            Box::new(SseSession {
                 owner: caller.clone(),
                 opened: store::now(),
                 service: service.clone(),
@@ -178,7 +178,7 @@ fn open(state: AppState, caller: Authenticated, thin: bool) -> Response {
                 dispatch,
                 initialized: false,
                 diverted: diverted.clone(),
-            },
+            }),
         );
     }
 
