@@ -49,6 +49,15 @@ impl ProfileServer {
         }
     }
 
+    /// The server of a session whose client sent `notifications/initialized` before
+    /// rmcp took the session over from the thin SSE path (`sse.rs`).
+    pub(super) fn initialized(state: AppState) -> ProfileServer {
+        ProfileServer {
+            state,
+            initialized: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
     /// The answer to a method of a capability this server does not declare: "-32601
     /// Method not found" covers "one gated behind a server capability the server did not
     /// advertise" (2026-07-28 schema). The `answer-undeclared-capabilities` fault answers
@@ -77,7 +86,13 @@ impl ProfileServer {
 /// for; when that was a version the server does not know, negotiation answered with
 /// the newest version that has an `initialize` handshake, so that is what applies.
 fn negotiated_version(context: &RequestContext<RoleServer>) -> String {
-    match context.protocol_version() {
+    session_version(context.protocol_version())
+}
+
+/// The version a session runs at, from the version rmcp reports for its requests (see
+/// `negotiated_version`); the thin SSE path (`sse.rs`) passes the one it negotiated.
+pub(super) fn session_version(reported: Option<ProtocolVersion>) -> String {
+    match reported {
         Some(version) if ProtocolVersion::KNOWN_VERSIONS.contains(&version) => version.to_string(),
         _ => ProtocolVersion::V_2025_11_25.to_string(),
     }

@@ -23,7 +23,7 @@ use axum::{
 };
 use rmcp::model::ClientJsonRpcMessage;
 use serde_json::{Value, json};
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
@@ -54,14 +54,13 @@ struct SseSession {
     /// Ids of requests whose response has not gone out yet: a second request with one
     /// of them would have its reply lost, so it is refused.
     in_flight: HashSet<String>,
-    /// Boxed, because a channel preallocates slots and an open session should cost
-    /// pointers, not whole messages.
-    incoming: mpsc::Sender<Box<ClientJsonRpcMessage>>,
+    /// Where its POSTed messages go: answered by the thin path, or passed to rmcp.
+    dispatch: sse::Dispatch,
     /// Whether `initialize` arrived; only the `ignore-before-initialize` fault asks.
     initialized: bool,
     /// Only with the `response-only-in-post-body` fault: the requests whose response
     /// goes to the POST that carried them instead of to the stream, by serialized id.
-    diverted: std::sync::Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>>,
+    diverted: Option<std::sync::Arc<sse::Diverted>>,
 }
 
 /// Every live session and the caller who opened it, so that another user's token
@@ -69,7 +68,8 @@ struct SseSession {
 #[derive(Default)]
 pub struct Sessions {
     streamable_owners: Mutex<HashMap<String, StreamableOwner>>,
-    sse: Mutex<HashMap<String, SseSession>>,
+    /// Boxed: a table sized for many sessions then holds pointers, not sessions.
+    sse: Mutex<HashMap<String, Box<SseSession>>>,
     /// (session id, JSON-RPC id) of every Streamable HTTP request still being answered.
     streamable_in_flight: Mutex<HashSet<(String, String)>>,
     /// Only with the `sequential-session-ids` fault: the counter id a client holds, and
@@ -106,7 +106,7 @@ impl Sessions {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn sse(&self) -> std::sync::MutexGuard<'_, HashMap<String, SseSession>> {
+    fn sse(&self) -> std::sync::MutexGuard<'_, HashMap<String, Box<SseSession>>> {
         self.sse
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -1293,7 +1293,7 @@ async fn rewrite_event_stream(config: &crate::Config, response: Response) -> Res
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::{config::vars, store::GitHubUser};
     use tokio_util::sync::CancellationToken;
@@ -1338,13 +1338,25 @@ mod tests {
     }
 
     /// A token for `octocat` whose grant holds a GitHub token the mock issued.
-    async fn octocat_token(state: &AppState) -> String {
+    pub(in crate::mcp) async fn octocat_token(state: &AppState) -> String {
+        octocat_token_with_github_fault(state, None).await
+    }
+
+    /// A token for `octocat` whose GitHub token gets the mock's `fault` (such as
+    /// `user_timeout`, where `GET /user` answers only after the mock's slow delay).
+    pub(in crate::mcp) async fn octocat_token_with_github_fault(
+        state: &AppState,
+        fault: Option<&str>,
+    ) -> String {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(20))
             .build()
             .unwrap();
-        let authorize = state.github.authorize_url("state");
+        let mut authorize = state.github.authorize_url("state");
+        if let Some(fault) = fault {
+            authorize.query_pairs_mut().append_pair("fault", fault);
+        }
         let redirect = http.get(authorize).send().await.unwrap();
         let location = redirect.headers()[header::LOCATION].to_str().unwrap();
         let code = url::Url::parse(location)
@@ -1354,7 +1366,7 @@ mod tests {
             .map(|(_, code)| code.into_owned())
             .unwrap();
         let github_token = state.github.exchange_code(&code).await.unwrap();
-        let client_id = "direct-test-client";
+        let client_id = &format!("direct-test-client-{}", fault.unwrap_or("none"));
         state
             .store
             .register_client(store::Client {
@@ -1366,7 +1378,7 @@ mod tests {
             })
             .unwrap();
         state.store.insert_code(
-            "code",
+            client_id,
             store::AuthorizationCode {
                 redirect_uri: "http://127.0.0.1/callback".into(),
                 code_challenge: None,
@@ -1383,7 +1395,10 @@ mod tests {
                 expires_at: store::deadline(store::now(), std::time::Duration::from_secs(60)),
             },
         );
-        let (_, tokens) = state.store.redeem_code("code", client_id, false).unwrap();
+        let (_, tokens) = state
+            .store
+            .redeem_code(client_id, client_id, false)
+            .unwrap();
         tokens.access_token
     }
 
