@@ -505,6 +505,9 @@ faults! {
     ConsentAutoSubmits = "consent-auto-submits" => ["AUTH-3P-03", "SEC-05"] also ["AUTH-3P-04"],
     /// The consent form is accepted without its CSRF token.
     SkipConsentCsrf = "skip-consent-csrf" => ["AUTH-3P-04"],
+    /// The consent form's CSRF token is compared by XORing the byte differences together
+    /// instead of ORing them, so a token with the same bit changed in two places passes.
+    XorCsrfComparison = "xor-csrf-comparison" => ["AUTH-3P-04"],
     /// A registered `client_name` is kept as sent, bidirectional overrides and control
     /// characters included, and the consent page shows it so.
     ClientNameKeepsBidi = "client-name-keeps-bidi" => ["AUTH-3P-04"],
@@ -532,6 +535,10 @@ faults! {
     /// The GitHub callback does not ask for the consent cookie: any browser that follows
     /// an approved GitHub link gets the code, for whoever it is logged in as at GitHub.
     CallbackNotBoundToBrowser = "callback-not-bound-to-browser" => ["AUTH-3P-07"],
+    /// The consent cookie is compared with the binding by XORing the byte differences
+    /// together, so a cookie with the same bit changed in two places passes for the
+    /// approving browser's.
+    XorBrowserBinding = "xor-browser-binding" => ["AUTH-3P-07"],
 
     // SHTTP: Streamable HTTP.
 

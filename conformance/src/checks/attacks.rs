@@ -81,28 +81,7 @@ async fn callback_bound_to_browser(cx: Ctx) -> anyhow::Result<Verdict> {
     stop.set_query(None);
 
     // The attacker's browser approves consent and stops where GitHub sends it back.
-    let mut approving = cx.browser();
-    let client = cx
-        .register(ClientKind::Public, "conformance other browser")
-        .await?;
-    let pkce = Pkce::s256();
-    let params = AuthParams::for_client(
-        &client,
-        &pkce,
-        &flow::random_state(),
-        Some(&cx.discovery()?.resource()),
-        None,
-    );
-    let script = Script {
-        redirect_uri: stop,
-        ..cx.script("octocat", None, Consent::Approve)
-    };
-    let arrival = approving
-        .walk(params.url(&cx.endpoints()?.authorization), &script)
-        .await?;
-    let Arrival::Callback(back) = arrival else {
-        anyhow::bail!("the approved authorization did not come back from GitHub");
-    };
+    let (mut approving, back) = approve_and_stop(&cx, &stop).await?;
 
     // The victim's browser, with cookies of its own, arrives at the same callback.
     let mut other = cx.browser();
@@ -122,7 +101,61 @@ async fn callback_bound_to_browser(cx: Ctx) -> anyhow::Result<Verdict> {
             genuine.status
         ));
     }
+    // Browsers whose cookies at the server are near misses of the approving browser's, each
+    // after an approval of its own: a binding compared by a broken comparison (one that
+    // XORs the differences, or stops at the shorter value) takes one of them.
+    let server_host = stop.host_str().unwrap_or_default().to_owned();
+    for (kind, describe) in super::NEAR_MISS_KINDS.iter().enumerate() {
+        let (approving, back) = approve_and_stop(&cx, &stop).await?;
+        let mut near = cx.browser();
+        near.jar = approving.jar.clone();
+        for cookie in &mut near.jar.cookies {
+            if cookie.host == server_host {
+                cookie.value = super::near_miss(&cookie.value, kind);
+            }
+        }
+        let ex = near.request(Req::get(back)).await?;
+        f.require(
+            !issues_code(&ex),
+            format!(
+                "a browser whose cookies are the approving browser's with {describe} got an \
+                 authorization code at the upstream callback"
+            ),
+            Some(&ex),
+        );
+    }
     Ok(f.verdict())
+}
+
+/// A browser that approves consent for a client of its own and stops where GitHub sends it
+/// back to `stop`, the server's callback: the browser, and the callback URL it was sent to.
+async fn approve_and_stop(
+    cx: &Ctx,
+    stop: &Url,
+) -> anyhow::Result<(crate::oauth::browser::Browser, Url)> {
+    let mut approving = cx.browser();
+    let client = cx
+        .register(ClientKind::Public, "conformance other browser")
+        .await?;
+    let pkce = Pkce::s256();
+    let params = AuthParams::for_client(
+        &client,
+        &pkce,
+        &flow::random_state(),
+        Some(&cx.discovery()?.resource()),
+        None,
+    );
+    let script = Script {
+        redirect_uri: stop.clone(),
+        ..cx.script("octocat", None, Consent::Approve)
+    };
+    let arrival = approving
+        .walk(params.url(&cx.endpoints()?.authorization), &script)
+        .await?;
+    let Arrival::Callback(back) = arrival else {
+        anyhow::bail!("the approved authorization did not come back from GitHub");
+    };
+    Ok((approving, back))
 }
 
 /// The cookies the server set during a walk, as `(name, value)`, in order.

@@ -432,29 +432,40 @@ async fn consent_page_protections(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&ex),
     );
-    // With the cookies but a wrong CSRF field.
-    let mut forged = form.clone();
-    let mut touched = false;
-    for (k, v) in &mut forged.fields {
-        let lower = k.to_ascii_lowercase();
-        if lower.contains("csrf") || lower.contains("xsrf") || lower.contains("token") {
-            v.push('x');
-            touched = true;
+    // With the cookies but a wrong CSRF field: each kind of near miss on a consent page of
+    // its own, so that the refusal of one cannot hide the acceptance of another (a server
+    // may drop a pending approval after a wrong token). A comparison that stops early, or
+    // one that XORs the differences so that two of them cancel, takes one of these.
+    let is_csrf_field = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        lower.contains("csrf") || lower.contains("xsrf") || lower.contains("token")
+    };
+    if form.fields.iter().any(|(name, _)| is_csrf_field(name)) {
+        for (kind, describe) in super::NEAR_MISS_KINDS.iter().enumerate() {
+            let mut browser = cx.browser();
+            let (page, _) = consent_page(&cx, &mut browser, &name).await?;
+            let Some(mut forged) = consent_form(&page.request.url, &page.text(), Consent::Approve)
+            else {
+                anyhow::bail!("the second consent page has no approve form");
+            };
+            for (name, value) in &mut forged.fields {
+                if is_csrf_field(name) {
+                    *value = super::near_miss(value, kind);
+                }
+            }
+            let ex = browser.submit(&forged, &page.request.url).await?;
+            let to_github = ex
+                .location()
+                .is_some_and(|u| u.origin() == cx.config().mock_github.origin());
+            f.require(
+                !to_github,
+                format!(
+                    "the approval with a wrong CSRF token ({describe}) answered {} and went to GitHub",
+                    ex.status
+                ),
+                Some(&ex),
+            );
         }
-    }
-    if touched {
-        let ex = browser.submit(&forged, &page.request.url).await?;
-        let to_github = ex
-            .location()
-            .is_some_and(|u| u.origin() == cx.config().mock_github.origin());
-        f.require(
-            !to_github,
-            format!(
-                "the approval with a wrong CSRF token answered {} and went to GitHub",
-                ex.status
-            ),
-            Some(&ex),
-        );
     }
     Ok(f.verdict())
 }

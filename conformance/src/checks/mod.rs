@@ -1306,8 +1306,66 @@ pub fn tampered(token: &str) -> String {
     chars.into_iter().collect()
 }
 
+/// What [`near_miss`] makes of a secret value, in its order.
+pub const NEAR_MISS_KINDS: [&str; 3] = [
+    "one character changed",
+    "the same bit changed in two characters",
+    "one character more",
+];
+
+/// A wrong value close to `value`, of kind `kind` (an index into [`NEAR_MISS_KINDS`]): the
+/// values a broken comparison takes. Changing the same bit in two characters fools a
+/// comparison that XORs the differences together, as the two cancel; one character more
+/// fools one that compares only as far as the shorter value.
+pub fn near_miss(value: &str, kind: usize) -> String {
+    match kind {
+        0 => tampered(value),
+        1 => {
+            let letters: Vec<usize> = value
+                .char_indices()
+                .filter(|(_, c)| c.is_ascii_alphabetic())
+                .map(|(i, _)| i)
+                .collect();
+            let [first, .., last] = letters.as_slice() else {
+                return tampered(value);
+            };
+            let mut bytes = value.as_bytes().to_vec();
+            // ASCII letters differ from their other case in bit 0x20 alone.
+            bytes[*first] ^= 0x20;
+            bytes[*last] ^= 0x20;
+            String::from_utf8(bytes).unwrap_or_else(|_| tampered(value))
+        }
+        _ => format!("{value}x"),
+    }
+}
+
 /// Whether a redirect hands the client an authorization code.
 pub fn issues_code(ex: &Exchange) -> bool {
     ex.location()
         .is_some_and(|u| u.query_pairs().any(|(k, _)| k == "code"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_misses_are_wrong_and_close() {
+        let token = "Abc123xyZ";
+        for (kind, describe) in NEAR_MISS_KINDS.iter().enumerate() {
+            assert_ne!(near_miss(token, kind), token, "{describe}");
+        }
+        assert_eq!(near_miss(token, 0).len(), token.len());
+        let twice = near_miss(token, 1);
+        assert_eq!(twice.len(), token.len());
+        // What a comparison that XORs the differences together sees: none.
+        let xored = token
+            .bytes()
+            .zip(twice.bytes())
+            .fold(0u8, |diff, (a, b)| diff ^ (a ^ b));
+        assert_eq!(xored, 0);
+        assert!(near_miss(token, 2).starts_with(token));
+        // Without two letters the second kind falls back to the first.
+        assert_eq!(near_miss("12345", 1), tampered("12345"));
+    }
 }

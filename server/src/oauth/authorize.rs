@@ -421,10 +421,20 @@ pub fn is_valid_pkce_string(value: &str) -> bool {
 
 /// Whether the request comes from the browser the consent page was shown in: its
 /// consent cookie holds the binding, compared in constant time.
-fn same_browser(headers: &HeaderMap, pending: &PendingAuthorization) -> bool {
-    cookie(headers, CONSENT_COOKIE).is_some_and(|binding| {
-        store::constant_time_eq(binding.as_bytes(), pending.browser_binding.as_bytes())
-    })
+fn same_browser(
+    config: &crate::Config,
+    headers: &HeaderMap,
+    pending: &PendingAuthorization,
+) -> bool {
+    let Some(binding) = cookie(headers, CONSENT_COOKIE) else {
+        return false;
+    };
+    #[cfg(feature = "fault-injection")]
+    if crate::injected!(config, XorBrowserBinding) {
+        return store::xor_eq(binding.as_bytes(), pending.browser_binding.as_bytes());
+    }
+    let _ = config;
+    store::constant_time_eq(binding.as_bytes(), pending.browser_binding.as_bytes())
 }
 
 /// A redirect URI on a loopback host: the user's own machine.
@@ -562,7 +572,13 @@ pub async fn consent(
     let skip_csrf = crate::injected!(state.config, SkipConsentCsrf);
     let same_token =
         store::constant_time_eq(form.csrf_token.as_bytes(), pending.csrf_token.as_bytes());
-    if !(skip_csrf || same_token && same_browser(&headers, &pending)) {
+    #[cfg(feature = "fault-injection")]
+    let same_token = if crate::injected!(state.config, XorCsrfComparison) {
+        store::xor_eq(form.csrf_token.as_bytes(), pending.csrf_token.as_bytes())
+    } else {
+        same_token
+    };
+    if !(skip_csrf || same_token && same_browser(&state.config, &headers, &pending)) {
         // Keep the real request alive: a forged submission must not cancel it.
         state.store.restore_pending(form.request_id, pending);
         return http_util::html_page(
@@ -653,7 +669,7 @@ pub async fn github_callback(
     // app before; only the browser that approved the consent page may collect the
     // code, or an attacker could send their approved link to a victim and receive a
     // code for the victim's account.
-    if !same_browser(&headers, &pending)
+    if !same_browser(&state.config, &headers, &pending)
         && !crate::injected!(state.config, CallbackNotBoundToBrowser)
     {
         return http_util::html_page(
