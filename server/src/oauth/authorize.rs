@@ -312,7 +312,7 @@ async fn start_authorization(
         csrf_token: store::random_secret(),
         // Always a fresh value of ours: adopting one the browser sent would let whoever
         // planted it share the binding.
-        browser_binding: planted_binding(state, headers).unwrap_or_else(store::random_secret),
+        browser_binding: binding_faults(state, headers).unwrap_or_else(store::random_secret),
         expires_at: store::deadline(store::now(), pending_lifetime(config)),
     };
 
@@ -443,10 +443,11 @@ fn is_loopback_uri(uri: &str) -> bool {
         .is_ok_and(|url| url.scheme() == "http" && url.host().as_ref().is_some_and(is_loopback))
 }
 
-/// Only with the `adopt-planted-consent-cookie` fault: a consent cookie the browser already
-/// holds, of the length the server's own have, is taken as the binding (session fixation);
-/// with `predictable-consent-cookie`, every browser gets the same one.
-fn planted_binding(state: &AppState, headers: &HeaderMap) -> Option<String> {
+/// The consent binding the faults choose, `None` without them: with
+/// `adopt-planted-consent-cookie`, a consent cookie the browser already holds, of the length
+/// the server's own have, is taken as the binding (session fixation); with
+/// `predictable-consent-cookie`, every browser gets the same one.
+fn binding_faults(state: &AppState, headers: &HeaderMap) -> Option<String> {
     if crate::injected!(state.config, PredictableConsentCookie) {
         return Some("predictable-consent-binding-0123456789abcde".into());
     }

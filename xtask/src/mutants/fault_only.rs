@@ -9,7 +9,9 @@
 //!   change the result (it is false), so mutants inside `a` and `b` are equivalent (the
 //!   operators themselves stay mutated: `injected!(..) || b` is not false);
 //! - the `then` block of an `if` whose condition is such a conjunction (or the switch
-//!   alone), and the body of a match arm whose guard is, never run.
+//!   alone), and the body of a match arm whose guard is, never run;
+//! - after `if !injected!(..) { return ..; }`, the rest of the block runs only with the
+//!   fault.
 //!
 //! Mutants are tested against the code as built with the `fault-injection` feature, so
 //! without this they would be counted as missed although no test could ever see them.
@@ -122,6 +124,19 @@ impl<'ast> Visit<'ast> for Finder {
         }
     }
 
+    fn visit_block(&mut self, block: &'ast syn::Block) {
+        if let Some(guard) = block.stmts.iter().position(returns_without_fault)
+            && let (Some(first), Some(last)) = (block.stmts.get(guard + 1), block.stmts.last())
+        {
+            let (start, end) = (Region::of(first), Region::of(last));
+            self.regions.push(Region {
+                start: start.start,
+                end: end.end,
+            });
+        }
+        visit::visit_block(self, block);
+    }
+
     fn visit_arm(&mut self, arm: &'ast syn::Arm) {
         if self.fault_only_attrs(&arm.attrs, arm) {
             return;
@@ -168,6 +183,21 @@ fn expr_attrs(expr: &syn::Expr) -> &[syn::Attribute] {
         syn::Expr::Assign(assign) => &assign.attrs,
         _ => &[],
     }
+}
+
+/// `if !injected!(..) { ..; return ..; }` without an `else`: what follows it in its block
+/// runs only with the fault.
+fn returns_without_fault(statement: &syn::Stmt) -> bool {
+    let syn::Stmt::Expr(syn::Expr::If(if_expr), _) = statement else {
+        return false;
+    };
+    let negated_switch = matches!(&*if_expr.cond,
+        syn::Expr::Unary(syn::ExprUnary { op: syn::UnOp::Not(_), expr, .. }) if is_switch(expr));
+    let returns = matches!(
+        if_expr.then_branch.stmts.last(),
+        Some(syn::Stmt::Expr(syn::Expr::Return(_), _))
+    );
+    negated_switch && returns && if_expr.else_branch.is_none()
 }
 
 /// `#[cfg(feature = "fault-injection")]`, the attribute that compiles code for faults only.
@@ -256,6 +286,13 @@ fn answer(config: &Config, status: u16, id: Option<u32>) -> u16 {
 fn only_for_faults() -> bool {
     true
 }
+
+fn planted(config: &Config, value: &str) -> Option<String> {
+    if !crate::injected!(config, E) {
+        return None;
+    }
+    Some(value.trim().to_owned())
+}
 "#;
 
     fn position_of(needle: &str, nth: usize) -> (usize, usize) {
@@ -286,6 +323,8 @@ fn only_for_faults() -> bool {
         assert!(covered(&found, "true", 0));
         // The body of an arm whose guard is a switch.
         assert!(covered(&found, "n as u16", 0));
+        // What follows a return taken without the fault.
+        assert!(covered(&found, "Some(value.trim().to_owned())", 0));
     }
 
     #[test]
@@ -301,5 +340,7 @@ fn only_for_faults() -> bool {
         assert!(!covered(&found, "n > 3", 0));
         assert!(!covered(&found, "=> 4", 0));
         assert!(!covered(&found, "crate::injected!(config, D)", 0));
+        // The return itself, taken without the fault.
+        assert!(!covered(&found, "return None", 0));
     }
 }
