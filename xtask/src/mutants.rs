@@ -38,6 +38,7 @@ const SCORED: [&str; 4] = [
 const USAGE: &str = "\
 usage: cargo xtask mutants [--shard K/N] [--file GLOB]... [--timeout SECS] [--jobs N]
                            [--list] [--no-warnings-pass] [--in-place] [--write-doc]
+                           [--report-only]
 
 Mutates server/src one change at a time (cargo-mutants) and runs the suite against each
 mutant (conformance/tests/mutation_oracle.rs). A mutant is caught when a MUST check fails
@@ -53,6 +54,8 @@ apart. Exclusions, each with its reason, are in .cargo/mutants.toml.
   --in-place         mutate this tree and build in its target/ (warm, no copy) instead of a
                      scratch copy; cargo-mutants restores each file, but do not edit meanwhile
   --write-doc        write the tables to docs/mutants.md, saying which mutants the run covered
+  --report-only      run nothing: print (and with --write-doc write) the tables of the last
+                     run from target/mutants/, given the --shard and --file it ran with
 Installs cargo-mutants with `cargo install --locked` when it is missing. Results are in
 target/mutants/ (one directory per pass).";
 
@@ -65,6 +68,7 @@ struct Options {
     warnings_pass: bool,
     in_place: bool,
     write_doc: bool,
+    report_only: bool,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
@@ -77,6 +81,7 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
         warnings_pass: true,
         in_place: false,
         write_doc: false,
+        report_only: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -113,6 +118,7 @@ fn parse(args: &[String]) -> anyhow::Result<Option<Options>> {
             "--no-warnings-pass" => options.warnings_pass = false,
             "--in-place" => options.in_place = true,
             "--write-doc" => options.write_doc = true,
+            "--report-only" => options.report_only = true,
             other => bail!("unknown option {other:?}\n\n{USAGE}"),
         }
     }
@@ -127,9 +133,12 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let root = project_root();
+    let out = root.join("target/mutants");
+    if options.report_only {
+        return report(&root, &options, &out);
+    }
     check_exclusions_have_reasons(&root.join(".cargo/mutants.toml"))?;
     install(&root)?;
-    let out = root.join("target/mutants");
     let first = out.join("must");
     let second = out.join("should");
     for dir in [&first, &second] {
@@ -160,6 +169,15 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         });
     }
+    // The commit measured, for the report; the tree may move on before the run ends.
+    let commit = duct::cmd("git", ["rev-parse", "--short", "HEAD"])
+        .dir(&root)
+        .read()
+        .unwrap_or_default();
+    fs::write(out.join("commit.txt"), format!("{commit}\n"))
+        .context("cannot write target/mutants/commit.txt")?;
+    // A second pass of an earlier run must not be read as this run's.
+    let _ = fs::remove_dir_all(second.join("mutants.out"));
     progress::note("xtask mutants: pass 1, a mutant is caught when a MUST fails or errors");
     progress::note(&format!(
         "xtask mutants: {} mutants in code only a fault runs are left out (target/mutants/fault-only.txt)",
@@ -218,7 +236,19 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             .map(|m| m.name)
             .collect();
     }
-    let mut table = summary(&must, &should_caught);
+    finish(&root, &options, &must, &should_caught, &fault_only)
+}
+
+/// Prints the tables and, with `--write-doc`, writes docs/mutants.md; fails when a mutant
+/// survived both passes.
+fn finish(
+    root: &Path,
+    options: &Options,
+    must: &[Mutant],
+    should_caught: &[String],
+    fault_only: &[String],
+) -> anyhow::Result<ExitCode> {
+    let mut table = summary(must, should_caught);
     let _ = writeln!(
         table,
         "left out: {} mutants in code that only a configured fault runs",
@@ -227,9 +257,12 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     print!("{table}");
     if options.write_doc {
         let doc = root.join("docs/mutants.md");
+        let commit = fs::read_to_string(root.join("target/mutants/commit.txt"))
+            .map(|commit| commit.trim().to_owned())
+            .unwrap_or_default();
         fs::write(
             &doc,
-            document(&options, &table, &must, &should_caught, &fault_only),
+            document(options, &commit, &table, must, should_caught, fault_only),
         )
         .with_context(|| format!("cannot write {}", doc.display()))?;
         progress::note(&format!("xtask mutants: wrote {}", doc.display()));
@@ -243,6 +276,28 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--report-only`: the last run's results, read back from `out`.
+fn report(root: &Path, options: &Options, out: &Path) -> anyhow::Result<ExitCode> {
+    let must = outcomes(&out.join("must/mutants.out/outcomes.json"))?;
+    let second = out.join("should/mutants.out/outcomes.json");
+    let should_caught: Vec<String> = if second.exists() {
+        outcomes(&second)?
+            .into_iter()
+            .filter(|m| m.outcome == Outcome::Caught)
+            .map(|m| m.name)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let fault_only: Vec<String> = fs::read_to_string(out.join("fault-only.txt"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    finish(root, options, &must, &should_caught, &fault_only)
 }
 
 /// The cargo-mutants command line both passes share, with `extra` options of cargo-mutants
@@ -453,7 +508,7 @@ fn summary(must: &[Mutant], should_caught: &[String]) -> String {
         "| file | caught (MUST) | caught only with warnings denied | missed | timeout | unviable |\n\
          | --- | ---: | ---: | ---: | ---: | ---: |\n",
     );
-    let (mut caught, mut viable) = (0, 0);
+    let (mut caught, mut should, mut viable) = (0, 0, 0);
     for (file, row) in &rows {
         let _ = writeln!(
             out,
@@ -463,24 +518,32 @@ fn summary(must: &[Mutant], should_caught: &[String]) -> String {
         if SCORED.iter().any(|area| file.starts_with(area)) {
             // A timeout is a caught mutant: the suite did not accept the server.
             caught += row.must + row.timeout;
+            should += row.should;
             viable += row.must + row.should + row.missed + row.timeout;
         }
     }
-    let score = if viable == 0 {
-        100.0
-    } else {
-        100.0 * caught as f64 / viable as f64
+    let percent = |part: usize| {
+        if viable == 0 {
+            100.0
+        } else {
+            100.0 * part as f64 / viable as f64
+        }
     };
     let _ = writeln!(
         out,
-        "\nscored areas ({}): {caught} of {viable} viable mutants caught by a MUST or a timeout ({score:.1}%)",
-        SCORED.join(", ")
+        "\nscored areas ({}): {caught} of {viable} viable mutants caught by a MUST or a timeout \
+         ({:.1}%); {} caught counting those caught only with warnings denied ({:.1}%)",
+        SCORED.join(", "),
+        percent(caught),
+        caught + should,
+        percent(caught + should),
     );
     out
 }
 
 fn document(
     options: &Options,
+    commit: &str,
     table: &str,
     must: &[Mutant],
     should_caught: &[String],
@@ -515,7 +578,7 @@ fn document(
             must.len()
         );
     }
-    if let Ok(commit) = duct::cmd("git", ["rev-parse", "--short", "HEAD"]).read() {
+    if !commit.is_empty() {
         let _ = writeln!(out, "Measured at commit {commit}.\n");
     }
     out.push_str(table);
@@ -544,8 +607,8 @@ fn document(
     out
 }
 
-/// The mutants of this run that sit in fault-only code, by name; also written to
-/// `fault-only.txt` beside the first pass's results.
+/// The mutants of this run that sit in fault-only code, by name; a run (not a listing) also
+/// writes them to `fault-only.txt` beside the first pass's results.
 fn fault_only_mutants(
     root: &Path,
     options: &Options,
@@ -588,8 +651,11 @@ fn fault_only_mutants(
         })
         .filter_map(|mutant| mutant["name"].as_str().map(str::to_owned))
         .collect();
-    let list = output.parent().unwrap_or(output).join("fault-only.txt");
-    fs::write(&list, names.join("\n") + "\n")
-        .with_context(|| format!("cannot write {}", list.display()))?;
+    // A listing leaves the last run's record alone, for `--report-only`.
+    if !options.list {
+        let list = output.parent().unwrap_or(output).join("fault-only.txt");
+        fs::write(&list, names.join("\n") + "\n")
+            .with_context(|| format!("cannot write {}", list.display()))?;
+    }
     Ok(names)
 }
