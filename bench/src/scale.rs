@@ -68,6 +68,60 @@ pub async fn run(options: Options) -> anyhow::Result<serde_json::Value> {
         );
     }
     let (rss_before, _) = memory_kib(options.server_pid)?;
+    let options = Arc::new(options);
+    let first = open_all(&options).await?;
+    // Read once everything is open, and again a moment later, to see it settle.
+    let (rss_open, _) = memory_kib(options.server_pid)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (rss_held, hwm) = memory_kib(options.server_pid)?;
+    let opened = first.streams.len();
+    drop(first.streams);
+    // The server ends each session when its stream's connection closes. What it frees
+    // need not go back to the system (the allocator keeps it), so the second round shows
+    // whether it is reused: the same number of sessions again should take no more.
+    let rss_closed = settled_rss(options.server_pid).await?;
+    let second = open_all(&options).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (rss_reopened, _) = memory_kib(options.server_pid)?;
+    let reopened = second.streams.len();
+    drop(second.streams);
+    let per_session = if opened > 0 {
+        rss_held.saturating_sub(rss_before) as f64 / opened as f64
+    } else {
+        0.0
+    };
+    let mut line = json!({
+        "kind": "sse-scale",
+        "sessions": options.sessions,
+        "opened": opened,
+        "errors": first.errors,
+        "open_s": first.open_time.as_secs_f64(),
+        "rss_before_kib": rss_before,
+        "rss_open_kib": rss_open,
+        "rss_kib": rss_held,
+        "hwm_kib": hwm,
+        "per_session_kib": per_session,
+        "rss_closed_kib": rss_closed,
+        "reopened": reopened,
+        "reopen_errors": second.errors,
+        "rss_reopened_kib": rss_reopened,
+    });
+    if let Some(error) = first.first_error.or(second.first_error) {
+        line["error"] = json!(error);
+    }
+    Ok(line)
+}
+
+/// One round of sessions: the open streams, and how opening went.
+struct Round {
+    streams: Vec<EventStream>,
+    errors: usize,
+    first_error: Option<String>,
+    open_time: Duration,
+}
+
+/// Opens `options.sessions` sessions, `options.parallel` at a time.
+async fn open_all(options: &Arc<Options>) -> anyhow::Result<Round> {
     let pool: Arc<Mutex<Vec<Conn>>> = Arc::default();
     let auth = HeaderValue::from_str(&format!("Bearer {}", options.token))?;
     let headers = vec![
@@ -77,7 +131,6 @@ pub async fn run(options: Options) -> anyhow::Result<serde_json::Value> {
             HeaderValue::from_static("application/json"),
         ),
     ];
-    let options = Arc::new(options);
     let started = Instant::now();
     let opening = stream::iter(0..options.sessions)
         .map(|index| {
@@ -145,32 +198,27 @@ pub async fn run(options: Options) -> anyhow::Result<serde_json::Value> {
             }
         }
     }
-    // Read once everything is open, and again a moment later, to see it settle.
-    let (rss_open, _) = memory_kib(options.server_pid)?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (rss_held, hwm) = memory_kib(options.server_pid)?;
-    let opened = streams.len();
-    drop(streams);
     drop(pool);
-    let per_session = if opened > 0 {
-        rss_held.saturating_sub(rss_before) as f64 / opened as f64
-    } else {
-        0.0
-    };
-    let mut line = json!({
-        "kind": "sse-scale",
-        "sessions": options.sessions,
-        "opened": opened,
-        "errors": errors,
-        "open_s": open_time.as_secs_f64(),
-        "rss_before_kib": rss_before,
-        "rss_open_kib": rss_open,
-        "rss_kib": rss_held,
-        "hwm_kib": hwm,
-        "per_session_kib": per_session,
-    });
-    if let Some(error) = first_error {
-        line["error"] = json!(error);
+    Ok(Round {
+        streams,
+        errors,
+        first_error,
+        open_time,
+    })
+}
+
+/// The server's resident memory once it stops falling after the sessions closed: read every
+/// 200 ms until two reads agree, for at most 10 s.
+async fn settled_rss(pid: u32) -> anyhow::Result<u64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut last, _) = memory_kib(pid)?;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (now, _) = memory_kib(pid)?;
+        if now >= last {
+            return Ok(now);
+        }
+        last = now;
     }
-    Ok(line)
+    Ok(last)
 }
