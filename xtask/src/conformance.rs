@@ -25,14 +25,25 @@ use crate::{
 };
 
 /// Access tokens of the Rust target live this long, so the suite can wait out an
-/// expiry (it waits at most 3 s by default) without slowing the run much.
-const SHORT_TOKEN_TTL_SECS: u64 = 2;
+/// expiry (told to wait this long) without slowing the run much. Long enough that a
+/// check on a busy machine (a login, then several requests) still finishes inside it:
+/// with 2 s, checks at a load average of 10 took 3-4 s and saw their tokens refused.
+const SHORT_TOKEN_TTL_SECS: u64 = 5;
 
 /// The Python server answers a login's eight requests more slowly than the Rust one,
 /// and under the suite's sixteen parallel checks a 2 s token can expire between a
 /// login and its first MCP request. This lifetime leaves room for that, and the suite
 /// is told to wait it out for the expiry check.
 const PYTHON_TOKEN_TTL_SECS: u64 = 10;
+
+/// The access-token lifetime a target is launched with, which the suite is told to wait
+/// out. Node answers as slowly as Python under the suite's parallel checks.
+fn token_ttl_secs(target: &Target) -> u64 {
+    match target {
+        Target::Python | Target::TypeScript => PYTHON_TOKEN_TTL_SECS,
+        _ => SHORT_TOKEN_TTL_SECS,
+    }
+}
 
 /// The `mcp` release the GitHub-era `simple-auth` example runs on (it imports
 /// `mcp.server.fastmcp`, gone in 2.x, and predates the 1.10 resource-server split).
@@ -469,11 +480,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         let port = free_port()?;
         let base_url = format!("http://127.0.0.1:{port}");
         let mut expression = mock.apply_env(launcher.command(&root, launch, port, &base_url));
-        // Node answers as slowly as Python under the suite's parallel checks.
-        let ttl = match options.target {
-            Target::Python | Target::TypeScript => PYTHON_TOKEN_TTL_SECS,
-            _ => SHORT_TOKEN_TTL_SECS,
-        };
+        let ttl = token_ttl_secs(&options.target);
         expression = expression
             .env("PORT", port.to_string())
             .env("MCP_GITHUB_SERVER_URL", &base_url)
@@ -530,12 +537,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                 snapshot_dir.display().to_string(),
             ]);
         }
-        if matches!(options.target, Target::Python | Target::TypeScript)
-            && !options.has_suite_option("--max-expiry-wait")
-        {
+        if !options.has_suite_option("--max-expiry-wait") {
             suite.extend([
                 "--max-expiry-wait".to_owned(),
-                PYTHON_TOKEN_TTL_SECS.to_string(),
+                token_ttl_secs(&options.target).to_string(),
             ]);
         }
         // The robustness phase judges the target's memory when it knows the process: the
