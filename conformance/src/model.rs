@@ -20,6 +20,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{
@@ -281,13 +282,13 @@ struct Record {
 /// Runs the phase: generates sequences from the seed, runs each against the server, shrinks
 /// a failing one.
 pub async fn run(cx: &Ctx, settings: &Settings) -> anyhow::Result<Campaign> {
-    let record = Mutex::new(Record {
+    let record = std::sync::Arc::new(Mutex::new(Record {
         campaign: Campaign {
             seed: settings.seed,
             ..Campaign::default()
         },
         error: None,
-    });
+    }));
     let started = Instant::now();
     let handle = tokio::runtime::Handle::current();
     let mut seed = [0u8; 32];
@@ -301,13 +302,19 @@ pub async fn run(cx: &Ctx, settings: &Settings) -> anyhow::Result<Campaign> {
     };
     let mut runner = TestRunner::new_with_rng(config, rng);
     let strategy = vec(op_strategy(), 1..=settings.steps.max(1));
-    let outcome = tokio::task::block_in_place(|| {
+    let (cx, budget, shared_record) = (cx.clone(), settings.budget, record.clone());
+    // proptest's runner is synchronous, so the phase runs on a blocking thread of its own.
+    // Blocking in place instead would suspend every check polled in the same task as this
+    // one (the checks run side by side in one stream): their requests, stopped mid-flight
+    // for the whole phase, would then time out as if the server had not answered.
+    let outcome = tokio::task::spawn_blocking(move || {
+        let record = shared_record;
         runner.run(&strategy, |ops| {
-            if started.elapsed() > settings.budget {
+            if started.elapsed() > budget {
                 record.lock().expect("record lock").campaign.cut_short = true;
                 return Ok(());
             }
-            let result = handle.block_on(run_sequence(cx, &ops));
+            let result = handle.block_on(run_sequence(&cx, &ops));
             let mut r = record.lock().expect("record lock");
             r.campaign.sequences += 1;
             r.campaign.operations += ops.len();
@@ -348,8 +355,16 @@ pub async fn run(cx: &Ctx, settings: &Settings) -> anyhow::Result<Campaign> {
                 }
             }
         })
-    });
-    let r = record.into_inner().expect("record lock");
+    })
+    .await
+    .context("the model phase's thread ended abnormally")?;
+    let r = std::mem::replace(
+        &mut *record.lock().expect("record lock"),
+        Record {
+            campaign: Campaign::default(),
+            error: None,
+        },
+    );
     if let Some(e) = r.error {
         anyhow::bail!(
             "a step of the model phase failed (seed {}): {e}",
