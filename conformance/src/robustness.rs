@@ -249,7 +249,15 @@ pub async fn run(
         ensure_loopback(&e.url)?;
     }
     let started = Instant::now();
-    let inputs = generate(&endpoints, &credentials, settings)?;
+    // Generating thousands of cases is CPU work: on a blocking thread, so that the checks
+    // polled beside this one are not held up meanwhile.
+    let inputs = {
+        let (endpoints, credentials, settings) =
+            (endpoints.clone(), credentials.clone(), settings.clone());
+        tokio::task::spawn_blocking(move || generate(&endpoints, &credentials, &settings))
+            .await
+            .map_err(|e| anyhow::anyhow!("the robustness phase's generator failed: {e}"))??
+    };
     // A fresh connection per request: a pooled connection the server closed while idle would
     // otherwise show up as a reset that the server never caused.
     let client = reqwest::Client::builder()
