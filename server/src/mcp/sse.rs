@@ -110,6 +110,33 @@ async fn connect(
     open(state, caller, thin)
 }
 
+/// At the user's cap, their oldest stream ends to make room. One pass without collecting:
+/// a user may hold thousands of sessions, and a list of them per connection is a large
+/// allocation each time.
+fn make_room_for_session(
+    sessions: &mut std::collections::HashMap<String, Box<SseSession>>,
+    caller: &Authenticated,
+    cap: usize,
+) {
+    let mut count = 0;
+    let mut oldest: Option<(&String, tokio::time::Instant)> = None;
+    for (id, session) in sessions.iter() {
+        if session.owner.user.id != caller.user.id {
+            continue;
+        }
+        count += 1;
+        if oldest.is_none_or(|(_, opened)| session.opened < opened) {
+            oldest = Some((id, session.opened));
+        }
+    }
+    if count >= cap.max(1)
+        && let Some(oldest) = oldest.map(|(id, _)| id.clone())
+        && let Some(evicted) = sessions.remove(&oldest)
+    {
+        evicted.service.cancel();
+    }
+}
+
 /// Whether sessions start on the thin path. With any fault configured they start on
 /// rmcp, so that every fault acts where it always did.
 fn thin_path(config: &crate::Config) -> bool {
@@ -148,26 +175,7 @@ fn open(state: AppState, caller: Authenticated, thin: bool) -> Response {
         crate::injected!(state.config, ResponseOnlyInPostBody).then(Arc::default);
     {
         let mut sessions = state.sessions.sse();
-        // At the user's cap, their oldest stream ends to make room. One pass without
-        // collecting: a user may hold thousands of sessions, and a list of them per
-        // connection is a large allocation each time.
-        let mut count = 0;
-        let mut oldest: Option<(&String, tokio::time::Instant)> = None;
-        for (id, session) in sessions.iter() {
-            if session.owner.user.id != caller.user.id {
-                continue;
-            }
-            count += 1;
-            if oldest.is_none_or(|(_, opened)| session.opened < opened) {
-                oldest = Some((id, session.opened));
-            }
-        }
-        if count >= state.config.max_sessions_per_user.max(1)
-            && let Some(oldest) = oldest.map(|(id, _)| id.clone())
-            && let Some(evicted) = sessions.remove(&oldest)
-        {
-            evicted.service.cancel();
-        }
+        make_room_for_session(&mut sessions, &caller, state.config.max_sessions_per_user);
         sessions.insert(
             session_id.clone(),
             Box::new(SseSession {
