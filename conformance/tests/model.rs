@@ -67,3 +67,33 @@ async fn each_model_fault_breaks_its_property() {
         );
     }
 }
+
+/// The phase runs beside the other checks without holding them up: checks in flight when it
+/// starts must not stand still until it ends and then time out, or end with a token that
+/// expired meanwhile, as when the phase blocked the task they are polled in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_checks_beside_the_model_phase_are_not_held_up() {
+    let target = support::start(&[], &[]).await;
+    let mut config = target.config();
+    config.areas = vec!["AUTH-FLOW".into(), "MODEL".into()];
+    // Shorter than the phase lasts, so that a check stood still for the whole phase would
+    // time out; far longer than any answer on loopback takes.
+    config.request_timeout = std::time::Duration::from_secs(3);
+    config.model = Some(Settings {
+        seed: SEED,
+        cases: 160,
+        ..Settings::default()
+    });
+    let report = support::run(config).await;
+    let held_up: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Error(_) | Outcome::Fail(_)))
+        .map(|r| format!("{} [{}]: {:?}", r.key, r.transport, r.outcome))
+        .collect();
+    assert!(held_up.is_empty(), "{held_up:#?}");
+    assert!(
+        report.results.iter().any(|r| r.key == "MODEL-01"),
+        "the model phase ran"
+    );
+}
