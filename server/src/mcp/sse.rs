@@ -870,30 +870,14 @@ mod tests {
     use axum::body::Body;
     use serde_json::Value;
 
-    use super::super::streamable::tests::{octocat_token, octocat_token_with_github_fault};
+    use super::super::streamable::tests::{caller, octocat_token, octocat_token_with_github_fault};
     use super::*;
-    use crate::{mcp::handler::TOOL_NAME, store::GitHubUser};
+    use crate::mcp::handler::TOOL_NAME;
 
     /// How long the server waits for GitHub in these tests: a call to the slow GitHub
     /// account has ended (and been answered, unless cancelled) well within three times this.
     const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(300);
     const READ_TIMEOUT: Duration = Duration::from_secs(20);
-
-    /// The caller the bearer check would find for `token`.
-    fn caller(state: &AppState, token: &str) -> Authenticated {
-        let (access, _) = state.store.access_token(token).unwrap();
-        Authenticated {
-            grant_id: access.grant_id,
-            user: GitHubUser {
-                login: "octocat".into(),
-                id: 1,
-            },
-            ended: CancellationToken::new(),
-            expires_at: access.expires_at,
-            #[cfg(feature = "fault-injection")]
-            mcp_token: token.to_owned(),
-        }
-    }
 
     /// The `data` of the events of an SSE response, one at a time.
     struct Events {

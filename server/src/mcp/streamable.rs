@@ -1338,6 +1338,22 @@ pub(super) mod tests {
     }
 
     /// A token for `octocat` whose grant holds a GitHub token the mock issued.
+    /// The caller the bearer check would find for `token`, octocat's.
+    pub(in crate::mcp) fn caller(state: &AppState, token: &str) -> Authenticated {
+        let (access, _) = state.store.access_token(token).unwrap();
+        Authenticated {
+            grant_id: access.grant_id,
+            user: GitHubUser {
+                login: "octocat".into(),
+                id: 1,
+            },
+            ended: CancellationToken::new(),
+            expires_at: access.expires_at,
+            #[cfg(feature = "fault-injection")]
+            mcp_token: token.to_owned(),
+        }
+    }
+
     pub(in crate::mcp) async fn octocat_token(state: &AppState) -> String {
         octocat_token_with_github_fault(state, None).await
     }
@@ -1444,18 +1460,7 @@ pub(super) mod tests {
                 crate::Config::from_vars(env, "http://127.0.0.1:1".parse().unwrap()).unwrap();
             let state = crate::new_state(config, CancellationToken::new());
             let token = octocat_token(&state).await;
-            let (access, _) = state.store.access_token(&token).unwrap();
-            let caller = Authenticated {
-                grant_id: access.grant_id,
-                user: GitHubUser {
-                    login: "octocat".into(),
-                    id: 1,
-                },
-                ended: CancellationToken::new(),
-                expires_at: access.expires_at,
-                #[cfg(feature = "fault-injection")]
-                mcp_token: token.clone(),
-            };
+            let caller = caller(&state, &token);
             let server = super::super::handler::ProfileServer::new(state.clone());
             let mut user_requests = Vec::new();
             for call in 0..3 {
@@ -1505,18 +1510,7 @@ pub(super) mod tests {
         let token = octocat_token(&state).await;
         // The first spelling is answered without rmcp, the second by rmcp.
         let direct = super::super::stateless::Direct::new(&state).unwrap();
-        let (caller, _) = state.store.access_token(&token).unwrap();
-        let caller = Authenticated {
-            grant_id: caller.grant_id,
-            user: GitHubUser {
-                login: "octocat".into(),
-                id: 1,
-            },
-            ended: CancellationToken::new(),
-            expires_at: caller.expires_at,
-            #[cfg(feature = "fault-injection")]
-            mcp_token: token.clone(),
-        };
+        let caller = caller(&state, &token);
         for (accept, direct_answer) in [
             ("application/json, text/event-stream", true),
             ("application/json;q=1, text/event-stream", false),
