@@ -112,8 +112,13 @@ fn tool_definition_problems(tool: &Value, negotiated: &str) -> Vec<String> {
             ));
         }
     };
+    // A field is judged from the version that defines it; before, it is a member the
+    // version does not know, which is allowed.
+    let defines = |since: &str| negotiated >= since;
     optional_string("description");
-    optional_string("title");
+    if defines("2025-06-18") {
+        optional_string("title");
+    }
     // "inputSchema: { type: \"object\"; properties?: ...; required?: string[] }" in every
     // version.
     if tool
@@ -125,7 +130,7 @@ fn tool_definition_problems(tool: &Value, negotiated: &str) -> Vec<String> {
     }
     // 2025-06-18 and 2025-11-25 define outputSchema as an object schema
     // ("outputSchema?: { type: \"object\"; ... }"); 2026-07-28 allows any JSON Schema.
-    if let Some(schema) = tool.get("outputSchema") {
+    if let Some(schema) = tool.get("outputSchema").filter(|_| defines("2025-06-18")) {
         let object_schema = schema.get("type") == Some(&json!("object"));
         let any_schema = schema.is_object() || schema.is_boolean();
         if negotiated >= "2026-07-28" {
@@ -142,7 +147,7 @@ fn tool_definition_problems(tool: &Value, negotiated: &str) -> Vec<String> {
             ));
         }
     }
-    if let Some(annotations) = tool.get("annotations") {
+    if let Some(annotations) = tool.get("annotations").filter(|_| defines("2025-03-26")) {
         match annotations.as_object() {
             None => problems.push(format!(
                 "{name}: annotations is {}, not an object",
@@ -177,7 +182,7 @@ fn tool_definition_problems(tool: &Value, negotiated: &str) -> Vec<String> {
     if tool.get("_meta").is_some_and(|meta| !meta.is_object()) {
         problems.push(format!("{name}: _meta is not an object"));
     }
-    if let Some(icons) = tool.get("icons") {
+    if let Some(icons) = tool.get("icons").filter(|_| defines("2025-11-25")) {
         let valid = icons.as_array().is_some_and(|icons| {
             icons
                 .iter()
@@ -190,7 +195,7 @@ fn tool_definition_problems(tool: &Value, negotiated: &str) -> Vec<String> {
             ));
         }
     }
-    if let Some(execution) = tool.get("execution") {
+    if let Some(execution) = tool.get("execution").filter(|_| defines("2025-11-25")) {
         let task_support = execution.get("taskSupport");
         let valid = execution.is_object()
             && task_support.is_none_or(|support| {
@@ -865,5 +870,9 @@ mod tests {
             !tool_definition_problems(&json!({"inputSchema": {"type": "object"}}), "2025-11-25")
                 .is_empty()
         );
+        // Before the versions that define them, those fields are unknown members: only the
+        // description, inputSchema and _meta are judged at 2024-11-05.
+        let original = tool_definition_problems(&tool, "2024-11-05");
+        assert_eq!(original.len(), 3, "{original:#?}");
     }
 }
