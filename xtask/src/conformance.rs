@@ -25,9 +25,9 @@ use crate::{
 };
 
 /// Access tokens of the Rust target live this long, so the suite can wait out an
-/// expiry (told to wait this long) without slowing the run much. Long enough that a
-/// check on a busy machine (a login, then several requests) still finishes inside it:
-/// with 2 s, checks at a load average of 10 took 3-4 s and saw their tokens refused.
+/// expiry (told to wait this long) without slowing the run much, and long enough that a
+/// check on a busy machine (a login, then several requests, 3-4 s at a load average of
+/// 10) still finishes inside it.
 const SHORT_TOKEN_TTL_SECS: u64 = 5;
 
 /// The Python server answers a login's eight requests more slowly than the Rust one,
