@@ -12,8 +12,10 @@
 //! all of them, or with `@VERSION` after the ID or key (`SHTTP-02@2025-06-18`) only that one.
 //!
 //! A listed check that fails or errors is reported as known and does not fail the run; a listed
-//! check that passes fails the run as stale, so the list shrinks as the target improves. Skipped
-//! and blocked checks leave their entry alone: they said nothing about the requirement.
+//! check that passes fails the run as stale, so the list shrinks as the target improves. An entry
+//! that names an ID covers its cases too: a case that passes while the entry still explains a
+//! failure is left alone, and the entry is stale once nothing it covers fails. Skipped and
+//! blocked checks leave their entry alone: they said nothing about the requirement.
 
 use std::path::Path;
 
@@ -80,24 +82,62 @@ impl Baseline {
         for r in &mut report.results {
             r.baseline = self.mark(r);
         }
+        // An entry that names an ID covers the failures of its cases, and a case that passes is
+        // not held against it while the entry still explains a failure. An entry whose every
+        // result passed explains nothing any more: each of those results marks it stale.
+        for (index, entry) in self.known_failures.iter().enumerate() {
+            let covered: Vec<usize> = (0..report.results.len())
+                .filter(|&i| self.entry_for(&report.results[i]) == Some(index))
+                .collect();
+            let explains_something = covered.iter().any(|&i| {
+                matches!(
+                    report.results[i].baseline,
+                    Some(BaselineMark::Known { .. } | BaselineMark::Stale { .. })
+                )
+            });
+            if explains_something {
+                continue;
+            }
+            for i in covered {
+                let r = &mut report.results[i];
+                if matches!(r.outcome, Outcome::Pass { .. } | Outcome::Warn(_)) {
+                    r.baseline = Some(BaselineMark::Stale {
+                        reason: entry.reason.clone(),
+                    });
+                }
+            }
+        }
     }
 
-    /// The mark the baseline gives one result: known when a listed check failed or errored,
-    /// stale when it passed or only warned.
-    pub fn mark(&self, r: &CheckResult) -> Option<BaselineMark> {
-        let entry = self.known_failures.iter().find(|e| {
-            let (id, version) = match e.id.split_once('@') {
-                Some((id, version)) => (id, Some(version)),
-                None => (e.id.as_str(), None),
-            };
+    /// The index of the first entry that lists this result.
+    fn entry_for(&self, r: &CheckResult) -> Option<usize> {
+        self.known_failures.iter().position(|e| {
+            let (id, version) = Self::split(e);
             (id == r.key || id == r.id)
                 && version.is_none_or(|v| r.version.is_some_and(|at| at.as_str() == v))
                 && e.transport.as_deref().is_none_or(|t| t == r.transport)
-        })?;
+        })
+    }
+
+    fn split(entry: &KnownFailure) -> (&str, Option<&str>) {
+        match entry.id.split_once('@') {
+            Some((id, version)) => (id, Some(version)),
+            None => (entry.id.as_str(), None),
+        }
+    }
+
+    /// The mark the baseline gives one result: known when a listed check failed or errored,
+    /// stale when it passed or only warned. A case listed only through its ID's entry that
+    /// passes gets no mark here: [`Baseline::apply`] marks it stale once nothing the entry
+    /// covers fails.
+    pub fn mark(&self, r: &CheckResult) -> Option<BaselineMark> {
+        let entry = &self.known_failures[self.entry_for(r)?];
+        let through_its_id = Self::split(entry).0 != r.key;
         match r.outcome {
             Outcome::Fail(_) | Outcome::Error(_) => Some(BaselineMark::Known {
                 reason: entry.reason.clone(),
             }),
+            Outcome::Pass { .. } | Outcome::Warn(_) if through_its_id => None,
             Outcome::Pass { .. } | Outcome::Warn(_) => Some(BaselineMark::Stale {
                 reason: entry.reason.clone(),
             }),
@@ -137,6 +177,17 @@ mod tests {
         }
     }
 
+    fn report(results: Vec<CheckResult>) -> Report {
+        Report {
+            target: "t".into(),
+            transports: Vec::new(),
+            wall_time_ms: 0,
+            results,
+            transcript: Default::default(),
+            assessment: None,
+        }
+    }
+
     #[test]
     fn a_listed_failure_is_known_and_a_listed_pass_is_stale() {
         let baseline = Baseline::parse(
@@ -144,17 +195,10 @@ mod tests {
         )
         .unwrap();
         let fail = Outcome::Fail(crate::checks::Evidence::default());
-        let mut report = Report {
-            target: "t".into(),
-            transports: Vec::new(),
-            wall_time_ms: 0,
-            results: vec![
-                result("AUTH-FLOW-18", "sse", fail.clone()),
-                result("AUTH-FLOW-18", "streamable-http", fail),
-            ],
-            transcript: Default::default(),
-            assessment: None,
-        };
+        let mut report = report(vec![
+            result("AUTH-FLOW-18", "sse", fail.clone()),
+            result("AUTH-FLOW-18", "streamable-http", fail),
+        ]);
         baseline.apply(&mut report);
         assert!(matches!(
             report.results[0].baseline,
@@ -205,6 +249,49 @@ mod tests {
         assert!(
             Baseline::parse("[[known-failure]]\nid = \"X-1@2099-01-01\"\nreason = \"r\"\n")
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn an_id_entry_is_stale_only_when_none_of_its_cases_fails() {
+        let baseline =
+            Baseline::parse("[[known-failure]]\nid = \"AUTH-FLOW-18\"\nreason = \"r\"\n").unwrap();
+        let fail = Outcome::Fail(crate::checks::Evidence::default());
+        let warn = Outcome::Warn(crate::checks::Evidence::default());
+        let mut report = report(vec![
+            result("AUTH-FLOW-18", "sse", fail),
+            result("AUTH-FLOW-18#case", "sse", warn.clone()),
+        ]);
+        baseline.apply(&mut report);
+        assert!(matches!(
+            report.results[0].baseline,
+            Some(BaselineMark::Known { .. })
+        ));
+        assert!(
+            report.results[1].baseline.is_none(),
+            "a case that only warns is not held against an entry that still explains a failure"
+        );
+        assert!(report.ok());
+
+        report.results.remove(0);
+        baseline.apply(&mut report);
+        assert!(
+            matches!(report.results[0].baseline, Some(BaselineMark::Stale { .. })),
+            "nothing the entry covers fails any more"
+        );
+        assert!(!report.ok());
+
+        let case_entry =
+            Baseline::parse("[[known-failure]]\nid = \"AUTH-FLOW-18#case\"\nreason = \"r\"\n")
+                .unwrap();
+        let mut passing_case = result("AUTH-FLOW-18#case", "sse", warn);
+        passing_case.baseline = None;
+        assert!(
+            matches!(
+                case_entry.mark(&passing_case),
+                Some(BaselineMark::Stale { .. })
+            ),
+            "an entry that names the case itself is stale as soon as the case passes"
         );
     }
 
