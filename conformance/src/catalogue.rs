@@ -574,10 +574,10 @@ mod tests {
             "the third-party authorization section is only in 2025-03-26",
         ),
         (
-            "AUTH-FLOW-19: level SHOULD but the catalogue says MUST",
-            "the check judges access-token revocation (a SHOULD in RFC 7009 §2) and warns when \
-             no endpoint is offered (revocation is optional); refresh-token revocation, the \
-             MUST half, is judged in the same check until it has a case of its own",
+            "AUTH-FLOW-19#access-token: level SHOULD but the catalogue says MUST",
+            "RFC 7009 §2: implementations \"SHOULD support the revocation of access tokens\"; \
+             the MUST of the catalogue's sentence is the refresh-token half, which AUTH-FLOW-19 \
+             itself judges",
         ),
         (
             "AUTH-FLOW-06#https-loopback: level SHOULD but the catalogue says MUST",

@@ -423,6 +423,9 @@ faults! {
     /// Revocation answers 200 at once and revokes the token a second later, as a queue
     /// behind the endpoint would: a use right after the answer still works.
     RevokeAfterAnswering = "revoke-after-answering" => ["AUTH-FLOW-19"],
+    /// Revoking a refresh token answers 200 and ends nothing: the grant and its refresh token
+    /// live on. Access tokens are still revoked.
+    RefreshTokenRevocationIgnored = "refresh-token-revocation-ignored" => ["AUTH-FLOW-19"],
     /// A rotated-out refresh token that comes back is refused, but the grant it belonged
     /// to lives on: the thief who refreshed first keeps a working refresh token.
     NoRefreshReuseDetection = "no-refresh-reuse-detection" => ["AUTH-FLOW-21"],

@@ -50,7 +50,10 @@ pub fn checks() -> Vec<Check> {
         // Revocation is optional (RFC 7009, not mentioned by the MCP specification),
         // so no MCP client depends on it: what the RFC asks of a server that offers
         // it is reported, never fails the run.
-        Check::new("AUTH-FLOW-19", BOTH, body!(revocation_works)).level(Level::Should),
+        Check::new("AUTH-FLOW-19", BOTH, body!(refresh_token_revocation_works)),
+        Check::new("AUTH-FLOW-19", BOTH, body!(access_token_revocation_works))
+            .case("access-token", "a revoked access token is refused at once")
+            .level(Level::Should),
         Check::new("AUTH-FLOW-20", AS, body!(iss_is_byte_identical)),
         Check::new("AUTH-FLOW-14", AS, body!(access_tokens_are_short_lived)),
     ]
@@ -822,7 +825,11 @@ async fn iss_matches_metadata(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
-async fn revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
+/// AUTH-FLOW-19, the MUST half (RFC 7009 section 2): "Implementations MUST support the
+/// revocation of refresh tokens". The MCP specification does not ask for a revocation endpoint
+/// at all, so a server without one only gets a warning that nothing could be checked; a server
+/// that offers one must end a refresh token revoked there.
+async fn refresh_token_revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
     let Some(endpoint) = cx.endpoints()?.revocation else {
         // A missing endpoint is allowed, but a reader must see that nothing was checked.
         return Ok(Verdict::Warn(Evidence {
@@ -835,47 +842,6 @@ async fn revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
     };
     let mut f = Findings::new(&cx);
     let login = cx.login(LoginOptions::default()).await?;
-    let before = cx.probe_bearer(login.access_token()).await?;
-    anyhow::ensure!(
-        (200..300).contains(&before.status),
-        "the fresh token was not accepted:\n{}",
-        cx.evidence(&before)
-    );
-    let fields = flow::with_client_auth(
-        login.client(),
-        vec![
-            ("token".into(), login.access_token().into()),
-            ("token_type_hint".into(), "access_token".into()),
-        ],
-    );
-    let ex = flow::token_request(cx.http(), &endpoint, &fields).await?;
-    // RFC 7009 section 2: "Implementations MUST support the revocation of refresh tokens
-    // and SHOULD support the revocation of access tokens"; section 2.2.1 gives a server
-    // that does not the error `unsupported_token_type`.
-    if ex.status == 400 && json_error(&ex).as_deref() == Some("unsupported_token_type") {
-        f.prefer(
-            false,
-            "access tokens cannot be revoked (unsupported_token_type; RFC 7009 section 2 \
-             SHOULD support their revocation)",
-            Some(&ex),
-        );
-    } else {
-        f.require(
-            ex.status == 200,
-            format!(
-                "revoking the access token answered {} {}",
-                ex.status,
-                super::shown(json_error(&ex))
-            ),
-            Some(&ex),
-        );
-        let after = cx.probe_bearer(login.access_token()).await?;
-        f.require(
-            after.status == 401,
-            format!("the revoked access token answered {}", after.status),
-            Some(&after),
-        );
-    }
     let Some(refresh) = &login.tokens.refresh_token else {
         f.prefer(
             false,
@@ -895,7 +861,11 @@ async fn revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
     let ex = flow::token_request(cx.http(), &endpoint, &fields).await?;
     f.require(
         ex.status == 200,
-        format!("revoking the refresh token answered {}", ex.status),
+        format!(
+            "revoking the refresh token answered {} {}",
+            ex.status,
+            super::shown(json_error(&ex))
+        ),
         Some(&ex),
     );
     let used = flow::refresh(
@@ -908,12 +878,70 @@ async fn revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
     .await?;
     f.require(
         used.status == 400 && json_error(&used).as_deref() == Some("invalid_grant"),
-        format!(
-            "the revoked refresh token answered {} {}",
-            used.status,
-            super::shown(json_error(&used))
-        ),
+        match json_error(&used) {
+            Some(error) => format!(
+                "a refresh with the token after its revocation answered {} {error}, not 400 invalid_grant",
+                used.status
+            ),
+            None => format!(
+                "a refresh with the token after its revocation answered {}, not 400 invalid_grant",
+                used.status
+            ),
+        },
         Some(&used),
+    );
+    Ok(f.verdict())
+}
+
+/// AUTH-FLOW-19#access-token, the SHOULD half (RFC 7009 section 2): implementations "SHOULD
+/// support the revocation of access tokens"; section 2.2.1 gives a server that does not the
+/// error `unsupported_token_type`. A server that accepts the revocation must refuse the token
+/// from then on: an answer of 200 for a token that still works tells the client a lie.
+async fn access_token_revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
+    let Some(endpoint) = cx.endpoints()?.revocation else {
+        return Ok(Verdict::Skip(
+            "no revocation_endpoint is advertised (AUTH-FLOW-19 reports it)".into(),
+        ));
+    };
+    let mut f = Findings::new(&cx);
+    let login = cx.login(LoginOptions::default()).await?;
+    let before = cx.probe_bearer(login.access_token()).await?;
+    anyhow::ensure!(
+        (200..300).contains(&before.status),
+        "the fresh token was not accepted:\n{}",
+        cx.evidence(&before)
+    );
+    let fields = flow::with_client_auth(
+        login.client(),
+        vec![
+            ("token".into(), login.access_token().into()),
+            ("token_type_hint".into(), "access_token".into()),
+        ],
+    );
+    let ex = flow::token_request(cx.http(), &endpoint, &fields).await?;
+    if ex.status == 400 && json_error(&ex).as_deref() == Some("unsupported_token_type") {
+        f.prefer(
+            false,
+            "access tokens cannot be revoked (unsupported_token_type; RFC 7009 section 2 \
+             SHOULD support their revocation)",
+            Some(&ex),
+        );
+        return Ok(f.verdict());
+    }
+    f.require(
+        ex.status == 200,
+        format!(
+            "revoking the access token answered {} {}",
+            ex.status,
+            super::shown(json_error(&ex))
+        ),
+        Some(&ex),
+    );
+    let after = cx.probe_bearer(login.access_token()).await?;
+    f.require(
+        after.status == 401,
+        format!("the revoked access token answered {}", after.status),
+        Some(&after),
     );
     Ok(f.verdict())
 }

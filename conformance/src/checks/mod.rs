@@ -389,8 +389,9 @@ pub const DESTRUCTIVE: &[&str] = &[
     "AUTH-FLOW-09",
     // Refresh rotation revokes the user's refresh token by design.
     "AUTH-FLOW-15",
-    // Revokes the access and refresh tokens.
+    // Revoke the refresh token, and the access token.
     "AUTH-FLOW-19",
+    "AUTH-FLOW-19#access-token",
 ];
 
 /// Checks that judge a login of their own (its authorization code, browser trail, token
@@ -405,6 +406,7 @@ pub const NEEDS_OWN_LOGIN: &[&str] = &[
     "AUTH-FLOW-14",
     "AUTH-FLOW-15",
     "AUTH-FLOW-19",
+    "AUTH-FLOW-19#access-token",
     "AUTH-GEN-05#expired",
     // The races redeem, refresh and revoke tokens of their own logins.
     "AUTH-FLOW-04#concurrent",

@@ -539,6 +539,9 @@ fn revoke_now(state: &AppState, client: &Client, token: &str) -> Result<(), OAut
         if race::revocation_missed(state, token) {
             return Ok(());
         }
+        if crate::injected!(state.config, RefreshTokenRevocationIgnored) {
+            return Ok(());
+        }
         state.store.revoke_grant(&grant_id);
     }
     Ok(())
