@@ -413,6 +413,9 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
         });
     }
 
+    // A target that cannot be tested ends the run here, before the alias hint below would wait
+    // on it for metadata it never sends.
+    mcp_auth_conformance::preflight(&config).await?;
     if let Some(advertised) =
         preflight::advertised_loopback_alias(&args.url, &args.mcp_path, config.request_timeout)
             .await
