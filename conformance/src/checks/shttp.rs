@@ -204,7 +204,7 @@ async fn notifications_get_202(cx: Ctx) -> anyhow::Result<Verdict> {
             ex.status == 202 && ex.body.is_empty(),
             format!(
                 "{} answered {} with {} body bytes",
-                message["method"],
+                message["method"].as_str().unwrap_or_default(),
                 ex.status,
                 ex.body.len()
             ),
@@ -264,7 +264,8 @@ async fn requests_get_a_response(cx: Ctx) -> anyhow::Result<Verdict> {
     );
     f.require(
         reply.bad_events.is_empty(),
-        format!("SSE data that is not JSON: {}", reply.bad_events.join("; ")),
+        // Each entry already says what is wrong ("event data is not JSON (...): DATA").
+        reply.bad_events.join("; "),
         Some(ex),
     );
     if reply.is_sse() {
