@@ -41,6 +41,11 @@ const RUNS: &[&[(Fault, &str)]] = &[
         // A stream's first message is a method, not the one expected.
         (Fault::NotificationBeforeSubscriptionAck, "SHTTP5-26"),
     ],
+    &[
+        // An error code where none was expected, and a 202 without a Content-Type.
+        (Fault::MethodNotFoundGets200, "SHTTP5-25"),
+        (Fault::StatelessRequestGets202, "SHTTP5-05"),
+    ],
 ];
 
 /// What Rust's `Debug` prints for the types a message might carelessly format: options and
