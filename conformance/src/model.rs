@@ -535,9 +535,9 @@ async fn step(cx: &Ctx, w: &mut World, op: &Op) -> anyhow::Result<bool> {
                     Property::Rotation,
                     false,
                     format!(
-                        "the grant's current refresh token was refused ({} {:?})",
+                        "the grant's current refresh token was refused ({} with error {})",
                         ex.status,
-                        json_error(&ex)
+                        crate::checks::shown(json_error(&ex))
                     ),
                 ),
             }

@@ -20,6 +20,16 @@ pub enum SchemaProblem {
     Unjudged(String),
 }
 
+/// A problem as a message shows it: what is wrong, in words, without the variant's name.
+impl std::fmt::Display for SchemaProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SchemaProblem::Invalid(why) => write!(f, "the schema is invalid: {why}"),
+            SchemaProblem::Unjudged(why) => write!(f, "the schema cannot be judged: {why}"),
+        }
+    }
+}
+
 /// The JSON Schema dialects the validator bundles, by their meta-schema URIs.
 const KNOWN_DIALECTS: &[&str] = &[
     "https://json-schema.org/draft/2020-12/schema",

@@ -175,8 +175,9 @@ fn judge_error_redirect(cx: &Ctx, f: &mut Findings, fault: &str, a: &super::Auth
             f.prefer(
                 cb.error.as_deref().is_some_and(|e| expected.contains(&e)),
                 format!(
-                    "fault {fault}: error={}, expected one of {expected:?}",
-                    super::shown(cb.error.as_deref())
+                    "fault {fault}: error={}, expected {}",
+                    super::shown(cb.error.as_deref()),
+                    expected.join(" or ")
                 ),
                 None,
             );

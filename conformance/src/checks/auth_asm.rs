@@ -398,7 +398,8 @@ fn judge_required_fields(
         f.require(
             !refresh_issued || grants.iter().any(|g| g == "refresh_token"),
             format!(
-                "the server issues refresh tokens, but grant_types_supported of {url} is {grants:?}"
+                "the server issues refresh tokens, but grant_types_supported of {url} is {}",
+                super::shown_json(doc.get("grant_types_supported"))
             ),
             None,
         );
@@ -407,7 +408,8 @@ fn judge_required_fields(
         f.require(
             !public_accepted || methods.iter().any(|m| m == "none"),
             format!(
-                "the server accepts public clients, but token_endpoint_auth_methods_supported of {url} is {methods:?}"
+                "the server accepts public clients, but token_endpoint_auth_methods_supported of {url} is {}",
+                super::shown_json(doc.get("token_endpoint_auth_methods_supported"))
             ),
             None,
         );
@@ -572,7 +574,8 @@ async fn oidc_document_is_consistent(cx: Ctx) -> anyhow::Result<Verdict> {
         f.require(
             issuer == Some(d.issuer.as_str()),
             format!(
-                "{url} has issuer {issuer:?}; it was looked up for {:?} (compared byte for byte)",
+                "{url} has issuer {}; it was looked up for {:?} (compared byte for byte)",
+                super::shown_json(doc.get("issuer")),
                 d.issuer
             ),
             None,
@@ -581,8 +584,8 @@ async fn oidc_document_is_consistent(cx: Ctx) -> anyhow::Result<Verdict> {
         f.require(
             methods.iter().any(|m| m == "S256"),
             format!(
-                "{url}: code_challenge_methods_supported is {:?}, without S256",
-                doc.get("code_challenge_methods_supported")
+                "{url}: code_challenge_methods_supported is {}, without S256",
+                super::shown_json(doc.get("code_challenge_methods_supported"))
             ),
             None,
         );

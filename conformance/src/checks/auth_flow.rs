@@ -587,7 +587,10 @@ async fn token_response_shape(cx: Ctx) -> anyhow::Result<Verdict> {
             .token_type
             .as_deref()
             .is_some_and(|t| t.eq_ignore_ascii_case("bearer")),
-        format!("token_type is {:?}", login.tokens.token_type),
+        format!(
+            "token_type is {}, not Bearer",
+            super::shown(login.tokens.token_type.as_deref())
+        ),
         Some(ex),
     );
     f.require(

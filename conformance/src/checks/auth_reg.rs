@@ -362,9 +362,10 @@ async fn application_type_is_accepted(cx: Ctx) -> anyhow::Result<Verdict> {
         f.require(
             ex.status == 201,
             format!(
-                "application_type {application_type:?} with {redirect_uri} answered {} {:?}{}",
+                "application_type {application_type:?} with {redirect_uri} answered {} with \
+                 error {}{}",
                 ex.status,
-                json_error(&ex),
+                super::shown(json_error(&ex)),
                 if described {
                     ""
                 } else {

@@ -445,8 +445,6 @@ pub fn shown<T: fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "absent".to_owned(), |v| v.to_string())
 }
 
-/// An optional JSON value as a message shows it: compact JSON text (`"abc"`, `{"a":1}`), or
-/// `absent`; never Rust's `Some(Object {...})`.
 /// The `protocolVersion` an `initialize` result names; empty when it names none.
 pub fn negotiated_version(init: &Value) -> String {
     init.get("protocolVersion")
@@ -455,6 +453,8 @@ pub fn negotiated_version(init: &Value) -> String {
         .to_owned()
 }
 
+/// An optional JSON value as a message shows it: compact JSON text (`"abc"`, `{"a":1}`), or
+/// `absent`; never Rust's `Some(Object {...})`.
 pub fn shown_json(value: Option<&Value>) -> String {
     value.map_or_else(|| "absent".to_owned(), Value::to_string)
 }
@@ -951,8 +951,12 @@ impl Ctx {
                 let confidential = client.client_secret.is_some();
                 if confidential != (kind == ClientKind::Confidential) {
                     bail!(
-                        "the check needs a {kind:?} client; the server offers no registration \
-                         and the --client-id client is not one"
+                        "the check needs a {} client; the server offers no registration \
+                         and the --client-id client is not one",
+                        match kind {
+                            ClientKind::Public => "public",
+                            ClientKind::Confidential => "confidential",
+                        }
                     );
                 }
                 Ok(client)

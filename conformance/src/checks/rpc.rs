@@ -482,7 +482,7 @@ async fn notifications_get_no_response(cx: Ctx) -> anyhow::Result<Verdict> {
                     !reply.messages.iter().any(is_response),
                     format!(
                         "the notification {} was answered with a response",
-                        note["method"]
+                        note["method"].as_str().unwrap_or_default()
                     ),
                     Some(ex),
                 );
@@ -495,7 +495,7 @@ async fn notifications_get_no_response(cx: Ctx) -> anyhow::Result<Verdict> {
                     !ex.json().is_some_and(|m| is_response(&m)),
                     format!(
                         "the notification {} was answered in the POST body",
-                        note["method"]
+                        note["method"].as_str().unwrap_or_default()
                     ),
                     Some(&ex),
                 );

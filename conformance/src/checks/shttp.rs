@@ -204,7 +204,7 @@ async fn notifications_get_202(cx: Ctx) -> anyhow::Result<Verdict> {
             ex.status == 202 && ex.body.is_empty(),
             format!(
                 "{} answered {} with {} body bytes",
-                message["method"],
+                message["method"].as_str().unwrap_or_default(),
                 ex.status,
                 ex.body.len()
             ),
@@ -264,7 +264,8 @@ async fn requests_get_a_response(cx: Ctx) -> anyhow::Result<Verdict> {
     );
     f.require(
         reply.bad_events.is_empty(),
-        format!("SSE data that is not JSON: {:?}", reply.bad_events),
+        // Each entry already says what is wrong ("event data is not JSON (...): DATA").
+        reply.bad_events.join("; "),
         Some(ex),
     );
     if reply.is_sse() {
@@ -602,8 +603,8 @@ async fn streams_are_primed(cx: Ctx) -> anyhow::Result<Verdict> {
     let reply = c.post(&tools_list(42)).await?;
     if !reply.is_sse() {
         return Ok(Verdict::Skip(format!(
-            "tools/list was answered with {:?}, not an SSE stream",
-            reply.exchange.header("content-type")
+            "tools/list was answered with Content-Type {}, not an SSE stream",
+            super::shown(reply.exchange.header("content-type"))
         )));
     }
     let mut f = Findings::new(&cx);
@@ -613,10 +614,41 @@ async fn streams_are_primed(cx: Ctx) -> anyhow::Result<Verdict> {
     });
     f.require(
         primed,
-        format!("the stream's first event is {first:?}, not an event id with empty data"),
+        match first {
+            Some(event) => format!(
+                "the stream's first event has {} and {}, not an event id with empty data",
+                event
+                    .id
+                    .as_deref()
+                    .map_or("no id".to_owned(), |id| format!("the id {id:?}")),
+                if event.data.is_empty() {
+                    "empty data".to_owned()
+                } else {
+                    format!("the data {}", opening(&event.data))
+                }
+            ),
+            None => "the stream has no event, not even one with an event id and empty data".into(),
+        },
         Some(&reply.exchange),
     );
     Ok(f.verdict())
+}
+
+/// The first characters of an event's data on one line, for a message: enough to recognise
+/// a response or a keep-alive without printing a whole tool list. JSON data stays readable
+/// as it is (quoting would escape every quote in it).
+fn opening(data: &str) -> String {
+    const SHOWN: usize = 60;
+    let opening: String = data
+        .chars()
+        .take(SHOWN)
+        .collect::<String>()
+        .replace('\n', "\\n");
+    if data.chars().count() > SHOWN {
+        format!("{opening} [...]")
+    } else {
+        opening
+    }
 }
 
 /// "If present, the ID MUST be globally unique across all streams within that session [...]
@@ -916,9 +948,9 @@ async fn streams_end_after_the_response(cx: Ctx) -> anyhow::Result<Verdict> {
         .await?;
     if exchange.content_type().as_deref() != Some("text/event-stream") {
         return Ok(Verdict::Skip(format!(
-            "tools/list was answered {} with {:?}, not an SSE stream",
+            "tools/list was answered {} with Content-Type {}, not an SSE stream",
             exchange.status,
-            exchange.header("content-type")
+            super::shown(exchange.header("content-type"))
         )));
     }
     let mut reader = SseReader::new(response);

@@ -651,8 +651,9 @@ async fn request_gets_json_object_or_sse(cx: Ctx) -> anyhow::Result<Verdict> {
             f.require(
                 false,
                 format!(
-                    "a request answered {} with Content-Type {other:?}, neither application/json nor text/event-stream",
-                    ex.status
+                    "a request answered {} with Content-Type {}, neither application/json nor text/event-stream",
+                    ex.status,
+                    super::shown(other)
                 ),
                 Some(ex),
             );
@@ -712,7 +713,8 @@ async fn response_stream_has_no_server_requests(cx: Ctx) -> anyhow::Result<Verdi
             f.require(
                 sent == Some(&json!(progress_token)),
                 format!(
-                    "a progress notification carries progressToken {sent:?}, not the request's"
+                    "a progress notification carries progressToken {}, not the request's",
+                    super::shown_json(sent)
                 ),
                 Some(ex),
             );
@@ -901,9 +903,10 @@ async fn base64_name_is_decoded(cx: Ctx) -> anyhow::Result<Verdict> {
     f.require(
         reply.exchange.status != 400 && code != Some(-32020),
         format!(
-            "Mcp-Name {} (the tool's name in Base64) answered {} with code {code:?}: it was not decoded",
+            "Mcp-Name {} (the tool's name in Base64) answered {} with code {}: it was not decoded",
             base64_header(TOOL),
-            reply.exchange.status
+            reply.exchange.status,
+            super::shown(code)
         ),
         Some(&reply.exchange),
     );
@@ -1024,14 +1027,18 @@ async fn results_carry_result_type(cx: Ctx) -> anyhow::Result<Verdict> {
         let result_type = result.get("resultType");
         if f.require(
             result_type.is_some_and(Value::is_string),
-            format!("the {method} result has resultType {result_type:?}, not a string"),
+            format!(
+                "the {method} result has resultType {}, not a string",
+                super::shown_json(result_type)
+            ),
             Some(&reply.exchange),
         ) && !matches!(
             result_type.and_then(Value::as_str),
             Some("complete" | "input_required")
         ) {
             f.note(format!(
-                "the {method} result has resultType {result_type:?}, an extension's value"
+                "the {method} result has resultType {}, an extension's value",
+                super::shown_json(result_type)
             ));
         }
     }
@@ -1163,9 +1170,9 @@ async fn removed_methods_are_gone(cx: Ctx) -> anyhow::Result<Verdict> {
     let reply = send(&cx, cx.http(), &token, ping.req(&cx, &token)).await?;
     let removed = reply.exchange.status == 404 && code_of(&reply, 71) == Some(-32601);
     let message = format!(
-        "a 2026-07-28 ping answered {} with code {:?}, not 404 and -32601",
+        "a 2026-07-28 ping answered {} with code {}, not 404 and -32601",
         reply.exchange.status,
-        code_of(&reply, 71)
+        super::shown(code_of(&reply, 71))
     );
     if modern_only(&versions) {
         f.require(removed, message, Some(&reply.exchange));
@@ -1238,10 +1245,10 @@ async fn subscription_is_acknowledged_first(cx: Ctx) -> anyhow::Result<Verdict> 
         f.require(
             false,
             format!(
-                "subscriptions/listen answered {} with {:?} and code {:?}, neither a stream nor 404 -32601",
+                "subscriptions/listen answered {} with Content-Type {} and code {}, neither a stream nor 404 -32601",
                 reply.exchange.status,
-                reply.exchange.content_type(),
-                code_of(&reply, 81)
+                super::shown(reply.exchange.content_type()),
+                super::shown(code_of(&reply, 81))
             ),
             Some(&reply.exchange),
         );
@@ -1278,7 +1285,11 @@ async fn subscription_is_acknowledged_first(cx: Ctx) -> anyhow::Result<Verdict> 
     let method = first.get("method").and_then(Value::as_str);
     f.require(
         method == Some("notifications/subscriptions/acknowledged"),
-        format!("the first message on the subscription stream is {method:?}, not notifications/subscriptions/acknowledged"),
+        format!(
+            "the first message on the subscription stream has the method {}, not \
+             notifications/subscriptions/acknowledged",
+            super::shown(method)
+        ),
         Some(&ex),
     );
     if method == Some("notifications/subscriptions/acknowledged") {

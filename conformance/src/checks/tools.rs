@@ -448,7 +448,7 @@ async fn structured_content(cx: Ctx) -> anyhow::Result<Verdict> {
                 // there is nothing to hold the content to.
                 Err(problem) => {
                     return Ok(Verdict::Skip(format!(
-                        "{TOOL}'s outputSchema cannot be used to validate (see TOOLS-03): {problem:?}"
+                        "{TOOL}'s outputSchema cannot be used to validate (see TOOLS-03): {problem}"
                     )));
                 }
             };
