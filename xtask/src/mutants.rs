@@ -645,9 +645,10 @@ fn fault_only_mutants(
             else {
                 return false;
             };
+            let name = mutant["name"].as_str().unwrap_or_default();
             regions
                 .get(file)
-                .is_some_and(|found| found.iter().any(|region| region.contains(start, end)))
+                .is_some_and(|found| found.iter().any(|region| region.covers(start, end, name)))
         })
         .filter_map(|mutant| mutant["name"].as_str().map(str::to_owned))
         .collect();

@@ -11,7 +11,9 @@
 //! - the `then` block of an `if` whose condition is such a conjunction (or the switch
 //!   alone), and the body of a match arm whose guard is, never run;
 //! - after `if !injected!(..) { return ..; }`, the rest of the block runs only with the
-//!   fault.
+//!   fault;
+//! - a match guard that is such a conjunction is false already, so replacing the whole guard
+//!   with `false` changes nothing (replacing it with `true` does, and stays counted).
 //!
 //! Mutants are tested against the code as built with the `fault-injection` feature, so
 //! without this they would be counted as missed although no test could ever see them.
@@ -29,6 +31,9 @@ use syn::visit::{self, Visit};
 pub struct Region {
     pub start: (usize, usize),
     pub end: (usize, usize),
+    /// When set, the region is fault-only for one mutant alone: the one that replaces the
+    /// whole of it with this text.
+    pub replaced_with: Option<&'static str>,
 }
 
 impl Region {
@@ -38,6 +43,19 @@ impl Region {
         Region {
             start: position(span.start()),
             end: position(span.end()),
+            replaced_with: None,
+        }
+    }
+
+    /// Whether the mutant named `name` at `[start, end)` changes only what a fault runs.
+    pub fn covers(&self, start: (usize, usize), end: (usize, usize), name: &str) -> bool {
+        match self.replaced_with {
+            None => self.contains(start, end),
+            Some(text) => {
+                self.contains(start, end)
+                    && name.contains("replace match guard ")
+                    && name.contains(&format!(" with {text} in "))
+            }
         }
     }
 
@@ -132,6 +150,7 @@ impl<'ast> Visit<'ast> for Finder {
             self.regions.push(Region {
                 start: start.start,
                 end: end.end,
+                replaced_with: None,
             });
         }
         visit::visit_block(self, block);
@@ -145,6 +164,10 @@ impl<'ast> Visit<'ast> for Finder {
             && is_false_without_faults(guard)
         {
             self.regions.push(Region::of(&arm.body));
+            self.regions.push(Region {
+                replaced_with: Some("false"),
+                ..Region::of(&**guard)
+            });
         }
         visit::visit_arm(self, arm);
     }
@@ -277,6 +300,7 @@ fn answer(config: &Config, status: u16, id: Option<u32>) -> u16 {
     }
     match id {
         Some(n) if crate::injected!(config, D) => n as u16,
+        Some(n) if n > 9 && crate::injected!(config, F) => 9,
         Some(n) if n > 3 => 4,
         _ => 0,
     }
@@ -308,7 +332,7 @@ fn planted(config: &Config, value: &str) -> Option<String> {
     fn covered(regions: &[Region], needle: &str, nth: usize) -> bool {
         let start = position_of(needle, nth);
         let end = (start.0, start.1 + needle.chars().count());
-        regions.iter().any(|region| region.contains(start, end))
+        regions.iter().any(|region| region.covers(start, end, ""))
     }
 
     #[test]
@@ -325,6 +349,19 @@ fn planted(config: &Config, value: &str) -> Option<String> {
         assert!(covered(&found, "n as u16", 0));
         // What follows a return taken without the fault.
         assert!(covered(&found, "Some(value.trim().to_owned())", 0));
+    }
+
+    #[test]
+    fn only_the_false_replacement_of_a_guard_that_is_false_without_faults_is_fault_only() {
+        let found = regions(SOURCE).unwrap();
+        let guard = "n > 9 && crate::injected!(config, F)";
+        let start = position_of(guard, 0);
+        let end = (start.0, start.1 + guard.chars().count());
+        let named = |with: &str| format!("replace match guard {guard} with {with} in answer");
+        assert!(found.iter().any(|r| r.covers(start, end, &named("false"))));
+        assert!(!found.iter().any(|r| r.covers(start, end, &named("true"))));
+        // The operand beside the switch is fault-only as any conjunct is.
+        assert!(covered(&found, "n > 9", 0));
     }
 
     #[test]
