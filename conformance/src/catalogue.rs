@@ -586,6 +586,11 @@ mod tests {
              the TypeScript SDK reads it so",
         ),
         (
+            "AUTH-FLOW-06#loopback-port: level SHOULD but the catalogue says MUST",
+            "RFC 8252 §7.3 asks for any port on loopback redirect URIs, but the MCP text the \
+             catalogue quotes asks for exact string matching and does not name the exception",
+        ),
+        (
             "AUTH-FLOW-03#verifier-length: level SHOULD but the catalogue says MUST",
             "RFC 7636 §4.1 puts the verifier's 43 to 128 characters on the client; a server \
              that redeems a shorter verifier matching its challenge breaks no MUST of its own",

@@ -376,6 +376,9 @@ faults! {
     /// The loopback exception to exact matching (any port) is applied to `https` loopback
     /// redirect URIs too, though RFC 8252 §7.3 makes it one for `http` ones.
     HttpsLoopbackAnyPort = "https-loopback-any-port" => ["AUTH-FLOW-06"],
+    /// Loopback redirect URIs are matched exactly, port included, though RFC 8252 §7.3 asks
+    /// for any port: a native client that takes a free port at request time cannot log in.
+    LoopbackPortMatchedExactly = "loopback-port-matched-exactly" => ["AUTH-FLOW-06"],
     /// An unknown `client_id` gets its error redirected to the `redirect_uri` it came with.
     RedirectUnknownClients = "redirect-unknown-clients" => ["AUTH-FLOW-07"],
     /// The final redirect to the client drops the client's `state`.

@@ -36,6 +36,11 @@ pub fn checks() -> Vec<Check> {
         Check::new("AUTH-FLOW-06", AS, body!(https_loopback_is_matched_exactly))
             .case("https-loopback", "an https loopback redirect URI keeps its port")
             .level(Level::Should),
+        // RFC 8252 §7.3 asks for any port on an http loopback redirect URI, while the MCP
+        // text asks for exact matching without naming the exception: a warning.
+        Check::new("AUTH-FLOW-06", AS, body!(loopback_port_may_vary))
+            .case("loopback-port", "an http loopback redirect URI may use another port")
+            .level(Level::Should),
         Check::new("AUTH-FLOW-07", AS, body!(unknown_client_no_redirect)),
         Check::new("AUTH-FLOW-08", AS, body!(state_is_echoed)),
         Check::new("AUTH-FLOW-09", AS, body!(resource_is_accepted)),
@@ -440,6 +445,49 @@ async fn https_loopback_is_matched_exactly(cx: Ctx) -> anyhow::Result<Verdict> {
             https_loopback.status
         )),
     }
+    Ok(f.verdict())
+}
+
+/// AUTH-FLOW-06#loopback-port: "The authorization server MUST allow any port to be specified
+/// at the time of the request for loopback IP redirect URIs, to accommodate clients that obtain
+/// an available port from the operating system at the time of the request" (RFC 8252 §7.3;
+/// OAuth 2.1 §8.4.2 the same). The MCP specification asks for "exact string matching" and does
+/// not repeat the exception, so a server that holds a loopback URI to its registered port only
+/// gets a warning: a native client that takes a free port cannot log in there.
+async fn loopback_port_may_vary(cx: Ctx) -> anyhow::Result<Verdict> {
+    let client = cx
+        .register(ClientKind::Public, "conformance loopback port")
+        .await?;
+    let registered = Url::parse(&client.redirect_uri)?;
+    if registered.scheme() != "http" || !crate::http::is_loopback(&registered) {
+        return Ok(Verdict::Skip(format!(
+            "the client's redirect URI {registered} is not an http loopback URI"
+        )));
+    }
+    let mut other = registered.clone();
+    let port = registered.port_or_known_default().unwrap_or(80);
+    other
+        .set_port(Some(if port == 65535 { 1024 } else { port + 1 }))
+        .map_err(|()| anyhow::anyhow!("{registered} cannot take another port"))?;
+    let mut f = Findings::new(&cx);
+    let mut params = AuthParams::for_client(
+        &client,
+        &Pkce::s256(),
+        "s1",
+        Some(&cx.discovery()?.resource()),
+        None,
+    );
+    params.redirect_uri = Some(other.to_string());
+    let arrival = walk(&cx, &params, other.as_str()).await?;
+    f.prefer(
+        got_code(&arrival),
+        format!(
+            "redirect_uri {other} got no code with {registered} registered (a loopback \
+             redirect URI may use any port): {}",
+            describe(&cx, &arrival)
+        ),
+        None,
+    );
     Ok(f.verdict())
 }
 

@@ -32,8 +32,6 @@ const UPSTREAM_STATE_COOKIE: &str = "__Host-mcp-upstream-state";
 /// so its size is bounded like everything an anonymous request can make the server
 /// hold. Real clients send 22 to 64 characters.
 const MAX_STATE_BYTES: usize = 1024;
-/// The longest `scope` parameter read; the known scopes fit many times over.
-const MAX_SCOPE_BYTES: usize = 1024;
 
 pub async fn authorize(
     State(state): State<AppState>,
@@ -126,6 +124,8 @@ async fn start_authorization(
         Some(requested) => {
             let loopback_schemes: &[&str] = if crate::injected!(config, HttpsLoopbackAnyPort) {
                 &["http", "https"]
+            } else if crate::injected!(config, LoopbackPortMatchedExactly) {
+                &[]
             } else {
                 &["http"]
             };
@@ -260,10 +260,11 @@ async fn start_authorization(
     let scope = scope.unwrap_or_else(|| config.mcp_scope.clone());
     let scope = scope_faults(config, &scope).unwrap_or(scope);
     let supported_scopes = [config.mcp_scope.as_str(), "offline_access"];
-    if scope.len() > MAX_SCOPE_BYTES
-        || scope
-            .split(' ')
-            .any(|item| !supported_scopes.contains(&item))
+    // Only the known scopes are kept, each once (below), so a long scope parameter costs one
+    // pass over a request the server's size limits already bound, and is never stored.
+    if scope
+        .split(' ')
+        .any(|item| !supported_scopes.contains(&item))
     {
         return fail(
             "invalid_scope",
@@ -277,12 +278,15 @@ async fn start_authorization(
         .collect::<Vec<_>>()
         .join(" ");
 
-    let case_folded = resource.as_deref().is_some_and(|resource| {
-        Url::parse(resource).is_ok_and(|parsed| {
-            !resource.starts_with(parsed.origin().ascii_serialization().as_str())
+    // Only the fault tells a resource whose scheme or host is not in lower case from one
+    // that is; the server compares resources in canonical form.
+    if crate::injected!(config, CaseSensitiveResource)
+        && resource.as_deref().is_some_and(|resource| {
+            Url::parse(resource).is_ok_and(|parsed| {
+                !resource.starts_with(parsed.origin().ascii_serialization().as_str())
+            })
         })
-    });
-    if case_folded && crate::injected!(config, CaseSensitiveResource) {
+    {
         return fail(
             "invalid_target",
             "the resource parameter does not name this MCP server",
@@ -711,6 +715,7 @@ pub async fn github_callback(
     };
     let github_token = match state.github.exchange_code(&code).await {
         Ok(token) => token,
+        #[cfg(feature = "fault-injection")]
         Err(error) if crate::injected!(config, TokenFailureErrorPage) => {
             return upstream_error_page(&error);
         }
@@ -718,6 +723,7 @@ pub async fn github_callback(
     };
     let profile = match state.github.user(&github_token).await {
         Ok(profile) => profile,
+        #[cfg(feature = "fault-injection")]
         Err(error) if crate::injected!(config, ProfileFailureErrorPage) => {
             return upstream_error_page(&error);
         }
@@ -764,6 +770,7 @@ pub async fn github_callback(
 
 /// Only with the `token-failure-error-page` and `profile-failure-error-page` faults:
 /// the login ends here instead of going back to the client.
+#[cfg(feature = "fault-injection")]
 fn upstream_error_page(error: &crate::github::UpstreamError) -> Response {
     http_util::html_page(
         StatusCode::BAD_GATEWAY,

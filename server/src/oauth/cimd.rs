@@ -140,7 +140,8 @@ impl Cimd {
             .cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache.retain(|_, cached| cached.expires_at > now);
+        // A full cache gives up the entry that expires first, which is an expired one whenever
+        // there is any; `cached` never answers with an expired entry, so they need no sweep.
         if cache.len() >= MAX_CACHED_DOCUMENTS && !cache.contains_key(client_id) {
             let first_to_expire = cache
                 .iter()

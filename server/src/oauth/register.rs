@@ -60,25 +60,45 @@ pub async fn register(State(state): State<AppState>, body: Body) -> Response {
     };
     let body = match to_bytes(body, limit).await {
         Ok(body) => body,
-        // http-body-util's `LengthLimitError`, as axum wraps it.
-        Err(error) if error.to_string().contains("length limit") => {
-            return OAuthError::new(
-                "invalid_client_metadata",
-                format!("the client metadata is larger than {MAX_BODY_BYTES} bytes"),
-            )
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-            .into_response();
-        }
-        Err(_) => {
-            return OAuthError::invalid_request("the body was not received in time")
-                .with_status(StatusCode::REQUEST_TIMEOUT)
-                .into_response();
-        }
+        Err(error) => return body_refusal(&error),
     };
     match register_client(&state, &body) {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
+}
+
+/// A body that was not read whole: too large (413) or too slow (408). Both are refusals
+/// in RFC 7591's form; which status names which cause no requirement fixes.
+fn body_refusal(error: &axum::Error) -> Response {
+    // http-body-util's `LengthLimitError`, as axum wraps it.
+    if error.to_string().contains("length limit") {
+        return OAuthError::new(
+            "invalid_client_metadata",
+            format!("the client metadata is larger than {MAX_BODY_BYTES} bytes"),
+        )
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        .into_response();
+    }
+    OAuthError::invalid_request("the body was not received in time")
+        .with_status(StatusCode::REQUEST_TIMEOUT)
+        .into_response()
+}
+
+/// Whether the redirect URIs pass this server's limits on their number and length, which
+/// sit below the body limit so that one registration stays small in the store.
+fn redirect_uris_within_limits(config: &crate::config::Config, redirect_uris: &[String]) -> bool {
+    crate::injected!(config, UnboundedClientMetadata)
+        || (redirect_uris.len() <= MAX_REDIRECT_URIS
+            && redirect_uris
+                .iter()
+                .all(|uri| uri.len() <= MAX_REDIRECT_URI_BYTES))
+}
+
+/// Whether a list of client metadata other than the redirect URIs (which have their own,
+/// larger limit) is short enough to keep.
+fn list_within_limit(field: &str, items: &[Value]) -> bool {
+    field == "redirect_uris" || items.len() <= MAX_LIST_ITEMS
 }
 
 fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError> {
@@ -117,12 +137,7 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
             "redirect_uris must list at least one redirect URI",
         ));
     }
-    if (redirect_uris.len() > MAX_REDIRECT_URIS
-        || redirect_uris
-            .iter()
-            .any(|uri| uri.len() > MAX_REDIRECT_URI_BYTES))
-        && !crate::injected!(state.config, UnboundedClientMetadata)
-    {
+    if !redirect_uris_within_limits(&state.config, &redirect_uris) {
         return Err(OAuthError::new(
             "invalid_redirect_uri",
             format!(
@@ -262,8 +277,7 @@ fn string_list(
     let Value::Array(items) = value else {
         return Err(invalid());
     };
-    // Redirect URIs have their own, larger limit, checked by the caller.
-    if field != "redirect_uris" && items.len() > MAX_LIST_ITEMS {
+    if !list_within_limit(field, items) {
         return Err(OAuthError::new(
             "invalid_client_metadata",
             format!("{field} may list at most {MAX_LIST_ITEMS} values"),
