@@ -528,14 +528,7 @@ impl ProfileServer {
                     // (the third-party token lifecycle of the 2025-03-26 spec).
                     state.store.revoke_grant(&caller.grant_id);
                 }
-                // Each fault breaks one check: rate limits have their own.
-                let as_rpc_error = match error {
-                    UpstreamError::RateLimited { .. } => {
-                        crate::injected!(state.config, RateLimitAsRpcError)
-                    }
-                    _ => crate::injected!(state.config, ToolFailureAsRpcError),
-                };
-                if as_rpc_error {
+                if rpc_error_faults(&state.config, &error) {
                     return Err(McpError::internal_error(error.to_string(), None));
                 }
                 if revoked {
@@ -607,6 +600,16 @@ impl ProfileServer {
             },
         );
         Ok(profile)
+    }
+}
+
+/// The two faults that report a failed GitHub call as a JSON-RPC error instead of a
+/// tool error. Each breaks one check: rate limits have their own. Without a fault the
+/// answer is a tool error whatever the failure.
+fn rpc_error_faults(config: &crate::Config, error: &UpstreamError) -> bool {
+    match error {
+        UpstreamError::RateLimited { .. } => crate::injected!(config, RateLimitAsRpcError),
+        _ => crate::injected!(config, ToolFailureAsRpcError),
     }
 }
 

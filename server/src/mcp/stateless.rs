@@ -151,13 +151,10 @@ impl Direct {
                 result.fill_missing_cache_hints();
                 ServerJsonRpcMessage::response(result, id)
             }
-            Err(mut error) => {
-                // rmcp's 2026-07-28 peers get Invalid params for a resource not found.
-                if error.code == ErrorCode::RESOURCE_NOT_FOUND {
-                    error.code = ErrorCode::INVALID_PARAMS;
-                }
-                ServerJsonRpcMessage::error(error, Some(id))
-            }
+            // rmcp gives its 2026-07-28 peers Invalid params for a resource not found, but
+            // the tool fails only with Invalid params (an unknown tool) or Internal error,
+            // which it passes on unchanged: the error goes out as the tool made it.
+            Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
         };
         // The tool fails with Invalid params or Internal error, which rmcp sends with 200
         // like a result; its other statuses answer the header checks, which come first.

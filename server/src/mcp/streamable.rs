@@ -274,11 +274,7 @@ async fn bind_sessions(
     let mut in_flight = None;
     let mut discover = false;
     let mut initialize_version = None;
-    let last_event_id = if method == Method::GET {
-        resumed_event_id(config, &mut request)
-    } else {
-        None
-    };
+    let last_event_id = resumed_event_id(config, &mut request);
     let mut modern = None;
     let (request, stateless) = if method == Method::POST {
         let (mut parts, body) = request.into_parts();
@@ -426,20 +422,17 @@ async fn bind_sessions(
     if response.status().is_client_error() && is_plain_text(&response) {
         return plain_text_to_jsonrpc(config, response).await;
     }
-    // A subscription stream never ends by itself, so it is never read whole.
     let subscription = modern.as_ref().is_some_and(|m| m.is_subscription());
-    if method == Method::POST && is_event_stream(&response) && !subscription {
-        response = post_stream_faults(&state, session_id.as_ref(), initializing, response).await;
-    }
-    if method == Method::GET
-        && last_event_id.is_none()
-        && is_event_stream(&response)
-        && !crate::injected!(config, DuplicateEventIds)
-    {
-        // Any number the counter has not given out before names the stream uniquely.
-        let n = GET_STREAM_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        response = rename_first_event_id(response, format!("{GET_STREAM_EVENT_ID_PREFIX}{n}"));
-    }
+    response = post_stream_faults(
+        &state,
+        &method,
+        subscription,
+        session_id.as_ref(),
+        initializing,
+        response,
+    )
+    .await;
+    response = name_get_stream(config, &method, last_event_id.is_some(), response);
     if method == Method::GET
         && is_event_stream(&response)
         && let Some(session_id) = &session_id
@@ -462,13 +455,19 @@ async fn bind_sessions(
 }
 
 /// The faults that rewrite the event stream answering a POST; without one, the stream
-/// passes unchanged.
+/// passes unchanged, and so does every other answer.
 async fn post_stream_faults(
     state: &AppState,
+    method: &Method,
+    subscription: bool,
     session_id: Option<&String>,
     initializing: bool,
     mut response: Response,
 ) -> Response {
+    // A subscription stream never ends by itself, so it is never read whole.
+    if method != Method::POST || !is_event_stream(&response) || subscription {
+        return response;
+    }
     let config = &state.config;
     response = rewrite_event_stream(config, response).await;
     if let Some(session_id) = session_id
@@ -563,19 +562,40 @@ static GET_STREAM_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 /// when the server knows it, else the newest with an `initialize` handshake (what
 /// rmcp's negotiation and `handler.rs` answer).
 fn negotiated_version(requested: &str) -> String {
-    let known = ProtocolVersion::KNOWN_VERSIONS
+    ProtocolVersion::KNOWN_VERSIONS
         .iter()
-        .any(|known| known.as_str() == requested);
-    if known {
-        requested.to_owned()
+        .find(|known| known.as_str() == requested)
+        .unwrap_or(&ProtocolVersion::V_2025_11_25)
+        .to_string()
+}
+
+/// Gives a new GET stream's priming event a `get-<n>` id, unique in the server (rmcp
+/// primes every GET stream with `0`). A resumed stream keeps the ids rmcp gives it.
+fn name_get_stream(
+    config: &crate::Config,
+    method: &Method,
+    resumed: bool,
+    response: Response,
+) -> Response {
+    if method == Method::GET
+        && !resumed
+        && is_event_stream(&response)
+        && !crate::injected!(config, DuplicateEventIds)
+    {
+        // Any number the counter has not given out before names the stream uniquely.
+        let n = GET_STREAM_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        rename_first_event_id(response, format!("{GET_STREAM_EVENT_ID_PREFIX}{n}"))
     } else {
-        ProtocolVersion::V_2025_11_25.to_string()
+        response
     }
 }
 
-/// The `Last-Event-ID` of a GET, with the ids this layer gave GET streams turned back
-/// into the one rmcp knows them by.
+/// The `Last-Event-ID` of a GET (`None` for any other method), with the ids this layer
+/// gave GET streams turned back into the one rmcp knows them by.
 fn resumed_event_id(config: &crate::Config, request: &mut Request) -> Option<String> {
+    if request.method() != Method::GET {
+        return None;
+    }
     let id = request
         .headers()
         .get(header::HeaderName::from_static("last-event-id"))?
@@ -1335,6 +1355,22 @@ pub(super) mod tests {
         manager.close_session(&id).await.unwrap();
         assert!(!manager.has_session(&id).await.unwrap());
         assert!(state.sessions.streamable().is_empty());
+    }
+
+    /// A session records the version its `initialize` asked for when the server knows it
+    /// (only 2025-03-26 sessions receive batches), and the newest version with an
+    /// `initialize` handshake for any other, as negotiation answers.
+    #[test]
+    fn a_session_records_the_version_it_negotiated() {
+        for (requested, negotiated) in [
+            ("2024-11-05", "2024-11-05"),
+            ("2025-03-26", "2025-03-26"),
+            ("2025-11-25", "2025-11-25"),
+            ("2099-01-01", "2025-11-25"),
+            ("", "2025-11-25"),
+        ] {
+            assert_eq!(negotiated_version(requested), negotiated, "{requested:?}");
+        }
     }
 
     /// A token for `octocat` whose grant holds a GitHub token the mock issued.
