@@ -277,6 +277,11 @@ pub fn is_connection_reset(error: &anyhow::Error) -> bool {
 struct Inner {
     client: reqwest::Client,
     stream_client: reqwest::Client,
+    /// The same two without idle connections, for the one retry after a reset: a server that
+    /// drops connections without `Connection: close` may have left more than one dead
+    /// connection in the pool, and the retry must not land on another of them.
+    fresh_client: reqwest::Client,
+    fresh_stream_client: reqwest::Client,
     /// Whether requests may leave this machine. Only `connect`, which talks to deployed
     /// servers, sets it ([`Http::for_remote`]); the suite stays on loopback.
     remote: bool,
@@ -330,6 +335,8 @@ impl Http {
                 // Streams stay open longer than one request timeout; every read on them is
                 // bounded by the caller instead.
                 stream_client: base().build()?,
+                fresh_client: base().timeout(timeout).pool_max_idle_per_host(0).build()?,
+                fresh_stream_client: base().pool_max_idle_per_host(0).build()?,
                 remote,
                 observer: None,
             }),
@@ -345,6 +352,8 @@ impl Http {
             inner: Arc::new(Inner {
                 client: self.inner.client.clone(),
                 stream_client: self.inner.stream_client.clone(),
+                fresh_client: self.inner.fresh_client.clone(),
+                fresh_stream_client: self.inner.fresh_stream_client.clone(),
                 remote: self.inner.remote,
                 observer: Some(observer),
             }),
@@ -399,14 +408,14 @@ impl Http {
     }
 
     /// Sends a request and reads the whole response (up to the body limit), within the request
-    /// timeout. A GET or HEAD whose connection was reset is sent once more, and the check's
-    /// evidence says so.
+    /// timeout. A GET or HEAD whose connection was reset is sent once more, on a new
+    /// connection, and the check's evidence says so.
     pub async fn send(&self, req: Req) -> anyhow::Result<Exchange> {
         let idempotent = matches!(req.method, Method::GET | Method::HEAD);
-        match self.send_once(req.clone()).await {
+        match self.send_once(&self.inner.client, req.clone()).await {
             Err(e) if idempotent && is_connection_reset(&e) => {
                 self.retried(&req, &e);
-                self.send_once(req).await
+                self.send_once(&self.inner.fresh_client, req).await
             }
             other => other,
         }
@@ -421,8 +430,8 @@ impl Http {
         ));
     }
 
-    async fn send_once(&self, req: Req) -> anyhow::Result<Exchange> {
-        let builder = self.build(&self.inner.client, &req)?;
+    async fn send_once(&self, client: &reqwest::Client, req: Req) -> anyhow::Result<Exchange> {
+        let builder = self.build(client, &req)?;
         let line = self.redactor.redact(&req.line());
         let mut response = builder
             .send()
@@ -450,17 +459,17 @@ impl Http {
     /// Sends a request and returns as soon as the response head arrives, for SSE streams.
     pub async fn open(&self, req: Req) -> anyhow::Result<Streaming> {
         let idempotent = matches!(req.method, Method::GET | Method::HEAD);
-        match self.open_once(req.clone()).await {
+        match self.open_once(&self.inner.stream_client, req.clone()).await {
             Err(e) if idempotent && is_connection_reset(&e) => {
                 self.retried(&req, &e);
-                self.open_once(req).await
+                self.open_once(&self.inner.fresh_stream_client, req).await
             }
             other => other,
         }
     }
 
-    async fn open_once(&self, req: Req) -> anyhow::Result<Streaming> {
-        let builder = self.build(&self.inner.stream_client, &req)?;
+    async fn open_once(&self, client: &reqwest::Client, req: Req) -> anyhow::Result<Streaming> {
+        let builder = self.build(client, &req)?;
         let line = self.redactor.redact(&req.line());
         let response = tokio::time::timeout(self.timeout, builder.send())
             .await
@@ -617,6 +626,72 @@ impl Http {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that answers one request per connection, keeps the connection open as if for
+    /// more, and resets it when the next request comes: every idle connection in the client's
+    /// pool is a dead one, as after the Python SDK's failed SSE handshakes.
+    async fn one_answer_per_connection() -> Url {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if stream.write_all(answer).await.is_err() {
+                        return;
+                    }
+                    // The next request on this connection is met with a reset.
+                    if stream.read(&mut byte).await.unwrap_or(0) > 0 {
+                        let _ = stream.set_zero_linger();
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_reset_get_is_sent_again_on_a_new_connection() {
+        let url = one_answer_per_connection().await;
+        let http = Http::new(Duration::from_secs(5), Arc::new(Redactor::default())).unwrap();
+        // Two requests at once leave two idle connections in the pool, both dead now.
+        let (first, second) = tokio::join!(
+            http.send(Req::get(url.clone())),
+            http.send(Req::get(url.clone()))
+        );
+        assert_eq!(first.unwrap().status, 200);
+        assert_eq!(second.unwrap().status, 200);
+        let third = http.send(Req::get(url.clone())).await;
+        assert_eq!(
+            third
+                .expect("the retry reaches the server on a connection of its own")
+                .status,
+            200
+        );
+        // The same for the client that opens streams, whose pool is its own.
+        let (first, second) = tokio::join!(
+            http.send_head(Req::get(url.clone())),
+            http.send_head(Req::get(url.clone()))
+        );
+        assert_eq!(first.unwrap().status, 200);
+        assert_eq!(second.unwrap().status, 200);
+        let streamed = http.send_head(Req::get(url)).await;
+        assert_eq!(
+            streamed
+                .expect("the retry of a stream's request gets through too")
+                .status,
+            200
+        );
+    }
 
     #[test]
     fn the_suite_client_refuses_urls_off_this_machine_and_the_remote_one_does_not() {
