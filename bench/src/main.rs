@@ -100,6 +100,10 @@ enum Command {
         /// Bound on opening them all, in seconds.
         #[arg(long, default_value_t = 120)]
         deadline_s: u64,
+        /// How many times all sessions are opened and closed again (at least 2): the
+        /// later rounds show whether closed sessions leave memory behind.
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
     },
 }
 
@@ -186,6 +190,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             parallel,
             timeout_s,
             deadline_s,
+            rounds,
         } => {
             // The server takes a token for its SSE endpoint only if it was issued for
             // that endpoint or for the whole server (RFC 8707), not for `/mcp`.
@@ -201,6 +206,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 parallel,
                 timeout: Duration::from_secs(timeout_s),
                 deadline: Duration::from_secs(deadline_s),
+                rounds: rounds.max(2),
             })
             .await?;
             println!("{line}");

@@ -31,6 +31,8 @@ pub struct Options {
     pub parallel: usize,
     pub timeout: Duration,
     pub deadline: Duration,
+    /// How many times the sessions are opened, held and closed (at least 2).
+    pub rounds: usize,
 }
 
 /// `VmRSS` and `VmHWM` of a process, in KiB.
@@ -68,6 +70,7 @@ pub async fn run(options: Options) -> anyhow::Result<serde_json::Value> {
         );
     }
     let (rss_before, _) = memory_kib(options.server_pid)?;
+    let files_before = open_files(options.server_pid)?;
     let options = Arc::new(options);
     let first = open_all(&options).await?;
     // Read once everything is open, and again a moment later, to see it settle.
@@ -79,12 +82,29 @@ pub async fn run(options: Options) -> anyhow::Result<serde_json::Value> {
     // The server ends each session when its stream's connection closes. What it frees
     // need not go back to the system (the allocator keeps it), so the second round shows
     // whether it is reused: the same number of sessions again should take no more.
+    let mut still_open = connections_closed(options.server_pid, files_before).await?;
     let rss_closed = settled_rss(options.server_pid).await?;
     let second = open_all(&options).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (rss_reopened, _) = memory_kib(options.server_pid)?;
     let reopened = second.streams.len();
     drop(second.streams);
+    still_open = still_open.max(connections_closed(options.server_pid, files_before).await?);
+    // Further rounds tell a leak (each round takes more) from memory the allocator keeps
+    // in pieces it cannot hand out again (the second round takes more, the rest no more).
+    let mut rounds_open_kib = vec![rss_held, rss_reopened];
+    let mut rounds_closed_kib = vec![rss_closed];
+    let mut later_errors = 0;
+    for _ in 2..options.rounds {
+        rounds_closed_kib.push(settled_rss(options.server_pid).await?);
+        let round = open_all(&options).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        rounds_open_kib.push(memory_kib(options.server_pid)?.0);
+        later_errors += round.errors;
+        drop(round.streams);
+        still_open = still_open.max(connections_closed(options.server_pid, files_before).await?);
+    }
+    rounds_closed_kib.push(settled_rss(options.server_pid).await?);
     let per_session = if opened > 0 {
         rss_held.saturating_sub(rss_before) as f64 / opened as f64
     } else {
@@ -105,6 +125,12 @@ pub async fn run(options: Options) -> anyhow::Result<serde_json::Value> {
         "reopened": reopened,
         "reopen_errors": second.errors,
         "rss_reopened_kib": rss_reopened,
+        "rounds_open_kib": rounds_open_kib,
+        "rounds_closed_kib": rounds_closed_kib,
+        "later_round_errors": later_errors,
+        // Files the server still held, beyond those it held before, when the driver stopped
+        // waiting for a round's connections to close: 0 unless a close took over 30 s.
+        "files_left_open": still_open,
     });
     if let Some(error) = first.first_error.or(second.first_error) {
         line["error"] = json!(error);
@@ -207,18 +233,42 @@ async fn open_all(options: &Arc<Options>) -> anyhow::Result<Round> {
     })
 }
 
+/// How many files the process holds open: its sockets among them.
+fn open_files(pid: u32) -> anyhow::Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .with_context(|| format!("reading /proc/{pid}/fd"))?
+        .count())
+}
+
+/// Waits until the server has closed the connections of the sessions the driver dropped: a
+/// server notices a closed stream only when it next reads or writes on it, so its memory is
+/// read once its open files are back to what they were before the round (a few more are
+/// allowed for the connections of other work), for at most 30 s.
+async fn connections_closed(pid: u32, files_before: usize) -> anyhow::Result<usize> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let open = open_files(pid)?;
+        if open <= files_before + 16 || Instant::now() >= deadline {
+            return Ok(open.saturating_sub(files_before));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The server's resident memory once it stops falling after the sessions closed: read every
-/// 200 ms until two reads agree, for at most 10 s.
+/// 200 ms until it has not fallen for 2 s (an allocator gives freed memory back over a second
+/// or so, not at once), for at most 10 s.
 async fn settled_rss(pid: u32) -> anyhow::Result<u64> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let (mut last, _) = memory_kib(pid)?;
-    while Instant::now() < deadline {
+    let (mut lowest, _) = memory_kib(pid)?;
+    let mut lowest_at = Instant::now();
+    while Instant::now() < deadline && lowest_at.elapsed() < Duration::from_secs(2) {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let (now, _) = memory_kib(pid)?;
-        if now >= last {
-            return Ok(now);
+        if now < lowest {
+            lowest = now;
+            lowest_at = Instant::now();
         }
-        last = now;
     }
-    Ok(last)
+    Ok(lowest)
 }
