@@ -586,6 +586,11 @@ mod tests {
              the TypeScript SDK reads it so",
         ),
         (
+            "AUTH-FLOW-06#omitted: level SHOULD but the catalogue says MUST",
+            "OAuth 2.1 §4.1.1 makes redirect_uri optional for a client with one registered URI; \
+             MCP clients always send it, so a server that requires it strands none of them",
+        ),
+        (
             "AUTH-FLOW-06#loopback-port: level SHOULD but the catalogue says MUST",
             "RFC 8252 §7.3 asks for any port on loopback redirect URIs, but the MCP text the \
              catalogue quotes asks for exact string matching and does not name the exception",

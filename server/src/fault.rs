@@ -379,6 +379,9 @@ faults! {
     /// Loopback redirect URIs are matched exactly, port included, though RFC 8252 §7.3 asks
     /// for any port: a native client that takes a free port at request time cannot log in.
     LoopbackPortMatchedExactly = "loopback-port-matched-exactly" => ["AUTH-FLOW-06"],
+    /// An authorization request without `redirect_uri` is refused even for a client with
+    /// one registered redirect URI, where OAuth 2.1 makes the parameter optional.
+    RedirectUriAlwaysRequired = "redirect-uri-always-required" => ["AUTH-FLOW-06"],
     /// An unknown `client_id` gets its error redirected to the `redirect_uri` it came with.
     RedirectUnknownClients = "redirect-unknown-clients" => ["AUTH-FLOW-07"],
     /// The final redirect to the client drops the client's `state`.

@@ -1334,9 +1334,7 @@ fn reused(line: &Value) -> bool {
     let again = line["rss_reopened_kib"].as_u64().unwrap_or(u64::MAX);
     let allowed = (held.saturating_sub(before) * 15 / 100).max(4 * 1024);
     let returned = closed.saturating_sub(before) <= allowed;
-    line["reopen_errors"].as_u64() == Some(0)
-        && returned
-        && again.saturating_mul(100) <= held * 105
+    line["reopen_errors"].as_u64() == Some(0) && returned && again.saturating_mul(100) <= held * 105
 }
 
 // ---------------------------------------------------------------- the table

@@ -41,6 +41,10 @@ pub fn checks() -> Vec<Check> {
         Check::new("AUTH-FLOW-06", AS, body!(loopback_port_may_vary))
             .case("loopback-port", "an http loopback redirect URI may use another port")
             .level(Level::Should),
+        // The counterpart of refusing an omitted redirect_uri with several registered.
+        Check::new("AUTH-FLOW-06", AS, body!(single_redirect_uri_may_be_omitted))
+            .case("omitted", "with one redirect URI registered, redirect_uri may be left out")
+            .level(Level::Should),
         Check::new("AUTH-FLOW-07", AS, body!(unknown_client_no_redirect)),
         Check::new("AUTH-FLOW-08", AS, body!(state_is_echoed)),
         Check::new("AUTH-FLOW-09", AS, body!(resource_is_accepted)),
@@ -484,6 +488,44 @@ async fn loopback_port_may_vary(cx: Ctx) -> anyhow::Result<Verdict> {
         format!(
             "redirect_uri {other} got no code with {registered} registered (a loopback \
              redirect URI may use any port): {}",
+            describe(&cx, &arrival)
+        ),
+        None,
+    );
+    Ok(f.verdict())
+}
+
+/// AUTH-FLOW-06#omitted: OAuth 2.1 §4.1.1 makes `redirect_uri` "OPTIONAL if only one
+/// redirect URI is registered for this client" (RFC 6749 §3.1.2.3 the same in other words), so
+/// such a request is valid and the code goes to the one registered URI. MCP clients send the
+/// parameter, so a server that insists on it only gets a warning.
+async fn single_redirect_uri_may_be_omitted(cx: Ctx) -> anyhow::Result<Verdict> {
+    if cx.registration_offered()?.is_none() {
+        return Ok(Verdict::Skip(
+            "the server offers no registration, so how many redirect URIs the --client-id \
+             client has is not known"
+                .into(),
+        ));
+    }
+    let client = cx
+        .register(ClientKind::Public, "conformance one redirect")
+        .await?;
+    let mut params = AuthParams::for_client(
+        &client,
+        &Pkce::s256(),
+        "s1",
+        Some(&cx.discovery()?.resource()),
+        None,
+    );
+    params.redirect_uri = None;
+    let arrival = walk(&cx, &params, &client.redirect_uri).await?;
+    let mut f = Findings::new(&cx);
+    f.prefer(
+        got_code(&arrival),
+        format!(
+            "an authorization request without redirect_uri, from a client with the one redirect \
+             URI {}, got no code there: {}",
+            client.redirect_uri,
             describe(&cx, &arrival)
         ),
         None,

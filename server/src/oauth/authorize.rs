@@ -145,7 +145,11 @@ async fn start_authorization(
             }
             requested.to_owned()
         }
-        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        None if client.redirect_uris.len() == 1
+            && !crate::injected!(config, RedirectUriAlwaysRequired) =>
+        {
+            client.redirect_uris[0].clone()
+        }
         None => {
             return error_page(
                 "Invalid request",
