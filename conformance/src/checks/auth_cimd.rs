@@ -332,6 +332,12 @@ async fn internal_addresses_are_not_fetched(cx: Ctx) -> anyhow::Result<Verdict> 
             "plain http to a loopback host name",
         ),
         (format!("https://localhost:{port}"), "a URL without a path"),
+        // The same on the loopback literal, which a test setting may allow: there the missing
+        // path is the only reason left to refuse it.
+        (
+            format!("http://127.0.0.1:{port}/"),
+            "a URL without a path, on the loopback literal",
+        ),
         // The draft: a client identifier URL "MUST NOT contain a username or password
         // component". On the loopback literal, which a test setting may allow, the user
         // name is the only reason left to refuse it.
