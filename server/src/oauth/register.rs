@@ -320,7 +320,8 @@ pub(super) fn check_redirect_uri(uri: &str, allow_insecure: bool) -> Result<(), 
         return Err("a redirect URI must not contain a fragment");
     }
     match url.scheme() {
-        "https" if url.host().is_some() => Ok(()),
+        // An https URL always has a host: the URL standard gives special schemes one.
+        "https" => Ok(()),
         "http" => {
             if allow_insecure || url.host().as_ref().is_some_and(is_loopback) {
                 Ok(())
@@ -371,6 +372,18 @@ mod tests {
             "/relative",
         ] {
             assert!(check_redirect_uri(bad, false).is_err(), "{bad}");
+        }
+        // Why `https` needs no host check: what parses as an https URL has a host.
+        for odd in [
+            "https:///cb",
+            "https:cb",
+            "https://",
+            "https:/",
+            "HTTPS:/\\x/cb",
+        ] {
+            if let Ok(url) = url::Url::parse(odd) {
+                assert!(url.host().is_some(), "{odd}");
+            }
         }
     }
 }
