@@ -918,6 +918,25 @@ async fn iss_matches_metadata(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
+/// A revocation request (RFC 7009 section 2.1) for one of the login's tokens, with the
+/// client's authentication.
+async fn revoke(
+    cx: &Ctx,
+    login: &super::Login,
+    endpoint: &Url,
+    token: &str,
+    hint: &str,
+) -> anyhow::Result<crate::http::Exchange> {
+    let fields = flow::with_client_auth(
+        login.client(),
+        vec![
+            ("token".into(), token.to_owned()),
+            ("token_type_hint".into(), hint.to_owned()),
+        ],
+    );
+    flow::token_request(cx.http(), endpoint, &fields).await
+}
+
 /// AUTH-FLOW-19, the MUST half (RFC 7009 section 2): "Implementations MUST support the
 /// revocation of refresh tokens". The MCP specification does not ask for a revocation endpoint
 /// at all, so a server without one only gets a warning that nothing could be checked; a server
@@ -944,14 +963,7 @@ async fn refresh_token_revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
         );
         return Ok(f.verdict());
     };
-    let fields = flow::with_client_auth(
-        login.client(),
-        vec![
-            ("token".into(), refresh.clone()),
-            ("token_type_hint".into(), "refresh_token".into()),
-        ],
-    );
-    let ex = flow::token_request(cx.http(), &endpoint, &fields).await?;
+    let ex = revoke(&cx, &login, &endpoint, refresh, "refresh_token").await?;
     f.require(
         ex.status == 200,
         format!(
@@ -1004,14 +1016,7 @@ async fn access_token_revocation_works(cx: Ctx) -> anyhow::Result<Verdict> {
         "the fresh token was not accepted:\n{}",
         cx.evidence(&before)
     );
-    let fields = flow::with_client_auth(
-        login.client(),
-        vec![
-            ("token".into(), login.access_token().into()),
-            ("token_type_hint".into(), "access_token".into()),
-        ],
-    );
-    let ex = flow::token_request(cx.http(), &endpoint, &fields).await?;
+    let ex = revoke(&cx, &login, &endpoint, login.access_token(), "access_token").await?;
     if ex.status == 400 && json_error(&ex).as_deref() == Some("unsupported_token_type") {
         f.prefer(
             false,
