@@ -122,13 +122,7 @@ async fn start_authorization(
     };
     let redirect_uri = match requested_redirect {
         Some(requested) => {
-            let loopback_schemes: &[&str] = if crate::injected!(config, HttpsLoopbackAnyPort) {
-                &["http", "https"]
-            } else if crate::injected!(config, LoopbackPortMatchedExactly) {
-                &[]
-            } else {
-                &["http"]
-            };
+            let loopback_schemes = loopback_scheme_faults(config).unwrap_or(&["http"]);
             let registered = client
                 .redirect_uris
                 .iter()
@@ -385,6 +379,15 @@ fn redirect_unverified(
         ),
         _ => error_page("Invalid request", description),
     }
+}
+
+/// The schemes whose loopback redirect URIs may change their port, when a fault chooses
+/// them: `https` too with `https-loopback-any-port`, none with `loopback-port-matched-exactly`.
+fn loopback_scheme_faults(config: &crate::Config) -> Option<&'static [&'static str]> {
+    if crate::injected!(config, HttpsLoopbackAnyPort) {
+        return Some(&["http", "https"]);
+    }
+    crate::injected!(config, LoopbackPortMatchedExactly).then_some(&[])
 }
 
 /// Exact string comparison, except that a loopback redirect URI may use any port at

@@ -412,12 +412,7 @@ fn refresh_token(
         ));
     }
     check_resource(state, params, &grant)?;
-    #[cfg(feature = "fault-injection")]
-    let login_token_kept = crate::injected!(config, FirstRefreshTokenNeverRotates)
-        && !race::issued_by_refresh(refresh_token);
-    #[cfg(not(feature = "fault-injection"))]
-    let login_token_kept = false;
-    let rotate = !crate::injected!(config, NoRefreshRotation) && !login_token_kept;
+    let rotate = !rotation_faults(config, refresh_token);
     let (_, tokens) = state
         .store
         .refresh(refresh_token, reuse_client, rotate, narrowed)
@@ -425,6 +420,19 @@ fn refresh_token(
     #[cfg(feature = "fault-injection")]
     race::remember_issued_by_refresh(&tokens.refresh_token);
     Ok(token_response(state, tokens))
+}
+
+/// Whether a fault keeps the refresh token from rotating: `no-refresh-rotation` always,
+/// `first-refresh-token-never-rotates` for the token the login issued.
+fn rotation_faults(config: &crate::Config, refresh_token: &str) -> bool {
+    #[cfg(feature = "fault-injection")]
+    if crate::injected!(config, FirstRefreshTokenNeverRotates)
+        && !race::issued_by_refresh(refresh_token)
+    {
+        return true;
+    }
+    let _ = refresh_token;
+    crate::injected!(config, NoRefreshRotation)
 }
 
 fn refresh_error(error: RefreshError) -> OAuthError {
