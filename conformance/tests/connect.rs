@@ -97,16 +97,33 @@ impl Setup {
         let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
         assert!(made.success());
         let browser = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/browser.sh");
-        let running = self.spawn(browser.to_str().expect("path"), args, "");
-        // Opening the FIFO for reading meets the script's write: no polling.
-        let url = tokio::time::timeout(
-            WAIT,
-            tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo)),
-        )
-        .await
-        .expect("connect opens the browser")
-        .expect("reader")
-        .expect("read the FIFO");
+        let mut running = self.spawn(browser.to_str().expect("path"), args, "");
+        // Opening the FIFO for reading meets the script's write: no polling. If connect ends
+        // or stalls before it opens the browser, the reader is let go (a writer that closes
+        // at once) and the test fails with what connect said, instead of waiting forever.
+        let path = fifo.clone();
+        let mut reader = tokio::task::spawn_blocking(move || std::fs::read_to_string(path));
+        let release = |fifo: &Path| {
+            let _ = std::fs::OpenOptions::new().write(true).open(fifo);
+        };
+        let deadline = tokio::time::sleep(WAIT);
+        tokio::pin!(deadline);
+        let url = loop {
+            tokio::select! {
+                read = &mut reader => break read.expect("reader").expect("read the FIFO"),
+                line = running.lines.recv() => match line {
+                    Some(line) => running.stderr.push(line),
+                    None => {
+                        release(&fifo);
+                        panic!("connect ended before it opened the browser: {:?}", running.stderr);
+                    }
+                },
+                () = &mut deadline => {
+                    release(&fifo);
+                    panic!("connect did not open the browser within {WAIT:?}: {:?}", running.stderr);
+                }
+            }
+        };
         self.walk_and_deliver(url.trim(), login).await;
         running.finish().await
     }
