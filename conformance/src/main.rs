@@ -175,10 +175,11 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     model_steps: usize,
     /// A client registered beforehand, for servers without dynamic client registration.
-    #[arg(long)]
+    // Client ids and secrets are the server's random strings, which may begin with `-`.
+    #[arg(long, allow_hyphen_values = true)]
     client_id: Option<String>,
     /// The secret of the --client-id client, if it is confidential.
-    #[arg(long, requires = "client_id")]
+    #[arg(long, requires = "client_id", allow_hyphen_values = true)]
     client_secret: Option<String>,
     /// The redirect URI registered for the --client-id client (a loopback URL).
     #[arg(long, requires = "client_id")]

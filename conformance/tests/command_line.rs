@@ -286,3 +286,20 @@ async fn ctrl_c_prints_the_summary_so_far_and_writes_an_incomplete_report() {
     );
     lines.clear();
 }
+
+/// Client ids and secrets are random strings that may begin with `-`: they are values, not
+/// options, for the suite and for `connect` alike.
+#[test]
+fn a_client_secret_that_begins_with_a_dash_is_a_value() {
+    let listed = suite(&["--client-id", "-id", "--client-secret", "-secret", "--list"]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let help = suite(&[
+        "connect",
+        "--client-id",
+        "-id",
+        "--client-secret",
+        "-secret",
+        "--help",
+    ]);
+    assert!(help.status.success(), "{}", text(&help.stderr));
+}

@@ -57,14 +57,16 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "auto")]
     pub transport: TransportChoice,
     /// A pre-registered client instead of dynamic registration.
-    #[arg(long)]
+    // Client ids and secrets are the server's random strings, which may begin with `-`.
+    #[arg(long, allow_hyphen_values = true)]
     pub client_id: Option<String>,
     /// The pre-registered client's secret (sent with `client_secret_post`).
     #[arg(
         long,
         env = "MCP_CONNECT_CLIENT_SECRET",
         hide_env_values = true,
-        requires = "client_id"
+        requires = "client_id",
+        allow_hyphen_values = true
     )]
     pub client_secret: Option<String>,
     /// A client ID metadata document URL, used as the client_id when the authorization server
