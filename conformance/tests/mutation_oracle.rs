@@ -14,11 +14,18 @@ mod support;
 
 use mcp_auth_conformance::report::Outcome;
 
+/// The access-token lifetime the server runs with, the one `cargo xtask conformance` uses.
+const EXPIRY: &str = "5";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "the oracle of cargo xtask mutants; reference_server.rs covers the plain run"]
 async fn the_suite_accepts_the_server() {
-    let target = support::start(&[], &[]).await;
+    // Tokens that expire within the run, as `cargo xtask conformance` gives them, so that
+    // the expiry checks run too: a mutant that lets an expired token or its streams live on
+    // is otherwise never met.
+    let target = support::start(&[], &[("MCP_GITHUB_ACCESS_TOKEN_TTL_SECS", EXPIRY)]).await;
     let mut config = target.config();
+    config.max_expiry_wait = std::time::Duration::from_secs(EXPIRY.parse().expect("seconds"));
     config.robustness = Some(mcp_auth_conformance::robustness::Settings {
         // Enough to reach every endpoint with every kind of garbage; the full 10,000 are for
         // the suite's own CI stage, not for each of hundreds of mutants.

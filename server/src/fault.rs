@@ -446,6 +446,12 @@ faults! {
     /// Only the 2026-07-28 `subscriptions/listen` stream stays open after its token is
     /// revoked; the session-era streams still end.
     SubscriptionOutlivesRevocation = "subscription-outlives-revocation" => ["AUTH-FLOW-24"],
+    /// Streams opened with an access token stay open after the token expires; new
+    /// requests with the token are still refused. Tokens live one second, so only the
+    /// expiry checks run: every other check's tokens would expire under it.
+    StreamsOutliveExpiry = "streams-outlive-expiry" => ["AUTH-FLOW-24"]
+        only ["AUTH-FLOW-24#expiry"]
+        env ["MCP_GITHUB_ACCESS_TOKEN_TTL_SECS" = "1"],
     /// Allowed: no revocation endpoint is advertised; RFC 7009 is optional and the MCP
     /// specification does not mention revocation. The revocation check warns that it
     /// could not run.
@@ -730,6 +736,9 @@ faults! {
     SsePostsGet200 = "sse-posts-get-200" => ["SSE-05"],
     /// POSTs for an unknown session get 400 instead of 404.
     UnknownSseSessionGets400 = "unknown-sse-session-gets-400" => ["SSE-06"],
+    /// An SSE session stays after its stream closed, and messages posted to it get 202
+    /// and are lost.
+    SseClosedSessionAcceptsPosts = "sse-closed-session-accepts-posts" => ["SSE-06"],
     /// SSE session ids come from a counter.
     SequentialSseSessionIds = "sequential-sse-session-ids" => ["SEC-01"],
     /// A POST on the SSE URL opens a legacy stream instead of failing with 400, 404 or

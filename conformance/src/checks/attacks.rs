@@ -45,6 +45,7 @@ pub fn checks() -> Vec<Check> {
         Check::new("AUTH-FLOW-22", AS, body!(no_redirect_to_self_registered_uri)),
         Check::new("AUTH-FLOW-23", AS, body!(state_length_is_bounded)),
         Check::new("AUTH-FLOW-24", BOTH, body!(streams_end_on_revocation)),
+        Check::new("AUTH-FLOW-24", BOTH, body!(streams_end_at_expiry)).case("expiry", "streams opened with a token end when it expires"),
         Check::new("AUTH-REG-08", AS, body!(registration_input_is_bounded)),
         Check::new("AUTH-GEN-08", AS, body!(confidential_auth_methods)).case("auth-methods", "confidential clients redeem codes by every advertised method; Basic and body ids must agree"),
         Check::new("AUTH-GEN-05", BOTH, body!(other_schemes_are_refused)).case("other-schemes", "a valid access token under a scheme other than Bearer gets 401"),
@@ -420,6 +421,86 @@ async fn state_length_is_bounded(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
+/// The streams a token opens and the server must end with the token's authority: the SSE
+/// stream, or the Streamable HTTP GET stream where the endpoint offers one, and from
+/// 2026-07-28 a `subscriptions/listen` stream where the server offers subscriptions.
+struct TokenStreams {
+    /// What each stream is, the exchange that opened it, and its reader.
+    open: Vec<(&'static str, Exchange, SseReader)>,
+    /// The Streamable HTTP session stays open while its GET stream is watched.
+    _session: Option<crate::http::streamable::Shttp>,
+}
+
+/// Opens every stream `token` can open, or says why none is offered: an endpoint that
+/// answers its GET with 405 and offers no subscriptions has no stream to end.
+async fn open_token_streams(cx: &Ctx, token: &str) -> anyhow::Result<Result<TokenStreams, String>> {
+    let mut open = Vec::new();
+    let mut session = None;
+    let mut without = None;
+    match cx.transport() {
+        Transport::Sse => {
+            let req = Req::get(cx.mcp_url())
+                .header("Accept", "text/event-stream")
+                .bearer(Some(token));
+            let streaming = cx.http().open(req).await?;
+            open.push((
+                "the SSE stream",
+                streaming.exchange,
+                SseReader::new(streaming.response),
+            ));
+        }
+        Transport::StreamableHttp => {
+            let (conn, _) = cx.connect(Some(token)).await?;
+            let McpConn::Shttp(shttp) = conn else {
+                anyhow::bail!("a Streamable HTTP connection was expected");
+            };
+            let streaming = shttp.get_stream().await?;
+            if streaming.exchange.status == 405 {
+                without = Some("the endpoint offers no GET stream (405)");
+            } else {
+                open.push((
+                    "the GET stream",
+                    streaming.exchange,
+                    SseReader::new(streaming.response),
+                ));
+            }
+            session = Some(shttp);
+        }
+    }
+    if let Some((_, opened, _)) = open.first()
+        && opened.status != 200
+    {
+        // Opening the stream is what SHTTP-12 (a GET stream or 405) and SSE-02 judge; when
+        // they failed, the check is blocked by them rather than a second finding.
+        let judge = match cx.transport() {
+            Transport::Sse => super::prerequisite::SSE_STREAM,
+            Transport::StreamableHttp => "SHTTP-12",
+        };
+        return Err(super::needs(
+            judge,
+            anyhow::anyhow!("the stream did not open: {}", cx.evidence(opened)),
+        ));
+    }
+    // From 2026-07-28 a client listens for notifications on a subscriptions/listen stream,
+    // which the same token opens and must not outlive.
+    if cx.transport() == Transport::StreamableHttp
+        && cx.version() == Some(Version::V2026_07_28)
+        && let Some((subscribed, reader)) = super::shttp5::open_subscription(cx, token).await?
+    {
+        open.push(("the subscriptions/listen stream", subscribed, reader));
+    }
+    if open.is_empty() {
+        return Ok(Err(format!(
+            "{}, and no subscriptions/listen stream opened",
+            without.unwrap_or("no stream opened")
+        )));
+    }
+    Ok(Ok(TokenStreams {
+        open,
+        _session: session,
+    }))
+}
+
 /// RFC 7009 §2: revocation invalidates the token, and MCP servers "MUST verify all inbound
 /// requests" (Security Best Practices § Mitigation); a stream opened with the token before
 /// goes on delivering what only the token allowed unless the server ends it. Nothing states
@@ -430,53 +511,9 @@ async fn streams_end_on_revocation(cx: Ctx) -> anyhow::Result<Verdict> {
     };
     let login = cx.login(LoginOptions::default()).await?;
     let token = login.access_token().to_owned();
-    // The Streamable HTTP session stays open while its GET stream is watched.
-    let (opened, mut reader, _session) = match cx.transport() {
-        Transport::Sse => {
-            let req = Req::get(cx.mcp_url())
-                .header("Accept", "text/event-stream")
-                .bearer(Some(&token));
-            let streaming = cx.http().open(req).await?;
-            (streaming.exchange, SseReader::new(streaming.response), None)
-        }
-        Transport::StreamableHttp => {
-            let (conn, _) = cx.connect(Some(&token)).await?;
-            let McpConn::Shttp(shttp) = conn else {
-                anyhow::bail!("a Streamable HTTP connection was expected");
-            };
-            let streaming = shttp.get_stream().await?;
-            if streaming.exchange.status == 405 {
-                return Ok(Verdict::Skip(
-                    "the endpoint offers no GET stream (405)".into(),
-                ));
-            }
-            (
-                streaming.exchange,
-                SseReader::new(streaming.response),
-                Some(shttp),
-            )
-        }
-    };
-    if opened.status != 200 {
-        // Opening the stream is what SHTTP-12 (a GET stream or 405) and SSE-02 judge; when
-        // they failed, this check is blocked by them rather than a second finding.
-        let judge = match cx.transport() {
-            Transport::Sse => super::prerequisite::SSE_STREAM,
-            Transport::StreamableHttp => "SHTTP-12",
-        };
-        return Err(super::needs(
-            judge,
-            anyhow::anyhow!("the stream did not open: {}", cx.evidence(&opened)),
-        ));
-    }
-    // From 2026-07-28 a client listens for notifications on a subscriptions/listen stream,
-    // which the same token opens and the same revocation must end.
-    let subscription = if cx.transport() == Transport::StreamableHttp
-        && cx.version() == Some(Version::V2026_07_28)
-    {
-        super::shttp5::open_subscription(&cx, &token).await?
-    } else {
-        None
+    let mut streams = match open_token_streams(&cx, &token).await? {
+        Ok(streams) => streams,
+        Err(none) => return Ok(Verdict::Skip(none)),
     };
     let revoke = |value: String, hint: &str| {
         flow::with_client_auth(
@@ -513,22 +550,46 @@ async fn streams_end_on_revocation(cx: Ctx) -> anyhow::Result<Verdict> {
     let wait = cx.http().timeout;
     let deadline = tokio::time::Instant::now() + wait;
     let mut f = Findings::new(&cx);
-    f.require(
-        ends_by(&mut reader, deadline).await,
-        format!(
-            "the stream opened with the access token was still open {wait:?} after the \
-             token's revocation was answered"
-        ),
-        Some(&opened),
-    );
-    if let Some((subscribed, mut subscription)) = subscription {
+    for (what, opened, reader) in &mut streams.open {
         f.require(
-            ends_by(&mut subscription, deadline).await,
+            ends_by(reader, deadline).await,
             format!(
-                "the subscriptions/listen stream opened with the access token was still open \
-                 {wait:?} after the token's revocation was answered"
+                "{what} opened with the access token was still open {wait:?} after the \
+                 token's revocation was answered"
             ),
-            Some(&subscribed),
+            Some(opened),
+        );
+    }
+    Ok(f.verdict())
+}
+
+/// The expiry counterpart of [`streams_end_on_revocation`]: an expired token "MUST receive
+/// a HTTP 401 response" (AUTH-GEN-05), and a stream it opened while valid goes on
+/// delivering what only the token allowed unless the server ends it when the token expires.
+async fn streams_end_at_expiry(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let expires_in = match super::auth_gen::lifetime_to_wait_out(&cx, &login.tokens) {
+        Ok(seconds) => seconds,
+        Err(skip) => return Ok(skip),
+    };
+    let issued = tokio::time::Instant::now();
+    let mut streams = match open_token_streams(&cx, login.access_token()).await? {
+        Ok(streams) => streams,
+        Err(none) => return Ok(Verdict::Skip(none)),
+    };
+    // Whole seconds may be counted on either side, hence one more second beyond the
+    // lifetime, and then the request timeout for the server to notice.
+    let grace = cx.http().timeout;
+    let deadline = issued + Duration::from_secs(expires_in + 1) + grace;
+    let mut f = Findings::new(&cx);
+    for (what, opened, reader) in &mut streams.open {
+        f.require(
+            ends_by(reader, deadline).await,
+            format!(
+                "{what} opened with the access token was still open {grace:?} after the \
+                 token expired ({expires_in} s after it was issued)"
+            ),
+            Some(opened),
         );
     }
     Ok(f.verdict())

@@ -339,18 +339,10 @@ pub(super) async fn invalid_tokens_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
 
 async fn expired_tokens_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
     let login = cx.login(LoginOptions::default()).await?;
-    let Some(expires_in) = login.tokens.expires_in else {
-        return Ok(Verdict::Skip(
-            "the token response has no expires_in to wait out".into(),
-        ));
+    let expires_in = match lifetime_to_wait_out(&cx, &login.tokens) {
+        Ok(seconds) => seconds,
+        Err(skip) => return Ok(skip),
     };
-    let max = cx.config().max_expiry_wait;
-    if Duration::from_secs(expires_in) > max {
-        return Ok(Verdict::Skip(format!(
-            "expires_in is {expires_in} s, longer than --max-expiry-wait ({} s); start the server with a short token lifetime to run this",
-            max.as_secs_f64()
-        )));
-    }
     let mut f = Findings::new(&cx);
     let before = cx.probe_bearer(login.access_token()).await?;
     if !(200..300).contains(&before.status) {
@@ -392,6 +384,27 @@ async fn expired_tokens_get_401(cx: Ctx) -> anyhow::Result<Verdict> {
         Some(&ex),
     );
     Ok(f.verdict())
+}
+
+/// The token's lifetime in seconds, when the checks that watch it expire may wait it out
+/// (`--max-expiry-wait`), or why they skip.
+pub(super) fn lifetime_to_wait_out(
+    cx: &Ctx,
+    tokens: &crate::oauth::flow::Tokens,
+) -> Result<u64, Verdict> {
+    let Some(expires_in) = tokens.expires_in else {
+        return Err(Verdict::Skip(
+            "the token response has no expires_in to wait out".into(),
+        ));
+    };
+    let max = cx.config().max_expiry_wait;
+    if Duration::from_secs(expires_in) > max {
+        return Err(Verdict::Skip(format!(
+            "expires_in is {expires_in} s, longer than --max-expiry-wait ({} s); start the server with a short token lifetime to run this",
+            max.as_secs_f64()
+        )));
+    }
+    Ok(expires_in)
 }
 
 /// `tools/list` inside an open session, with a chosen `Authorization` header value instead of

@@ -412,9 +412,11 @@ pub const NEEDS_OWN_LOGIN: &[&str] = &[
     "AUTH-FLOW-04#concurrent",
     "AUTH-FLOW-15#concurrent",
     "AUTH-FLOW-19#concurrent",
-    // Reuse detection revokes the grant; the stream check revokes the token.
+    // Reuse detection revokes the grant; the stream checks revoke the token or wait for
+    // its expiry.
     "AUTH-FLOW-21",
     "AUTH-FLOW-24",
+    "AUTH-FLOW-24#expiry",
 ];
 
 /// Checks that tell a step at GitHub from one at the server by the mock's origin, which a live

@@ -169,6 +169,10 @@ async fn posts_get_202(cx: Ctx) -> anyhow::Result<Verdict> {
     Ok(f.verdict())
 }
 
+/// A fixture user few other checks log in as (AUTH-TOK-04 revokes `hubot`'s GitHub tokens
+/// at any moment, so not that one).
+const QUIET_USER: &str = "mona";
+
 async fn bad_posts_get_4xx(cx: Ctx) -> anyhow::Result<Verdict> {
     let login = cx.login(LoginOptions::default()).await?;
     let s = cx.open_sse(Some(login.access_token())).await?;
@@ -208,6 +212,45 @@ async fn bad_posts_get_4xx(cx: Ctx) -> anyhow::Result<Verdict> {
         ex.status == 404,
         format!("an unknown session answered {}", ex.status),
         Some(&ex),
+    );
+    // A session ends with its stream: a message posted after the stream closed has nowhere
+    // to be answered, so accepting it (202) loses it without a word. The server learns of
+    // the close only when its connection reports it, so the probe repeats until the
+    // request timeout. The session belongs to a user the other checks seldom use: a server
+    // that keeps closed sessions may still evict them at a per-user cap, which the other
+    // checks' sessions would otherwise reach first.
+    let quiet = cx.login(LoginOptions::user(QUIET_USER)).await?;
+    let closed = cx.open_sse(Some(quiet.access_token())).await?;
+    let endpoint = closed.endpoint.clone();
+    drop(closed);
+    let wait = cx.http().timeout;
+    let deadline = tokio::time::Instant::now() + wait;
+    // Each probe has an id of its own: a server that took an earlier one in keeps its id
+    // in flight, and would refuse a repeat for that reason alone.
+    let mut id = 100;
+    let after = loop {
+        id += 1;
+        let ex = cx
+            .http()
+            .send(
+                Req::post(endpoint.clone())
+                    .bearer(Some(quiet.access_token()))
+                    .json(&json!({"jsonrpc":"2.0","id":id,"method":"ping"})),
+            )
+            .await?;
+        if (400..500).contains(&ex.status) || tokio::time::Instant::now() >= deadline {
+            break ex;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    f.require(
+        (400..500).contains(&after.status),
+        format!(
+            "{wait:?} after the client closed its SSE stream, a message posted to the \
+             session's endpoint still answered {}",
+            after.status
+        ),
+        Some(&after),
     );
     Ok(f.verdict())
 }

@@ -175,6 +175,17 @@ pub(crate) fn rewrite_outgoing(config: &crate::Config, message: &mut serde_json:
     }
 }
 
+/// Whether the streams a token opened outlive its expiry: under `accept-expired-tokens`,
+/// which keeps the token itself valid, and `streams-outlive-expiry`.
+fn stream_expiry_faults(config: &crate::Config) -> bool {
+    // An array rather than `||`: without fault injection both are the same `false`.
+    [
+        crate::injected!(config, AcceptExpiredTokens),
+        crate::injected!(config, StreamsOutliveExpiry),
+    ]
+    .contains(&true)
+}
+
 /// Whether any fault asks for outgoing messages to be rewritten, so that streams are
 /// only buffered when one does.
 pub(crate) fn rewrites_outgoing(config: &crate::Config) -> bool {

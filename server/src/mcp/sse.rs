@@ -94,6 +94,9 @@ struct SessionGuard {
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
+        if crate::injected!(self.state.config, SseClosedSessionAcceptsPosts) {
+            return;
+        }
         self.state.sessions.sse().remove(&self.session_id);
         self.service.cancel();
     }
@@ -261,7 +264,7 @@ fn open(state: AppState, caller: Authenticated, thin: bool) -> Response {
     });
     // The stream ends with the server, with its session, and with the token that
     // opened it: when that is revoked or expires.
-    let expiry = if crate::injected!(state.config, AcceptExpiredTokens) {
+    let expiry = if super::stream_expiry_faults(&state.config) {
         futures::future::Either::Left(futures::future::pending::<()>())
     } else {
         futures::future::Either::Right(tokio::time::sleep_until(caller.expires_at))
@@ -484,6 +487,10 @@ async fn message(State(state): State<AppState>, request: Request) -> Response {
             None if crate::injected!(config, AnswerNotifications) => super::notification_answer(),
             _ => accepted(config, Transport::Sse),
         },
+        // The session's service stopped with its stream: nothing can answer.
+        Ok(Err(_)) if crate::injected!(config, SseClosedSessionAcceptsPosts) => {
+            accepted(config, Transport::Sse)
+        }
         Ok(Err(_)) => jsonrpc_error(
             StatusCode::NOT_FOUND,
             INVALID_REQUEST,

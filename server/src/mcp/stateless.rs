@@ -450,7 +450,7 @@ pub(super) async fn finish(
         if !crate::injected!(config, SubscriptionOutlivesRevocation) {
             body = body.ended_by(caller.ended.clone());
         }
-        if !crate::injected!(config, AcceptExpiredTokens) {
+        if !super::stream_expiry_faults(config) {
             body = body.until(caller.expires_at);
         }
         response = Response::from_parts(parts, body.into_body());

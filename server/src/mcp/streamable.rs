@@ -446,7 +446,7 @@ async fn bind_sessions(
         // when the request revoked the grant (a GitHub 401 in the tool).
         let (parts, body) = response.into_parts();
         let mut body = ScopedBody::new(body).ended_by(caller.ended.clone());
-        if !crate::injected!(config, AcceptExpiredTokens) {
+        if !super::stream_expiry_faults(config) {
             body = body.until(caller.expires_at);
         }
         response = Response::from_parts(parts, body.into_body());
