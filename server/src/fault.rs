@@ -390,6 +390,9 @@ faults! {
     RefuseResourceOnRefresh = "refuse-resource-on-refresh" => ["AUTH-FLOW-09"],
     /// Tokens issued for another resource are accepted.
     AcceptForeignResourceTokens = "accept-foreign-resource-tokens" => ["AUTH-FLOW-10", "AUTH-TOK-02"],
+    /// The token endpoint ignores a `resource` other than the grant's and issues a token
+    /// for the grant's resource, which then works here although another was asked for.
+    TokenEndpointIgnoresResource = "token-endpoint-ignores-resource" => ["AUTH-FLOW-10", "AUTH-TOK-02"],
     /// A token issued for one of this server's resources works at all of its endpoints:
     /// the `/sse` resource's token at `/mcp` and the other way round.
     AcceptSiblingResourceTokens = "accept-sibling-resource-tokens" => ["AUTH-TOK-02"] also ["AUTH-FLOW-10"],

@@ -69,6 +69,7 @@ async fn foreign_resource_tokens_are_refused(cx: Ctx) -> anyhow::Result<Verdict>
     let mut f = Findings::new(&cx);
     sibling_resource_token(&cx, &mut f).await?;
     let foreign = "https://other.example/mcp".to_owned();
+    token_request_for_another_resource(&cx, &mut f, &foreign).await?;
     let authorized = cx
         .authorize(LoginOptions {
             resource: Resource::Value(foreign.clone()),
@@ -114,6 +115,80 @@ async fn foreign_resource_tokens_are_refused(cx: Ctx) -> anyhow::Result<Verdict>
         Some(&probe),
     );
     Ok(f.verdict())
+}
+
+/// A code authorized for this resource, redeemed (and then refreshed) with `resource` naming
+/// another: a client that asks for a token for `foreign` hands what it gets to `foreign`,
+/// which must not be able to replay it here. The authorization server refuses the request
+/// (`invalid_target`), or what it issues is no token for this resource.
+async fn token_request_for_another_resource(
+    cx: &Ctx,
+    f: &mut Findings,
+    foreign: &str,
+) -> anyhow::Result<()> {
+    let authorized = cx.authorize(LoginOptions::default()).await?;
+    let code = authorized.code(cx.http())?;
+    let token_endpoint = cx.endpoints()?.token;
+    let redeemed = flow::exchange_code(
+        cx.http(),
+        &token_endpoint,
+        &authorized.client,
+        &code,
+        Some(&authorized.pkce.verifier),
+        Some(foreign),
+    )
+    .await?;
+    if redeemed.status == 200 {
+        let tokens = flow::parse_tokens(cx.http(), redeemed)?;
+        let probe = cx.probe_bearer(&tokens.access_token).await?;
+        f.require(
+            probe.status == 401,
+            format!(
+                "a code authorized for {} and redeemed with resource={foreign} gave a token \
+                 that answered {} there",
+                cx.mcp_url(),
+                probe.status
+            ),
+            Some(&probe),
+        );
+    } else {
+        f.note(format!(
+            "the token endpoint refused to redeem a code for another resource ({})",
+            redeemed.status
+        ));
+    }
+    let login = cx.login(LoginOptions::default()).await?;
+    let Some(refresh_token) = login.tokens.refresh_token.as_deref() else {
+        f.note("no refresh token was issued, so a refresh for another resource was not tried");
+        return Ok(());
+    };
+    let refreshed = flow::refresh(
+        cx.http(),
+        &token_endpoint,
+        login.client(),
+        refresh_token,
+        Some(foreign),
+    )
+    .await?;
+    if refreshed.status == 200 {
+        let tokens = flow::parse_tokens(cx.http(), refreshed)?;
+        let probe = cx.probe_bearer(&tokens.access_token).await?;
+        f.require(
+            probe.status == 401,
+            format!(
+                "a refresh with resource={foreign} gave a token that answered {} at {}",
+                probe.status,
+                cx.mcp_url()
+            ),
+            Some(&probe),
+        );
+    } else {
+        f.note(format!(
+            "the token endpoint refused a refresh for another resource ({})",
+            refreshed.status
+        ));
+    }
+    Ok(())
 }
 
 /// A token for another resource of the same server (the other transport's endpoint, when

@@ -454,6 +454,9 @@ fn check_resource(state: &AppState, params: &Params, grant: &Grant) -> Result<()
     let Some(resource) = params.get("resource") else {
         return Ok(());
     };
+    if crate::injected!(state.config, TokenEndpointIgnoresResource) {
+        return Ok(());
+    }
     let same = canonical_resource(&state.config, resource).as_deref() == Some(&grant.resource);
     if same || crate::injected!(state.config, AcceptForeignResourceTokens) {
         Ok(())
