@@ -96,24 +96,8 @@ async fn foreign_resource_tokens_are_refused(cx: Ctx) -> anyhow::Result<Verdict>
         Some(&foreign),
     )
     .await?;
-    if ex.status != 200 {
-        f.note(format!(
-            "the token endpoint refused the foreign resource ({})",
-            ex.status
-        ));
-        return Ok(f.verdict());
-    }
-    let tokens = flow::parse_tokens(cx.http(), ex)?;
-    let probe = cx.probe_bearer(&tokens.access_token).await?;
-    f.require(
-        probe.status == 401,
-        format!(
-            "a token for {foreign} answered {} at {}",
-            probe.status,
-            cx.mcp_url()
-        ),
-        Some(&probe),
-    );
+    let login = format!("a login for {foreign}");
+    not_a_token_here(&cx, &mut f, ex, &login).await?;
     Ok(f.verdict())
 }
 
@@ -138,25 +122,11 @@ async fn token_request_for_another_resource(
         Some(foreign),
     )
     .await?;
-    if redeemed.status == 200 {
-        let tokens = flow::parse_tokens(cx.http(), redeemed)?;
-        let probe = cx.probe_bearer(&tokens.access_token).await?;
-        f.require(
-            probe.status == 401,
-            format!(
-                "a code authorized for {} and redeemed with resource={foreign} gave a token \
-                 that answered {} there",
-                cx.mcp_url(),
-                probe.status
-            ),
-            Some(&probe),
-        );
-    } else {
-        f.note(format!(
-            "the token endpoint refused to redeem a code for another resource ({})",
-            redeemed.status
-        ));
-    }
+    let redemption = format!(
+        "a code authorized for {} and redeemed with resource={foreign}",
+        cx.mcp_url()
+    );
+    not_a_token_here(cx, f, redeemed, &redemption).await?;
     let login = cx.login(LoginOptions::default()).await?;
     let Some(refresh_token) = login.tokens.refresh_token.as_deref() else {
         f.note("no refresh token was issued, so a refresh for another resource was not tried");
@@ -170,24 +140,34 @@ async fn token_request_for_another_resource(
         Some(foreign),
     )
     .await?;
-    if refreshed.status == 200 {
-        let tokens = flow::parse_tokens(cx.http(), refreshed)?;
-        let probe = cx.probe_bearer(&tokens.access_token).await?;
-        f.require(
-            probe.status == 401,
-            format!(
-                "a refresh with resource={foreign} gave a token that answered {} at {}",
-                probe.status,
-                cx.mcp_url()
-            ),
-            Some(&probe),
-        );
-    } else {
-        f.note(format!(
-            "the token endpoint refused a refresh for another resource ({})",
-            refreshed.status
-        ));
+    let refresh = format!("a refresh with resource={foreign}");
+    not_a_token_here(cx, f, refreshed, &refresh).await?;
+    Ok(())
+}
+
+/// The answer to `request`, a token request for another resource: a refusal, or a token
+/// this resource refuses.
+async fn not_a_token_here(
+    cx: &Ctx,
+    f: &mut Findings,
+    answer: crate::http::Exchange,
+    request: &str,
+) -> anyhow::Result<()> {
+    if answer.status != 200 {
+        f.note(format!("{request} was refused ({})", answer.status));
+        return Ok(());
     }
+    let tokens = flow::parse_tokens(cx.http(), answer)?;
+    let probe = cx.probe_bearer(&tokens.access_token).await?;
+    f.require(
+        probe.status == 401,
+        format!(
+            "{request} gave a token that answered {} at {}",
+            probe.status,
+            cx.mcp_url()
+        ),
+        Some(&probe),
+    );
     Ok(())
 }
 
