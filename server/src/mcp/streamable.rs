@@ -207,9 +207,6 @@ async fn bind_sessions(
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     let method = request.method().clone();
-    if let Some(refusal) = unsupported_version_without_body(config, &mut request) {
-        return refusal;
-    }
 
     if method == Method::GET && crate::injected!(config, GetNotImplemented) {
         return jsonrpc_error(
@@ -1065,11 +1062,20 @@ fn protocol_version_faults(
         .headers()
         .get(PROTOCOL_VERSION_HEADER)
         .map(|value| value.to_str().unwrap_or_default().to_owned());
-    if crate::injected!(config, IgnoreUnsupportedProtocolVersion)
-        && let Some(version) = &version
-        && !ProtocolVersion::KNOWN_VERSIONS
+    // rmcp refuses an unsupported version on every method (400, "If the server receives a
+    // request with an invalid or unsupported MCP-Protocol-Version, it MUST respond with
+    // 400 Bad Request", 2025-06-18 transports); these faults hide the header from it.
+    let unsupported = version.as_ref().is_some_and(|version| {
+        !ProtocolVersion::KNOWN_VERSIONS
             .iter()
             .any(|known| known.as_str() == version)
+    });
+    if unsupported && crate::injected!(config, IgnoreUnsupportedProtocolVersion) {
+        request.headers_mut().remove(PROTOCOL_VERSION_HEADER);
+    }
+    if unsupported
+        && request.method() != Method::POST
+        && crate::injected!(config, ProtocolVersionCheckedOnPostOnly)
     {
         request.headers_mut().remove(PROTOCOL_VERSION_HEADER);
     }
@@ -1084,38 +1090,6 @@ fn protocol_version_faults(
             "MCP-Protocol-Version is required",
         )
     })
-}
-
-/// GET and DELETE carry `MCP-Protocol-Version` like every request in a session: "If
-/// the server receives a request with an invalid or unsupported MCP-Protocol-Version,
-/// it MUST respond with 400 Bad Request" (2025-06-18 transports). rmcp judges the
-/// header of POSTs while it reads their body; requests without one are judged here.
-/// The `protocol-version-checked-on-post-only` fault drops the header instead.
-fn unsupported_version_without_body(
-    config: &crate::Config,
-    request: &mut Request,
-) -> Option<Response> {
-    if request.method() == Method::POST {
-        return None;
-    }
-    let version = request.headers().get(PROTOCOL_VERSION_HEADER)?;
-    let supported = version.to_str().is_ok_and(|version| {
-        ProtocolVersion::KNOWN_VERSIONS
-            .iter()
-            .any(|known| known.as_str() == version)
-    });
-    if supported {
-        return None;
-    }
-    if crate::injected!(config, ProtocolVersionCheckedOnPostOnly) {
-        request.headers_mut().remove(PROTOCOL_VERSION_HEADER);
-        return None;
-    }
-    Some(jsonrpc_error(
-        StatusCode::BAD_REQUEST,
-        INVALID_REQUEST,
-        "Bad Request: unsupported MCP-Protocol-Version",
-    ))
 }
 
 /// Only with the `discover-without-cache-hints` fault: the `server/discover` result
