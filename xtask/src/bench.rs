@@ -815,11 +815,19 @@ fn measure_suite(
             options.suite_runs
         };
         let mut runs = Vec::new();
+        // As `cargo xtask conformance` launches it: the suite serves client ID metadata
+        // documents on a loopback IP literal, which the Rust server fetches only with its
+        // test setting (without it the CIMD checks cannot reach a verdict).
+        let env: Vec<(&str, String)> = match kind {
+            Kind::Rust => vec![("MCP_GITHUB_CIMD_ALLOW_LOOPBACK", "1".to_owned())],
+            _ => Vec::new(),
+        };
         for run in 0..count {
-            let target = launcher.start_ready(
+            let target = launcher.start_ready_with(
                 kind,
                 &format!("suite-{}-{run}-server", kind.name()),
                 Some(SUITE_TOKEN_TTL_SECS),
+                &env,
             )?;
             let json_path = launcher
                 .logs
