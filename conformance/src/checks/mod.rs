@@ -419,6 +419,9 @@ pub const NEEDS_OWN_LOGIN: &[&str] = &[
     "AUTH-FLOW-24#expiry",
 ];
 
+/// Checks that wait for an access token to expire, for as long as its `expires_in`.
+pub const WAITS_OUT_TOKEN_LIFETIME: &[&str] = &["AUTH-GEN-05#expired", "AUTH-FLOW-24#expiry"];
+
 /// Checks that tell a step at GitHub from one at the server by the mock's origin, which a live
 /// run does not know.
 pub const JUDGED_AT_THE_MOCK: &[&str] = &["AUTH-3P-04"];
@@ -1356,6 +1359,14 @@ pub fn issues_code(ex: &Exchange) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lists_of_check_keys_name_checks_that_exist() {
+        let keys: Vec<String> = all().iter().map(Check::key).collect();
+        for key in WAITS_OUT_TOKEN_LIFETIME.iter().chain(NEEDS_OWN_LOGIN) {
+            assert!(keys.iter().any(|k| k == key), "no check is keyed {key}");
+        }
+    }
 
     #[test]
     fn near_misses_are_wrong_and_close() {
