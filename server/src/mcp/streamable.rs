@@ -224,6 +224,9 @@ async fn bind_sessions(
             HeaderValue::from_static("application/json, text/event-stream"),
         );
     }
+    // Whether the session named is one this server holds: only those have requests in
+    // flight to keep apart.
+    let mut session_known = false;
     if let Some(session_id) = &session_id {
         let owner = state
             .sessions
@@ -233,6 +236,7 @@ async fn bind_sessions(
                 owner.last_used = store::now();
                 owner.caller.clone()
             });
+        session_known = owner.is_some();
         let unbound = [
             crate::injected!(config, UnboundSessions),
             crate::injected!(config, UnboundStreamableSessions),
@@ -303,7 +307,11 @@ async fn bind_sessions(
             );
         }
         let stateless = is_stateless(&message);
-        if let (Some(session_id), ClientJsonRpcMessage::Request(request)) = (&session_id, &message)
+        // An unknown session gets rmcp's 404 whatever the id: tracked, two requests that
+        // name the same unknown session would get 400 for sharing an id instead.
+        if session_known
+            && let (Some(session_id), ClientJsonRpcMessage::Request(request)) =
+                (&session_id, &message)
         {
             let id = serde_json::to_value(&request.id).unwrap_or_default();
             let key = (session_id.clone(), id.to_string());
