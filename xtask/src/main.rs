@@ -87,7 +87,9 @@ tasks:
       against a clean server, then prints the detection matrix: one row per fault
       with the checks it tripped, ✓ when exactly the ones it names. Fails when a
       fault trips a check it does not name or misses one it names, or when a check
-      is tripped by no fault. --jobs: runs at once (default 3); --fault: only these
+      is tripped by no fault. A problem is first rerun alone (the clean run and the
+      fault, at most four faults): one that goes away is printed as flaky under load
+      and does not fail. --jobs: runs at once (default 3); --fault: only these
       faults; --shard K/N: every Nth fault of the table from the Kth, a slice of every
       area (the N shards are the whole table; with either, coverage is not judged);
       --markdown: the matrix as a table.
