@@ -17,9 +17,11 @@ use axum::{
 };
 use rmcp::ServerHandler as _;
 use rmcp::model::{
-    CallToolResponse, ClientJsonRpcMessage, ClientRequest, ErrorCode, GetMeta, ProtocolVersion,
-    ServerJsonRpcMessage, ServerResult,
+    CallToolRequestParams, CallToolResponse, ClientJsonRpcMessage, ClientRequest, ErrorCode,
+    GetMeta, PaginatedRequestParams, ProtocolVersion, RequestMetaObject, ServerJsonRpcMessage,
+    ServerResult,
 };
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
@@ -83,56 +85,53 @@ impl Direct {
         })
     }
 
-    /// The answer to `message`, or `None` when rmcp is to answer it.
+    /// The answer to the request in `body`, or `None` when rmcp is to answer it.
+    ///
+    /// The body is read into the one request type its `Mcp-Method` header names, not into
+    /// rmcp's message enum, whose untagged variants are each tried in turn (most of the
+    /// cost of reading a request). Whatever this stricter reading refuses (another
+    /// member, a string with escapes, an id rmcp would rewrite) goes to rmcp unchanged.
     pub(super) async fn answer(
         &self,
         caller: &Authenticated,
         parts: &Parts,
-        message: &ClientJsonRpcMessage,
+        body: &[u8],
     ) -> Option<Response> {
-        let ClientJsonRpcMessage::Request(request) = message else {
-            return None;
-        };
-        let meta = request.request.get_meta();
-        let modern = meta
-            .protocol_version()
-            .is_some_and(|version| version == ProtocolVersion::V_2026_07_28);
-        if !modern
-            || !meta
-                .missing_required_keys(&ProtocolVersion::V_2026_07_28)
-                .is_empty()
-        {
-            return None;
-        }
-        let id = serde_json::to_string(&request.id).ok()?;
-        match &request.request {
-            ClientRequest::ListToolsRequest(list) => {
-                let cursor = list
-                    .params
-                    .as_ref()
-                    .and_then(|params| params.cursor.as_ref());
-                if cursor.is_some() || !headers_fit(&parts.headers, "tools/list", None) {
+        match single_header(&parts.headers, METHOD_HEADER)? {
+            "tools/list" => {
+                let request: Envelope<PaginatedRequestParams> = read_envelope(body)?;
+                let params = request.params;
+                if request.method != "tools/list"
+                    || params.cursor.is_some()
+                    || !is_modern(params.meta.as_ref())
+                    || !headers_fit(&parts.headers, "tools/list", None)
+                {
                     return None;
                 }
                 let body = format!(
-                    r#"{{"id":{id},"jsonrpc":"2.0","result":{}}}"#,
-                    self.tools_list
+                    r#"{{"id":{},"jsonrpc":"2.0","result":{}}}"#,
+                    request.id.text, self.tools_list
                 );
                 Some(json_response(StatusCode::OK, body))
             }
-            ClientRequest::CallToolRequest(call) => {
-                if !headers_fit(&parts.headers, "tools/call", Some(&call.params.name)) {
+            "tools/call" => {
+                let request: Envelope<CallToolRequestParams> = read_envelope(body)?;
+                let params = request.params;
+                // Answers to input requests belong to tools that ask for input, which
+                // rmcp's task and input machinery handles.
+                if request.method != "tools/call"
+                    || params.input_responses.is_some()
+                    || params.request_state.is_some()
+                    || !is_modern(params.meta.as_ref())
+                    || !headers_fit(&parts.headers, "tools/call", Some(&params.name))
+                {
                     return None;
                 }
                 let outcome = self
                     .server
-                    .call(
-                        call.params.clone(),
-                        Some(caller),
-                        ProtocolVersion::V_2026_07_28.as_str(),
-                    )
+                    .call(params, Some(caller), ProtocolVersion::V_2026_07_28.as_str())
                     .await;
-                Some(self.call_response(request.id.clone(), outcome))
+                Some(self.call_response(request.id.id, outcome))
             }
             _ => None,
         }
@@ -146,7 +145,14 @@ impl Direct {
         outcome: Result<rmcp::model::CallToolResult, rmcp::ErrorData>,
     ) -> Response {
         let message = match outcome {
-            Ok(result) => {
+            Ok(mut result) => {
+                // `serverInfo` goes into the typed result's `_meta`, as `add_server_info`
+                // puts it into rmcp's serialized one, so that the answer is serialized once
+                // rather than turned into a `Value`, edited and serialized again.
+                let meta = result.meta.get_or_insert_with(Default::default);
+                if !meta.contains_key(SERVER_INFO) {
+                    meta.insert(SERVER_INFO.into(), self.server_info.clone());
+                }
                 let mut result = ServerResult::from(CallToolResponse::from(result));
                 result.fill_missing_cache_hints();
                 ServerJsonRpcMessage::response(result, id)
@@ -158,16 +164,8 @@ impl Direct {
         };
         // The tool fails with Invalid params or Internal error, which rmcp sends with 200
         // like a result; its other statuses answer the header checks, which come first.
-        let status = StatusCode::OK;
-        if !matches!(message, ServerJsonRpcMessage::Response(_)) {
-            let body = serde_json::to_string(&message).unwrap_or_default();
-            return json_response(status, body);
-        }
-        match serde_json::to_value(&message) {
-            Ok(mut value) => {
-                add_server_info(&mut value, &self.server_info);
-                json_response(status, value.to_string())
-            }
+        match serde_json::to_string(&message) {
+            Ok(body) => json_response(StatusCode::OK, body),
             Err(_) => jsonrpc_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 INTERNAL_ERROR,
@@ -175,6 +173,78 @@ impl Direct {
             ),
         }
     }
+}
+
+/// A JSON-RPC request as the fast path reads it: exactly these members, no others.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope<'a, P> {
+    #[serde(borrow, deserialize_with = "json_rpc_2")]
+    #[expect(dead_code, reason = "read only to check that it is \"2.0\"")]
+    jsonrpc: &'a str,
+    id: PlainId,
+    #[serde(borrow)]
+    method: &'a str,
+    params: P,
+}
+
+fn json_rpc_2<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<&'de str, D::Error> {
+    let version = <&str>::deserialize(deserializer)?;
+    if version == "2.0" {
+        Ok(version)
+    } else {
+        Err(serde::de::Error::custom("not JSON-RPC 2.0"))
+    }
+}
+
+/// A request id that goes back exactly as it came: an integer rmcp holds as an `i64`,
+/// or a string without escapes.
+struct PlainId {
+    id: rmcp::model::RequestId,
+    /// The id as JSON.
+    text: String,
+}
+
+impl<'de> Deserialize<'de> for PlainId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match Value::deserialize(deserializer)? {
+            Value::Number(number) => {
+                let number = number
+                    .as_i64()
+                    .ok_or_else(|| D::Error::custom("not an i64"))?;
+                Ok(PlainId {
+                    id: rmcp::model::NumberOrString::Number(number),
+                    text: number.to_string(),
+                })
+            }
+            Value::String(text)
+                if !text.contains(['"', '\\']) && !text.chars().any(char::is_control) =>
+            {
+                Ok(PlainId {
+                    text: format!("\"{text}\""),
+                    id: rmcp::model::NumberOrString::String(text.into()),
+                })
+            }
+            _ => Err(D::Error::custom("not a plain id")),
+        }
+    }
+}
+
+fn read_envelope<'a, P: Deserialize<'a>>(body: &'a [u8]) -> Option<Envelope<'a, P>> {
+    serde_json::from_slice(body).ok()
+}
+
+/// Whether a request's `_meta` names 2026-07-28 and carries every field that version
+/// requires, as rmcp asks of it.
+fn is_modern(meta: Option<&RequestMetaObject>) -> bool {
+    meta.is_some_and(|meta| {
+        meta.protocol_version()
+            .is_some_and(|version| version == ProtocolVersion::V_2026_07_28)
+            && meta
+                .missing_required_keys(&ProtocolVersion::V_2026_07_28)
+                .is_empty()
+    })
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {

@@ -168,8 +168,17 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             .with_cancellation_token(state.shutdown.child_token()),
     );
     let direct = super::stateless::Direct::new(state).map(Arc::new);
+    // rmcp's service behind an `Arc`, reached from a handler: axum clones a route's
+    // service, and each layer's copy of it, for every request, and rmcp's service clones
+    // its whole configuration (with a cancellation token, which takes a lock) where this
+    // clones one pointer.
+    let service = Arc::new(service);
+    let handle = move |request: Request| {
+        let service = service.clone();
+        async move { service.handle(request).await.map(Body::new) }
+    };
     Router::new()
-        .route_service("/mcp", service)
+        .route("/mcp", axum::routing::any(handle))
         .route_layer(from_fn_with_state(
             (state.clone(), manager, direct),
             bind_sessions,
@@ -286,16 +295,16 @@ async fn bind_sessions(
                 "Request body too large",
             );
         };
+        if session_id.is_none()
+            && let Some(direct) = &direct
+            && let Some(answer) = direct.answer(&caller, &parts, &bytes).await
+        {
+            return answer;
+        }
         let message = match read_message(config, Transport::StreamableHttp, &bytes) {
             Ok(message) => message,
             Err(answer) => return *answer,
         };
-        if session_id.is_none()
-            && let Some(direct) = &direct
-            && let Some(answer) = direct.answer(&caller, &parts, &message).await
-        {
-            return answer;
-        }
         if crate::injected!(config, RefuseInitializedNotification)
             && matches!(&message, ClientJsonRpcMessage::Notification(notification)
                 if matches!(notification.notification, ClientNotification::InitializedNotification(_)))
@@ -1442,7 +1451,7 @@ pub(super) mod tests {
         url: &str,
         token: &str,
         accept: &str,
-        (method, name, params): (&str, Option<&str>, serde_json::Value),
+        (method, name, params, id): (&str, Option<&str>, serde_json::Value, serde_json::Value),
     ) -> reqwest::RequestBuilder {
         let mut params = params;
         params["_meta"] = json!({
@@ -1450,7 +1459,7 @@ pub(super) mod tests {
             "io.modelcontextprotocol/clientCapabilities": {},
             "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"}
         });
-        let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let mut request = http
             .post(url)
             .header(header::AUTHORIZATION, format!("Bearer {token}"))
@@ -1515,8 +1524,10 @@ pub(super) mod tests {
         }
     }
 
-    /// The requests the stateless layer answers itself get the answer rmcp gives them,
-    /// byte for byte: the same request with a quality value in `Accept` goes to rmcp.
+    /// The requests the stateless layer answers itself get the answer rmcp gives them (the
+    /// same status, media type and JSON): the same request with a quality value in
+    /// `Accept` goes to rmcp. What the layer's stricter reading of the body refuses goes
+    /// to rmcp too.
     #[tokio::test]
     async fn stateless_requests_answered_without_rmcp_get_rmcps_answer() {
         let mock = mock_github::MockGitHub::start().await;
@@ -1526,30 +1537,68 @@ pub(super) mod tests {
         let state = crate::new_state(config, CancellationToken::new());
         assert!(super::super::stateless::Direct::new(&state).is_some());
         let token = octocat_token(&state).await;
-        // The first spelling is answered without rmcp, the second by rmcp.
         let direct = super::super::stateless::Direct::new(&state).unwrap();
         let caller = caller(&state, &token);
-        for (accept, direct_answer) in [
-            ("application/json, text/event-stream", true),
-            ("application/json;q=1, text/event-stream", false),
-        ] {
-            let (parts, body) = http::Request::post("/mcp")
+        let meta = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}
+        });
+        let plain =
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}});
+        let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut body = plain.clone();
+            edit(&mut body);
+            body
+        };
+        let strict = "application/json, text/event-stream";
+        let cases = [
+            (strict, plain.clone(), true),
+            (
+                "application/json;q=1, text/event-stream",
+                plain.clone(),
+                false,
+            ),
+            (strict, with(&|b| b["id"] = json!("req-1")), true),
+            (strict, with(&|b| b["id"] = json!(-3)), true),
+            (strict, with(&|b| b["id"] = json!("a\nb")), false),
+            (strict, with(&|b| b["id"] = json!(1.5)), false),
+            (strict, with(&|b| b["id"] = json!(u64::MAX)), false),
+            (strict, with(&|b| b["id"] = json!(null)), false),
+            (strict, with(&|b| b["jsonrpc"] = json!("1.0")), false),
+            (strict, with(&|b| b["extra"] = json!(1)), false),
+            (strict, with(&|b| b["method"] = json!("tools/call")), false),
+            (strict, with(&|b| b["params"]["cursor"] = json!("x")), false),
+            (
+                strict,
+                with(&|b| {
+                    b["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] =
+                        json!("2025-11-25")
+                }),
+                false,
+            ),
+            (
+                strict,
+                with(&|b| {
+                    b["params"]["_meta"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("io.modelcontextprotocol/clientCapabilities");
+                }),
+                false,
+            ),
+        ];
+        for (accept, body, direct_answer) in cases {
+            let (parts, ()) = http::Request::post("/mcp")
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::ACCEPT, accept)
                 .header(PROTOCOL_VERSION_HEADER, "2026-07-28")
                 .header("mcp-method", "tools/list")
-                .body(json!({
-                    "jsonrpc": "2.0", "id": 1, "method": "tools/list",
-                    "params": {"_meta": {
-                        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                        "io.modelcontextprotocol/clientCapabilities": {}
-                    }}
-                }))
+                .body(())
                 .unwrap()
                 .into_parts();
-            let message = serde_json::from_value(body).unwrap();
-            let answered = direct.answer(&caller, &parts, &message).await.is_some();
-            assert_eq!(answered, direct_answer, "{accept}");
+            let bytes = body.to_string().into_bytes();
+            let answered = direct.answer(&caller, &parts, &bytes).await.is_some();
+            assert_eq!(answered, direct_answer, "{accept} {body}");
         }
         let app = super::super::routes(&state).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1579,23 +1628,29 @@ pub(super) mod tests {
             ),
             ("tools/call", Some("nothing"), json!({"name": "nothing"})),
         ];
-        for (method, name, params) in cases {
+        let ids = [json!(7), json!("req-7")];
+        for ((method, name, params), id) in cases
+            .into_iter()
+            .flat_map(|case| ids.iter().map(move |id| (case.clone(), id.clone())))
+        {
             let mut answers = Vec::new();
             for accept in [
                 "application/json, text/event-stream",
                 "application/json;q=1, text/event-stream",
             ] {
-                let request = (method, name, params.clone());
+                let request = (method, name, params.clone(), id.clone());
                 let response = stateless_request(&http, &url, &token, accept, request)
                     .send()
                     .await
                     .unwrap();
                 let status = response.status();
                 let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-                let body = response.bytes().await.unwrap();
+                let body: serde_json::Value =
+                    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
                 answers.push((status, content_type, body));
             }
-            assert_eq!(answers[0], answers[1], "{method} {params}");
+            assert_eq!(answers[0], answers[1], "{method} {params} {id}");
+            assert_eq!(answers[0].2["id"], id, "{method} {params}");
         }
     }
 }
