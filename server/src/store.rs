@@ -173,6 +173,9 @@ pub struct CachedProfile {
     pub etag: Option<String>,
     /// When GitHub last confirmed it (200 or 304).
     pub checked_at: Instant,
+    /// The tool's result built from this profile, serialized by the stateless fast path on
+    /// first use and shared by every copy of this entry; a new profile starts empty.
+    pub rendered: Arc<std::sync::OnceLock<String>>,
 }
 
 /// A grant and everything issued from it, so revoking it touches only its own entries.
@@ -624,6 +627,17 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
         Some((entry.grant.clone(), profile))
+    }
+
+    /// The profile kept with a live grant, without the grant itself.
+    pub fn cached_profile(&self, grant_id: &str) -> Option<CachedProfile> {
+        let maps = self.grants();
+        let entry = maps.grants.get_live(&grant_id.to_owned(), now())?;
+        entry
+            .profile
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Keeps a profile GitHub confirmed for a grant; nothing when the grant has ended

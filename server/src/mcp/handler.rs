@@ -552,19 +552,50 @@ impl ProfileServer {
         if crate::injected!(state.config, WrongUserProfile) {
             profile["login"] = json!(format!("not-{}", grant.user.login));
         }
+        self.profile_result(profile, version)
+    }
+
+    /// The tool's result for a profile: the profile as JSON text and, from 2025-06-18, as
+    /// structured content.
+    pub(super) fn profile_result(
+        &self,
+        profile: Value,
+        version: &str,
+    ) -> Result<CallToolResult, McpError> {
         let text = serde_json::to_string(&profile)
             .map_err(|error| McpError::internal_error(error.to_string(), None))?;
         let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
         if at_least(version, &ProtocolVersion::V_2025_06_18)
-            || crate::injected!(state.config, StructuredContentInOldSessions)
+            || crate::injected!(self.state.config, StructuredContentInOldSessions)
         {
             let mut structured = profile;
-            if crate::injected!(state.config, StructuredContentMismatch) {
+            if crate::injected!(self.state.config, StructuredContentMismatch) {
                 structured["id"] = json!(structured["id"].to_string());
             }
             result.structured_content = Some(structured);
         }
         Ok(result)
+    }
+
+    /// The grant's copy of the profile when `call` would answer `caller` from it as it
+    /// stands, without asking GitHub: a `get_user_profile` call without arguments, the
+    /// grant live and its copy within the freshness window. Only for a server without
+    /// faults, where nothing else changes the answer.
+    pub(super) fn fresh_profile(
+        &self,
+        request: &CallToolRequestParams,
+        caller: &Authenticated,
+    ) -> Option<CachedProfile> {
+        let plain_call = request.name == TOOL_NAME
+            && request
+                .arguments
+                .as_ref()
+                .is_none_or(serde_json::Map::is_empty);
+        if !plain_call {
+            return None;
+        }
+        let cached = self.state.store.cached_profile(&caller.grant_id)?;
+        is_fresh(&self.state.config, &cached, crate::store::now()).then_some(cached)
     }
 }
 
@@ -597,6 +628,7 @@ impl ProfileServer {
                 profile: profile.clone(),
                 etag,
                 checked_at: now,
+                rendered: Arc::default(),
             },
         );
         Ok(profile)

@@ -127,11 +127,31 @@ impl Direct {
                 {
                     return None;
                 }
+                // Within the profile's freshness window every call of one grant gets the
+                // same result: it is serialized once per profile, not once per call.
+                if let Some(cached) = self.server.fresh_profile(&params, caller) {
+                    let rendered = match cached.rendered.get() {
+                        Some(rendered) => rendered,
+                        None => {
+                            let result = self.server.profile_result(
+                                Value::clone(&cached.profile),
+                                ProtocolVersion::V_2026_07_28.as_str(),
+                            );
+                            let rendered = self.result_json(result.ok()?)?;
+                            cached.rendered.get_or_init(|| rendered)
+                        }
+                    };
+                    let body = format!(
+                        r#"{{"id":{},"jsonrpc":"2.0","result":{rendered}}}"#,
+                        request.id.text
+                    );
+                    return Some(json_response(StatusCode::OK, body));
+                }
                 let outcome = self
                     .server
                     .call(params, Some(caller), ProtocolVersion::V_2026_07_28.as_str())
                     .await;
-                Some(self.call_response(request.id.id, outcome))
+                Some(self.call_response(request.id, outcome))
             }
             _ => None,
         }
@@ -141,37 +161,43 @@ impl Direct {
     /// with its cache hints and `serverInfo`, or the error with rmcp's HTTP status.
     fn call_response(
         &self,
-        id: rmcp::model::RequestId,
+        id: PlainId,
         outcome: Result<rmcp::model::CallToolResult, rmcp::ErrorData>,
     ) -> Response {
-        let message = match outcome {
-            Ok(mut result) => {
-                // `serverInfo` goes into the typed result's `_meta`, as `add_server_info`
-                // puts it into rmcp's serialized one, so that the answer is serialized once
-                // rather than turned into a `Value`, edited and serialized again.
-                let meta = result.meta.get_or_insert_with(Default::default);
-                if !meta.contains_key(SERVER_INFO) {
-                    meta.insert(SERVER_INFO.into(), self.server_info.clone());
-                }
-                let mut result = ServerResult::from(CallToolResponse::from(result));
-                result.fill_missing_cache_hints();
-                ServerJsonRpcMessage::response(result, id)
-            }
+        let body = match outcome {
+            Ok(result) => self
+                .result_json(result)
+                .map(|result| format!(r#"{{"id":{},"jsonrpc":"2.0","result":{result}}}"#, id.text)),
             // rmcp gives its 2026-07-28 peers Invalid params for a resource not found, but
             // the tool fails only with Invalid params (an unknown tool) or Internal error,
             // which it passes on unchanged: the error goes out as the tool made it.
-            Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+            Err(error) => {
+                serde_json::to_string(&ServerJsonRpcMessage::error(error, Some(id.id))).ok()
+            }
         };
         // The tool fails with Invalid params or Internal error, which rmcp sends with 200
         // like a result; its other statuses answer the header checks, which come first.
-        match serde_json::to_string(&message) {
-            Ok(body) => json_response(StatusCode::OK, body),
-            Err(_) => jsonrpc_error(
+        match body {
+            Some(body) => json_response(StatusCode::OK, body),
+            None => jsonrpc_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 INTERNAL_ERROR,
                 "Unserialisable result",
             ),
         }
+    }
+
+    /// A tool's result as rmcp and then `finish` would serialize it at 2026-07-28: with
+    /// its cache hints, and `serverInfo` in its `_meta` (where `add_server_info` puts it
+    /// into rmcp's), serialized once rather than turned into a `Value` and back.
+    fn result_json(&self, mut result: rmcp::model::CallToolResult) -> Option<String> {
+        let meta = result.meta.get_or_insert_with(Default::default);
+        if !meta.contains_key(SERVER_INFO) {
+            meta.insert(SERVER_INFO.into(), self.server_info.clone());
+        }
+        let mut result = ServerResult::from(CallToolResponse::from(result));
+        result.fill_missing_cache_hints();
+        serde_json::to_string(&result).ok()
     }
 }
 

@@ -1600,6 +1600,20 @@ pub(super) mod tests {
             let answered = direct.answer(&caller, &parts, &bytes).await.is_some();
             assert_eq!(answered, direct_answer, "{accept} {body}");
         }
+        // With a freshness window the fast path answers calls from the grant's copy of the
+        // profile, serialized once: the second and later calls of each case take that way.
+        for freshness in ["0", "60"] {
+            stateless_answers_match_rmcps(freshness).await;
+        }
+    }
+
+    async fn stateless_answers_match_rmcps(freshness: &str) {
+        let mock = mock_github::MockGitHub::start().await;
+        let mut env: Vec<(&str, String)> = mock.server_env();
+        env.push((vars::PROFILE_FRESHNESS_SECS, freshness.to_owned()));
+        let config = crate::Config::from_vars(env, "http://127.0.0.1:1".parse().unwrap()).unwrap();
+        let state = crate::new_state(config, CancellationToken::new());
+        let token = octocat_token(&state).await;
         let app = super::super::routes(&state).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/mcp", listener.local_addr().unwrap());
@@ -1649,7 +1663,10 @@ pub(super) mod tests {
                     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
                 answers.push((status, content_type, body));
             }
-            assert_eq!(answers[0], answers[1], "{method} {params} {id}");
+            assert_eq!(
+                answers[0], answers[1],
+                "{method} {params} {id}, freshness {freshness}"
+            );
             assert_eq!(answers[0].2["id"], id, "{method} {params}");
         }
     }
