@@ -116,17 +116,13 @@ pub async fn require_bearer(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let metadata_url = if request.uri().path().starts_with("/mcp") {
-        state.config.url(&format!("{PRM_PATH}/mcp"))
-    } else {
-        state.config.url(&format!("{PRM_PATH}/sse"))
-    };
     match authenticate(&state, &request) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
         Err(Refusal::Missing) => {
+            let metadata_url = metadata_url_for(&state, &request);
             if let Some(owner) = session_standing_in(&state, &request) {
                 request.extensions_mut().insert(owner);
                 return next.run(request).await;
@@ -154,6 +150,7 @@ pub async fn require_bearer(
             refuse(&state.config, &metadata_url, Refusal::Missing)
         }
         Err(Refusal::Invalid(description)) => {
+            let metadata_url = metadata_url_for(&state, &request);
             if crate::injected!(state.config, AcceptUpstreamTokens)
                 && let Some(caller) = upstream_caller(&state, presented_bearer(&request)).await
             {
@@ -168,7 +165,16 @@ pub async fn require_bearer(
             }
             refuse(&state.config, &metadata_url, Refusal::Invalid(description))
         }
-        Err(refusal) => refuse(&state.config, &metadata_url, refusal),
+        Err(refusal) => refuse(&state.config, &metadata_url_for(&state, &request), refusal),
+    }
+}
+
+/// The protected resource metadata URL a refusal names, built only for refusals.
+fn metadata_url_for(state: &AppState, request: &Request) -> String {
+    if request.uri().path().starts_with("/mcp") {
+        state.config.url(&format!("{PRM_PATH}/mcp"))
+    } else {
+        state.config.url(&format!("{PRM_PATH}/sse"))
     }
 }
 
