@@ -9,7 +9,7 @@ use super::{Check, Ctx, Findings, LoginOptions, SHTTP, Verdict};
 use crate::body;
 use crate::http::streamable::{ACCEPT_BOTH, RpcReply, Shttp};
 use crate::http::{Http, Req};
-use crate::version::Version;
+use crate::version::{Version, Versions};
 
 const MODERN: &str = Version::V2026_07_28.as_str();
 /// A version no server implements, for SHTTP5-10.
@@ -26,6 +26,14 @@ pub fn checks() -> Vec<Check> {
         Check::new("SHTTP5-01", SHTTP, body!(single_endpoint_answers_post)),
         Check::new("SHTTP5-02", SHTTP, body!(foreign_origin_gets_403)),
         Check::new("SHTTP5-03", SHTTP, body!(response_or_array_body_gets_4xx)),
+        // The session-era RPC-07 speaks through a session; a 2026-07-28 request needs its
+        // headers and `_meta` besides, or a server refuses it for those first.
+        Check::new("RPC-07", SHTTP, body!(invalid_modern_requests_get_32600))
+            .case(
+                "stateless",
+                "2026-07-28 requests complete in headers and _meta but not valid JSON-RPC get -32600",
+            )
+            .versions(Versions::since(Version::V2026_07_28)),
         Check::new(
             "SHTTP5-04",
             SHTTP,
@@ -579,6 +587,69 @@ async fn response_or_array_body_gets_4xx(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&reply.exchange),
     );
+    Ok(f.verdict())
+}
+
+async fn invalid_modern_requests_get_32600(cx: Ctx) -> anyhow::Result<Verdict> {
+    // JSON-RPC 2.0 §5.1: "-32600 Invalid Request: The JSON sent is not a valid Request
+    // object." Each body below is a `tools/list` or `tools/call` that a 2026-07-28 server
+    // would answer, but for one member that makes it no JSON-RPC 2.0 request; the headers
+    // and `_meta` are complete, so nothing else is there to refuse.
+    let token = token(&cx).await?;
+    let mut f = Findings::new(&cx);
+    let list = Modern::request(41, "tools/list", json!({}));
+    let call = Modern::request(
+        42,
+        "tools/call",
+        json!({"name": "get_user_profile", "arguments": {}}),
+    );
+    let mut cases = Vec::new();
+    for (base, id) in [(&list, 41), (&call, 42)] {
+        let mut version = base.body.clone();
+        version["jsonrpc"] = json!("1.0");
+        cases.push((id, version, "jsonrpc \"1.0\""));
+        let mut missing = base.body.clone();
+        if let Some(object) = missing.as_object_mut() {
+            object.remove("jsonrpc");
+        }
+        cases.push((id, missing, "no jsonrpc member"));
+    }
+    for (id, body, what) in cases {
+        let headers = if id == 41 {
+            &list.headers
+        } else {
+            &call.headers
+        };
+        let message = Modern {
+            headers: headers.clone(),
+            body,
+        };
+        let method = if id == 41 { "tools/list" } else { "tools/call" };
+        let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
+        let ex = &reply.exchange;
+        let response = reply.response(&json!(id)).cloned().or_else(|| ex.json());
+        let code = response
+            .as_ref()
+            .and_then(|r| r.pointer("/error/code"))
+            .and_then(Value::as_i64);
+        f.require(
+            (400..500).contains(&ex.status) || code.is_some(),
+            format!(
+                "a {method} with {what} answered {} without an error",
+                ex.status
+            ),
+            Some(ex),
+        );
+        // Only a bare 4xx without a body carries no code to judge.
+        f.require(
+            code.is_none_or(|code| code == -32600),
+            format!(
+                "a {method} with {what} got code {}, not -32600",
+                super::shown(code)
+            ),
+            Some(ex),
+        );
+    }
     Ok(f.verdict())
 }
 
