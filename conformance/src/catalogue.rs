@@ -606,6 +606,11 @@ mod tests {
              that shows them still shows the name, which then reads as another",
         ),
         (
+            "RPC-07#stateless: versions 26-07 but the catalogue says 2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28",
+            "the case sends 2026-07-28 requests (headers and _meta); the session-era RPC-07 \
+             covers the earlier versions",
+        ),
+        (
             "AUTH-TOK-04#one-client: versions 25-03+ but the catalogue says 2025-03-26",
             "the third-party authorization section is only in 2025-03-26",
         ),
