@@ -90,7 +90,8 @@ impl Direct {
     /// The body is read into the one request type its `Mcp-Method` header names, not into
     /// rmcp's message enum, whose untagged variants are each tried in turn (most of the
     /// cost of reading a request). Whatever this stricter reading refuses (another
-    /// member, a string with escapes, an id rmcp would rewrite) goes to rmcp unchanged.
+    /// member, `jsonrpc` or `method` spelled with escapes, an id that is no string and no
+    /// integer within `i64`) goes to rmcp unchanged.
     pub(super) async fn answer(
         &self,
         caller: &Authenticated,
@@ -223,37 +224,30 @@ fn json_rpc_2<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<&'de 
     }
 }
 
-/// A request id that goes back exactly as it came: an integer rmcp holds as an `i64`,
-/// or a string without escapes.
+/// A request id as rmcp holds it (an integer that fits an `i64`, or a string) and as
+/// JSON, to go back in the answer.
 struct PlainId {
     id: rmcp::model::RequestId,
-    /// The id as JSON.
     text: String,
 }
 
 impl<'de> Deserialize<'de> for PlainId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
-        match Value::deserialize(deserializer)? {
-            Value::Number(number) => {
-                let number = number
+        let value = Value::deserialize(deserializer)?;
+        let id = match &value {
+            Value::Number(number) => rmcp::model::NumberOrString::Number(
+                number
                     .as_i64()
-                    .ok_or_else(|| D::Error::custom("not an i64"))?;
-                Ok(PlainId {
-                    id: rmcp::model::NumberOrString::Number(number),
-                    text: number.to_string(),
-                })
-            }
-            Value::String(text)
-                if !text.contains(['"', '\\']) && !text.chars().any(char::is_control) =>
-            {
-                Ok(PlainId {
-                    text: format!("\"{text}\""),
-                    id: rmcp::model::NumberOrString::String(text.into()),
-                })
-            }
-            _ => Err(D::Error::custom("not a plain id")),
-        }
+                    .ok_or_else(|| D::Error::custom("not an i64"))?,
+            ),
+            Value::String(text) => rmcp::model::NumberOrString::String(text.as_str().into()),
+            _ => return Err(D::Error::custom("not a request id")),
+        };
+        Ok(PlainId {
+            id,
+            text: value.to_string(),
+        })
     }
 }
 

@@ -1560,7 +1560,7 @@ pub(super) mod tests {
             ),
             (strict, with(&|b| b["id"] = json!("req-1")), true),
             (strict, with(&|b| b["id"] = json!(-3)), true),
-            (strict, with(&|b| b["id"] = json!("a\nb")), false),
+            (strict, with(&|b| b["id"] = json!("a\"b\\c\n")), true),
             (strict, with(&|b| b["id"] = json!(1.5)), false),
             (strict, with(&|b| b["id"] = json!(u64::MAX)), false),
             (strict, with(&|b| b["id"] = json!(null)), false),
@@ -1642,7 +1642,7 @@ pub(super) mod tests {
             ),
             ("tools/call", Some("nothing"), json!({"name": "nothing"})),
         ];
-        let ids = [json!(7), json!("req-7")];
+        let ids = [json!(7), json!("req-7"), json!("a\"b\\c\n\u{2028}")];
         for ((method, name, params), id) in cases
             .into_iter()
             .flat_map(|case| ids.iter().map(move |id| (case.clone(), id.clone())))
