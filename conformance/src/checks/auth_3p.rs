@@ -593,6 +593,39 @@ async fn authorize_until_upstream_callback(
     Ok((browser, back))
 }
 
+/// The callback GitHub gives when its authorize link of a login (the request in the
+/// browser's trail that came back as `back`) is followed again: the same state with a new
+/// code. `None` when the trail holds no such request or GitHub gave no new code.
+async fn fresh_upstream_callback(
+    browser: &mut crate::oauth::browser::Browser,
+    back: &Url,
+) -> anyhow::Result<Option<Url>> {
+    let state = state_of(back);
+    let code_of = |u: &Url| {
+        u.query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+    };
+    let Some(authorize) = browser
+        .trail
+        .iter()
+        .rev()
+        .find(|ex| {
+            ex.request.url.path() == mock_github::AUTHORIZE_PATH
+                && ex
+                    .location()
+                    .is_some_and(|to| state_of(&to) == state && to.path() == back.path())
+        })
+        .map(|ex| ex.request.url.clone())
+    else {
+        return Ok(None);
+    };
+    let again = browser.request(Req::get(authorize)).await?;
+    Ok(again.location().filter(|to| {
+        to.path() == back.path() && state_of(to) == state && code_of(to) != code_of(back)
+    }))
+}
+
 fn state_of(u: &Url) -> Option<String> {
     u.query_pairs()
         .find(|(k, _)| k == "state")
@@ -728,6 +761,27 @@ async fn upstream_state(cx: Ctx) -> anyhow::Result<Verdict> {
             format!("replaying a completed callback answered {}", replay.status),
             Some(&replay),
         );
+        // GitHub refuses its own code a second time, so the replay above passes even where
+        // the state was not used up. GitHub hands out a new code for the same state to
+        // whoever follows the authorize link again; the state must be spent by then.
+        match fresh_upstream_callback(&mut browser, &back).await? {
+            Some(fresh) => {
+                let again = browser.request(Req::get(fresh)).await?;
+                f.require(
+                    passes(&again),
+                    format!(
+                        "the upstream state of a completed login was taken again with a new \
+                         GitHub code: answered {}",
+                        again.status
+                    ),
+                    Some(&again),
+                );
+            }
+            None => f.note(
+                "GitHub's authorize link of the login gave no second code, so the upstream \
+                 state was not replayed with one",
+            ),
+        }
     } else {
         f.note(format!(
             "the genuine callback answered {} without a code",

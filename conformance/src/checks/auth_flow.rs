@@ -332,12 +332,15 @@ pub(super) async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict>
         .await?;
     let resource = cx.discovery()?.resource();
     let registered = client.redirect_uri.clone();
-    let variants = [
+    let mut variants = vec![
         format!("{registered}/x"),
         format!("{registered}?x=1"),
         registered.to_uppercase().replace("HTTP://", "http://"),
         "https://evil.example/callback".to_owned(),
     ];
+    // Spellings that a URL parser reads as the registered URI: a server that compares
+    // parsed or normalised URIs instead of the strings accepts them.
+    variants.extend(equivalent_spellings(&registered));
     for bad in variants {
         let mut params =
             AuthParams::for_client(&client, &Pkce::s256(), "s1", Some(&resource), None);
@@ -387,6 +390,32 @@ pub(super) async fn redirect_uri_exact_match(cx: Ctx) -> anyhow::Result<Verdict>
         );
     }
     Ok(f.verdict())
+}
+
+/// Other spellings of `uri` that RFC 3986 normalisation turns back into it: a dot
+/// segment in the path, and the path's first character percent-encoded. None for a URI
+/// without a path to spell differently.
+fn equivalent_spellings(uri: &str) -> Vec<String> {
+    let authority_start = uri.find("://").map_or(0, |at| at + 3);
+    let Some(path_start) = uri[authority_start..]
+        .find('/')
+        .map(|at| at + authority_start)
+    else {
+        return Vec::new();
+    };
+    let (origin, path) = uri.split_at(path_start);
+    let Some(first) = path[1..].chars().next() else {
+        return Vec::new();
+    };
+    let mut spellings = vec![format!("{origin}/x/..{path}")];
+    if first.is_ascii_alphanumeric() {
+        spellings.push(format!(
+            "{origin}/%{:02X}{}",
+            u32::from(first),
+            &path[1 + first.len_utf8()..]
+        ));
+    }
+    spellings
 }
 
 /// The exception to exact matching is the port of a loopback redirect URI, and RFC 8252 §7.3
@@ -1130,4 +1159,43 @@ pub(super) async fn no_open_redirect(cx: Ctx) -> anyhow::Result<Verdict> {
         None,
     );
     Ok(f.verdict())
+}
+
+#[cfg(test)]
+mod equivalent_spellings_tests {
+    use super::equivalent_spellings;
+    use url::Url;
+
+    #[test]
+    fn every_spelling_parses_back_to_the_uri_but_differs_as_a_string() {
+        let uri = "http://127.0.0.1:33418/callback";
+        let spellings = equivalent_spellings(uri);
+        assert_eq!(
+            spellings,
+            [
+                "http://127.0.0.1:33418/x/../callback",
+                "http://127.0.0.1:33418/%63allback",
+            ]
+        );
+        for spelling in spellings {
+            assert_ne!(spelling, uri);
+            let parsed = Url::parse(&spelling).unwrap();
+            // The dot segment is removed by parsing; the escape by decoding the path.
+            let decoded = percent_decoded(parsed.as_str());
+            assert_eq!(decoded, uri, "{spelling}");
+        }
+    }
+
+    #[test]
+    fn a_uri_without_a_path_has_no_other_spelling() {
+        assert!(equivalent_spellings("http://127.0.0.1:33418").is_empty());
+        assert!(equivalent_spellings("http://127.0.0.1:33418/").is_empty());
+    }
+
+    fn percent_decoded(text: &str) -> String {
+        url::form_urlencoded::parse(format!("u={text}").as_bytes())
+            .next()
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default()
+    }
 }

@@ -1042,20 +1042,28 @@ async fn session_machinery_is_gone(cx: Ctx) -> anyhow::Result<Verdict> {
 async fn missing_meta_fields_get_400(cx: Ctx) -> anyhow::Result<Verdict> {
     // "A request missing any required field is malformed; the server MUST reject it with
     // JSON-RPC error code `-32602` (Invalid params). On HTTP, the response status MUST be
-    // `400 Bad Request`." `clientCapabilities` is one of the required fields.
+    // `400 Bad Request`." `clientCapabilities` is one of the required fields. Every
+    // method that otherwise gets a result is asked, since a server may read its methods
+    // on different paths (a fast path for `tools/call` that skips the `_meta` check).
     let token = token(&cx).await?;
-    let message = Modern::request(29, "tools/list", json!({}))
-        .without_meta("io.modelcontextprotocol/clientCapabilities");
-    let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
+    let mut requests = vec![(29, "tools/list", json!({}))];
+    if has_tool(&cx) {
+        requests.push((30, "tools/call", json!({"name": TOOL, "arguments": {}})));
+    }
     let mut f = Findings::new(&cx);
-    expect_error(
-        &mut f,
-        &reply,
-        29,
-        400,
-        -32602,
-        "tools/list whose _meta lacks io.modelcontextprotocol/clientCapabilities",
-    );
+    for (id, method, params) in requests {
+        let message = Modern::request(id, method, params)
+            .without_meta("io.modelcontextprotocol/clientCapabilities");
+        let reply = send(&cx, cx.http(), &token, message.req(&cx, &token)).await?;
+        expect_error(
+            &mut f,
+            &reply,
+            id,
+            400,
+            -32602,
+            &format!("{method} whose _meta lacks io.modelcontextprotocol/clientCapabilities"),
+        );
+    }
     Ok(f.verdict())
 }
 
