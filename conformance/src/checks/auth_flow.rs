@@ -603,7 +603,65 @@ async fn state_is_echoed(cx: Ctx) -> anyhow::Result<Verdict> {
     )?;
     check_state(&cx, &mut f, &ok, "the successful redirect");
     check_state(&cx, &mut f, &denied, "the access_denied error redirect");
+    consent_denial(&cx, &mut f).await?;
     Ok(f.verdict())
+}
+
+/// Denial at the server's own consent page, a path of its own: RFC 6749 §4.1.2.1, "If the
+/// resource owner denies the access request [...] the authorization server informs the
+/// client by adding the following parameters to the query component of the redirection
+/// URI", `error=access_denied` and the `state` among them. The state must come back there
+/// as on every redirect (a failure). That a denial reaches the client at all, and as
+/// `access_denied`, the RFC says without a keyword: a warning. A login that asks no
+/// consent, or a consent page without a control that reads as denial, is not judged.
+async fn consent_denial(cx: &Ctx, f: &mut Findings) -> anyhow::Result<()> {
+    if cx.live() {
+        f.note("consent was not denied: in live mode the user's browser answers the consent page");
+        return Ok(());
+    }
+    let mut browser = cx.browser();
+    let opts = LoginOptions {
+        state: Some(flow::special_state()),
+        ..LoginOptions::default()
+    };
+    let denied = cx.authorize_in(&mut browser, &opts, Consent::Deny).await?;
+    match (&denied.callback, &denied.outcome.arrival) {
+        (Some(cb), _) if cb.code.is_some() => {
+            f.note("the login asked no consent that could be denied: the client got a code");
+        }
+        (Some(cb), _) => {
+            check_state(cx, f, &denied, "the redirect after consent was denied");
+            f.prefer(
+                cb.error.as_deref() == Some("access_denied"),
+                format!(
+                    "the redirect after consent was denied has error={}, not access_denied",
+                    super::shown(cb.error.as_deref())
+                ),
+                None,
+            );
+        }
+        (None, Arrival::Page(page))
+            if crate::oauth::browser::consent_form(
+                &page.request.url,
+                &page.text(),
+                Consent::Approve,
+            )
+            .is_some() =>
+        {
+            f.note("the consent page offers no control that reads as denial, so none was tried");
+        }
+        (None, _) => {
+            f.prefer(
+                false,
+                format!(
+                    "denying consent never reached the client: {}",
+                    denied.outcome.describe(cx.http())
+                ),
+                None,
+            );
+        }
+    }
+    Ok(())
 }
 
 fn check_state(cx: &Ctx, f: &mut Findings, a: &Authorized, what: &str) {
