@@ -434,7 +434,7 @@ faults! {
     RevokeAfterAnswering = "revoke-after-answering" => ["AUTH-FLOW-19"],
     /// Revoking a refresh token answers 200 and ends nothing: the grant and its refresh token
     /// live on. Access tokens are still revoked.
-    RefreshTokenRevocationIgnored = "refresh-token-revocation-ignored" => ["AUTH-FLOW-19"],
+    RefreshTokenRevocationIgnored = "refresh-token-revocation-ignored" => ["AUTH-FLOW-19"] also ["AUTH-FLOW-24"],
     /// A rotated-out refresh token that comes back is refused, but the grant it belonged
     /// to lives on: the thief who refreshed first keeps a working refresh token.
     NoRefreshReuseDetection = "no-refresh-reuse-detection" => ["AUTH-FLOW-21"],

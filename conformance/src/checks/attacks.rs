@@ -532,12 +532,14 @@ async fn streams_end_on_revocation(cx: Ctx) -> anyhow::Result<Verdict> {
     .await?;
     // RFC 7009 §2.2.1: a server that revokes only refresh tokens says so; revoking the grant
     // through its refresh token then ends the access token's authority instead.
+    let mut revoked_access_token = true;
     if answer.status == 400
         && json_error(&answer).as_deref() == Some("unsupported_token_type")
         && let Some(refresh) = login.tokens.refresh_token.clone()
     {
         answer =
             flow::token_request(cx.http(), &revocation, &revoke(refresh, "refresh_token")).await?;
+        revoked_access_token = false;
     }
     // A refused revocation leaves nothing to end; AUTH-FLOW-19 reports the refusal itself.
     if answer.status != 200 {
@@ -547,20 +549,112 @@ async fn streams_end_on_revocation(cx: Ctx) -> anyhow::Result<Verdict> {
             super::shown(json_error(&answer))
         )));
     }
-    let wait = cx.http().timeout;
-    let deadline = tokio::time::Instant::now() + wait;
     let mut f = Findings::new(&cx);
-    for (what, opened, reader) in &mut streams.open {
+    watch_streams_end(
+        &mut f,
+        &mut streams.open,
+        revocation_deadline(&cx, &login.tokens),
+        "opened with the access token",
+        "the token's revocation was answered",
+    )
+    .await;
+    if revoked_access_token {
+        streams_end_on_grant_revocation(&cx, &mut f, &revocation).await?;
+    }
+    Ok(f.verdict())
+}
+
+/// RFC 7009 §2.1: when a refresh token is revoked and the server "supports the revocation
+/// of access tokens" (it just revoked one), it "SHOULD also invalidate all access tokens
+/// based on the same authorization grant". A stream opened with such an access token then
+/// ends too, however the server files its grants. Not judged for a login that gets no
+/// refresh token, or a server that refuses the revocation (AUTH-FLOW-19 judges that).
+async fn streams_end_on_grant_revocation(
+    cx: &Ctx,
+    f: &mut Findings,
+    revocation: &Url,
+) -> anyhow::Result<()> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let Some(refresh) = login.tokens.refresh_token.clone() else {
+        f.note("the login got no refresh token, so no grant was revoked through one");
+        return Ok(());
+    };
+    let Ok(mut streams) = open_token_streams(cx, login.access_token()).await? else {
+        return Ok(());
+    };
+    let request = flow::with_client_auth(
+        login.client(),
+        vec![
+            ("token".into(), refresh),
+            ("token_type_hint".into(), "refresh_token".into()),
+        ],
+    );
+    let answer = flow::token_request(cx.http(), revocation, &request).await?;
+    if answer.status != 200 {
+        f.note(format!(
+            "revoking the refresh token was refused ({}), so its grant's streams were not \
+             watched",
+            answer.status
+        ));
+        return Ok(());
+    }
+    watch_streams_end(
+        f,
+        &mut streams.open,
+        revocation_deadline(cx, &login.tokens),
+        "opened with an access token",
+        "the revocation of its grant's refresh token was answered",
+    )
+    .await;
+    Ok(())
+}
+
+/// When streams must have ended to count as ended by a revocation just answered: within the
+/// request timeout, and shortly before their token would expire anyway, or a server that
+/// ends streams only at expiry (AUTH-FLOW-24#expiry) would pass for ending them at
+/// revocation. The token was issued before its response arrived, and `expires_in` is
+/// whole seconds of at most the lifetime, so it lives at least until then.
+fn revocation_deadline(cx: &Ctx, tokens: &flow::Tokens) -> tokio::time::Instant {
+    let by_timeout = tokio::time::Instant::now() + cx.http().timeout;
+    match tokens.expires_in {
+        Some(seconds) => by_timeout.min(
+            tokio::time::Instant::from_std(tokens.received)
+                + Duration::from_secs(seconds).saturating_sub(EXPIRY_MARGIN),
+        ),
+        None => by_timeout,
+    }
+}
+
+/// Time left for the server's timers and the suite's scheduling before a token's expiry.
+const EXPIRY_MARGIN: Duration = Duration::from_millis(250);
+
+/// Judges that every stream ends by `deadline`; `opened` and `after` name the token and the
+/// event in the finding. A deadline already past (a token about to expire) judges nothing
+/// and says so.
+async fn watch_streams_end(
+    f: &mut Findings,
+    open: &mut [(&str, Exchange, SseReader)],
+    deadline: tokio::time::Instant,
+    opened: &str,
+    after: &str,
+) {
+    let Some(window) = deadline.checked_duration_since(tokio::time::Instant::now()) else {
+        f.note(format!(
+            "the streams {opened} were not judged: the token expires too soon after {after} \
+             to tell a revocation from the expiry"
+        ));
+        return;
+    };
+    for (what, exchange, reader) in open.iter_mut() {
         f.require(
             ends_by(reader, deadline).await,
             format!(
-                "{what} opened with the access token was still open {wait:?} after the \
-                 token's revocation was answered"
+                "{what} {opened} was still open {window:.1?} after {after}, before the token \
+                 would expire"
             ),
-            Some(opened),
+            Some(exchange),
         );
     }
-    Ok(f.verdict())
 }
 
 /// The expiry counterpart of [`streams_end_on_revocation`]: an expired token "MUST receive
