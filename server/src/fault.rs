@@ -667,7 +667,7 @@ faults! {
     /// the header checks, so the calls with a wrong `Mcp-Method` or `Mcp-Name` of SHTTP5-13
     /// and SHTTP5-14 get -32600 instead of -32020, and the right Base64 one is refused.
     StatelessCallNeedsSession = "stateless-call-needs-session" => ["SHTTP5-22"]
-        also ["SHTTP5-13", "SHTTP5-14"],
+        also ["SHTTP5-13", "SHTTP5-14", "SHTTP5-17"],
     /// A 2026-07-28 `tools/list` is answered 202 with no body, as if its response went
     /// out elsewhere; a 202 has no JSON or SSE body either (SHTTP5-05).
     StatelessRequestGets202 = "stateless-request-gets-202" => ["SHTTP5-01"] also ["SHTTP5-05"],
