@@ -12,6 +12,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use url::Url;
 
+use super::auth_flow::revoke;
 use super::{BOTH, Check, Ctx, Findings, LoginOptions, Scope, Verdict, issues_code, json_error};
 use crate::body;
 use crate::client::McpConn;
@@ -515,21 +516,7 @@ async fn streams_end_on_revocation(cx: Ctx) -> anyhow::Result<Verdict> {
         Ok(streams) => streams,
         Err(none) => return Ok(Verdict::Skip(none)),
     };
-    let revoke = |value: String, hint: &str| {
-        flow::with_client_auth(
-            login.client(),
-            vec![
-                ("token".into(), value),
-                ("token_type_hint".into(), hint.into()),
-            ],
-        )
-    };
-    let mut answer = flow::token_request(
-        cx.http(),
-        &revocation,
-        &revoke(token.clone(), "access_token"),
-    )
-    .await?;
+    let mut answer = revoke(&cx, &login, &revocation, &token, "access_token").await?;
     // RFC 7009 §2.2.1: a server that revokes only refresh tokens says so; revoking the grant
     // through its refresh token then ends the access token's authority instead.
     let mut revoked_access_token = true;
@@ -537,8 +524,7 @@ async fn streams_end_on_revocation(cx: Ctx) -> anyhow::Result<Verdict> {
         && json_error(&answer).as_deref() == Some("unsupported_token_type")
         && let Some(refresh) = login.tokens.refresh_token.clone()
     {
-        answer =
-            flow::token_request(cx.http(), &revocation, &revoke(refresh, "refresh_token")).await?;
+        answer = revoke(&cx, &login, &revocation, &refresh, "refresh_token").await?;
         revoked_access_token = false;
     }
     // A refused revocation leaves nothing to end; AUTH-FLOW-19 reports the refusal itself.
@@ -579,17 +565,14 @@ async fn streams_end_on_grant_revocation(
         f.note("the login got no refresh token, so no grant was revoked through one");
         return Ok(());
     };
-    let Ok(mut streams) = open_token_streams(cx, login.access_token()).await? else {
-        return Ok(());
+    let mut streams = match open_token_streams(cx, login.access_token()).await? {
+        Ok(streams) => streams,
+        Err(none) => {
+            f.note(format!("no stream was opened for the second login: {none}"));
+            return Ok(());
+        }
     };
-    let request = flow::with_client_auth(
-        login.client(),
-        vec![
-            ("token".into(), refresh),
-            ("token_type_hint".into(), "refresh_token".into()),
-        ],
-    );
-    let answer = flow::token_request(cx.http(), revocation, &request).await?;
+    let answer = revoke(cx, &login, revocation, &refresh, "refresh_token").await?;
     if answer.status != 200 {
         f.note(format!(
             "revoking the refresh token was refused ({}), so its grant's streams were not \

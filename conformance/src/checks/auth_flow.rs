@@ -1007,7 +1007,7 @@ async fn iss_matches_metadata(cx: Ctx) -> anyhow::Result<Verdict> {
 
 /// A revocation request (RFC 7009 section 2.1) for one of the login's tokens, with the
 /// client's authentication.
-async fn revoke(
+pub(super) async fn revoke(
     cx: &Ctx,
     login: &super::Login,
     endpoint: &Url,
