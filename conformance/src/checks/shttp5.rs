@@ -1042,8 +1042,8 @@ async fn session_machinery_is_gone(cx: Ctx) -> anyhow::Result<Verdict> {
 async fn missing_meta_fields_get_400(cx: Ctx) -> anyhow::Result<Verdict> {
     // "A request missing any required field is malformed; the server MUST reject it with
     // JSON-RPC error code `-32602` (Invalid params). On HTTP, the response status MUST be
-    // `400 Bad Request`." `clientCapabilities` is one of the required fields. Every
-    // method that otherwise gets a result is asked, since a server may read its methods
+    // `400 Bad Request`." `clientCapabilities` is one of the required fields. A
+    // `tools/call` is sent as well as a `tools/list`, since a server may read its methods
     // on different paths (a fast path for `tools/call` that skips the `_meta` check).
     let token = token(&cx).await?;
     let mut requests = vec![(29, "tools/list", json!({}))];
