@@ -28,6 +28,9 @@ use crate::AppState;
 pub struct ScopedBody {
     inner: Body,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A deadline whose timer starts only when the body first waits: most request
+    /// bodies have arrived whole by then, and never need one.
+    unarmed_deadline: Option<tokio::time::Instant>,
     error_at_deadline: bool,
     ended: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     release: Option<(Vec<u8>, Box<dyn Send + Sync>)>,
@@ -38,6 +41,7 @@ impl ScopedBody {
         ScopedBody {
             inner,
             deadline: None,
+            unarmed_deadline: None,
             error_at_deadline: false,
             ended: None,
             release: None,
@@ -52,7 +56,8 @@ impl ScopedBody {
 
     /// Fails the body if it has not ended within `timeout`.
     pub fn within(mut self, timeout: Duration) -> ScopedBody {
-        self.deadline = Some(Box::pin(tokio::time::sleep(timeout)));
+        // A timeout too large to add is no deadline at all.
+        self.unarmed_deadline = tokio::time::Instant::now().checked_add(timeout);
         self.error_at_deadline = true;
         self
     }
@@ -100,6 +105,9 @@ impl HttpBody for ScopedBody {
             }
             return Poll::Ready(frame);
         }
+        if let Some(deadline) = this.unarmed_deadline.take() {
+            this.deadline = Some(Box::pin(tokio::time::sleep_until(deadline)));
+        }
         if let Some(deadline) = &mut this.deadline
             && deadline.as_mut().poll(cx).is_ready()
         {
@@ -123,17 +131,6 @@ impl HttpBody for ScopedBody {
     }
 }
 
-/// Gives every request body a deadline, so a client that trickles a body cannot hold
-/// a connection (and the handler waiting on it) for long.
-pub async fn limit_body_time(timeout: Duration, request: Request, next: Next) -> Response {
-    if request.body().is_end_stream() {
-        return next.run(request).await;
-    }
-    let (parts, body) = request.into_parts();
-    let body = ScopedBody::new(body).within(timeout).into_body();
-    next.run(Request::from_parts(parts, body)).await
-}
-
 /// A writer that hands log lines to a thread of its own, so that writing them never
 /// blocks a request; the guard flushes the queue when dropped. Lines are never
 /// dropped: a full queue (128,000 lines) makes the logging thread wait instead.
@@ -155,13 +152,18 @@ pub fn log_writer<W: std::io::Write + Send + 'static>(
 /// Enough for a few hundred request lines per system call.
 const LOG_BUFFER_BYTES: usize = 64 * 1024;
 
-/// Logs one line per request. Only the method and the path are logged: query strings
-/// carry authorization codes and `state` values, and headers carry tokens.
-pub async fn log_request(request: Request, next: Next) -> Response {
+/// Logs one line per request, and gives every request body a deadline, so a client
+/// that trickles a body cannot hold a connection (and the handler waiting on it) for
+/// long. One layer does both: every layer costs each request a clone of the routes
+/// below it and a boxed future.
+///
+/// Only the method and the path are logged: query strings carry authorization codes
+/// and `state` values, and headers carry tokens.
+pub async fn log_request(body_timeout: Duration, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
+    let response = next.run(with_body_deadline(body_timeout, request)).await;
     tracing::info!(
         %method,
         path,
@@ -170,6 +172,16 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+/// `request` with a body that fails once `timeout` has passed, unless it is empty.
+fn with_body_deadline(timeout: Duration, request: Request) -> Request {
+    if request.body().is_end_stream() {
+        return request;
+    }
+    let (parts, body) = request.into_parts();
+    let body = ScopedBody::new(body).within(timeout).into_body();
+    Request::from_parts(parts, body)
 }
 
 /// CORS for the metadata, registration, token and revocation endpoints: they hold no
@@ -233,11 +245,11 @@ pub async fn home(State(state): State<AppState>) -> Response {
     html_page(StatusCode::OK, "MCP server with GitHub login", &body)
 }
 
-/// Rejects browser requests from foreign origins on the MCP endpoints, the defence
-/// against DNS rebinding that the transport specification requires (403 since
+/// The refusal of a browser request from a foreign origin on the MCP endpoints, the
+/// defence against DNS rebinding that the transport specification requires (403 since
 /// 2025-11-25). Requests without `Origin` (non-browser clients) pass. A `Host` that
 /// names neither this server nor loopback is refused too, for the same reason.
-pub async fn check_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub fn origin_refusal(state: &AppState, request: &Request) -> Option<Response> {
     let host = request
         .headers()
         .get(header::HOST)
@@ -245,14 +257,10 @@ pub async fn check_origin(State(state): State<AppState>, request: Request, next:
     if let Some(host) = host
         && !is_allowed_host(&state.config, host)
     {
-        return (
+        return Some(forbidden_origin(
             StatusCode::FORBIDDEN,
-            axum::Json(json!({
-                "jsonrpc": "2.0",
-                "error": {"code": -32600, "message": "Forbidden: Host is not allowed"}
-            })),
-        )
-            .into_response();
+            "Forbidden: Host is not allowed",
+        ));
     }
     if let Some(origin) = request.headers().get(header::ORIGIN)
         && !crate::injected!(state.config, SkipOriginCheck)
@@ -274,17 +282,21 @@ pub async fn check_origin(State(state): State<AppState>, request: Request, next:
             } else {
                 StatusCode::FORBIDDEN
             };
-            return (
-                status,
-                axum::Json(json!({
-                    "jsonrpc": "2.0",
-                    "error": {"code": -32600, "message": "Forbidden: Origin is not allowed"}
-                })),
-            )
-                .into_response();
+            return Some(forbidden_origin(status, "Forbidden: Origin is not allowed"));
         }
     }
-    next.run(request).await
+    None
+}
+
+fn forbidden_origin(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({
+            "jsonrpc": "2.0",
+            "error": {"code": -32600, "message": message}
+        })),
+    )
+        .into_response()
 }
 
 fn is_allowed_host(config: &crate::Config, host: &str) -> bool {

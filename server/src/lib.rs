@@ -142,9 +142,8 @@ fn build(config: Config, shutdown: CancellationToken) -> Router {
         robustness_faults::layer,
     ));
     router
-        .layer(axum::middleware::from_fn(http_util::log_request))
         .layer(axum::middleware::from_fn(move |request, next| {
-            http_util::limit_body_time(body_timeout, request, next)
+            http_util::log_request(body_timeout, request, next)
         }))
         .with_state(state)
 }

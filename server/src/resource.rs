@@ -285,7 +285,40 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
         }
     };
 
-    let Some((access, grant)) = state.store.access_token(&token) else {
+    let path = request.uri().path();
+    let checked = state.store.with_access_token(&token, |access, grant| {
+        if access.expires_at <= store::now() && !crate::injected!(config, AcceptExpiredTokens) {
+            return Err(Refusal::Invalid("the access token expired"));
+        }
+        if !accepts_resource(state, path, &grant.resource)
+            && !crate::injected!(config, AcceptForeignResourceTokens)
+        {
+            return Err(Refusal::Invalid(
+                "the access token was issued for another resource",
+            ));
+        }
+        if !access
+            .scope
+            .split(' ')
+            .any(|scope| scope == config.mcp_scope)
+            && !crate::injected!(config, IgnoreTokenScope)
+        {
+            return Err(Refusal::InsufficientScope(access.scope.clone()));
+        }
+        Ok(Authenticated {
+            grant_id: access.grant_id.clone(),
+            user: grant.user.clone(),
+            ended: if crate::injected!(config, StreamsOutliveRevocation) {
+                tokio_util::sync::CancellationToken::new()
+            } else {
+                access.ended.clone()
+            },
+            expires_at: access.expires_at,
+            #[cfg(feature = "fault-injection")]
+            mcp_token: token.clone(),
+        })
+    });
+    let Some(checked) = checked else {
         if state.store.is_github_token(&token) {
             if crate::injected!(config, AcceptGitHubTokens) {
                 return github_token_grant(state, &token);
@@ -295,36 +328,7 @@ fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Re
         }
         return Err(Refusal::Invalid("the access token is unknown or revoked"));
     };
-    if access.expires_at <= store::now() && !crate::injected!(config, AcceptExpiredTokens) {
-        return Err(Refusal::Invalid("the access token expired"));
-    }
-    if !accepts_resource(state, request.uri().path(), &grant.resource)
-        && !crate::injected!(config, AcceptForeignResourceTokens)
-    {
-        return Err(Refusal::Invalid(
-            "the access token was issued for another resource",
-        ));
-    }
-    if !access
-        .scope
-        .split(' ')
-        .any(|scope| scope == config.mcp_scope)
-        && !crate::injected!(config, IgnoreTokenScope)
-    {
-        return Err(Refusal::InsufficientScope(access.scope.clone()));
-    }
-    Ok(Authenticated {
-        grant_id: access.grant_id,
-        user: grant.user,
-        ended: if crate::injected!(config, StreamsOutliveRevocation) {
-            tokio_util::sync::CancellationToken::new()
-        } else {
-            access.ended
-        },
-        expires_at: access.expires_at,
-        #[cfg(feature = "fault-injection")]
-        mcp_token: token,
-    })
+    checked
 }
 
 /// A bearer token that cannot be one: empty, or with a space inside (RFC 6750 §2.1's

@@ -225,7 +225,11 @@ impl<K: Hash + Ord + Clone, V> Expiring<K, V> {
 
     /// The entry, unless it expired by `now`: readers that do not prune see the map
     /// as pruning would leave it.
-    fn get_live(&self, key: &K, now: Instant) -> Option<&V> {
+    fn get_live<Q>(&self, key: &Q, now: Instant) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
         self.entries
             .get(key)
             .filter(|(expires_at, _)| *expires_at > now)
@@ -607,20 +611,27 @@ impl Store {
     /// This is the bearer check of every MCP request: it takes only the read side of
     /// the grants' lock.
     pub fn access_token(&self, access_token: &str) -> Option<(AccessToken, Grant)> {
+        self.with_access_token(access_token, |token, grant| (token.clone(), grant.clone()))
+    }
+
+    /// `inspect` applied to a live access token and its grant, read in place: the bearer
+    /// check of every request takes only what it keeps, not a copy of the grant.
+    pub fn with_access_token<T>(
+        &self,
+        access_token: &str,
+        inspect: impl FnOnce(&AccessToken, &Grant) -> T,
+    ) -> Option<T> {
         let now = now();
         let maps = self.grants();
-        let token = maps
-            .access_tokens
-            .get_live(&digest(access_token), now)?
-            .clone();
-        let grant = maps.grants.get_live(&token.grant_id, now)?.grant.clone();
-        Some((token, grant))
+        let token = maps.access_tokens.get_live(&digest(access_token), now)?;
+        let grant = &maps.grants.get_live(&token.grant_id, now)?.grant;
+        Some(inspect(token, grant))
     }
 
     /// A live grant with the profile last read for it, if any.
     pub fn grant_with_profile(&self, grant_id: &str) -> Option<(Grant, Option<CachedProfile>)> {
         let maps = self.grants();
-        let entry = maps.grants.get_live(&grant_id.to_owned(), now())?;
+        let entry = maps.grants.get_live(grant_id, now())?;
         let profile = entry
             .profile
             .lock()
@@ -632,7 +643,7 @@ impl Store {
     /// The profile kept with a live grant, without the grant itself.
     pub fn cached_profile(&self, grant_id: &str) -> Option<CachedProfile> {
         let maps = self.grants();
-        let entry = maps.grants.get_live(&grant_id.to_owned(), now())?;
+        let entry = maps.grants.get_live(grant_id, now())?;
         entry
             .profile
             .lock()
@@ -644,7 +655,7 @@ impl Store {
     /// meanwhile.
     pub fn cache_profile(&self, grant_id: &str, profile: CachedProfile) {
         let maps = self.grants();
-        if let Some(entry) = maps.grants.get_live(&grant_id.to_owned(), now()) {
+        if let Some(entry) = maps.grants.get_live(grant_id, now()) {
             *entry
                 .profile
                 .lock()

@@ -148,10 +148,14 @@ impl Direct {
                     );
                     return Some(json_response(StatusCode::OK, body));
                 }
-                let outcome = self
-                    .server
-                    .call(params, Some(caller), ProtocolVersion::V_2026_07_28.as_str())
-                    .await;
+                // Boxed: the call to GitHub is a large state machine, which the answers
+                // above should not pay for moving.
+                let outcome = Box::pin(self.server.call(
+                    params,
+                    Some(caller),
+                    ProtocolVersion::V_2026_07_28.as_str(),
+                ))
+                .await;
                 Some(self.call_response(request.id, outcome))
             }
             _ => None,

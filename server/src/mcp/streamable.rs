@@ -181,9 +181,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/mcp", axum::routing::any(handle))
         .route_layer(from_fn_with_state(
             (state.clone(), manager, direct),
-            bind_sessions,
+            dispatch,
         ))
-        .route_layer(from_fn_with_state(state.clone(), split_batches))
 }
 
 fn session_not_found() -> Response {
@@ -199,7 +198,7 @@ type Binding = (
 );
 
 async fn bind_sessions(
-    State((state, manager, direct)): State<Binding>,
+    State((state, manager, _)): State<Binding>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -295,12 +294,6 @@ async fn bind_sessions(
                 "Request body too large",
             );
         };
-        if session_id.is_none()
-            && let Some(direct) = &direct
-            && let Some(answer) = direct.answer(&caller, &parts, &bytes).await
-        {
-            return answer;
-        }
         let message = match read_message(config, Transport::StreamableHttp, &bytes) {
             Ok(message) => message,
             Err(answer) => return *answer,
@@ -672,10 +665,62 @@ fn may_hold_batch(request: &Request) -> bool {
     request.method() == Method::POST && request.headers().contains_key(SESSION_HEADER)
 }
 
-async fn split_batches(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !may_hold_batch(&request) {
-        return next.run(request).await;
+/// The one layer in front of rmcp's service on `/mcp` (each layer costs every request a
+/// clone of the routes below it and a boxed future): a stateless `tools/list` or
+/// `tools/call` that rmcp would answer with a result is answered at once by `Direct`;
+/// a 2025-03-26 batch is split; every other request is bound to its session.
+async fn dispatch(State(binding): State<Binding>, request: Request, next: Next) -> Response {
+    let request = match &binding.2 {
+        Some(direct) => match answer_directly(direct, request).await {
+            Ok(answer) => return answer,
+            Err(request) => request,
+        },
+        None => request,
+    };
+    // Boxed: their state machines are large, and the direct answers above should not
+    // pay for moving them.
+    if may_hold_batch(&request) {
+        Box::pin(split_batches(binding, request, next)).await
+    } else {
+        Box::pin(bind_sessions(State(binding), request, next)).await
     }
+}
+
+/// The direct answer to a POST without a session, or the request back for the rest of
+/// the layer and rmcp. `Direct` exists only without faults, so nothing `bind_sessions`
+/// does before rmcp applies to these requests.
+async fn answer_directly(
+    direct: &super::stateless::Direct,
+    request: Request,
+) -> Result<Response, Request> {
+    if request.method() != Method::POST || request.headers().contains_key(SESSION_HEADER) {
+        return Err(request);
+    }
+    let (mut parts, body) = request.into_parts();
+    // Taken out rather than copied, and put back for the rest of the layer.
+    let Some(caller) = parts.extensions.remove::<Authenticated>() else {
+        return Err(Request::from_parts(parts, body));
+    };
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return Ok(jsonrpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            INVALID_REQUEST,
+            "Request body too large",
+        ));
+    };
+    match direct.answer(&caller, &parts, &bytes).await {
+        Some(answer) => Ok(answer),
+        None => {
+            parts.extensions.insert(caller);
+            Err(Request::from_parts(parts, Body::from(bytes)))
+        }
+    }
+}
+
+/// Splits a 2025-03-26 batch into its messages and binds each to its session with
+/// `bind_sessions`.
+async fn split_batches(binding: Binding, request: Request, next: Next) -> Response {
+    let state = &binding.0;
     let (parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return jsonrpc_error(
@@ -687,9 +732,12 @@ async fn split_batches(State(state): State<AppState>, request: Request, next: Ne
     let batch = match serde_json::from_slice::<serde_json::Value>(&bytes) {
         Ok(serde_json::Value::Array(batch)) => batch,
         _ => {
-            return next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
+            return bind_sessions(
+                State(binding),
+                Request::from_parts(parts, Body::from(bytes)),
+                next,
+            )
+            .await;
         }
     };
     let config = &state.config;
@@ -716,9 +764,12 @@ async fn split_batches(State(state): State<AppState>, request: Request, next: Ne
     if !receives_batches || crate::injected!(config, NoBatches) {
         // Unknown sessions, another user's, and later versions: the layer and rmcp
         // refuse them as they refuse any body that is not one message.
-        return next
-            .run(Request::from_parts(parts, Body::from(bytes)))
-            .await;
+        return bind_sessions(
+            State(binding),
+            Request::from_parts(parts, Body::from(bytes)),
+            next,
+        )
+        .await;
     }
     if batch.is_empty() {
         return jsonrpc_error(
@@ -744,7 +795,7 @@ async fn split_batches(State(state): State<AppState>, request: Request, next: Ne
     for message in batch {
         let mut single = Request::from_parts(parts.clone(), Body::from(message.to_string()));
         single.headers_mut().remove(header::CONTENT_LENGTH);
-        let response = next.clone().run(single).await;
+        let response = bind_sessions(State(binding.clone()), single, next.clone()).await;
         answers.extend(batch_answers(response).await);
     }
     if answers.is_empty() {
