@@ -164,18 +164,28 @@ pub async fn log_request(body_timeout: Duration, request: Request, next: Next) -
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(with_body_deadline(body_timeout, request)).await;
-    tracing::info!(
-        %method,
-        path,
-        status = response.status().as_u16(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
+    log_request_line(&method, &path, response.status(), started);
     response
 }
 
+/// The line `log_request` writes, for the requests answered before the router too.
+pub(crate) fn log_request_line(
+    method: &axum::http::Method,
+    path: &str,
+    status: StatusCode,
+    started: Instant,
+) {
+    tracing::info!(
+        %method,
+        path,
+        status = status.as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+}
+
 /// `request` with a body that fails once `timeout` has passed, unless it is empty.
-fn with_body_deadline(timeout: Duration, request: Request) -> Request {
+pub(crate) fn with_body_deadline(timeout: Duration, request: Request) -> Request {
     if request.body().is_end_stream() {
         return request;
     }

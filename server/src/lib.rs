@@ -110,7 +110,16 @@ fn new_state(config: Config, shutdown: CancellationToken) -> AppState {
 }
 
 fn build(config: Config, shutdown: CancellationToken) -> Router {
+    build_with_fast_path(config, shutdown).0
+}
+
+/// The router, and the stateless requests answered before it (`mcp::FastPath`).
+fn build_with_fast_path(
+    config: Config,
+    shutdown: CancellationToken,
+) -> (Router, Option<Arc<mcp::FastPath>>) {
     let state = new_state(config, shutdown);
+    let fast_path = mcp::FastPath::new(&state).map(Arc::new);
     let body_timeout = state.config.body_timeout;
     let pre_registered = [
         injected!(state.config, NoRegistrationEndpoint),
@@ -141,11 +150,12 @@ fn build(config: Config, shutdown: CancellationToken) -> Router {
         state.clone(),
         robustness_faults::layer,
     ));
-    router
+    let router = router
         .layer(axum::middleware::from_fn(move |request, next| {
             http_util::log_request(body_timeout, request, next)
         }))
-        .with_state(state)
+        .with_state(state);
+    (router, fast_path)
 }
 
 /// Serves [`app`] on a bound listener until the process is asked to stop
@@ -173,7 +183,7 @@ async fn serve_until(
     let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     let header_timeout = config.header_timeout;
     let shutdown = CancellationToken::new();
-    let router = build(config, shutdown.clone());
+    let (router, fast_path) = build_with_fast_path(config, shutdown.clone());
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The header timeout also runs while a kept-alive connection waits for its next
     // request, so it is the idle timeout too; it never runs while a response (such as
@@ -217,7 +227,24 @@ async fn serve_until(
         // algorithm holds the last one back until the client's delayed ACK, some 40 ms
         // per request on a kept-alive connection.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = {
+            let router = TowerToHyperService::new(router.clone());
+            let fast_path = fast_path.clone();
+            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let router = router.clone();
+                let fast_path = fast_path.clone();
+                async move {
+                    let mut request = request.map(axum::body::Body::new);
+                    if let Some(fast_path) = &fast_path {
+                        match fast_path.answer(request).await {
+                            Ok(response) => return Ok(response),
+                            Err(declined) => request = declined,
+                        }
+                    }
+                    hyper::service::Service::call(&router, request).await
+                }
+            })
+        };
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let http1 = http1.clone();

@@ -258,6 +258,12 @@ fn accepts_resource(state: &AppState, path: &str, resource: &str) -> bool {
             && state.resources.iter().any(|known| known == resource))
 }
 
+/// The caller a request's bearer token names, when the bearer check lets it through
+/// as it is; `None` for every refusal (which `require_bearer` words).
+pub(crate) fn authenticated_caller(state: &AppState, request: &Request) -> Option<Authenticated> {
+    authenticate(state, request).ok()
+}
+
 fn authenticate(state: &AppState, request: &Request) -> Result<Authenticated, Refusal> {
     let config = &state.config;
     let mut headers = request.headers().get_all(header::AUTHORIZATION).iter();

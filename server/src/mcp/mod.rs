@@ -8,6 +8,7 @@ mod stateless;
 mod streamable;
 
 pub use handler::ToolList;
+pub use streamable::FastPath;
 
 use std::{
     collections::{HashMap, HashSet},

@@ -671,11 +671,13 @@ fn may_hold_batch(request: &Request) -> bool {
 /// a 2025-03-26 batch is split; every other request is bound to its session.
 async fn dispatch(State(binding): State<Binding>, request: Request, next: Next) -> Response {
     let request = match &binding.2 {
-        Some(direct) => match answer_directly(direct, request).await {
-            Ok(answer) => return answer,
-            Err(request) => request,
-        },
-        None => request,
+        Some(direct) if request.extensions().get::<DirectDeclined>().is_none() => {
+            match answer_directly(direct, request).await {
+                Ok(answer) => return answer,
+                Err(request) => request,
+            }
+        }
+        _ => request,
     };
     // Boxed: their state machines are large, and the direct answers above should not
     // pay for moving them.
@@ -683,6 +685,66 @@ async fn dispatch(State(binding): State<Binding>, request: Request, next: Next) 
         Box::pin(split_batches(binding, request, next)).await
     } else {
         Box::pin(bind_sessions(State(binding), request, next)).await
+    }
+}
+
+/// The stateless requests that `Direct` answers, answered before the router: the same
+/// checks in the same order as the layers on the way to `/mcp` (the Origin check, the
+/// bearer check, the body's deadline, the log line), without the router's matching and
+/// the boxed future and cloned routes of each layer. Everything else, a refusal of
+/// either check included, goes to the router as it came, which judges it again.
+pub struct FastPath {
+    state: AppState,
+    direct: super::stateless::Direct,
+}
+
+/// Marks a request `FastPath` read and handed on: `dispatch` does not try it again.
+#[derive(Clone, Copy)]
+struct DirectDeclined;
+
+impl FastPath {
+    /// `None` without Streamable HTTP, or where `Direct` is off (with faults).
+    pub fn new(state: &AppState) -> Option<FastPath> {
+        if !state.config.transports.streamable_http() {
+            return None;
+        }
+        Some(FastPath {
+            state: state.clone(),
+            direct: super::stateless::Direct::new(state)?,
+        })
+    }
+
+    /// The answer, or the request back for the router.
+    pub async fn answer(&self, request: Request) -> Result<Response, Request> {
+        if request.method() != Method::POST
+            || request.uri().path() != "/mcp"
+            || request.headers().contains_key(SESSION_HEADER)
+            || crate::http_util::origin_refusal(&self.state, &request).is_some()
+        {
+            return Err(request);
+        }
+        let Some(caller) = crate::resource::authenticated_caller(&self.state, &request) else {
+            return Err(request);
+        };
+        let started = std::time::Instant::now();
+        let mut request =
+            crate::http_util::with_body_deadline(self.state.config.body_timeout, request);
+        request.extensions_mut().insert(caller);
+        match answer_directly(&self.direct, request).await {
+            Ok(response) => {
+                crate::http_util::log_request_line(
+                    &Method::POST,
+                    "/mcp",
+                    response.status(),
+                    started,
+                );
+                Ok(response)
+            }
+            Err(mut request) => {
+                request.extensions_mut().insert(DirectDeclined);
+                Err(request)
+            }
+        }
     }
 }
 
