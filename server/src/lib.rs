@@ -235,8 +235,12 @@ async fn serve_until(
                 let fast_path = fast_path.clone();
                 async move {
                     let mut request = request.map(axum::body::Body::new);
-                    if let Some(fast_path) = &fast_path {
-                        match fast_path.answer(request).await {
+                    if let Some(fast_path) = &fast_path
+                        && mcp::FastPath::may_answer(&request)
+                    {
+                        // Boxed: hyper keeps room for this future for as long as the
+                        // connection lives (an SSE stream's for hours), so it stays small.
+                        match Box::pin(fast_path.answer(request)).await {
                             Ok(response) => return Ok(response),
                             Err(declined) => request = declined,
                         }

@@ -714,11 +714,17 @@ impl FastPath {
         })
     }
 
+    /// Whether the request is one the fast path may answer: a POST to `/mcp` without a
+    /// session. Every other request goes to the router without further look.
+    pub fn may_answer(request: &Request) -> bool {
+        request.method() == Method::POST
+            && request.uri().path() == "/mcp"
+            && !request.headers().contains_key(SESSION_HEADER)
+    }
+
     /// The answer, or the request back for the router.
     pub async fn answer(&self, request: Request) -> Result<Response, Request> {
-        if request.method() != Method::POST
-            || request.uri().path() != "/mcp"
-            || request.headers().contains_key(SESSION_HEADER)
+        if !FastPath::may_answer(&request)
             || crate::http_util::origin_refusal(&self.state, &request).is_some()
         {
             return Err(request);
