@@ -433,6 +433,25 @@ async fn consent_page_protections(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&ex),
     );
+    // The refused forgery must leave the user's own approval standing: otherwise anyone who
+    // learns a pending request's form can cancel it. No requirement names this, hence a
+    // warning.
+    if !to_github {
+        let ex = browser.submit(&form, &page.request.url).await?;
+        let went_on = ex
+            .location()
+            .is_some_and(|u| u.origin() == cx.config().mock_github.origin());
+        f.prefer(
+            went_on,
+            format!(
+                "after an approval without the consent cookie was refused, the user's own \
+                 approval answered {} and did not go on to GitHub: a forged submission \
+                 cancelled the pending request",
+                ex.status
+            ),
+            Some(&ex),
+        );
+    }
     // With the cookies but a wrong CSRF field: each kind of near miss on a consent page of
     // its own, so that the refusal of one cannot hide the acceptance of another (a server
     // may drop a pending approval after a wrong token). A comparison that stops early, or

@@ -275,6 +275,10 @@ async fn documents_are_cached_per_headers(cx: Ctx) -> anyhow::Result<Verdict> {
     for (at, cache_control, expected) in [
         ("/clients/cacheable.json", "max-age=300", 1),
         ("/clients/no-store.json", "no-store", 2),
+        // RFC 9111 §5.2.2: `no-store` forbids storing the response and `no-cache` reusing it
+        // without asking the origin again, whatever lifetime `max-age` gives it.
+        ("/clients/no-store-max-age.json", "max-age=300, no-store", 2),
+        ("/clients/no-cache-max-age.json", "no-cache, max-age=300", 2),
     ] {
         let client_id = host
             .serve_valid(at, "Cached Client", Some(cache_control))

@@ -285,6 +285,73 @@ async fn invalid_registrations_get_400(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&missing),
     );
+    // Valid redirect URIs beside a malformed field: RFC 7591 lets the server reject the
+    // value or replace it ("MAY reject or replace any of the client's requested metadata
+    // values"), but a rejection names the field's error, `invalid_client_metadata`, not
+    // `invalid_redirect_uri` ("The value of one or more redirection URIs is invalid").
+    let mut malformed = registration::metadata(ClientKind::Public, "conformance", &[REDIRECT_URI]);
+    malformed["grant_types"] = json!("authorization_code");
+    let malformed = registration::post(cx.http(), &endpoint, &malformed).await?;
+    cx.record_exchange("registration error: grant_types not an array", &malformed);
+    if malformed.status != 201 {
+        f.require(
+            malformed.status == 400
+                && json_error(&malformed).as_deref() == Some("invalid_client_metadata"),
+            format!(
+                "grant_types given as a string, beside valid redirect URIs, answered {} {}, \
+                 not 400 invalid_client_metadata",
+                malformed.status,
+                super::shown(json_error(&malformed))
+            ),
+            Some(&malformed),
+        );
+    }
+    // An authentication method the metadata does not advertise: rejected, or replaced by
+    // one it does. Registered as asked, the client holds a method the token endpoint says
+    // it does not support (RFC 8414 `token_endpoint_auth_methods_supported`); no rule
+    // names this, hence a warning.
+    let advertised: Vec<String> = cx
+        .discovery()?
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("token_endpoint_auth_methods_supported"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let unadvertised = ["private_key_jwt", "tls_client_auth", "client_secret_jwt"]
+        .into_iter()
+        .find(|method| !advertised.iter().any(|a| a == method));
+    if let (false, Some(method)) = (advertised.is_empty(), unadvertised) {
+        let mut asked =
+            registration::metadata(ClientKind::Confidential, "conformance", &[REDIRECT_URI]);
+        asked["token_endpoint_auth_method"] = json!(method);
+        let answer = registration::post(cx.http(), &endpoint, &asked).await?;
+        if answer.status == 201 {
+            // RFC 7591 §2: "If unspecified or omitted, the default is
+            // `client_secret_basic`".
+            let registered = answer.json().map(|body| {
+                body.get("token_endpoint_auth_method")
+                    .cloned()
+                    .unwrap_or_else(|| json!("client_secret_basic"))
+            });
+            f.prefer(
+                registered
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .is_some_and(|got| advertised.iter().any(|a| a == got)),
+                format!(
+                    "a registration asking token_endpoint_auth_method {method}, which the \
+                     metadata does not advertise, was registered with {}",
+                    super::shown_json(registered.as_ref())
+                ),
+                Some(&answer),
+            );
+        }
+    }
     let mut extra = registration::metadata(ClientKind::Public, "conformance", &[REDIRECT_URI]);
     extra["x_unknown_field"] = json!("ignored");
     let unknown = registration::post(cx.http(), &endpoint, &extra).await?;

@@ -447,9 +447,14 @@ impl Modern {
     }
 
     fn req(&self, cx: &Ctx, token: &str) -> Req {
-        let mut req = Req::post(cx.mcp_url())
-            .bearer(Some(token))
-            .header("Accept", ACCEPT_BOTH);
+        let mut req = Req::post(cx.mcp_url()).bearer(Some(token));
+        if !self
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("Accept"))
+        {
+            req = req.header("Accept", ACCEPT_BOTH);
+        }
         for (name, value) in &self.headers {
             req = req.header(name, value.clone());
         }
@@ -1080,6 +1085,13 @@ async fn some_results(
             Modern::request(41, "server/discover", json!({})),
         ),
         ("tools/list", Modern::request(42, "tools/list", json!({}))),
+        // The same request with quality values in `Accept`: a server may answer it by
+        // another path than the plain one, and its result is a result like any other.
+        (
+            "tools/list (Accept with quality values)",
+            Modern::request(44, "tools/list", json!({}))
+                .with_header("Accept", "application/json;q=1.0, text/event-stream;q=0.5"),
+        ),
     ];
     if has_tool(cx) {
         requests.push((
