@@ -840,18 +840,7 @@ async fn confidential_auth_methods(cx: Ctx) -> anyhow::Result<Verdict> {
             "the server offers no dynamic client registration".into(),
         ));
     };
-    let methods: Vec<String> = cx
-        .discovery()?
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get("token_endpoint_auth_methods_supported"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let methods = super::advertised_auth_methods(&cx)?;
     let advertised: Vec<&str> = ["client_secret_basic", "client_secret_post"]
         .into_iter()
         .filter(|m| methods.iter().any(|a| a == m))

@@ -310,18 +310,7 @@ async fn invalid_registrations_get_400(cx: Ctx) -> anyhow::Result<Verdict> {
     // one it does. Registered as asked, the client holds a method the token endpoint says
     // it does not support (RFC 8414 `token_endpoint_auth_methods_supported`); no rule
     // names this, hence a warning.
-    let advertised: Vec<String> = cx
-        .discovery()?
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get("token_endpoint_auth_methods_supported"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let advertised = super::advertised_auth_methods(&cx)?;
     let unadvertised = ["private_key_jwt", "tls_client_auth", "client_secret_jwt"]
         .into_iter()
         .find(|method| !advertised.iter().any(|a| a == method));

@@ -458,6 +458,23 @@ pub fn negotiated_version(init: &Value) -> String {
         .to_owned()
 }
 
+/// The client authentication methods the authorization server metadata lists in
+/// `token_endpoint_auth_methods_supported` (RFC 8414); empty when it lists none.
+pub fn advertised_auth_methods(cx: &Ctx) -> anyhow::Result<Vec<String>> {
+    Ok(cx
+        .discovery()?
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("token_endpoint_auth_methods_supported"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// An optional JSON value as a message shows it: compact JSON text (`"abc"`, `{"a":1}`), or
 /// `absent`; never Rust's `Some(Object {...})`.
 pub fn shown_json(value: Option<&Value>) -> String {
