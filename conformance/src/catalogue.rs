@@ -601,6 +601,11 @@ mod tests {
              that redeems a shorter verifier matching its challenge breaks no MUST of its own",
         ),
         (
+            "AUTH-3P-04#forged-cancel: level SHOULD but the catalogue says MUST",
+            "no specification says what a refused forged approval does to the pending request; \
+             a server that drops it lets anyone who saw the form cancel the user's approval",
+        ),
+        (
             "AUTH-3P-04#bidi-name: level SHOULD but the catalogue says MUST",
             "no specification names bidirectional overrides in a client name; a consent page \
              that shows them still shows the name, which then reads as another",

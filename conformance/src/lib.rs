@@ -570,9 +570,10 @@ async fn run_check(p: Planned, cx: Ctx, timeout: Duration) -> (CheckResult, Opti
             exchanges: Vec::new(),
         }),
         Ok(Err(e)) => {
+            // A case may name its own requirement's main check (the same ID, another key)
+            // as its prerequisite; no check names itself.
             if let Some(prerequisite) = checks::prerequisite_of(&e)
                 && prerequisite.check != p.check.key()
-                && prerequisite.check != p.check.id
             {
                 pending = Some(prerequisite.check);
             }

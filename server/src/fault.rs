@@ -314,6 +314,9 @@ faults! {
     AcceptInsecureRedirectUris = "accept-insecure-redirect-uris" => ["AUTH-REG-03"],
     /// Registration refuses client metadata fields it does not know instead of ignoring them.
     RejectUnknownClientMetadata = "reject-unknown-client-metadata" => ["AUTH-REG-05"],
+    /// Registration answers a `grant_types` that is not an array with `invalid_redirect_uri`,
+    /// the error of the redirect URIs, although the redirect URIs beside it are valid.
+    MalformedMetadataBlamesRedirectUris = "malformed-metadata-blames-redirect-uris" => ["AUTH-REG-05"],
     /// Registration refuses any request that has `application_type`.
     RejectApplicationType = "reject-application-type" => ["AUTH-REG-06"],
     /// Registration takes client metadata of any size: no body limit, and any number and
@@ -355,6 +358,9 @@ faults! {
     /// The client of a metadata document is not kept for the token endpoint, which then
     /// answers `invalid_client` to the code exchange.
     CimdClientForgotten = "cimd-client-forgotten" => ["AUTH-CIMD-08"],
+    /// Metadata documents are read whatever their size: neither `Content-Length` nor the
+    /// bytes received are held to a limit.
+    CimdUnboundedDocument = "cimd-unbounded-document" => ["AUTH-CIMD-09"],
 
     // AUTH-FLOW: the authorization and token endpoints.
 
@@ -529,6 +535,9 @@ faults! {
     /// A registered `client_name` is kept as sent, bidirectional overrides and control
     /// characters included, and the consent page shows it so.
     ClientNameKeepsBidi = "client-name-keeps-bidi" => ["AUTH-3P-04"],
+    /// A consent submission refused for its CSRF token or browser binding drops the pending
+    /// request, so that whoever forges one cancels the user's own approval.
+    ForgedApprovalCancelsRequest = "forged-approval-cancels-request" => ["AUTH-3P-04"],
     /// The consent cookie is not `HttpOnly`.
     ConsentCookieNotHttpOnly = "consent-cookie-not-httponly" => ["AUTH-3P-05"],
     /// A consent cookie the browser already holds, of the right length, is adopted as the

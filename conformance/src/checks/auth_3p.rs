@@ -41,6 +41,14 @@ pub fn checks() -> Vec<Check> {
                 "a client name with a right-to-left override is not shown as it would read",
             )
             .level(Level::Should),
+        // No specification says a refused forgery must leave the pending request alone; a
+        // server that drops it lets anyone cancel a user's approval, so this case warns.
+        Check::new("AUTH-3P-04", AS, body!(forged_approval_leaves_the_request))
+            .case(
+                "forged-cancel",
+                "a refused forged approval leaves the user's own approval standing",
+            )
+            .level(Level::Should),
         Check::new("AUTH-3P-05", AS, body!(consent_cookies)),
         Check::new("AUTH-3P-07", AS, body!(upstream_state)),
         // "Validate that the `redirect_uri` in authorization requests exactly matches
@@ -433,25 +441,6 @@ async fn consent_page_protections(cx: Ctx) -> anyhow::Result<Verdict> {
         ),
         Some(&ex),
     );
-    // The refused forgery must leave the user's own approval standing: otherwise anyone who
-    // learns a pending request's form can cancel it. No requirement names this, hence a
-    // warning.
-    if !to_github {
-        let ex = browser.submit(&form, &page.request.url).await?;
-        let went_on = ex
-            .location()
-            .is_some_and(|u| u.origin() == cx.config().mock_github.origin());
-        f.prefer(
-            went_on,
-            format!(
-                "after an approval without the consent cookie was refused, the user's own \
-                 approval answered {} and did not go on to GitHub: a forged submission \
-                 cancelled the pending request",
-                ex.status
-            ),
-            Some(&ex),
-        );
-    }
     // With the cookies but a wrong CSRF field: each kind of near miss on a consent page of
     // its own, so that the refusal of one cannot hide the acceptance of another (a server
     // may drop a pending approval after a wrong token). A comparison that stops early, or
@@ -487,6 +476,46 @@ async fn consent_page_protections(cx: Ctx) -> anyhow::Result<Verdict> {
             );
         }
     }
+    Ok(f.verdict())
+}
+
+/// The refused forgery of an approval must leave the user's own approval standing: otherwise
+/// anyone who learns a pending request's form (its id is in the page) can cancel it by
+/// submitting it without the user's cookies. No requirement names this, hence a warning.
+async fn forged_approval_leaves_the_request(cx: Ctx) -> anyhow::Result<Verdict> {
+    let mut f = Findings::new(&cx);
+    let name = format!("Conformance Client {}", rand::random::<u32>());
+    let mut browser = cx.browser();
+    let (page, _) = consent_page(&cx, &mut browser, &name).await?;
+    let Some(form) = consent_form(&page.request.url, &page.text(), Consent::Approve) else {
+        anyhow::bail!("the consent page has no approve form");
+    };
+    let to_github = |ex: &Exchange| {
+        ex.location()
+            .is_some_and(|u| u.origin() == cx.config().mock_github.origin())
+    };
+    // Without the browser's cookies, as a cross-site form post would arrive.
+    let forged = cx.browser().submit(&form, &page.request.url).await?;
+    if to_github(&forged) || issues_code(&forged) {
+        return Err(super::needs(
+            "AUTH-3P-04",
+            anyhow::anyhow!(
+                "the approval without the consent cookie was not refused (see AUTH-3P-04):\n{}",
+                cx.evidence(&forged)
+            ),
+        ));
+    }
+    let own = browser.submit(&form, &page.request.url).await?;
+    f.prefer(
+        to_github(&own),
+        format!(
+            "after an approval without the consent cookie was refused, the user's own \
+             approval answered {} and did not go on to GitHub: a forged submission cancelled \
+             the pending request",
+            own.status
+        ),
+        Some(&own),
+    );
     Ok(f.verdict())
 }
 

@@ -15,7 +15,7 @@ use super::{Check, Ctx, Findings, LoginOptions, Scope, Verdict, needs};
 use crate::body;
 use crate::http::{Exchange, Req};
 use crate::oauth::browser::{Arrival, Consent};
-use crate::oauth::cimd_host::{CIMD_REDIRECT_URI, Canary, CimdHost, document};
+use crate::oauth::cimd_host::{CIMD_REDIRECT_URI, Canary, ChunkedHost, CimdHost, document};
 use crate::oauth::flow::{self, AuthParams, Pkce};
 use crate::oauth::registration::Client;
 
@@ -42,6 +42,7 @@ pub fn checks() -> Vec<Check> {
         ),
         Check::new("AUTH-CIMD-07", AS, body!(consent_shows_the_redirect_host)),
         Check::new("AUTH-CIMD-08", AS, body!(login_with_a_url_client_id)),
+        Check::new("AUTH-CIMD-09", AS, body!(oversized_documents_are_refused)),
     ]
 }
 
@@ -307,6 +308,69 @@ async fn documents_are_cached_per_headers(cx: Ctx) -> anyhow::Result<Verdict> {
                  {cache_control} made {fetches} fetches, expected {expected}"
             ),
             last.as_ref(),
+        );
+    }
+    Ok(f.verdict())
+}
+
+/// The size of the oversized documents: far above the recommended 5 kilobytes, so that a
+/// server with any deliberate limit refuses them.
+const OVERSIZED_BYTES: usize = 1024 * 1024;
+
+/// A valid document for `client_id`, padded to [`OVERSIZED_BYTES`] with a member the draft
+/// lets a document carry ("MAY define additional properties").
+fn oversized_document(client_id: &str) -> Vec<u8> {
+    let mut document = document(client_id, "Oversized Client", &[CIMD_REDIRECT_URI]);
+    document["conformance_padding"] = Value::String("x".repeat(OVERSIZED_BYTES));
+    document.to_string().into_bytes()
+}
+
+/// "Authorization servers SHOULD limit the response size when fetching the client metadata
+/// document [...] The recommended maximum response size for client metadata documents is 5
+/// kilobytes" (draft-ietf-oauth-client-id-metadata-document, Maximum Response Size for
+/// Client Metadata Documents). Any limit conforms, hence documents of a mebibyte: one whose
+/// `Content-Length` says so, and one sent chunked, whose size only reading tells.
+async fn oversized_documents_are_refused(cx: Ctx) -> anyhow::Result<Verdict> {
+    let host = match host(&cx).await? {
+        Ok(host) => host,
+        Err(skip) => return Ok(skip),
+    };
+    let mut f = Findings::new(&cx);
+    let at = "/clients/oversized.json";
+    let client_id = host.url(at);
+    host.serve(at, oversized_document(&client_id), None).await;
+    let ex = request_authorization(&cx, &client_id, CIMD_REDIRECT_URI).await?;
+    require_fetched(&host, at).await?;
+    if let Some(problem) = not_refused(&ex, CIMD_REDIRECT_URI) {
+        f.require(
+            false,
+            format!(
+                "a document of {OVERSIZED_BYTES} bytes, announced in Content-Length, was \
+                 accepted: {problem}"
+            ),
+            Some(&ex),
+        );
+    }
+    let chunked = ChunkedHost::start().await?;
+    let client_id = chunked.url("/clients/oversized-chunked.json");
+    chunked.serve(oversized_document(&client_id));
+    let ex = request_authorization(&cx, &client_id, CIMD_REDIRECT_URI).await?;
+    if chunked.fetches() == 0 {
+        return Err(needs(
+            FLOW,
+            anyhow!(
+                "the server never fetched the metadata document {client_id} (see AUTH-CIMD-08)"
+            ),
+        ));
+    }
+    if let Some(problem) = not_refused(&ex, CIMD_REDIRECT_URI) {
+        f.require(
+            false,
+            format!(
+                "a document of {OVERSIZED_BYTES} bytes, sent chunked without Content-Length, \
+                 was accepted: {problem}"
+            ),
+            Some(&ex),
         );
     }
     Ok(f.verdict())

@@ -151,6 +151,115 @@ impl Drop for Canary {
     }
 }
 
+/// A loopback HTTP/1.1 server that answers every request with one body sent chunked,
+/// without `Content-Length`, and counts the requests: a document whose size its reader learns
+/// only by reading it. wiremock always announces the length.
+pub struct ChunkedHost {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+    body: Arc<std::sync::Mutex<Arc<Vec<u8>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ChunkedHost {
+    /// The size of each chunk written.
+    const CHUNK: usize = 16 * 1024;
+
+    /// Starts the host with an empty body: a document names its own URL, which needs the
+    /// port first, so the body is set afterwards ([`ChunkedHost::serve`]).
+    pub async fn start() -> anyhow::Result<ChunkedHost> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let body = Arc::new(std::sync::Mutex::new(Arc::new(Vec::new())));
+        let (counter, served) = (requests.clone(), body.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let counter = counter.clone();
+                let body = served
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .clone();
+                tokio::spawn(async move {
+                    // A reader that stops early (the point of a size limit) ends the
+                    // connection; what could not be written is of no interest.
+                    let _ = answer_chunked(stream, &counter, &body).await;
+                });
+            }
+        });
+        Ok(ChunkedHost {
+            port,
+            requests,
+            body,
+            task,
+        })
+    }
+
+    /// Serves `body` to every request from now on, whatever its path.
+    pub fn serve(&self, body: Vec<u8>) {
+        *self
+            .body
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(body);
+    }
+
+    /// The URL of `path` on this host.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// How many requests arrived, for any path.
+    pub fn fetches(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads one request head (bounded, with a deadline), counts it, and sends the body chunked.
+async fn answer_chunked(
+    mut stream: tokio::net::TcpStream,
+    requests: &AtomicUsize,
+    body: &[u8],
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let read_head = async {
+        while !head.windows(4).any(|window| window == b"\r\n\r\n") && head.len() < 64 * 1024 {
+            let read = stream.read(&mut buffer).await?;
+            if read == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            head.extend_from_slice(&buffer[..read]);
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read_head)
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    requests.fetch_add(1, Ordering::SeqCst);
+    stream
+        .write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+              transfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+        )
+        .await?;
+    for chunk in body.chunks(ChunkedHost::CHUNK) {
+        stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await?;
+        stream.write_all(chunk).await?;
+        stream.write_all(b"\r\n").await?;
+    }
+    stream.write_all(b"0\r\n\r\n").await?;
+    stream.shutdown().await
+}
+
+impl Drop for ChunkedHost {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -592,7 +592,9 @@ pub async fn consent(
     };
     if !(skip_csrf || same_token && same_browser(&state.config, &headers, &pending)) {
         // Keep the real request alive: a forged submission must not cancel it.
-        state.store.restore_pending(form.request_id, pending);
+        if !crate::injected!(state.config, ForgedApprovalCancelsRequest) {
+            state.store.restore_pending(form.request_id, pending);
+        }
         return http_util::html_page(
             StatusCode::FORBIDDEN,
             "Request refused",

@@ -190,7 +190,8 @@ impl Cimd {
             .get(CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok());
-        if announced.is_some_and(|length| length > MAX_DOCUMENT_BYTES as u64) {
+        let unbounded = crate::injected!(config, CimdUnboundedDocument);
+        if announced.is_some_and(|length| length > MAX_DOCUMENT_BYTES as u64) && !unbounded {
             return Err(too_large());
         }
         let lifetime = cache_lifetime(config, response.headers());
@@ -207,7 +208,7 @@ impl Cimd {
                 Ok(Err(error)) => return Err(fetch_error(&error)),
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(chunk))) => {
-                    if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                    if body.len() + chunk.len() > MAX_DOCUMENT_BYTES && !unbounded {
                         return Err(too_large());
                     }
                     body.extend_from_slice(&chunk);

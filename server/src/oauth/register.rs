@@ -177,6 +177,16 @@ fn register_client(state: &AppState, body: &[u8]) -> Result<Response, OAuthError
             ));
         }
     };
+    if crate::injected!(state.config, MalformedMetadataBlamesRedirectUris)
+        && metadata
+            .get("grant_types")
+            .is_some_and(|value| !value.is_array())
+    {
+        return Err(OAuthError::new(
+            "invalid_redirect_uri",
+            "grant_types must be an array of strings",
+        ));
+    }
     let grant_types = string_list(&metadata, "grant_types")?
         .unwrap_or_else(|| vec!["authorization_code".to_owned()]);
     if let Some(unsupported) = grant_types
