@@ -490,13 +490,19 @@ async fn forged_approval_leaves_the_request(cx: Ctx) -> anyhow::Result<Verdict> 
     let Some(form) = consent_form(&page.request.url, &page.text(), Consent::Approve) else {
         anyhow::bail!("the consent page has no approve form");
     };
-    let to_github = |ex: &Exchange| {
-        ex.location()
-            .is_some_and(|u| u.origin() == cx.config().mock_github.origin())
+    // An approval goes on by leaving the server for the login (GitHub, or wherever the
+    // server sends it; in live mode the suite does not know where), not by an error
+    // redirect.
+    let server = cx.config().url.origin();
+    let went_on = |ex: &Exchange| {
+        ex.is_redirect()
+            && ex.location().is_some_and(|u| {
+                u.origin() != server && !u.query_pairs().any(|(name, _)| name == "error")
+            })
     };
     // Without the browser's cookies, as a cross-site form post would arrive.
     let forged = cx.browser().submit(&form, &page.request.url).await?;
-    if to_github(&forged) || issues_code(&forged) {
+    if went_on(&forged) || issues_code(&forged) {
         return Err(super::needs(
             "AUTH-3P-04",
             anyhow::anyhow!(
@@ -507,11 +513,11 @@ async fn forged_approval_leaves_the_request(cx: Ctx) -> anyhow::Result<Verdict> 
     }
     let own = browser.submit(&form, &page.request.url).await?;
     f.prefer(
-        to_github(&own),
+        went_on(&own),
         format!(
             "after an approval without the consent cookie was refused, the user's own \
-             approval answered {} and did not go on to GitHub: a forged submission cancelled \
-             the pending request",
+             approval answered {} and did not go on to the login: a forged submission \
+             cancelled the pending request",
             own.status
         ),
         Some(&own),
