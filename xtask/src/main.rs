@@ -105,7 +105,8 @@ tasks:
       Mutation testing (cargo-mutants, installed when missing) of server/src with the
       suite as the test: a mutant is caught when a MUST fails or errors; survivors are
       tested again with warnings denied and counted apart. Exclusions with their reasons
-      in .cargo/mutants.toml; --write-doc writes docs/mutants.md from a whole run.
+      in .cargo/mutants.toml; --write-doc keeps the run's results in docs/mutants/ and
+      writes docs/mutants.md from every shard kept there.
   deny
       cargo deny check with deny.toml: licenses, advisories, duplicate crates.
       Installs cargo-deny (cargo install --locked, a few minutes) when it is missing.

@@ -53,7 +53,8 @@ apart. Exclusions, each with its reason, are in .cargo/mutants.toml.
   --no-warnings-pass skip the second pass
   --in-place         mutate this tree and build in its target/ (warm, no copy) instead of a
                      scratch copy; cargo-mutants restores each file, but do not edit meanwhile
-  --write-doc        write the tables to docs/mutants.md, saying which mutants the run covered
+  --write-doc        keep this run's results in docs/mutants/ (one file per shard) and write
+                     docs/mutants.md from every shard kept there, saying which are missing
   --report-only      run nothing: print (and with --write-doc write) the tables of the last
                      run from target/mutants/, given the --shard and --file it ran with
 Installs cargo-mutants with `cargo install --locked` when it is missing. Results are in
@@ -176,6 +177,19 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         .unwrap_or_default();
     fs::write(out.join("commit.txt"), format!("{commit}\n"))
         .context("cannot write target/mutants/commit.txt")?;
+    // What the measure depends on: the server mutated, the exclusions, and the suite that
+    // judges the mutants. Shards measured at different commits deal out the same mutants
+    // when the first two are the same.
+    let trees = ["server", ".cargo/mutants.toml", "conformance"]
+        .map(|dir| {
+            duct::cmd("git", ["rev-parse", "--short", &format!("HEAD:{dir}")])
+                .dir(&root)
+                .read()
+                .unwrap_or_default()
+        })
+        .join(" ");
+    fs::write(out.join("trees.txt"), format!("{trees}\n"))
+        .context("cannot write target/mutants/trees.txt")?;
     // A second pass of an earlier run must not be read as this run's.
     let _ = fs::remove_dir_all(second.join("mutants.out"));
     progress::note("xtask mutants: pass 1, a mutant is caught when a MUST fails or errors");
@@ -256,16 +270,29 @@ fn finish(
     );
     print!("{table}");
     if options.write_doc {
+        let measured = |name: &str| {
+            fs::read_to_string(root.join("target/mutants").join(name))
+                .map(|text| text.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let record = Record {
+            shard: options.shard.clone(),
+            files: options.files.clone(),
+            commit: measured("commit.txt"),
+            trees: measured("trees.txt"),
+            mutants: must.to_vec(),
+            should_caught: should_caught.to_vec(),
+            fault_only: fault_only.to_vec(),
+        };
+        let records = store_record(&root.join(RECORDS), &record)?;
         let doc = root.join("docs/mutants.md");
-        let commit = fs::read_to_string(root.join("target/mutants/commit.txt"))
-            .map(|commit| commit.trim().to_owned())
-            .unwrap_or_default();
-        fs::write(
-            &doc,
-            document(options, &commit, &table, must, should_caught, fault_only),
-        )
-        .with_context(|| format!("cannot write {}", doc.display()))?;
-        progress::note(&format!("xtask mutants: wrote {}", doc.display()));
+        fs::write(&doc, document(&records, &record.fault_only))
+            .with_context(|| format!("cannot write {}", doc.display()))?;
+        progress::note(&format!(
+            "xtask mutants: wrote {} from {} shard records in {RECORDS}",
+            doc.display(),
+            records.len()
+        ));
     }
     let missed_at_all = must
         .iter()
@@ -541,55 +568,247 @@ fn summary(must: &[Mutant], should_caught: &[String]) -> String {
     out
 }
 
-fn document(
-    options: &Options,
-    commit: &str,
-    table: &str,
-    must: &[Mutant],
-    should_caught: &[String],
-    fault_only: &[String],
-) -> String {
+/// Where `--write-doc` keeps each shard's results, one JSON file per shard, so that shards
+/// measured one at a time (on one machine, or on several) add up to the whole.
+const RECORDS: &str = "docs/mutants";
+
+/// One run's results as kept in [`RECORDS`].
+struct Record {
+    shard: Option<String>,
+    files: Vec<String>,
+    commit: String,
+    /// The git objects of `server`, `.cargo/mutants.toml` and `conformance` the run
+    /// measured, in that order.
+    trees: String,
+    mutants: Vec<Mutant>,
+    should_caught: Vec<String>,
+    fault_only: Vec<String>,
+}
+
+impl Record {
+    fn file_name(&self) -> String {
+        match self
+            .shard
+            .as_deref()
+            .and_then(|shard| shard.split_once('/'))
+        {
+            Some((k, n)) => format!("shard-{k}-of-{n}.json"),
+            None => "all.json".to_owned(),
+        }
+    }
+
+    /// `(K, N)` of a shard; `(0, 1)` for a whole run.
+    fn shard_numbers(&self) -> (usize, usize) {
+        self.shard
+            .as_deref()
+            .and_then(|shard| shard.split_once('/'))
+            .and_then(|(k, n)| Some((k.parse().ok()?, n.parse().ok()?)))
+            .unwrap_or((0, 1))
+    }
+
+    fn to_json(&self) -> Value {
+        let outcome = |m: &Mutant| match m.outcome {
+            Outcome::Caught => "caught",
+            Outcome::Missed if self.should_caught.contains(&m.name) => {
+                "caught-with-warnings-denied"
+            }
+            Outcome::Missed => "missed",
+            Outcome::Timeout => "timeout",
+            Outcome::Unviable => "unviable",
+        };
+        serde_json::json!({
+            "shard": self.shard,
+            "files": self.files,
+            "commit": self.commit,
+            "trees": self.trees,
+            "mutants": self.mutants.iter().map(|m| serde_json::json!({
+                "name": m.name,
+                "file": m.file,
+                "outcome": outcome(m),
+            })).collect::<Vec<_>>(),
+            "fault_only": self.fault_only,
+        })
+    }
+
+    fn from_json(value: &Value) -> anyhow::Result<Record> {
+        let strings = |key: &str| -> Vec<String> {
+            value[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect()
+        };
+        let text = |key: &str| value[key].as_str().unwrap_or_default().to_owned();
+        let mut mutants = Vec::new();
+        let mut should_caught = Vec::new();
+        for entry in value["mutants"].as_array().into_iter().flatten() {
+            let name = entry["name"].as_str().unwrap_or_default().to_owned();
+            let outcome = match entry["outcome"].as_str() {
+                Some("caught") => Outcome::Caught,
+                Some("caught-with-warnings-denied") => {
+                    should_caught.push(name.clone());
+                    Outcome::Missed
+                }
+                Some("missed") => Outcome::Missed,
+                Some("timeout") => Outcome::Timeout,
+                Some("unviable") => Outcome::Unviable,
+                other => bail!("a mutant with the unknown outcome {other:?}"),
+            };
+            mutants.push(Mutant {
+                name,
+                file: entry["file"].as_str().unwrap_or_default().to_owned(),
+                outcome,
+            });
+        }
+        Ok(Record {
+            shard: value["shard"].as_str().map(str::to_owned),
+            files: strings("files"),
+            commit: text("commit"),
+            trees: text("trees"),
+            mutants,
+            should_caught,
+            fault_only: strings("fault_only"),
+        })
+    }
+}
+
+/// Writes `record` into `dir` and returns every record there that adds up with it: the same
+/// files and the same number of shards. Records of another division are removed, since they
+/// can no longer be added to; a whole run replaces every shard.
+fn store_record(dir: &Path, record: &Record) -> anyhow::Result<Vec<Record>> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut records = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|extension| extension != "json") {
+            continue;
+        }
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let kept = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|value| Record::from_json(&value).ok())
+            .filter(|old| {
+                old.files == record.files
+                    && old.shard_numbers().1 == record.shard_numbers().1
+                    && old.file_name() != record.file_name()
+            });
+        match kept {
+            Some(old) => records.push(old),
+            None => fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?,
+        }
+    }
+    let path = dir.join(record.file_name());
+    let text = serde_json::to_string_pretty(&record.to_json())? + "\n";
+    fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    records.push(Record::from_json(&record.to_json())?);
+    records.sort_by_key(Record::shard_numbers);
+    Ok(records)
+}
+
+/// docs/mutants.md from the records of one division into shards: the tables summed over the
+/// shards measured, saying which they are and what each measured. Every run lists the
+/// fault-only mutants of all the files, unsharded; `fault_only` is the newest run's list.
+fn document(records: &[Record], fault_only: &[String]) -> String {
     let mut out = String::from(
         "# Mutation testing\n\n\
          Generated by `cargo xtask mutants --write-doc`; do not edit. Each mutant is one change \
          to `server/src` made by cargo-mutants; the test is the whole suite against the \
          mutated server (`conformance/tests/mutation_oracle.rs`). Caught (MUST): a MUST check \
          failed or errored. Caught only with warnings denied: the mutant breaks a SHOULD \
-         only. Exclusions and their reasons are in `.cargo/mutants.toml`.\n\n",
+         only. Exclusions and their reasons are in `.cargo/mutants.toml`. Each run's results \
+         are kept in `docs/mutants/`, one file per shard, and the tables below add them up.\n\n",
     );
-    // A partial run says which part it was, so that nobody reads a sample as the whole.
-    let mut scope = Vec::new();
-    if let Some(shard) = &options.shard {
-        let every = shard.split_once('/').map_or("", |(_, n)| n);
-        scope.push(format!(
-            "shard {shard}, every {every}th mutant (`--shard {shard}`)"
-        ));
-    }
-    if !options.files.is_empty() {
-        scope.push(format!("files {}", options.files.join(", ")));
-    }
-    if scope.is_empty() {
-        out.push_str("Scope: every mutant of `server/src`.\n\n");
+    let Some(first) = records.first() else {
+        return out;
+    };
+    let files = if first.files.is_empty() {
+        "every file of `server/src`".to_owned()
     } else {
+        format!("files {}", first.files.join(", "))
+    };
+    let (_, shards) = first.shard_numbers();
+    let mutants: Vec<Mutant> = records.iter().flat_map(|r| r.mutants.clone()).collect();
+    let should_caught: Vec<String> = records
+        .iter()
+        .flat_map(|r| r.should_caught.clone())
+        .collect();
+    if shards == 1 {
         let _ = writeln!(
             out,
-            "Scope: a sample, {} ({} mutants), not the whole of `server/src`.\n",
-            scope.join(" and "),
-            must.len()
+            "Scope: {files}, every mutant ({} mutants).\n",
+            mutants.len()
+        );
+    } else {
+        let measured: Vec<usize> = records.iter().map(|r| r.shard_numbers().0).collect();
+        let missing: Vec<String> = (0..shards)
+            .filter(|k| !measured.contains(k))
+            .map(|k| format!("{k}/{shards}"))
+            .collect();
+        let whole = if missing.is_empty() {
+            "all of them, so every mutant".to_owned()
+        } else {
+            format!(
+                "{} of them, so a sample: shards {} are not measured yet",
+                measured.len(),
+                missing.join(", ")
+            )
+        };
+        let _ = writeln!(
+            out,
+            "Scope: {files}, dealt round-robin into {shards} shards (`--shard K/{shards}`); \
+             measured: {whole} ({} mutants).\n",
+            mutants.len()
         );
     }
-    if !commit.is_empty() {
-        let _ = writeln!(out, "Measured at commit {commit}.\n");
+    out.push_str(
+        "| shard | commit | server, exclusions, suite (git objects) | mutants |\n\
+         | --- | --- | --- | ---: |\n",
+    );
+    for record in records {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            record.shard.as_deref().unwrap_or("all"),
+            record.commit,
+            record.trees,
+            record.mutants.len()
+        );
     }
-    out.push_str(table);
-    let survivors: Vec<&Mutant> = must
+    // The server and the exclusions decide the list of mutants the shards deal out; the
+    // suite decides only the verdicts.
+    let dealt: std::collections::BTreeSet<Vec<&str>> = records
         .iter()
-        .filter(|m| m.outcome == Outcome::Missed && !should_caught.contains(&m.name))
+        .map(|r| r.trees.split(' ').take(2).collect())
+        .collect();
+    let judged: std::collections::BTreeSet<Option<&str>> =
+        records.iter().map(|r| r.trees.split(' ').nth(2)).collect();
+    if dealt.len() > 1 {
+        out.push_str(
+            "\nThe shards measured different versions of the server or of the exclusions: \
+             where the list of mutants changed in between, the shards overlap or leave gaps, \
+             so the sum is close to the whole but not exactly it.\n",
+        );
+    } else if judged.len() > 1 {
+        out.push_str(
+            "\nThe shards deal out the same mutants (the same server and exclusions), judged \
+             by different versions of the suite.\n",
+        );
+    }
+    out.push('\n');
+    out.push_str(&summary(&mutants, &should_caught));
+    let survivors: Vec<(&Record, &Mutant)> = records
+        .iter()
+        .flat_map(|r| r.mutants.iter().map(move |m| (r, m)))
+        .filter(|(r, m)| m.outcome == Outcome::Missed && !r.should_caught.contains(&m.name))
         .collect();
     if !survivors.is_empty() {
         out.push_str("\n## Missed mutants\n\nEach is a missing or weak check, or an exclusion to reason.\n\n");
-        for m in survivors {
-            let _ = writeln!(out, "- `{}`", m.name);
+        for (record, m) in survivors {
+            let shard = record.shard.as_deref().unwrap_or("all");
+            let _ = writeln!(out, "- `{}` (shard {shard})", m.name);
         }
     }
     if !fault_only.is_empty() {
@@ -659,4 +878,74 @@ fn fault_only_mutants(
             .with_context(|| format!("cannot write {}", list.display()))?;
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(shard: &str, outcomes: &[(&str, Outcome)], should: &[&str]) -> Record {
+        Record {
+            shard: Some(shard.to_owned()),
+            files: vec!["server/src/store.rs".to_owned()],
+            commit: "abc1234".to_owned(),
+            trees: "1111111 2222222 3333333".to_owned(),
+            mutants: outcomes
+                .iter()
+                .map(|(name, outcome)| Mutant {
+                    name: (*name).to_owned(),
+                    file: "server/src/store.rs".to_owned(),
+                    outcome: *outcome,
+                })
+                .collect(),
+            should_caught: should.iter().map(|name| (*name).to_owned()).collect(),
+            fault_only: vec!["server/src/store.rs:64:5: replace xor_eq -> bool with true".into()],
+        }
+    }
+
+    /// Shards written one at a time add up; a record of another division is dropped, and
+    /// the document says which shards are still missing.
+    #[test]
+    fn shard_records_add_up_and_the_document_names_what_is_missing() {
+        let dir = std::env::temp_dir().join(format!("xtask-mutants-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let stale = record("0/20", &[("a", Outcome::Missed)], &[]);
+        store_record(&dir, &stale).expect("stores");
+        let first = record(
+            "0/4",
+            &[("a", Outcome::Caught), ("b", Outcome::Missed)],
+            &[],
+        );
+        store_record(&dir, &first).expect("stores");
+        let second = record(
+            "3/4",
+            &[("c", Outcome::Missed), ("d", Outcome::Unviable)],
+            &["c"],
+        );
+        let records = store_record(&dir, &second).expect("stores");
+        assert_eq!(records.len(), 2, "the 0/20 record is gone");
+        assert!(!dir.join("shard-0-of-20.json").exists());
+        let doc = document(&records, &second.fault_only);
+        assert!(
+            doc.contains("shards 1/4, 2/4 are not measured yet"),
+            "{doc}"
+        );
+        // a caught; c caught with warnings denied; b missed; d unviable.
+        assert!(
+            doc.contains("| `server/src/store.rs` | 1 | 1 | 1 | 0 | 1 |"),
+            "{doc}"
+        );
+        assert!(doc.contains("- `b` (shard 0/4)"), "{doc}");
+        assert!(!doc.contains("- `c`"), "{doc}");
+        // Writing a shard again replaces its record.
+        let again = record(
+            "0/4",
+            &[("a", Outcome::Caught), ("b", Outcome::Caught)],
+            &[],
+        );
+        let records = store_record(&dir, &again).expect("stores");
+        assert_eq!(records.len(), 2);
+        assert!(!document(&records, &again.fault_only).contains("- `b`"));
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
