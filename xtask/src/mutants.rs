@@ -283,8 +283,10 @@ fn finish(
             mutants: must.to_vec(),
             should_caught: should_caught.to_vec(),
             fault_only: fault_only.to_vec(),
+            excluded_since: 0,
         };
-        let records = store_record(&root.join(RECORDS), &record)?;
+        let mut records = store_record(&root.join(RECORDS), &record)?;
+        leave_out_excluded_since(root, options, &mut records)?;
         let doc = root.join("docs/mutants.md");
         fs::write(&doc, document(&records, &record.fault_only))
             .with_context(|| format!("cannot write {}", doc.display()))?;
@@ -583,6 +585,9 @@ struct Record {
     mutants: Vec<Mutant>,
     should_caught: Vec<String>,
     fault_only: Vec<String>,
+    /// Mutants of the record that `.cargo/mutants.toml` has excluded since the run; set
+    /// when the document is written, never stored.
+    excluded_since: usize,
 }
 
 impl Record {
@@ -669,6 +674,7 @@ impl Record {
             mutants,
             should_caught,
             fault_only: strings("fault_only"),
+            excluded_since: 0,
         })
     }
 }
@@ -706,6 +712,50 @@ fn store_record(dir: &Path, record: &Record) -> anyhow::Result<Vec<Record>> {
     records.push(Record::from_json(&record.to_json())?);
     records.sort_by_key(Record::shard_numbers);
     Ok(records)
+}
+
+/// An exclusion reasoned after a shard was measured applies to its record too: where the
+/// record measured the server as it is now (so that mutant names, which carry line numbers,
+/// still mean the same code), its mutants that the current exclusions no longer list are
+/// left out of the sums and counted apart.
+fn leave_out_excluded_since(
+    root: &Path,
+    options: &Options,
+    records: &mut [Record],
+) -> anyhow::Result<()> {
+    let server_now = duct::cmd("git", ["rev-parse", "--short", "HEAD:server"])
+        .dir(root)
+        .read()
+        .unwrap_or_default();
+    let listing = Options {
+        shard: None,
+        files: options.files.clone(),
+        ..*options
+    };
+    let scratch = root.join("target/mutants/listing");
+    let mut command = base_command(&listing, &scratch, &["--list".into(), "--json".into()]);
+    if let Some(end) = command.iter().position(|argument| argument == "--") {
+        command.truncate(end);
+    }
+    let listed = duct::cmd(cargo(), &command)
+        .dir(root)
+        .stderr_null()
+        .read()
+        .context("cannot list the mutants (cargo mutants --list --json)")?;
+    let current: std::collections::BTreeSet<String> = serde_json::from_str::<Vec<Value>>(&listed)
+        .context("cargo mutants --list --json gave no JSON list")?
+        .iter()
+        .filter_map(|mutant| mutant["name"].as_str().map(str::to_owned))
+        .collect();
+    for record in records {
+        if server_now.is_empty() || record.trees.split(' ').next() != Some(server_now.as_str()) {
+            continue;
+        }
+        let before = record.mutants.len();
+        record.mutants.retain(|m| current.contains(&m.name));
+        record.excluded_since = before - record.mutants.len();
+    }
+    Ok(())
 }
 
 /// docs/mutants.md from the records of one division into shards: the tables summed over the
@@ -795,6 +845,14 @@ fn document(records: &[Record], fault_only: &[String]) -> String {
         out.push_str(
             "\nThe shards deal out the same mutants (the same server and exclusions), judged \
              by different versions of the suite.\n",
+        );
+    }
+    let excluded_since: usize = records.iter().map(|r| r.excluded_since).sum();
+    if excluded_since > 0 {
+        let _ = writeln!(
+            out,
+            "\n{excluded_since} of the mutants measured have been excluded since, each with its \
+             reason in `.cargo/mutants.toml`; the tables leave them out."
         );
     }
     out.push('\n');
@@ -900,6 +958,7 @@ mod tests {
                 .collect(),
             should_caught: should.iter().map(|name| (*name).to_owned()).collect(),
             fault_only: vec!["server/src/store.rs:64:5: replace xor_eq -> bool with true".into()],
+            excluded_since: 0,
         }
     }
 
