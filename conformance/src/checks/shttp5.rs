@@ -1391,5 +1391,17 @@ async fn subscription_is_acknowledged_first(cx: Ctx) -> anyhow::Result<Verdict> 
             Some(&ex),
         );
     }
+    // The acknowledgment comes first, not last: a server that holds the stream back until
+    // it ends (reading it whole to rewrite it, say) delivers it only when the stream ends,
+    // which for a subscription bounded by its token is when the token expires. The token
+    // that opened the subscription must still work once the acknowledgment is in.
+    let probe = Modern::request(83, "tools/list", json!({}));
+    let reply = send(&cx, cx.http(), &token, probe.req(&cx, &token)).await?;
+    f.require(
+        reply.exchange.status != 401,
+        "the token that opened the subscription was refused (401) by the time its first \
+         message arrived: the stream was held back until it ended",
+        Some(&reply.exchange),
+    );
     Ok(f.verdict())
 }
