@@ -594,8 +594,10 @@ faults! {
     /// data instead of as a comment.
     NonJsonSseEvent = "non-json-sse-event" => ["SHTTP-07"] also ["SHTTP-10"],
     /// GET on `/mcp` answers 501 instead of opening a stream or answering 405 (the
-    /// answer 2026-07-28 asks for, SHTTP5-16).
-    GetNotImplemented = "get-not-implemented" => ["SHTTP-12"] also ["SHTTP5-16"],
+    /// answer 2026-07-28 asks for, SHTTP5-16). SHTTP-20 sees it too: a GET with an
+    /// unsupported `MCP-Protocol-Version` gets 501, neither the 400 it asks for nor the 405
+    /// of a server without the stream.
+    GetNotImplemented = "get-not-implemented" => ["SHTTP-12"] also ["SHTTP5-16", "SHTTP-20"],
     /// Session ids contain a space, which is not a visible ASCII character.
     SessionIdWithSpace = "session-id-with-space" => ["SHTTP-16"] also ["SHTTP-22"],
     /// Streamable HTTP session ids come from a counter (`session-1`, `session-2`, ...):

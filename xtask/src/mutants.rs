@@ -177,17 +177,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         .unwrap_or_default();
     fs::write(out.join("commit.txt"), format!("{commit}\n"))
         .context("cannot write target/mutants/commit.txt")?;
-    // What the measure depends on: the server mutated, the exclusions, and the suite that
+    // What the measure depends on: the code mutated, the exclusions, and the suite that
     // judges the mutants. Shards measured at different commits deal out the same mutants
     // when the first two are the same.
-    let trees = ["server", ".cargo/mutants.toml", "conformance"]
-        .map(|dir| {
-            duct::cmd("git", ["rev-parse", "--short", &format!("HEAD:{dir}")])
-                .dir(&root)
-                .read()
-                .unwrap_or_default()
-        })
-        .join(" ");
+    let trees = measured_objects(&root, &options)?;
     fs::write(out.join("trees.txt"), format!("{trees}\n"))
         .context("cannot write target/mutants/trees.txt")?;
     // A second pass of an earlier run must not be read as this run's.
@@ -579,8 +572,8 @@ struct Record {
     shard: Option<String>,
     files: Vec<String>,
     commit: String,
-    /// The git objects of `server`, `.cargo/mutants.toml` and `conformance` the run
-    /// measured, in that order.
+    /// The code mutated ([`mutated_code`]), `.cargo/mutants.toml` and `conformance` as
+    /// the run measured them, as git object ids in that order.
     trees: String,
     mutants: Vec<Mutant>,
     should_caught: Vec<String>,
@@ -714,19 +707,9 @@ fn store_record(dir: &Path, record: &Record) -> anyhow::Result<Vec<Record>> {
     Ok(records)
 }
 
-/// An exclusion reasoned after a shard was measured applies to its record too: where the
-/// record measured the server as it is now (so that mutant names, which carry line numbers,
-/// still mean the same code), its mutants that the current exclusions no longer list are
-/// left out of the sums and counted apart.
-fn leave_out_excluded_since(
-    root: &Path,
-    options: &Options,
-    records: &mut [Record],
-) -> anyhow::Result<()> {
-    let server_now = duct::cmd("git", ["rev-parse", "--short", "HEAD:server"])
-        .dir(root)
-        .read()
-        .unwrap_or_default();
+/// Every mutant of the files `options` names, unsharded, as cargo-mutants lists them with
+/// the current exclusions.
+fn listed_mutants(root: &Path, options: &Options) -> anyhow::Result<Vec<Value>> {
     let listing = Options {
         shard: None,
         files: options.files.clone(),
@@ -734,6 +717,7 @@ fn leave_out_excluded_since(
     };
     let scratch = root.join("target/mutants/listing");
     let mut command = base_command(&listing, &scratch, &["--list".into(), "--json".into()]);
+    // cargo test's arguments mean nothing to a listing.
     if let Some(end) = command.iter().position(|argument| argument == "--") {
         command.truncate(end);
     }
@@ -742,13 +726,63 @@ fn leave_out_excluded_since(
         .stderr_null()
         .read()
         .context("cannot list the mutants (cargo mutants --list --json)")?;
-    let current: std::collections::BTreeSet<String> = serde_json::from_str::<Vec<Value>>(&listed)
-        .context("cargo mutants --list --json gave no JSON list")?
+    serde_json::from_str(&listed).context("cargo mutants --list --json gave no JSON list")
+}
+
+/// The code the mutants are named in, as one git object id over the blobs of the files that
+/// hold them: where it is the same, a mutant's name (which carries its line) means the same
+/// change. Other files of the server (the fault table, say) may differ.
+fn mutated_code(root: &Path, mutants: &[Value]) -> String {
+    let files: std::collections::BTreeSet<&str> = mutants
+        .iter()
+        .filter_map(|mutant| mutant["file"].as_str())
+        .collect();
+    let mut arguments = vec!["ls-tree", "HEAD", "--"];
+    arguments.extend(files);
+    let Ok(blobs) = duct::cmd("git", arguments).dir(root).read() else {
+        return String::new();
+    };
+    duct::cmd("git", ["hash-object", "--stdin"])
+        .dir(root)
+        .stdin_bytes(blobs)
+        .read()
+        .map(|id| id.chars().take(7).collect())
+        .unwrap_or_default()
+}
+
+/// The code mutated, the exclusions and the suite, as git object ids separated by spaces.
+fn measured_objects(root: &Path, options: &Options) -> anyhow::Result<String> {
+    let object = |path: &str| {
+        duct::cmd("git", ["rev-parse", "--short", &format!("HEAD:{path}")])
+            .dir(root)
+            .read()
+            .unwrap_or_default()
+    };
+    Ok(format!(
+        "{} {} {}",
+        mutated_code(root, &listed_mutants(root, options)?),
+        object(".cargo/mutants.toml"),
+        object("conformance")
+    ))
+}
+
+/// An exclusion reasoned after a shard was measured applies to its record too: where the
+/// record measured the mutated code as it is now (so that mutant names, which carry line
+/// numbers, still mean the same change), its mutants that the current exclusions no longer list are
+/// left out of the sums and counted apart.
+fn leave_out_excluded_since(
+    root: &Path,
+    options: &Options,
+    records: &mut [Record],
+) -> anyhow::Result<()> {
+    let listed = listed_mutants(root, options)?;
+    let code_now = mutated_code(root, &listed);
+    let current: std::collections::BTreeSet<String> = listed
         .iter()
         .filter_map(|mutant| mutant["name"].as_str().map(str::to_owned))
         .collect();
     for record in records {
-        if server_now.is_empty() || record.trees.split(' ').next() != Some(server_now.as_str()) {
+        if code_now.is_empty() || record.trees.split(' ').next() != Some(code_now.as_str()) {
             continue;
         }
         let before = record.mutants.len();
@@ -814,7 +848,7 @@ fn document(records: &[Record], fault_only: &[String]) -> String {
         );
     }
     out.push_str(
-        "| shard | commit | server, exclusions, suite (git objects) | mutants |\n\
+        "| shard | commit | mutated code, exclusions, suite (git objects) | mutants |\n\
          | --- | --- | --- | ---: |\n",
     );
     for record in records {
@@ -827,8 +861,8 @@ fn document(records: &[Record], fault_only: &[String]) -> String {
             record.mutants.len()
         );
     }
-    // The server and the exclusions decide the list of mutants the shards deal out; the
-    // suite decides only the verdicts.
+    // The mutated code and the exclusions decide the list of mutants the shards deal out;
+    // the suite decides only the verdicts.
     let dealt: std::collections::BTreeSet<Vec<&str>> = records
         .iter()
         .map(|r| r.trees.split(' ').take(2).collect())
@@ -837,13 +871,13 @@ fn document(records: &[Record], fault_only: &[String]) -> String {
         records.iter().map(|r| r.trees.split(' ').nth(2)).collect();
     if dealt.len() > 1 {
         out.push_str(
-            "\nThe shards measured different versions of the server or of the exclusions: \
+            "\nThe shards measured different versions of the mutated code or of the exclusions: \
              where the list of mutants changed in between, the shards overlap or leave gaps, \
              so the sum is close to the whole but not exactly it.\n",
         );
     } else if judged.len() > 1 {
         out.push_str(
-            "\nThe shards deal out the same mutants (the same server and exclusions), judged \
+            "\nThe shards deal out the same mutants (the same code and exclusions), judged \
              by different versions of the suite.\n",
         );
     }
