@@ -182,6 +182,24 @@ async fn method_not_found(cx: Ctx) -> anyhow::Result<Verdict> {
         format!("foo/bar got {}", describe_answer(&response)),
         Some(&ex),
     );
+    // The error is the request's alone: the session goes on serving, the tool included. A
+    // server whose session changes how it serves requests after one it does not know (a
+    // fast path that hands the session to a general one, say) fails here.
+    let (ex, response) = conn
+        .call(
+            "tools/call",
+            json!({"name": "get_user_profile", "arguments": {}}),
+        )
+        .await?;
+    let result = response.get("result");
+    f.require(
+        result.is_some_and(|result| result.get("isError") != Some(&json!(true))),
+        format!(
+            "after the unknown method, get_user_profile in the same session got {}",
+            describe_answer(&Some(response.clone()))
+        ),
+        Some(&ex),
+    );
     Ok(f.verdict())
 }
 
