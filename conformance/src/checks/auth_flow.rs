@@ -64,6 +64,7 @@ pub fn checks() -> Vec<Check> {
             .case("access-token", "a revoked access token is refused at once")
             .level(Level::Should),
         Check::new("AUTH-FLOW-20", AS, body!(iss_is_byte_identical)),
+        Check::new("AUTH-FLOW-25", AS, body!(refresh_cannot_widen_scope)),
         Check::new("AUTH-FLOW-14", AS, body!(access_tokens_are_short_lived)),
     ]
 }
@@ -899,6 +900,97 @@ async fn refresh_rotates(cx: Ctx) -> anyhow::Result<Verdict> {
         Some(&replay),
     );
     Ok(f.verdict())
+}
+
+/// RFC 6749 section 6: "The requested scope MUST NOT include any scope not originally
+/// granted by the resource owner, and if omitted is treated as equal to the scope originally
+/// granted"; section 5.2 names the server's answer to one that does, `invalid_scope`
+/// ("exceeds the scope granted by the resource owner"). A refresh that repeats the granted
+/// scope asks for nothing more and is honoured.
+async fn refresh_cannot_widen_scope(cx: Ctx) -> anyhow::Result<Verdict> {
+    let login = cx.login(LoginOptions::default()).await?;
+    let Some(refresh_token) = login.tokens.refresh_token.clone() else {
+        return Ok(Verdict::Skip(
+            "no refresh token was issued, so there is no refresh to judge (AUTH-FLOW-15 \
+             warns about it)"
+                .into(),
+        ));
+    };
+    let endpoint = cx.endpoints()?.token;
+    let mut f = Findings::new(&cx);
+    let never_granted = "conformance:never-granted";
+    let widened = refresh_with_scope(
+        &cx,
+        login.client(),
+        &endpoint,
+        &refresh_token,
+        never_granted,
+    )
+    .await?;
+    // The refusal is the rule; its code is §5.2's choice, which a server that refuses with
+    // another error still got wrong in a way no client is misled by, hence a warning.
+    if f.require(
+        widened.status == 400 && json_error(&widened).is_some(),
+        format!(
+            "a refresh asking for the scope {never_granted}, never granted, answered {} {}, \
+             not a 400 OAuth error",
+            widened.status,
+            super::shown(json_error(&widened))
+        ),
+        Some(&widened),
+    ) {
+        f.prefer(
+            json_error(&widened).as_deref() == Some("invalid_scope"),
+            format!(
+                "a refresh asking for the scope {never_granted}, never granted, was refused \
+                 with {}, not invalid_scope (RFC 6749 section 5.2: \"exceeds the scope granted \
+                 by the resource owner\")",
+                super::shown(json_error(&widened))
+            ),
+            Some(&widened),
+        );
+    }
+    // The refresh token to go on with: a server that wrongly honoured the widening may have
+    // rotated the first one out.
+    let current = if widened.status == 200 {
+        flow::parse_tokens(cx.http(), widened)?
+            .refresh_token
+            .unwrap_or(refresh_token)
+    } else {
+        refresh_token
+    };
+    if let Some(granted) = login.tokens.scope.clone().filter(|s| !s.trim().is_empty()) {
+        let repeated =
+            refresh_with_scope(&cx, login.client(), &endpoint, &current, &granted).await?;
+        f.require(
+            repeated.status == 200,
+            format!(
+                "a refresh asking for the granted scope ({granted}) answered {} {}",
+                repeated.status,
+                super::shown(json_error(&repeated))
+            ),
+            Some(&repeated),
+        );
+    } else {
+        f.note("the token response named no scope, so the refresh with the granted scope was not tried");
+    }
+    Ok(f.verdict())
+}
+
+/// A refresh of `refresh_token` that asks for `scope`.
+async fn refresh_with_scope(
+    cx: &Ctx,
+    client: &crate::oauth::registration::Client,
+    endpoint: &url::Url,
+    refresh_token: &str,
+    scope: &str,
+) -> anyhow::Result<crate::http::Exchange> {
+    let fields = vec![
+        ("grant_type".to_owned(), "refresh_token".to_owned()),
+        ("refresh_token".to_owned(), refresh_token.to_owned()),
+        ("scope".to_owned(), scope.to_owned()),
+    ];
+    flow::token_request(cx.http(), endpoint, &flow::with_client_auth(client, fields)).await
 }
 
 async fn iss_in_responses(cx: Ctx) -> anyhow::Result<Verdict> {

@@ -389,6 +389,8 @@ pub const DESTRUCTIVE: &[&str] = &[
     "AUTH-FLOW-09",
     // Refresh rotation revokes the user's refresh token by design.
     "AUTH-FLOW-15",
+    // Refreshes rotate the user's refresh token.
+    "AUTH-FLOW-25",
     // Revoke the refresh token, and the access token.
     "AUTH-FLOW-19",
     "AUTH-FLOW-19#access-token",
@@ -407,6 +409,7 @@ pub const NEEDS_OWN_LOGIN: &[&str] = &[
     "AUTH-FLOW-15",
     "AUTH-FLOW-19",
     "AUTH-FLOW-19#access-token",
+    "AUTH-FLOW-25",
     "AUTH-GEN-05#expired",
     // The races redeem, refresh and revoke tokens of their own logins.
     "AUTH-FLOW-04#concurrent",
