@@ -473,6 +473,9 @@ faults! {
     /// `refresh_token` grant; clients "MUST NOT assume refresh tokens will be issued".
     /// The rotation and revocation checks warn that they could not judge refresh tokens.
     NoRefreshTokens = "no-refresh-tokens" => allowed ["AUTH-FLOW-15", "AUTH-FLOW-19"],
+    /// A refresh that asks for a scope never granted is honoured, with the granted scope
+    /// it does name, instead of refused with `invalid_scope`.
+    RefreshWidensScope = "refresh-widens-scope" => ["AUTH-FLOW-25"],
 
     // AUTH-TOK: token validation at the MCP endpoints.
 
@@ -727,6 +730,11 @@ faults! {
     /// The `subscriptions/listen` stream sends `notifications/tools/list_changed` before
     /// its acknowledgment.
     NotificationBeforeSubscriptionAck = "notification-before-subscription-ack" => ["SHTTP5-26"],
+    /// The `subscriptions/listen` stream is read whole before it is sent, as a JSON result
+    /// is to add `serverInfo`: its acknowledgment arrives only when the stream ends, when
+    /// the token that opened it expires. AUTH-FLOW-24 sees it too: a stream whose head has
+    /// not arrived cannot be seen to end when its token is revoked.
+    SubscriptionHeldBack = "subscription-held-back" => ["SHTTP5-26"] also ["AUTH-FLOW-24"],
     /// The server acts as one that serves only 2026-07-28: `initialize` gets 400 with an
     /// error that names no version. Every session's handshake then fails, so only the
     /// check that names the defect runs.

@@ -549,7 +549,10 @@ pub(super) async fn finish(
         }
         response = Response::from_parts(parts, body.into_body());
     }
-    if is_json(&response) && response.status() == StatusCode::OK {
+    // Only with `subscription-held-back`: the subscription's stream is read whole like a
+    // JSON result, so nothing of it leaves before it ends.
+    let held_back = modern.is_subscription() && crate::injected!(config, SubscriptionHeldBack);
+    if is_json(&response) && response.status() == StatusCode::OK || held_back {
         response = name_the_server(state, response).await;
     }
     if is_event_stream(&response) {

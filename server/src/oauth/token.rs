@@ -390,7 +390,9 @@ fn refresh_token(
         None => None,
         Some(scope) => {
             let granted: Vec<&str> = grant.scope.split(' ').collect();
-            if scope.split(' ').any(|item| !granted.contains(&item)) {
+            if scope.split(' ').any(|item| !granted.contains(&item))
+                && !crate::injected!(config, RefreshWidensScope)
+            {
                 return Err(OAuthError::new(
                     "invalid_scope",
                     "a refresh cannot widen the granted scope",
