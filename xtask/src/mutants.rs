@@ -834,8 +834,13 @@ fn document(records: &[Record], fault_only: &[String]) -> String {
         let whole = if missing.is_empty() {
             "all of them, so every mutant".to_owned()
         } else {
+            let (noun, verb) = if missing.len() == 1 {
+                ("shard", "is")
+            } else {
+                ("shards", "are")
+            };
             format!(
-                "{} of them, so a sample: shards {} are not measured yet",
+                "{} of them, so a sample: {noun} {} {verb} not measured yet",
                 measured.len(),
                 missing.join(", ")
             )
