@@ -184,22 +184,41 @@ async fn method_not_found(cx: Ctx) -> anyhow::Result<Verdict> {
     );
     // The error is the request's alone: the session goes on serving, the tool included. A
     // server whose session changes how it serves requests after one it does not know (a
-    // fast path that hands the session to a general one, say) fails here.
-    let (ex, response) = conn
-        .call(
-            "tools/call",
-            json!({"name": "get_user_profile", "arguments": {}}),
-        )
-        .await?;
-    let result = response.get("result");
-    f.require(
-        result.is_some_and(|result| result.get("isError") != Some(&json!(true))),
+    // fast path that hands the session to a general one, say) fails here. The tool is
+    // called only where the server lists it; a server may offer other tools alone.
+    let (ex, listed) = conn.call("tools/list", json!({})).await?;
+    let tools = listed.pointer("/result/tools").and_then(Value::as_array);
+    if !f.require(
+        tools.is_some(),
         format!(
-            "after the unknown method, get_user_profile in the same session got {}",
-            describe_answer(&Some(response.clone()))
+            "after the unknown method, tools/list in the same session got {}",
+            describe_answer(&Some(listed.clone()))
         ),
         Some(&ex),
-    );
+    ) {
+        return Ok(f.verdict());
+    }
+    let offers_profile = tools
+        .into_iter()
+        .flatten()
+        .any(|tool| tool.get("name").and_then(Value::as_str) == Some("get_user_profile"));
+    if offers_profile {
+        let (ex, response) = conn
+            .call(
+                "tools/call",
+                json!({"name": "get_user_profile", "arguments": {}}),
+            )
+            .await?;
+        let result = response.get("result");
+        f.require(
+            result.is_some_and(|result| result.get("isError") != Some(&json!(true))),
+            format!(
+                "after the unknown method, get_user_profile in the same session got {}",
+                describe_answer(&Some(response.clone()))
+            ),
+            Some(&ex),
+        );
+    }
     Ok(f.verdict())
 }
 
