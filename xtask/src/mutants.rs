@@ -931,23 +931,7 @@ fn fault_only_mutants(
     output: &Path,
 ) -> anyhow::Result<Vec<String>> {
     // Unsharded: a shard is dealt after the exclusions, from what remains.
-    let listing = Options {
-        shard: None,
-        files: options.files.clone(),
-        ..*options
-    };
-    let mut command = base_command(&listing, output, &["--list".into(), "--json".into()]);
-    // cargo test's arguments mean nothing to a listing.
-    if let Some(end) = command.iter().position(|argument| argument == "--") {
-        command.truncate(end);
-    }
-    let listed = duct::cmd(cargo(), &command)
-        .dir(root)
-        .stderr_null()
-        .read()
-        .context("cannot list the mutants (cargo mutants --list --json)")?;
-    let mutants: Vec<Value> =
-        serde_json::from_str(&listed).context("cargo mutants --list --json gave no JSON list")?;
+    let mutants = listed_mutants(root, options)?;
     let files: std::collections::BTreeSet<String> = mutants
         .iter()
         .filter_map(|mutant| mutant["file"].as_str().map(str::to_owned))
